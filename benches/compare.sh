@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Measures creditlens against HF transformers in the same sitting: the Python anchor first, then `cargo bench`,
+# which prints both and the ratio. Needs a Python with torch and transformers (PYTHON=...); never run by CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+baseline=$(mktemp --suffix=.json)
+"$PYTHON" benches/transformers_baseline.py > "$baseline"
+cat "$baseline" >&2
+CREDITLENS_BASELINE="$baseline" cargo bench --bench score

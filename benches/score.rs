@@ -1,0 +1,167 @@
+//! Scoring throughput on a SmolLM2-135M-shaped Llama (random weights: speed does not depend on their values) used
+//! as both policy and reference, for the two workloads of issue #2:
+//!
+//! - `long`: pairs of long responses (300-400 tokens) after a short prompt;
+//! - `tldr`: TL;DR-shaped pairs, a 300-token prompt shared by a 30-60-token chosen and rejected.
+//!
+//! Reports scored response tokens per second and peak resident memory, and, when `CREDITLENS_BASELINE` names the
+//! JSON written by `benches/transformers_baseline.py` in the same sitting, the ratio to HF transformers.
+//! Run everything with `bash benches/compare.sh`, or this alone with `cargo bench --bench score`.
+
+use candle_core::{DType, Device};
+use creditlens::model::{Decoder, DecoderConfig, Kernels, MemoryWeights, Model};
+use creditlens::score::{ScoreOptions, Scorer};
+use creditlens::tokenize::{EncodedSequence, ScoredToken, TextTokenizer};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+const SMOLLM2_135M: &str = r#"{"architectures":["LlamaForCausalLM"],"hidden_size":576,"intermediate_size":1536,
+  "vocab_size":49152,"num_hidden_layers":30,"num_attention_heads":9,"num_key_value_heads":3,"rms_norm_eps":1e-5,
+  "rope_theta":100000.0,"max_position_embeddings":8192,"tie_word_embeddings":true}"#;
+
+/// A deterministic stream of token ids.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % bound
+    }
+    fn ids(&mut self, n: usize, vocab: usize) -> Vec<u32> {
+        (0..n).map(|_| self.next(vocab) as u32).collect()
+    }
+}
+
+fn sequence(prompt: &[u32], response: &[u32]) -> EncodedSequence {
+    let ids: Vec<u32> = prompt.iter().chain(response).copied().collect();
+    let tokens = response
+        .iter()
+        .map(|&id| ScoredToken {
+            id,
+            text: String::new(),
+            start: 0,
+            end: 0,
+        })
+        .collect();
+    EncodedSequence {
+        ids,
+        scored_start: prompt.len(),
+        tokens,
+    }
+}
+
+/// The workload's pairs: (prompt, chosen, rejected) lengths from the same seeded stream as the Python baseline.
+fn workload(name: &str) -> Vec<(usize, usize, usize)> {
+    let mut rng = Lcg(7);
+    (0..if name == "long" { 3 } else { 6 })
+        .map(|_| match name {
+            "long" => (16, 300 + rng.next(101), 300 + rng.next(101)),
+            _ => (300, 30 + rng.next(31), 30 + rng.next(31)),
+        })
+        .collect()
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn run_workload(name: &str) -> (f64, f64) {
+    let cfg =
+        DecoderConfig::from_json(SMOLLM2_135M, Path::new("smollm2-135m.json")).expect("config");
+    let device = Device::Cpu;
+    let weights = MemoryWeights::random(&cfg, DType::F32, &device).expect("weights");
+    let decoder = Decoder::load(&cfg, &weights, Kernels::Fused).expect("decoder");
+    drop(weights);
+    let model = Arc::new(Model::from_decoder(decoder, "random".into()));
+    // The tokenizer is not used when scoring ids; any one with a small vocabulary will do.
+    let tok = tokenizers::Tokenizer::new(tokenizers::models::bpe::BPE::default());
+    let tokenizer = Arc::new(TextTokenizer::from_parts(tok, "none".into(), None, None));
+    let policy = model.clone();
+    // A second model instance so that policy and reference are computed separately, as in TRL.
+    let reference = Arc::new((*model).clone());
+    let scorer =
+        Scorer::new(policy, reference, tokenizer, ScoreOptions::default()).expect("scorer");
+    let mut rng = Lcg(11);
+    let pairs: Vec<Vec<EncodedSequence>> = workload(name)
+        .into_iter()
+        .map(|(p, c, r)| {
+            let prompt = rng.ids(p, cfg.vocab_size);
+            vec![
+                sequence(&prompt, &rng.ids(c, cfg.vocab_size)),
+                sequence(&prompt, &rng.ids(r, cfg.vocab_size)),
+            ]
+        })
+        .collect();
+    // Warm-up on the first pair.
+    scorer.score_sequences(&pairs[0]).expect("score");
+    let start = Instant::now();
+    let mut tokens = 0;
+    for pair in &pairs {
+        let m = scorer.score_sequences(pair).expect("score");
+        tokens += m.iter().map(Vec::len).sum::<usize>();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    (tokens as f64 / secs, peak_rss_mb())
+}
+
+fn baseline(name: &str) -> Option<(f64, f64)> {
+    let path = std::env::var("CREDITLENS_BASELINE").ok()?;
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let w = json.get(name)?;
+    Some((
+        w.get("tokens_per_s")?.as_f64()?,
+        w.get("peak_rss_mb")?.as_f64()?,
+    ))
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a workload name as argument runs that workload alone (in its own process,
+    // so that peak memory is per workload).
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if let Some(name) = args.first() {
+        let (tps, rss) = run_workload(name);
+        println!("{name} {tps} {rss}");
+        return;
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    println!(
+        "workload | creditlens tokens/s | peak RSS MB | transformers tokens/s | peak RSS MB | ratio"
+    );
+    for name in ["long", "tldr"] {
+        let out = std::process::Command::new(&exe)
+            .arg(name)
+            .output()
+            .expect("run workload");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<f64> = text
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let (tps, rss) = (
+            fields.first().copied().unwrap_or(f64::NAN),
+            fields.get(1).copied().unwrap_or(f64::NAN),
+        );
+        match baseline(name) {
+            Some((btps, brss)) => println!(
+                "{name} | {tps:.1} | {rss:.0} | {btps:.1} | {brss:.0} | {:.2}x",
+                tps / btps
+            ),
+            None => println!("{name} | {tps:.1} | {rss:.0} | - | - | -"),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+"""The anchor for `cargo bench --bench score`: what a TRL user runs to get per-example DPO rewards.
+
+TRL 1.x's DPOTrainer puts [prompt+chosen, prompt+rejected] in one right-padded batch and runs it through the policy
+and the reference with `model(**inputs, labels=labels, fused_lm_head=True).log_probs` (see
+`DPOTrainer._compute_loss`). This script does the same with HF transformers in PyTorch, float32, 2 threads, on a
+SmolLM2-135M-shaped Llama with random weights (speed does not depend on their values), for the same two workloads
+and sequence lengths as benches/score.rs (same seeded generator), and prints JSON:
+
+    {"long": {"tokens_per_s": ..., "peak_rss_mb": ...}, "tldr": {...}, "versions": {...}}
+
+Development-time only (never needed by CI):
+    python -m venv /tmp/venv && /tmp/venv/bin/pip install torch transformers
+    /tmp/venv/bin/python benches/transformers_baseline.py > /tmp/baseline.json
+"""
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+MASK = (1 << 64) - 1
+
+
+class Lcg:
+    """The same generator as benches/score.rs."""
+
+    def __init__(self, seed):
+        self.state = seed
+
+    def next(self, bound):
+        self.state = (self.state * 6364136223846793005 + 1442695040888963407) & MASK
+        return (self.state >> 33) % bound
+
+
+def workload(name):
+    rng = Lcg(7)
+    count = 3 if name == "long" else 6
+    out = []
+    for _ in range(count):
+        if name == "long":
+            out.append((16, 300 + rng.next(101), 300 + rng.next(101)))
+        else:
+            out.append((300, 30 + rng.next(31), 30 + rng.next(31)))
+    return out
+
+
+def run(name):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        hidden_size=576, intermediate_size=1536, vocab_size=49152, num_hidden_layers=30, num_attention_heads=9,
+        num_key_value_heads=3, rms_norm_eps=1e-5, rope_theta=100000.0, max_position_embeddings=8192,
+        tie_word_embeddings=True,
+    )
+    policy = LlamaForCausalLM(cfg).float().eval()
+    reference = LlamaForCausalLM(cfg).float().eval()
+    g = torch.Generator().manual_seed(11)
+
+    def batch(p, c, r):
+        prompt = torch.randint(0, cfg.vocab_size, (p,), generator=g)
+        seqs = [torch.cat([prompt, torch.randint(0, cfg.vocab_size, (n,), generator=g)]) for n in (c, r)]
+        width = max(len(s) for s in seqs)
+        ids = torch.zeros(2, width, dtype=torch.long)
+        attn = torch.zeros(2, width, dtype=torch.long)
+        completion = torch.zeros(2, width, dtype=torch.long)
+        for i, (s, n) in enumerate(zip(seqs, (c, r))):
+            ids[i, : len(s)] = s
+            attn[i, : len(s)] = 1
+            completion[i, p : p + n] = 1
+        return ids, attn, completion, c + r
+
+    def step(ids, attn, completion):
+        labels = ids.masked_fill(completion == 0, -100)
+        with torch.no_grad():
+            out = []
+            for model in (policy, reference):
+                try:
+                    lp = model(input_ids=ids, attention_mask=attn, labels=labels, use_cache=False,
+                               fused_lm_head=True).log_probs
+                except TypeError:  # transformers without fused_lm_head: TRL 0.x's path
+                    logits = model(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1]
+                    lp = torch.gather(logits.log_softmax(-1), 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+                    lp = lp * completion[:, 1:]
+                out.append(lp.sum(-1))
+        return out
+
+    batches = [batch(*w) for w in workload(name)]
+    step(*batches[0][:3])  # warm-up
+    start = time.perf_counter()
+    tokens = 0
+    for ids, attn, completion, n in batches:
+        step(ids, attn, completion)
+        tokens += n
+    secs = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return {"tokens_per_s": tokens / secs, "peak_rss_mb": rss}
+
+
+def main():
+    if len(sys.argv) > 1:
+        print(json.dumps(run(sys.argv[1])))
+        return
+    import torch
+    import transformers
+
+    result = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
+    for name in ("long", "tldr"):
+        out = subprocess.run([sys.executable, __file__, name], capture_output=True, text=True, check=True)
+        result[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+//! Locating the files of a Hugging Face checkpoint directory: config.json, the safetensors weights (single file or
+//! sharded with `model.safetensors.index.json`), tokenizer.json, tokenizer_config.json and generation_config.json.
+
+use crate::error::{Error, Result};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The files that make up one checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointFiles {
+    /// The checkpoint directory, canonicalised.
+    pub dir: PathBuf,
+    /// `config.json`.
+    pub config: PathBuf,
+    /// The safetensors file(s) holding the weights, in shard order.
+    pub weights: Vec<PathBuf>,
+    /// `tokenizer.json`.
+    pub tokenizer: PathBuf,
+    /// `tokenizer_config.json`, when present.
+    pub tokenizer_config: Option<PathBuf>,
+    /// `generation_config.json`, when present.
+    pub generation_config: Option<PathBuf>,
+}
+
+impl CheckpointFiles {
+    /// Finds the files of the checkpoint in `dir`, with an error naming whatever is missing.
+    pub fn locate(dir: &Path) -> Result<Self> {
+        if !dir.exists() {
+            return Err(Error::NotFound {
+                path: dir.to_path_buf(),
+            });
+        }
+        if !dir.is_dir() {
+            return Err(Error::NotADirectory {
+                path: dir.to_path_buf(),
+            });
+        }
+        let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        let config = dir.join("config.json");
+        if !config.is_file() {
+            return Err(Error::MissingFile {
+                dir: dir.clone(),
+                what: "config.json".into(),
+                hint: "a Hugging Face checkpoint directory holds config.json, model.safetensors and tokenizer.json (save it with save_pretrained)".into(),
+            });
+        }
+        let weights = locate_weights(&dir)?;
+        let tokenizer = dir.join("tokenizer.json");
+        if !tokenizer.is_file() {
+            return Err(Error::MissingFile {
+                dir: dir.clone(),
+                what: "tokenizer.json".into(),
+                hint: "save the tokenizer next to the weights (tokenizer.save_pretrained(dir)); creditlens needs the fast tokenizer's tokenizer.json".into(),
+            });
+        }
+        let optional = |name: &str| {
+            let p = dir.join(name);
+            p.is_file().then_some(p)
+        };
+        Ok(Self {
+            tokenizer_config: optional("tokenizer_config.json"),
+            generation_config: optional("generation_config.json"),
+            dir,
+            config,
+            weights,
+            tokenizer,
+        })
+    }
+}
+
+fn locate_weights(dir: &Path) -> Result<Vec<PathBuf>> {
+    let index = dir.join("model.safetensors.index.json");
+    if index.is_file() {
+        let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::config(&index, format!("not valid JSON: {e}")))?;
+        let map = json
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| {
+                Error::config(&index, "field `weight_map` is missing or not an object")
+            })?;
+        let mut files = BTreeSet::new();
+        for (tensor, file) in map {
+            let file = file.as_str().ok_or_else(|| {
+                Error::config(
+                    &index,
+                    format!("weight_map entry `{tensor}` is not a file name"),
+                )
+            })?;
+            files.insert(file.to_string());
+        }
+        if files.is_empty() {
+            return Err(Error::config(&index, "weight_map is empty"));
+        }
+        let mut paths = Vec::with_capacity(files.len());
+        for f in files {
+            let p = dir.join(&f);
+            if !p.is_file() {
+                return Err(Error::MissingFile {
+                    dir: dir.to_path_buf(),
+                    what: format!("shard {f}"),
+                    hint:
+                        "model.safetensors.index.json lists it; copy every shard of the checkpoint"
+                            .into(),
+                });
+            }
+            paths.push(p);
+        }
+        return Ok(paths);
+    }
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let hint = if dir.join("pytorch_model.bin").exists() {
+        "only pytorch_model.bin is present; creditlens reads safetensors: re-save with save_pretrained(dir, safe_serialization=True)"
+    } else if dir.join("adapter_config.json").exists() {
+        "this looks like a LoRA adapter; pass the merged model (merge_and_unload + save_pretrained)"
+    } else {
+        "save the model with save_pretrained(dir) to get model.safetensors"
+    };
+    Err(Error::MissingFile {
+        dir: dir.to_path_buf(),
+        what: "model.safetensors (or model.safetensors.index.json with its shards)".into(),
+        hint: hint.into(),
+    })
+}

@@ -1,0 +1,234 @@
+//! `creditlens score`: per-token implicit rewards for a data file or a single prompt/response.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use creditlens::data::{Entry, Record, read_entries};
+use creditlens::output::ScoreWriter;
+use creditlens::score::{RecordScore, ScoreOptions, Scorer};
+use creditlens::tokenize::TokenizationMode;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Arguments of `creditlens score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The trained policy: a Hugging Face checkpoint directory.
+    #[arg(long, value_name = "DIR")]
+    policy: PathBuf,
+    /// The reference (usually the SFT model DPO started from).
+    #[arg(long, value_name = "DIR")]
+    reference: PathBuf,
+    /// A JSONL file (or JSON array) of {"prompt","chosen","rejected"} or {"prompt","completion"} records.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "response", "chosen", "rejected"])]
+    data: Option<PathBuf>,
+    /// A prompt to score one response (--response) or one pair (--chosen/--rejected) after.
+    #[arg(long, value_name = "TEXT")]
+    prompt: Option<String>,
+    /// The response to score after --prompt.
+    #[arg(long, value_name = "TEXT", requires = "prompt", conflicts_with_all = ["chosen", "rejected"])]
+    response: Option<String>,
+    /// The preferred response of a pair (with --rejected).
+    #[arg(long, value_name = "TEXT", requires_all = ["prompt", "rejected"])]
+    chosen: Option<String>,
+    /// The dispreferred response of a pair (with --chosen).
+    #[arg(long, value_name = "TEXT", requires_all = ["prompt", "chosen"])]
+    rejected: Option<String>,
+    /// DPO's beta: r_t = beta * (log pi - log pi_ref).
+    #[arg(long, default_value_t = 0.1)]
+    beta: f64,
+    /// `trl`: exactly what TRL's DPOTrainer scores (EOS appended); `joint`: prompt+response as one string.
+    #[arg(long, value_name = "MODE", default_value = "trl")]
+    tokenization: TokenizationMode,
+    /// Alternatives reported per model and token.
+    #[arg(long, default_value_t = 5)]
+    top_k: usize,
+    /// Longest sequence (prompt included); longer ones lose their end, as with TRL's max_length.
+    #[arg(long, value_name = "N")]
+    max_length: Option<usize>,
+    /// Write here (.jsonl or .csv) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Overwrite --out if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Score only records I, I+N, I+2N, ... (0-based), to split a dataset across jobs.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Skip records that cannot be scored (reported on stderr) instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Compute dtype: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not of the form I/N, e.g. 0/4"))?;
+    let i: usize = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{i}` is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a number"))?;
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
+/// Running totals for the closing summary.
+#[derive(Default)]
+struct Totals {
+    records: usize,
+    pairs: usize,
+    correct: usize,
+    margin: f64,
+    skipped: usize,
+}
+
+impl Totals {
+    fn add(&mut self, r: &RecordScore) {
+        self.records += 1;
+        if let RecordScore::Pair(p) = r {
+            self.pairs += 1;
+            self.margin += p.margin;
+            self.correct += usize::from(p.margin > 0.0);
+        }
+    }
+}
+
+pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
+    let options = ScoreOptions {
+        beta: args.beta,
+        mode: args.tokenization,
+        top_k: args.top_k,
+        max_length: args.max_length,
+    };
+    options.validate()?;
+    let single = single_record(&args)?;
+    let entries = match (&args.data, &single) {
+        (Some(path), _) => Some(read_entries(path)?),
+        (None, Some(_)) => None,
+        (None, None) => {
+            bail!("give --data FILE, or --prompt with --response (or --chosen and --rejected)")
+        }
+    };
+    // Open the output before the (slow) model load, so that a bad --out fails at once.
+    let mut writer = match &args.out {
+        Some(path) => ScoreWriter::create(path, args.force)?,
+        None => ScoreWriter::stdout(),
+    };
+    let started = Instant::now();
+    let scorer = Scorer::load(&args.policy, &args.reference, &args.dtype, options)
+        .context("cannot load the models")?;
+    let mut totals = Totals::default();
+    match (entries, single) {
+        (Some(entries), _) => score_entries(&args, &scorer, entries, &mut writer, &mut totals)?,
+        (None, Some(record)) => {
+            let scored = scorer.score_record(0, &record)?;
+            for w in scored.warnings() {
+                eprintln!("warning: {w}");
+            }
+            writer.write(&scored)?;
+            totals.add(&scored);
+        }
+        (None, None) => unreachable!("checked above"),
+    }
+    summary(&totals, started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn single_record(args: &ScoreArgs) -> anyhow::Result<Option<Record>> {
+    let Some(prompt) = args.prompt.clone() else {
+        return Ok(None);
+    };
+    Ok(Some(match (&args.response, &args.chosen, &args.rejected) {
+        (Some(r), None, None) => Record::Unpaired {
+            prompt,
+            completion: r.clone(),
+        },
+        (None, Some(c), Some(r)) => Record::Pair {
+            prompt,
+            chosen: c.clone(),
+            rejected: r.clone(),
+        },
+        _ => bail!("with --prompt give either --response, or both --chosen and --rejected"),
+    }))
+}
+
+fn score_entries(
+    args: &ScoreArgs,
+    scorer: &Scorer,
+    entries: Vec<Entry>,
+    writer: &mut ScoreWriter,
+    totals: &mut Totals,
+) -> anyhow::Result<()> {
+    let data = args
+        .data
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let selected: Vec<Entry> = match args.shard {
+        Some((i, n)) => entries.into_iter().filter(|e| e.index % n == i).collect(),
+        None => entries,
+    };
+    let bar = ProgressBar::new(selected.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} scoring [{bar:30}] {pos}/{len} records {per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    for entry in selected {
+        let result = match entry.record {
+            Ok(record) => scorer
+                .score_record(entry.index, &record)
+                .map_err(|e| anyhow::anyhow!("{data}:{}: {e}", entry.line)),
+            Err(e) => Err(anyhow::Error::new(e)),
+        };
+        match result {
+            Ok(scored) => {
+                for w in scored.warnings() {
+                    bar.suspend(|| eprintln!("{data}:{}: warning: {w}", entry.line));
+                }
+                writer.write(&scored)?;
+                totals.add(&scored);
+            }
+            Err(e) if args.skip_bad => {
+                totals.skipped += 1;
+                bar.suspend(|| eprintln!("skipped: {e:#}"));
+            }
+            Err(e) => {
+                bar.abandon();
+                return Err(
+                    e.context("stopped (pass --skip-bad to skip records that cannot be scored)")
+                );
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn summary(t: &Totals, seconds: f64) {
+    let mut line = format!("scored {} record(s) in {seconds:.1} s", t.records);
+    if t.pairs > 0 {
+        line += &format!(
+            "; {} pair(s): mean margin {:.4}, reward accuracy {:.3}",
+            t.pairs,
+            t.margin / t.pairs as f64,
+            t.correct as f64 / t.pairs as f64
+        );
+    }
+    if t.skipped > 0 {
+        line += &format!("; skipped {} bad record(s)", t.skipped);
+    }
+    eprintln!("{line}");
+}

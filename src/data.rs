@@ -1,0 +1,341 @@
+//! Reading preference data: JSONL or a JSON array of TRL standard records, pairs `{"prompt","chosen","rejected"}`
+//! and unpaired `{"prompt","completion"}` (or `"response"`). Each record keeps the line it starts on, so every
+//! problem is reported as `file:line: reason`.
+
+use crate::error::{Error, Result};
+use serde_json::Value;
+use std::path::Path;
+
+/// One record of a preference dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A preference pair.
+    Pair {
+        /// The prompt.
+        prompt: String,
+        /// The preferred response.
+        chosen: String,
+        /// The dispreferred response.
+        rejected: String,
+    },
+    /// A single response.
+    Unpaired {
+        /// The prompt.
+        prompt: String,
+        /// The response.
+        completion: String,
+    },
+}
+
+impl Record {
+    /// The prompt.
+    pub fn prompt(&self) -> &str {
+        match self {
+            Record::Pair { prompt, .. } | Record::Unpaired { prompt, .. } => prompt,
+        }
+    }
+
+    /// The responses in order (chosen then rejected for a pair).
+    pub fn responses(&self) -> Vec<&str> {
+        match self {
+            Record::Pair {
+                chosen, rejected, ..
+            } => vec![chosen, rejected],
+            Record::Unpaired { completion, .. } => vec![completion],
+        }
+    }
+
+    /// Builds a record from one JSON object, or says what is wrong with it.
+    pub fn from_json(value: &Value) -> std::result::Result<Self, String> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| format!("expected a JSON object, found {}", kind(value)))?;
+        let text = |key: &str| -> std::result::Result<Option<String>, String> {
+            match obj.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Array(_)) => Err(format!(
+                    "field `{key}` is a list of messages (TRL conversational format); this version scores plain-text records: render the conversation to text first"
+                )),
+                Some(v) => Err(format!("field `{key}` must be a string, found {}", kind(v))),
+            }
+        };
+        let prompt = text("prompt")?.ok_or("missing field `prompt`")?;
+        match (text("chosen")?, text("rejected")?) {
+            (Some(chosen), Some(rejected)) => {
+                return Ok(Record::Pair {
+                    prompt,
+                    chosen,
+                    rejected,
+                });
+            }
+            (Some(_), None) => return Err("has `chosen` but no `rejected`".into()),
+            (None, Some(_)) => return Err("has `rejected` but no `chosen`".into()),
+            (None, None) => {}
+        }
+        let completion = match text("completion")? {
+            Some(c) => c,
+            None => text("response")?.ok_or(
+                "needs `chosen` and `rejected` (a pair) or `completion`/`response` (unpaired)",
+            )?,
+        };
+        Ok(Record::Unpaired { prompt, completion })
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A record as read from a file: where it starts, and the record or why it is unusable.
+#[derive(Debug)]
+pub struct Entry {
+    /// 0-based position of the record in the file.
+    pub index: usize,
+    /// 1-based line the record starts on.
+    pub line: usize,
+    /// The record, or what is wrong with it (already prefixed with `file:line`).
+    pub record: std::result::Result<Record, Error>,
+}
+
+/// Reads every record of a JSONL file or JSON array. A file that cannot be read at all is an error; a bad record
+/// is an [`Entry`] holding its error, so that callers can stop or skip.
+pub fn read_entries(path: &Path) -> Result<Vec<Entry>> {
+    if !path.exists() {
+        return Err(Error::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    if path.is_dir() {
+        return Err(Error::Data {
+            location: path.display().to_string(),
+            message: "is a directory; pass a .jsonl or .json file".into(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let name = path.display().to_string();
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => Err(Error::Data {
+            location: name,
+            message: "the file is empty; it should hold one JSON record per line".into(),
+        }),
+        Some(b'[') => read_array(&name, &bytes),
+        Some(_) => Ok(read_lines(&name, &bytes)),
+    }
+}
+
+fn data_error(name: &str, line: usize, message: impl Into<String>) -> Error {
+    Error::Data {
+        location: format!("{name}:{line}"),
+        message: message.into(),
+    }
+}
+
+fn read_lines(name: &str, bytes: &[u8]) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = i + 1;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let record = match std::str::from_utf8(raw) {
+            Err(e) => Err(data_error(
+                name,
+                line,
+                format!(
+                    "not valid UTF-8 (at byte {} of the line); save the file as UTF-8",
+                    e.valid_up_to() + 1
+                ),
+            )),
+            Ok(text) => match serde_json::from_str::<Value>(text) {
+                Err(e) => Err(data_error(
+                    name,
+                    line,
+                    format!("not valid JSON ({e}); each line must be one JSON object"),
+                )),
+                Ok(v) => Record::from_json(&v).map_err(|m| data_error(name, line, m)),
+            },
+        };
+        entries.push(Entry {
+            index: entries.len(),
+            line,
+            record,
+        });
+    }
+    entries
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    1 + text.as_bytes()[..byte.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
+fn read_array(name: &str, bytes: &[u8]) -> Result<Vec<Entry>> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        data_error(name, line, "not valid UTF-8; save the file as UTF-8")
+    })?;
+    let open = text.find('[').unwrap_or(0);
+    let mut pos = open + 1;
+    let mut entries = Vec::new();
+    loop {
+        let rest = &text[pos..];
+        let skipped = rest.len() - rest.trim_start().len();
+        pos += skipped;
+        match text[pos..].chars().next() {
+            Some(']') => break,
+            Some(',') if !entries.is_empty() => {
+                pos += 1;
+                continue;
+            }
+            None => {
+                return Err(data_error(
+                    name,
+                    line_of(text, pos),
+                    "the JSON array is not closed with `]` (truncated file?)",
+                ));
+            }
+            _ => {}
+        }
+        let line = line_of(text, pos);
+        let mut stream = serde_json::Deserializer::from_str(&text[pos..]).into_iter::<Value>();
+        match stream.next() {
+            Some(Ok(v)) => {
+                pos += stream.byte_offset();
+                entries.push(Entry {
+                    index: entries.len(),
+                    line,
+                    record: Record::from_json(&v).map_err(|m| data_error(name, line, m)),
+                });
+            }
+            Some(Err(e)) => {
+                return Err(data_error(
+                    name,
+                    line + e.line().saturating_sub(1),
+                    format!("malformed JSON: {e}"),
+                ));
+            }
+            None => break,
+        }
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &str) -> std::result::Result<Record, String> {
+        Record::from_json(&serde_json::from_str(v).unwrap())
+    }
+
+    #[test]
+    fn pair_and_unpaired() {
+        assert!(matches!(
+            parse(r#"{"prompt":"p","chosen":"a","rejected":"b"}"#),
+            Ok(Record::Pair { .. })
+        ));
+        assert!(matches!(
+            parse(r#"{"prompt":"p","completion":"a"}"#),
+            Ok(Record::Unpaired { .. })
+        ));
+        assert!(matches!(
+            parse(r#"{"prompt":"p","response":"a"}"#),
+            Ok(Record::Unpaired { .. })
+        ));
+    }
+
+    #[test]
+    fn reasons_name_the_field() {
+        assert!(
+            parse(r#"{"chosen":"a","rejected":"b"}"#)
+                .unwrap_err()
+                .contains("prompt")
+        );
+        assert!(
+            parse(r#"{"prompt":"p","chosen":"a"}"#)
+                .unwrap_err()
+                .contains("rejected")
+        );
+        assert!(
+            parse(r#"{"prompt":1,"completion":"a"}"#)
+                .unwrap_err()
+                .contains("must be a string")
+        );
+        assert!(
+            parse(r#"{"prompt":"p","chosen":[{"role":"user"}],"rejected":"b"}"#)
+                .unwrap_err()
+                .contains("conversational")
+        );
+        assert!(parse(r#"[1]"#).unwrap_err().contains("object"));
+    }
+
+    #[test]
+    fn array_elements_keep_their_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.json");
+        std::fs::write(
+            &p,
+            "[\n {\"prompt\":\"a\",\"completion\":\"b\"},\n\n {\"prompt\":\"c\"}\n]\n",
+        )
+        .unwrap();
+        let e = read_entries(&p).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!((e[0].line, e[1].line), (2, 4));
+        let err = e[1].record.as_ref().unwrap_err().to_string();
+        assert!(err.contains("d.json:4"), "{err}");
+    }
+
+    #[test]
+    fn unclosed_array_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.json");
+        std::fs::write(&p, "[{\"prompt\":\"a\",\"completion\":\"b\"},").unwrap();
+        assert!(
+            read_entries(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("not closed")
+        );
+    }
+
+    #[test]
+    fn jsonl_lines_and_bad_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.jsonl");
+        let mut bytes = b"{\"prompt\":\"a\",\"completion\":\"b\"}\n\n".to_vec();
+        bytes.extend_from_slice(b"{\"prompt\":\"\xff\",\"completion\":\"b\"}\n{oops\n");
+        std::fs::write(&p, bytes).unwrap();
+        let e = read_entries(&p).unwrap();
+        assert_eq!(e.len(), 3);
+        assert!(e[0].record.is_ok());
+        assert!(
+            e[1].record
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("d.jsonl:3: not valid UTF-8")
+        );
+        assert!(
+            e[2].record
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("d.jsonl:4: not valid JSON")
+        );
+        assert_eq!(e[2].index, 2);
+    }
+}

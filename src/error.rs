@@ -1,0 +1,155 @@
+//! The library's error type: every failure a user can cause names the file, field or record involved and says
+//! what to do about it.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while loading checkpoints, reading data or scoring.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A path given by the user does not exist.
+    #[error("{}: no such file or directory; check the path", path.display())]
+    NotFound {
+        /// The missing path.
+        path: PathBuf,
+    },
+    /// A checkpoint path points at a file where a directory is expected.
+    #[error(
+        "{}: is a file, but a checkpoint is a directory holding config.json, model.safetensors and tokenizer.json; pass the directory",
+        path.display()
+    )]
+    NotADirectory {
+        /// The offending path.
+        path: PathBuf,
+    },
+    /// A file every checkpoint needs is missing from its directory.
+    #[error("{}: missing {what}; {hint}", dir.display())]
+    MissingFile {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// Which file is missing.
+        what: String,
+        /// How to fix it.
+        hint: String,
+    },
+    /// A JSON file of a checkpoint (config.json, tokenizer_config.json, ...) is malformed or holds a bad value.
+    #[error("{}: {message}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// config.json names an architecture creditlens cannot run.
+    #[error("{}: architecture `{arch}` is not supported; supported architectures: {supported}", path.display())]
+    UnsupportedArchitecture {
+        /// The config.json.
+        path: PathBuf,
+        /// The architecture named there.
+        arch: String,
+        /// The supported ones, comma separated.
+        supported: String,
+    },
+    /// A safetensors file is truncated, corrupt, or otherwise unreadable.
+    #[error("{}: {message}", path.display())]
+    Safetensors {
+        /// The safetensors file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A tensor the architecture needs is absent from the checkpoint.
+    #[error("{}: tensor `{name}` is missing; the weights do not match config.json's architecture", dir.display())]
+    MissingTensor {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// The tensor name.
+        name: String,
+    },
+    /// A tensor's shape disagrees with what config.json implies.
+    #[error(
+        "{}: tensor `{name}` has shape {got:?} but config.json implies {expected:?}; the weights and config.json do not belong together",
+        path.display()
+    )]
+    ShapeMismatch {
+        /// The safetensors file holding the tensor.
+        path: PathBuf,
+        /// The tensor name.
+        name: String,
+        /// The shape config.json implies.
+        expected: Vec<usize>,
+        /// The shape stored in the file.
+        got: Vec<usize>,
+    },
+    /// A tensor is stored in a dtype creditlens cannot load.
+    #[error("{}: tensor `{name}` is stored as {dtype}; only F32, F16 and BF16 weights can be loaded (convert the checkpoint with save_pretrained)", path.display())]
+    UnsupportedDtype {
+        /// The safetensors file.
+        path: PathBuf,
+        /// The tensor name.
+        name: String,
+        /// The dtype found.
+        dtype: String,
+    },
+    /// tokenizer.json cannot be loaded or used.
+    #[error("{}: {message}", path.display())]
+    Tokenizer {
+        /// The tokenizer file or checkpoint directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Policy and reference do not share a tokenizer.
+    #[error(
+        "policy and reference tokenizers differ: {0}; both checkpoints must share one tokenizer (same vocabulary and special tokens)"
+    )]
+    TokenizerMismatch(String),
+    /// A data file or one of its records is malformed. `location` is `file:line`.
+    #[error("{location}: {message}")]
+    Data {
+        /// `file:line` (or just the file) where the problem is.
+        location: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A record cannot be scored (for example an empty response).
+    #[error("{0}")]
+    Record(String),
+    /// An invalid option value.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The tensor library failed during computation.
+    #[error("model computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// The computation was cancelled by the caller.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A [`Error::Config`] for `path` with `message`.
+    pub fn config(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Config {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}

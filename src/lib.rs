@@ -1,0 +1,17 @@
+//! creditlens: token-level implicit rewards of DPO-trained language models.
+//!
+//! For a policy pi and its reference pi_ref, every response token y_t gets the implicit reward
+//! `r_t = beta * (log pi(y_t | s_t) - log pi_ref(y_t | s_t))` (Rafailov et al., "From r to Q*", 2024). The
+//! library loads Hugging Face checkpoints ([`model`]), tokenises records the way TRL does ([`tokenize`]), scores them
+//! ([`score`]) and reads and writes data ([`data`], [`output`]). The command line (the `creditlens` binary) and, later,
+//! the desktop app are thin layers over it.
+
+pub mod checkpoint;
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod output;
+pub mod score;
+pub mod tokenize;
+
+pub use error::{Error, Result};

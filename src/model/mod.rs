@@ -1,0 +1,118 @@
+//! Loading causal language models from checkpoint directories and running them over every position.
+
+pub mod config;
+pub mod decoder;
+pub mod rope;
+pub mod weights;
+
+pub use config::{DecoderConfig, Family, SUPPORTED_ARCHITECTURES};
+pub use decoder::{Decoder, Kernels, KvCache};
+pub use weights::{MemoryWeights, SafetensorsWeights, TensorSource};
+
+use crate::checkpoint::CheckpointFiles;
+use crate::error::{Error, Result};
+use candle_core::{DType, Device, Tensor};
+use std::path::PathBuf;
+
+/// Parses a dtype name as given on the command line (`f32`, `f16`, `bf16`).
+pub fn parse_dtype(name: &str) -> Result<DType> {
+    match name.to_ascii_lowercase().as_str() {
+        "f32" | "float32" => Ok(DType::F32),
+        "f16" | "float16" | "half" => Ok(DType::F16),
+        "bf16" | "bfloat16" => Ok(DType::BF16),
+        other => Err(Error::InvalidArgument(format!(
+            "unknown dtype `{other}`; use f32, f16 or bf16"
+        ))),
+    }
+}
+
+/// What a user wants to know about a loaded checkpoint.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelInfo {
+    /// The checkpoint directory.
+    pub path: PathBuf,
+    /// `architectures[0]` of config.json.
+    pub architecture: String,
+    /// Number of parameters.
+    pub parameters: usize,
+    /// The dtype(s) the weights are stored in, e.g. `bf16`.
+    pub stored_dtype: String,
+    /// The dtype computation runs in.
+    pub compute_dtype: String,
+    /// Vocabulary size of the model.
+    pub vocab_size: usize,
+    /// Longest sequence the model accepts.
+    pub context_length: usize,
+}
+
+/// A causal language model loaded from a checkpoint.
+#[derive(Debug, Clone)]
+pub struct Model {
+    decoder: Decoder,
+    info: ModelInfo,
+}
+
+fn dtype_name(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "f32",
+        DType::F16 => "f16",
+        DType::BF16 => "bf16",
+        _ => "other",
+    }
+}
+
+impl Model {
+    /// Loads the model of a located checkpoint, computing in `dtype` on `device`.
+    pub fn load(files: &CheckpointFiles, dtype: DType, device: &Device) -> Result<Self> {
+        let cfg = DecoderConfig::from_file(&files.config)?;
+        let weights = SafetensorsWeights::open(&files.dir, &files.weights, dtype, device)?;
+        let stored = weights
+            .stored_dtypes()
+            .iter()
+            .map(|d| dtype_name(*d))
+            .collect::<Vec<_>>()
+            .join("+");
+        let decoder = Decoder::load(&cfg, &weights, Kernels::Fused)?;
+        let info = ModelInfo {
+            path: files.dir.clone(),
+            architecture: cfg.family.architecture().to_string(),
+            parameters: cfg.num_parameters(),
+            stored_dtype: stored,
+            compute_dtype: dtype_name(dtype).to_string(),
+            vocab_size: cfg.vocab_size,
+            context_length: cfg.max_position_embeddings,
+        };
+        Ok(Self { decoder, info })
+    }
+
+    /// Wraps an already built decoder (for models made in code, e.g. by training or benchmarks).
+    pub fn from_decoder(decoder: Decoder, path: PathBuf) -> Self {
+        let cfg = decoder.config();
+        let info = ModelInfo {
+            path,
+            architecture: cfg.family.architecture().to_string(),
+            parameters: cfg.num_parameters(),
+            stored_dtype: dtype_name(decoder.dtype()).to_string(),
+            compute_dtype: dtype_name(decoder.dtype()).to_string(),
+            vocab_size: cfg.vocab_size,
+            context_length: cfg.max_position_embeddings,
+        };
+        Self { decoder, info }
+    }
+
+    /// Facts about the checkpoint.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The underlying decoder.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// Runs token ids after the positions already in `cache` and returns their hidden states `(t, hidden)`.
+    pub fn forward_ids(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let t = Tensor::from_slice(ids, (1, ids.len()), self.decoder.device())?;
+        Ok(self.decoder.forward_hidden(&t, cache)?.squeeze(0)?)
+    }
+}

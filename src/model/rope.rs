@@ -1,0 +1,75 @@
+//! Rotary position embeddings, with the frequency scalings of transformers' `ROPE_INIT_FUNCTIONS`
+//! (`default`, `linear`, `llama3`). cos/sin are computed for the positions asked, so no table bounds the length.
+
+use super::config::{DecoderConfig, RopeScaling};
+use crate::error::Result;
+use candle_core::{DType, Device, Tensor};
+
+/// Inverse frequencies of one model, ready to rotate queries and keys at any position.
+#[derive(Debug, Clone)]
+pub struct Rope {
+    inv_freq: Vec<f32>,
+}
+
+impl Rope {
+    /// The inverse frequencies for `cfg`, computed in f32 like transformers.
+    pub fn new(cfg: &DecoderConfig) -> Self {
+        let dim = cfg.head_dim;
+        let base: Vec<f32> = (0..dim)
+            .step_by(2)
+            .map(|i| 1.0 / cfg.rope_theta.powf(i as f32 / dim as f32))
+            .collect();
+        let inv_freq = match cfg.rope_scaling {
+            RopeScaling::Default => base,
+            RopeScaling::Linear { factor } => base.into_iter().map(|f| f / factor).collect(),
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            } => {
+                let old = original_max_position_embeddings as f32;
+                let low_wavelen = old / low_freq_factor;
+                let high_wavelen = old / high_freq_factor;
+                base.into_iter()
+                    .map(|freq| {
+                        let wavelen = 2.0 * std::f32::consts::PI / freq;
+                        if wavelen < high_wavelen {
+                            freq
+                        } else if wavelen > low_wavelen {
+                            freq / factor
+                        } else {
+                            let smooth = (old / wavelen - low_freq_factor)
+                                / (high_freq_factor - low_freq_factor);
+                            (1.0 - smooth) * freq / factor + smooth * freq
+                        }
+                    })
+                    .collect()
+            }
+        };
+        Self { inv_freq }
+    }
+
+    /// cos and sin, each `(len, head_dim / 2)`, for positions `start..start + len`.
+    pub fn cos_sin(
+        &self,
+        start: usize,
+        len: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(Tensor, Tensor)> {
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(len * half);
+        let mut sin = Vec::with_capacity(len * half);
+        for p in start..start + len {
+            for &f in &self.inv_freq {
+                let angle = p as f32 * f;
+                cos.push(angle.cos());
+                sin.push(angle.sin());
+            }
+        }
+        let cos = Tensor::from_vec(cos, (len, half), device)?.to_dtype(dtype)?;
+        let sin = Tensor::from_vec(sin, (len, half), device)?.to_dtype(dtype)?;
+        Ok((cos, sin))
+    }
+}

@@ -1,0 +1,214 @@
+//! Weight loading: memory-maps a checkpoint's safetensors file(s), validates them up front (truncation, dtype) and
+//! hands out tensors by name with their shape checked against what config.json implies.
+
+use crate::error::{Error, Result};
+use candle_core::safetensors::MmapedSafetensors;
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Where a model's tensors come from: a checkpoint on disk, or (for training) variables in memory.
+pub trait TensorSource {
+    /// The tensor `name`, which must have exactly `shape`, converted to the source's compute dtype.
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor>;
+    /// Whether a tensor `name` exists.
+    fn contains(&self, name: &str) -> bool;
+}
+
+struct TensorInfo {
+    file: usize,
+    shape: Vec<usize>,
+}
+
+/// The tensors of a checkpoint, memory-mapped from its safetensors file(s).
+pub struct SafetensorsWeights {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+    tensors: HashMap<String, TensorInfo>,
+    mmaped: MmapedSafetensors,
+    dtype: DType,
+    device: Device,
+    stored_dtypes: Vec<DType>,
+}
+
+impl SafetensorsWeights {
+    /// Opens and validates `files` (all shards of one checkpoint in `dir`); tensors are converted to `dtype`.
+    pub fn open(dir: &Path, files: &[PathBuf], dtype: DType, device: &Device) -> Result<Self> {
+        let mut tensors = HashMap::new();
+        let mut stored_dtypes = Vec::new();
+        for (index, path) in files.iter().enumerate() {
+            validate_file(path, index, &mut tensors, &mut stored_dtypes)?;
+        }
+        // SAFETY: the files are memory-mapped read-only; like every safetensors reader (candle, transformers)
+        // we rely on them not being modified while the model is alive.
+        let mmaped =
+            unsafe { MmapedSafetensors::multi(files) }.map_err(|e| Error::Safetensors {
+                path: dir.to_path_buf(),
+                message: format!("cannot memory-map the weights: {e}"),
+            })?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            files: files.to_vec(),
+            tensors,
+            mmaped,
+            dtype,
+            device: device.clone(),
+            stored_dtypes,
+        })
+    }
+
+    /// The distinct dtypes the weights are stored in.
+    pub fn stored_dtypes(&self) -> &[DType] {
+        &self.stored_dtypes
+    }
+}
+
+fn validate_file(
+    path: &Path,
+    index: usize,
+    tensors: &mut HashMap<String, TensorInfo>,
+    dtypes: &mut Vec<DType>,
+) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: read-only map of a file we only read; see `SafetensorsWeights::open`.
+    let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    let st = safetensors::SafeTensors::deserialize(&mmap).map_err(|e| Error::Safetensors {
+        path: path.to_path_buf(),
+        message: format!(
+            "not a readable safetensors file ({e}); it is probably truncated or corrupt: copy or save it again"
+        ),
+    })?;
+    for (name, view) in st.tensors() {
+        let dtype = match view.dtype() {
+            safetensors::Dtype::F32 => DType::F32,
+            safetensors::Dtype::F16 => DType::F16,
+            safetensors::Dtype::BF16 => DType::BF16,
+            other => {
+                return Err(Error::UnsupportedDtype {
+                    path: path.to_path_buf(),
+                    name,
+                    dtype: format!("{other:?}"),
+                });
+            }
+        };
+        if !dtypes.contains(&dtype) {
+            dtypes.push(dtype);
+        }
+        tensors.insert(
+            name,
+            TensorInfo {
+                file: index,
+                shape: view.shape().to_vec(),
+            },
+        );
+    }
+    Ok(())
+}
+
+impl TensorSource for SafetensorsWeights {
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let info = self.tensors.get(name).ok_or_else(|| Error::MissingTensor {
+            dir: self.dir.clone(),
+            name: name.to_string(),
+        })?;
+        if info.shape != shape {
+            return Err(Error::ShapeMismatch {
+                path: self.files[info.file].clone(),
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                got: info.shape.clone(),
+            });
+        }
+        let t = self.mmaped.load(name, &self.device)?;
+        Ok(t.to_dtype(self.dtype)?)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+}
+
+/// Tensors held in memory under their checkpoint names (used for training and for models built in code).
+pub struct MemoryWeights {
+    /// The tensors by name.
+    pub tensors: HashMap<String, Tensor>,
+}
+
+impl TensorSource for MemoryWeights {
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.tensors.get(name).ok_or_else(|| Error::MissingTensor {
+            dir: PathBuf::from("<memory>"),
+            name: name.to_string(),
+        })?;
+        if t.dims() != shape {
+            return Err(Error::ShapeMismatch {
+                path: PathBuf::from("<memory>"),
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                got: t.dims().to_vec(),
+            });
+        }
+        Ok(t.clone())
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+}
+
+impl MemoryWeights {
+    /// Random weights with the names and shapes `cfg` implies (normal, std 0.02; norms at 1), for benchmarks and
+    /// tests that need a model of a given shape rather than a trained one.
+    pub fn random(cfg: &super::DecoderConfig, dtype: DType, device: &Device) -> Result<Self> {
+        let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+        let (q, kv) = (
+            cfg.num_attention_heads * cfg.head_dim,
+            cfg.num_key_value_heads * cfg.head_dim,
+        );
+        let mut shapes: Vec<(String, Vec<usize>)> = vec![
+            ("model.embed_tokens.weight".into(), vec![v, h]),
+            ("model.norm.weight".into(), vec![h]),
+        ];
+        if !cfg.tie_word_embeddings {
+            shapes.push(("lm_head.weight".into(), vec![v, h]));
+        }
+        for l in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{l}");
+            let a = format!("{p}.self_attn");
+            shapes.extend([
+                (format!("{p}.input_layernorm.weight"), vec![h]),
+                (format!("{p}.post_attention_layernorm.weight"), vec![h]),
+                (format!("{a}.q_proj.weight"), vec![q, h]),
+                (format!("{a}.k_proj.weight"), vec![kv, h]),
+                (format!("{a}.v_proj.weight"), vec![kv, h]),
+                (format!("{a}.o_proj.weight"), vec![h, q]),
+                (format!("{p}.mlp.gate_proj.weight"), vec![i, h]),
+                (format!("{p}.mlp.up_proj.weight"), vec![i, h]),
+                (format!("{p}.mlp.down_proj.weight"), vec![h, i]),
+            ]);
+            if cfg.qkv_bias {
+                shapes.extend([
+                    (format!("{a}.q_proj.bias"), vec![q]),
+                    (format!("{a}.k_proj.bias"), vec![kv]),
+                    (format!("{a}.v_proj.bias"), vec![kv]),
+                ]);
+            }
+            if cfg.qk_norm {
+                shapes.extend([
+                    (format!("{a}.q_norm.weight"), vec![cfg.head_dim]),
+                    (format!("{a}.k_norm.weight"), vec![cfg.head_dim]),
+                ]);
+            }
+        }
+        let mut tensors = HashMap::new();
+        for (name, shape) in shapes {
+            let t = if name.ends_with("norm.weight") {
+                Tensor::ones(shape.as_slice(), dtype, device)?
+            } else {
+                Tensor::randn(0f32, 0.02, shape.as_slice(), device)?.to_dtype(dtype)?
+            };
+            tensors.insert(name, t);
+        }
+        Ok(Self { tensors })
+    }
+}

@@ -1,0 +1,152 @@
+//! Writing scores as they are computed: JSON lines (one record per line) or CSV (one row per token). Every record
+//! is flushed when written, so an interrupted run leaves only complete lines behind. Existing files are never
+//! overwritten unless asked.
+
+use crate::error::{Error, Result};
+use crate::score::RecordScore;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per record and line.
+    Jsonl,
+    /// One row per scored token.
+    Csv,
+}
+
+impl Format {
+    /// The format implied by a file name: `.csv` is CSV, `.jsonl`/`.json`/`.ndjson` JSON lines.
+    pub fn from_path(path: &Path) -> Result<Self> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("csv") => Ok(Format::Csv),
+            Some("jsonl") | Some("json") | Some("ndjson") => Ok(Format::Jsonl),
+            _ => Err(Error::InvalidArgument(format!(
+                "{}: cannot tell the output format from the extension; use .jsonl or .csv",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// The CSV columns, one row per scored token.
+pub const CSV_HEADER: [&str; 16] = [
+    "index",
+    "response",
+    "position",
+    "id",
+    "text",
+    "start",
+    "end",
+    "logp_policy",
+    "logp_reference",
+    "reward",
+    "cum_reward",
+    "kl",
+    "entropy_policy",
+    "entropy_reference",
+    "rank_policy",
+    "rank_reference",
+];
+
+/// Writes scored records to a file or stdout.
+pub struct ScoreWriter {
+    out: Box<dyn Write>,
+    format: Format,
+    path: Option<PathBuf>,
+    wrote_header: bool,
+}
+
+impl ScoreWriter {
+    /// Writes JSON lines to standard output.
+    pub fn stdout() -> Self {
+        Self {
+            out: Box::new(std::io::stdout()),
+            format: Format::Jsonl,
+            path: None,
+            wrote_header: false,
+        }
+    }
+
+    /// Creates `path` (format from its extension). An existing file is an error unless `overwrite`.
+    pub fn create(path: &Path, overwrite: bool) -> Result<Self> {
+        let format = Format::from_path(path)?;
+        if path.exists() && !overwrite {
+            return Err(Error::InvalidArgument(format!(
+                "{}: already exists; choose another --out or pass --force to overwrite it",
+                path.display()
+            )));
+        }
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            out: Box::new(std::io::BufWriter::new(file)),
+            format,
+            path: Some(path.to_path_buf()),
+            wrote_header: false,
+        })
+    }
+
+    fn io_error(&self, e: std::io::Error) -> Error {
+        Error::io(
+            self.path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("<stdout>")),
+            e,
+        )
+    }
+
+    /// Writes one record and flushes it.
+    pub fn write(&mut self, record: &RecordScore) -> Result<()> {
+        let bytes = match self.format {
+            Format::Jsonl => {
+                let mut line = serde_json::to_vec(record)
+                    .map_err(|e| Error::InvalidArgument(format!("cannot serialise scores: {e}")))?;
+                line.push(b'\n');
+                line
+            }
+            Format::Csv => self.csv_rows(record)?,
+        };
+        self.out.write_all(&bytes).map_err(|e| self.io_error(e))?;
+        self.out.flush().map_err(|e| self.io_error(e))
+    }
+
+    fn csv_rows(&mut self, record: &RecordScore) -> Result<Vec<u8>> {
+        let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+        let err = |e: csv::Error| Error::InvalidArgument(format!("cannot write CSV: {e}"));
+        if !self.wrote_header {
+            w.write_record(CSV_HEADER).map_err(err)?;
+            self.wrote_header = true;
+        }
+        for (name, resp) in record.responses() {
+            for (pos, t) in resp.tokens.iter().enumerate() {
+                w.write_record([
+                    record.index().to_string(),
+                    name.to_string(),
+                    pos.to_string(),
+                    t.id.to_string(),
+                    t.text.clone(),
+                    t.start.to_string(),
+                    t.end.to_string(),
+                    t.logp_policy.to_string(),
+                    t.logp_reference.to_string(),
+                    t.reward.to_string(),
+                    t.cum_reward.to_string(),
+                    t.kl.to_string(),
+                    t.entropy_policy.to_string(),
+                    t.entropy_reference.to_string(),
+                    t.rank_policy.to_string(),
+                    t.rank_reference.to_string(),
+                ])
+                .map_err(err)?;
+            }
+        }
+        w.into_inner()
+            .map_err(|e| Error::InvalidArgument(format!("cannot write CSV: {e}")))
+    }
+}

@@ -1,0 +1,334 @@
+//! Scoring: runs the policy and the reference over prompt+response sequences (the shared prompt once per model,
+//! through the KV cache) and turns their logits into per-token implicit rewards and the other metrics.
+
+pub mod metrics;
+pub mod result;
+
+pub use metrics::{PositionMetrics, position_metrics, sigmoid};
+pub use result::{PairScore, RecordScore, ResponseScore, TokenScore, TopToken, UnpairedScore};
+
+use crate::checkpoint::CheckpointFiles;
+use crate::data::Record;
+use crate::error::{Error, Result};
+use crate::model::{Model, parse_dtype};
+use crate::tokenize::{EncodedSequence, TextTokenizer, TokenizationMode, encode_record};
+use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Settings of a scoring run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreOptions {
+    /// DPO's beta: r_t = beta * (log pi - log pi_ref). TRL's default is 0.1.
+    pub beta: f64,
+    /// How prompt and response are tokenised.
+    pub mode: TokenizationMode,
+    /// Alternatives reported per model and position.
+    pub top_k: usize,
+    /// Longest sequence scored (prompt included); longer ones are cut at the end, like TRL's `keep_start`.
+    pub max_length: Option<usize>,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        Self {
+            beta: 0.1,
+            mode: TokenizationMode::Trl,
+            top_k: 5,
+            max_length: None,
+        }
+    }
+}
+
+impl ScoreOptions {
+    /// Checks that the values make sense.
+    pub fn validate(&self) -> Result<()> {
+        if !self.beta.is_finite() || self.beta <= 0.0 {
+            return Err(Error::InvalidArgument(format!(
+                "beta must be a positive number, got {}",
+                self.beta
+            )));
+        }
+        if self.max_length == Some(0) {
+            return Err(Error::InvalidArgument(
+                "max length must be at least 2".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The per-position metrics of one sequence's scored tokens.
+pub type SequenceMetrics = Vec<PositionMetrics>;
+
+/// A policy, its reference, their shared tokenizer and the scoring settings.
+#[derive(Debug, Clone)]
+pub struct Scorer {
+    policy: Arc<Model>,
+    reference: Arc<Model>,
+    tokenizer: Arc<TextTokenizer>,
+    options: ScoreOptions,
+}
+
+impl Scorer {
+    /// Loads policy and reference from checkpoint directories (once, if they are the same directory), checks they
+    /// share a tokenizer, and computes in `dtype` (`f32`, `f16`, `bf16`) on the CPU.
+    pub fn load(
+        policy: &Path,
+        reference: &Path,
+        dtype: &str,
+        options: ScoreOptions,
+    ) -> Result<Self> {
+        options.validate()?;
+        let dtype = parse_dtype(dtype)?;
+        let device = Device::Cpu;
+        let pf = CheckpointFiles::locate(policy)?;
+        let rf = CheckpointFiles::locate(reference)?;
+        let policy_model = Arc::new(Model::load(&pf, dtype, &device)?);
+        let tokenizer = Arc::new(TextTokenizer::load(&pf)?);
+        let reference_model = if rf.dir == pf.dir {
+            policy_model.clone()
+        } else {
+            let rt = TextTokenizer::load(&rf)?;
+            tokenizer.check_compatible(&rt)?;
+            Arc::new(Model::load(&rf, dtype, &device)?)
+        };
+        Self::new(policy_model, reference_model, tokenizer, options)
+    }
+
+    /// Builds a scorer from loaded parts; the two models must have the same vocabulary size.
+    pub fn new(
+        policy: Arc<Model>,
+        reference: Arc<Model>,
+        tokenizer: Arc<TextTokenizer>,
+        options: ScoreOptions,
+    ) -> Result<Self> {
+        options.validate()?;
+        let (pv, rv) = (policy.info().vocab_size, reference.info().vocab_size);
+        if pv != rv {
+            return Err(Error::TokenizerMismatch(format!(
+                "the policy's output layer has {pv} rows, the reference's {rv}"
+            )));
+        }
+        if tokenizer.vocab_size() > pv {
+            return Err(Error::Tokenizer {
+                path: policy.info().path.clone(),
+                message: format!(
+                    "the tokenizer has {} tokens but the model only {pv}; tokenizer.json does not belong to this model",
+                    tokenizer.vocab_size()
+                ),
+            });
+        }
+        Ok(Self {
+            policy,
+            reference,
+            tokenizer,
+            options,
+        })
+    }
+
+    /// The policy model.
+    pub fn policy(&self) -> &Model {
+        &self.policy
+    }
+
+    /// The reference model.
+    pub fn reference(&self) -> &Model {
+        &self.reference
+    }
+
+    /// The shared tokenizer.
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// The scoring settings.
+    pub fn options(&self) -> &ScoreOptions {
+        &self.options
+    }
+
+    /// The longest sequence that will be scored: `--max-length` and both models' context lengths.
+    pub fn max_length(&self) -> usize {
+        let ctx = self
+            .policy
+            .info()
+            .context_length
+            .min(self.reference.info().context_length);
+        self.options.max_length.map_or(ctx, |m| m.min(ctx))
+    }
+
+    /// Scores one record.
+    pub fn score_record(&self, index: usize, record: &Record) -> Result<RecordScore> {
+        let (mut responses, warnings) = self.score_texts(record.prompt(), &record.responses())?;
+        Ok(match record {
+            Record::Pair { prompt, .. } => {
+                let rejected = responses.pop().ok_or_else(missing_response)?;
+                let chosen = responses.pop().ok_or_else(missing_response)?;
+                let margin = chosen.reward - rejected.reward;
+                RecordScore::Pair(PairScore {
+                    index,
+                    prompt: prompt.clone(),
+                    chosen,
+                    rejected,
+                    margin,
+                    preference_prob: sigmoid(margin),
+                    warnings,
+                })
+            }
+            Record::Unpaired { prompt, .. } => RecordScore::Unpaired(UnpairedScore {
+                index,
+                prompt: prompt.clone(),
+                response: responses.pop().ok_or_else(missing_response)?,
+                warnings,
+            }),
+        })
+    }
+
+    /// Scores each of `responses` after `prompt`; returns one [`ResponseScore`] per response and the warnings.
+    pub fn score_texts(
+        &self,
+        prompt: &str,
+        responses: &[&str],
+    ) -> Result<(Vec<ResponseScore>, Vec<String>)> {
+        let enc = encode_record(
+            &self.tokenizer,
+            self.options.mode,
+            prompt,
+            responses,
+            Some(self.max_length()),
+        )?;
+        let metrics = self.score_sequences(&enc.sequences)?;
+        let scores = enc
+            .sequences
+            .iter()
+            .zip(metrics)
+            .zip(responses)
+            .map(|((seq, m), text)| self.response_score(text, seq, &m))
+            .collect();
+        Ok((scores, enc.warnings))
+    }
+
+    /// Runs both models over `seqs` and returns the metrics of each sequence's scored tokens. The longest prefix
+    /// the sequences share is computed once per model.
+    pub fn score_sequences(&self, seqs: &[EncodedSequence]) -> Result<Vec<SequenceMetrics>> {
+        let vocab = self.policy.info().vocab_size;
+        for seq in seqs {
+            if seq.scored_start == 0 || seq.scored_start >= seq.ids.len() {
+                return Err(Error::Record("a sequence has no scorable token".into()));
+            }
+            if let Some(id) = seq.ids.iter().find(|&&id| id as usize >= vocab) {
+                return Err(Error::Record(format!(
+                    "token id {id} is outside the model's vocabulary of {vocab}"
+                )));
+            }
+        }
+        let policy = scored_logits(&self.policy, seqs)?;
+        let reference = if Arc::ptr_eq(&self.policy, &self.reference) {
+            policy.clone()
+        } else {
+            scored_logits(&self.reference, seqs)?
+        };
+        let k = self.options.top_k;
+        seqs.iter()
+            .zip(policy.iter().zip(&reference))
+            .map(|(seq, (p, r))| {
+                let p = p.flatten_all()?.to_vec1::<f32>()?;
+                let r = r.flatten_all()?.to_vec1::<f32>()?;
+                let targets = &seq.ids[seq.scored_start..];
+                Ok(p.par_chunks(vocab)
+                    .zip(r.par_chunks(vocab))
+                    .zip(targets.par_iter())
+                    .map(|((pr, rr), &t)| position_metrics(pr, rr, t as usize, k))
+                    .collect())
+            })
+            .collect()
+    }
+
+    fn response_score(
+        &self,
+        text: &str,
+        seq: &EncodedSequence,
+        m: &[PositionMetrics],
+    ) -> ResponseScore {
+        let beta = self.options.beta;
+        let top = |alts: &[metrics::Alternative]| {
+            alts.iter()
+                .map(|a| TopToken {
+                    id: a.id,
+                    text: self.tokenizer.token_text(a.id),
+                    logp: a.logp,
+                })
+                .collect()
+        };
+        let mut cum = 0.0;
+        let tokens: Vec<TokenScore> = seq
+            .tokens
+            .iter()
+            .zip(m)
+            .map(|(t, pm)| {
+                let reward = beta * (pm.policy.logp - pm.reference.logp);
+                cum += reward;
+                TokenScore {
+                    id: t.id,
+                    text: t.text.clone(),
+                    start: t.start,
+                    end: t.end,
+                    logp_policy: pm.policy.logp,
+                    logp_reference: pm.reference.logp,
+                    reward,
+                    cum_reward: cum,
+                    kl: pm.kl,
+                    entropy_policy: pm.policy.entropy,
+                    entropy_reference: pm.reference.entropy,
+                    rank_policy: pm.policy.rank,
+                    rank_reference: pm.reference.rank,
+                    top_policy: top(&pm.policy.top),
+                    top_reference: top(&pm.reference.top),
+                }
+            })
+            .collect();
+        let logp_policy = tokens.iter().map(|t| t.logp_policy).sum::<f64>();
+        let logp_reference = tokens.iter().map(|t| t.logp_reference).sum::<f64>();
+        ResponseScore {
+            text: text.to_string(),
+            num_tokens: tokens.len(),
+            reward: beta * (logp_policy - logp_reference),
+            logp_policy,
+            logp_reference,
+            tokens,
+        }
+    }
+}
+
+fn missing_response() -> Error {
+    Error::Record("internal error: a response was not scored".into())
+}
+
+/// For each sequence, the f32 logits `(n_scored, vocab)` predicting its scored tokens. The prefix shared by all
+/// sequences (up to the position before the first scored token) runs once; each sequence then continues from a
+/// clone of that cache. The last token of a sequence is never fed in: nothing after it is scored.
+fn scored_logits(model: &Model, seqs: &[EncodedSequence]) -> Result<Vec<Tensor>> {
+    let first = &seqs[0].ids;
+    let shared = seqs
+        .iter()
+        .map(|s| {
+            let common = s.ids.iter().zip(first).take_while(|(a, b)| a == b).count();
+            common.min(s.scored_start - 1)
+        })
+        .min()
+        .unwrap_or(0);
+    let mut base = model.decoder().new_cache();
+    if shared > 0 {
+        model.forward_ids(&first[..shared], &mut base)?;
+    }
+    seqs.iter()
+        .map(|s| {
+            let mut cache = base.clone();
+            let hidden = model.forward_ids(&s.ids[shared..s.ids.len() - 1], &mut cache)?;
+            let n = s.ids.len() - s.scored_start;
+            let rows = hidden.narrow(0, s.scored_start - 1 - shared, n)?;
+            Ok(model.decoder().logits(&rows)?.to_dtype(DType::F32)?)
+        })
+        .collect()
+}

@@ -1,0 +1,136 @@
+//! The scores creditlens reports, with the JSON schema of `creditlens score` (documented in the README).
+
+use serde::{Deserialize, Serialize};
+
+/// One of the most likely tokens at a position under one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopToken {
+    /// Token id.
+    pub id: u32,
+    /// The token as a person should see it.
+    pub text: String,
+    /// Its log-probability (nats).
+    pub logp: f64,
+}
+
+/// Everything known about one scored token of a response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenScore {
+    /// Token id.
+    pub id: u32,
+    /// The token as a person should see it (bytes that are not whole characters as `<0xNN>`).
+    pub text: String,
+    /// First character of the response it covers.
+    pub start: usize,
+    /// One past the last character it covers (an appended EOS has `start == end == len(response)`).
+    pub end: usize,
+    /// log pi(y_t | s_t).
+    pub logp_policy: f64,
+    /// log pi_ref(y_t | s_t).
+    pub logp_reference: f64,
+    /// r_t = beta * (logp_policy - logp_reference).
+    pub reward: f64,
+    /// Sum of r_1..r_t.
+    pub cum_reward: f64,
+    /// KL(pi(.|s_t) || pi_ref(.|s_t)) over the whole vocabulary.
+    pub kl: f64,
+    /// Entropy of pi(.|s_t).
+    pub entropy_policy: f64,
+    /// Entropy of pi_ref(.|s_t).
+    pub entropy_reference: f64,
+    /// Rank of y_t under the policy (1 = most likely).
+    pub rank_policy: usize,
+    /// Rank of y_t under the reference.
+    pub rank_reference: usize,
+    /// The policy's top-k next tokens.
+    pub top_policy: Vec<TopToken>,
+    /// The reference's top-k next tokens.
+    pub top_reference: Vec<TopToken>,
+}
+
+/// The scores of one response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseScore {
+    /// The response text as given (without an appended EOS).
+    pub text: String,
+    /// Number of scored tokens.
+    pub num_tokens: usize,
+    /// Sequence implicit reward: sum of r_t (TRL's `rewards/chosen` or `rewards/rejected`).
+    pub reward: f64,
+    /// Sum of log pi over the scored tokens.
+    pub logp_policy: f64,
+    /// Sum of log pi_ref over the scored tokens.
+    pub logp_reference: f64,
+    /// Per-token scores.
+    pub tokens: Vec<TokenScore>,
+}
+
+/// A scored preference pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairScore {
+    /// Index of the record in its data file (0-based).
+    pub index: usize,
+    /// The prompt.
+    pub prompt: String,
+    /// The preferred response.
+    pub chosen: ResponseScore,
+    /// The dispreferred response.
+    pub rejected: ResponseScore,
+    /// R_chosen - R_rejected (TRL's `rewards/margins`).
+    pub margin: f64,
+    /// sigmoid(margin): Bradley-Terry probability that chosen beats rejected.
+    pub preference_prob: f64,
+    /// Warnings met while scoring (truncation, boundary merges, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A scored single response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnpairedScore {
+    /// Index of the record in its data file (0-based).
+    pub index: usize,
+    /// The prompt.
+    pub prompt: String,
+    /// The response.
+    pub response: ResponseScore,
+    /// Warnings met while scoring.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One line of `creditlens score` output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RecordScore {
+    /// A preference pair.
+    Pair(PairScore),
+    /// A single response.
+    Unpaired(UnpairedScore),
+}
+
+impl RecordScore {
+    /// The record's index in its data file.
+    pub fn index(&self) -> usize {
+        match self {
+            RecordScore::Pair(p) => p.index,
+            RecordScore::Unpaired(u) => u.index,
+        }
+    }
+
+    /// The responses with their names (`chosen`/`rejected` or `response`).
+    pub fn responses(&self) -> Vec<(&'static str, &ResponseScore)> {
+        match self {
+            RecordScore::Pair(p) => vec![("chosen", &p.chosen), ("rejected", &p.rejected)],
+            RecordScore::Unpaired(u) => vec![("response", &u.response)],
+        }
+    }
+
+    /// Warnings met while scoring the record.
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            RecordScore::Pair(p) => &p.warnings,
+            RecordScore::Unpaired(u) => &u.warnings,
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The `creditlens score` command line, run as a user would.
+
+use crate::util::{creditlens, model, s, temp};
+use serde_json::Value;
+
+fn base_args(policy: &str, reference: &str) -> Vec<String> {
+    vec![
+        "score".into(),
+        "--policy".into(),
+        s(&model(policy)),
+        "--reference".into(),
+        s(&model(reference)),
+    ]
+}
+
+fn run(dir: &std::path::Path, args: &[String]) -> crate::util::Run {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    creditlens(dir, &refs)
+}
+
+const DATA: &str = r#"{"prompt":"Q: What is 2+2?\nA:","chosen":" 4","rejected":" 5"}
+{"prompt":"Tell me a color.","completion":" Blue."}
+{"prompt":"Q: Capital?\nA:","chosen":" Velmora","rejected":" Paris"}
+"#;
+
+#[test]
+fn scores_jsonl_to_stdout_with_documented_schema() {
+    let dir = temp();
+    std::fs::write(dir.path().join("d.jsonl"), DATA).unwrap();
+    let mut args = base_args("qwen2", "qwen2_ref");
+    args.extend([
+        "--data".into(),
+        "d.jsonl".into(),
+        "--top-k".into(),
+        "2".into(),
+    ]);
+    let out = run(dir.path(), &args).ok();
+    let lines: Vec<Value> = out
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let pair = &lines[0];
+    for key in [
+        "index",
+        "prompt",
+        "chosen",
+        "rejected",
+        "margin",
+        "preference_prob",
+    ] {
+        assert!(pair.get(key).is_some(), "pair lacks {key}");
+    }
+    let resp = &pair["chosen"];
+    for key in [
+        "text",
+        "num_tokens",
+        "reward",
+        "logp_policy",
+        "logp_reference",
+        "tokens",
+    ] {
+        assert!(resp.get(key).is_some(), "response lacks {key}");
+    }
+    let tok = &resp["tokens"][0];
+    for key in [
+        "id",
+        "text",
+        "start",
+        "end",
+        "logp_policy",
+        "logp_reference",
+        "reward",
+        "cum_reward",
+        "kl",
+        "entropy_policy",
+        "entropy_reference",
+        "rank_policy",
+        "rank_reference",
+        "top_policy",
+        "top_reference",
+    ] {
+        assert!(tok.get(key).is_some(), "token lacks {key}");
+    }
+    assert_eq!(tok["top_policy"].as_array().unwrap().len(), 2);
+    let margin =
+        pair["chosen"]["reward"].as_f64().unwrap() - pair["rejected"]["reward"].as_f64().unwrap();
+    assert!((pair["margin"].as_f64().unwrap() - margin).abs() < 1e-12);
+    assert_eq!(lines[1]["index"], 1);
+    assert!(lines[1].get("response").is_some());
+    // The appended EOS is scored with an empty span at the end of the response.
+    let toks = lines[1]["response"]["tokens"].as_array().unwrap();
+    let last = toks.last().unwrap();
+    assert_eq!(last["start"], 6);
+    assert_eq!(last["end"], 6);
+    assert!(
+        out.stderr().contains("scored 3 record(s)"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn csv_output_and_no_silent_overwrite() {
+    let dir = temp();
+    std::fs::write(dir.path().join("d.jsonl"), DATA).unwrap();
+    let mut args = base_args("llama", "llama_ref");
+    args.extend([
+        "--data".into(),
+        "d.jsonl".into(),
+        "--out".into(),
+        "o.csv".into(),
+    ]);
+    run(dir.path(), &args).ok();
+    let csv = std::fs::read_to_string(dir.path().join("o.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("index,response,position,id,text,start,end,logp_policy")
+    );
+    assert!(csv.lines().any(|l| l.starts_with("0,rejected,")));
+    assert!(csv.lines().any(|l| l.starts_with("1,response,")));
+    run(dir.path(), &args).fails_with("already exists");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("o.csv")).unwrap(),
+        csv,
+        "file untouched"
+    );
+    args.push("--force".into());
+    run(dir.path(), &args).ok();
+}
+
+#[test]
+fn shard_selects_every_nth_record() {
+    let dir = temp();
+    std::fs::write(dir.path().join("d.jsonl"), DATA).unwrap();
+    let mut args = base_args("qwen3", "qwen3_ref");
+    args.extend([
+        "--data".into(),
+        "d.jsonl".into(),
+        "--shard".into(),
+        "1/2".into(),
+    ]);
+    let out = run(dir.path(), &args).ok();
+    let idx: Vec<u64> = out
+        .stdout()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(idx, vec![1]);
+    let mut bad = base_args("qwen3", "qwen3_ref");
+    bad.extend([
+        "--data".into(),
+        "d.jsonl".into(),
+        "--shard".into(),
+        "2/2".into(),
+    ]);
+    run(dir.path(), &bad).fails_with("0 <= I < N");
+}
+
+#[test]
+fn bad_record_stops_with_file_line_and_keeps_finished_lines() {
+    let dir = temp();
+    let data = format!(
+        "{DATA}{{\"prompt\":\"x\",\"chosen\":\"\",\"rejected\":\" y\"}}\n{{\"prompt\":\"ok\",\"completion\":\" fine\"}}\n"
+    );
+    std::fs::write(dir.path().join("d.jsonl"), data).unwrap();
+    let mut args = base_args("qwen2", "qwen2_ref");
+    args.extend([
+        "--data".into(),
+        "d.jsonl".into(),
+        "--out".into(),
+        "o.jsonl".into(),
+    ]);
+    run(dir.path(), &args).fails_with("d.jsonl:4: empty response");
+    let written = std::fs::read_to_string(dir.path().join("o.jsonl")).unwrap();
+    assert_eq!(written.lines().count(), 3);
+    for l in written.lines() {
+        serde_json::from_str::<Value>(l).unwrap();
+    }
+    args.extend(["--skip-bad".into(), "--force".into()]);
+    let out = run(dir.path(), &args).ok();
+    assert!(
+        out.stderr().contains("skipped 1 bad record"),
+        "{}",
+        out.stderr()
+    );
+    let written = std::fs::read_to_string(dir.path().join("o.jsonl")).unwrap();
+    assert_eq!(written.lines().count(), 4);
+}
+
+#[test]
+fn single_prompt_response_and_pair() {
+    let dir = temp();
+    let mut args = base_args("mistral", "mistral_ref");
+    args.extend([
+        "--prompt".into(),
+        "Hello".into(),
+        "--response".into(),
+        " world".into(),
+    ]);
+    let out = run(dir.path(), &args).ok();
+    let v: Value = serde_json::from_str(out.stdout().trim()).unwrap();
+    assert!(v["response"]["num_tokens"].as_u64().unwrap() >= 2);
+    let mut args = base_args("mistral", "mistral_ref");
+    args.extend([
+        "--prompt".into(),
+        "Hello".into(),
+        "--chosen".into(),
+        " world".into(),
+        "--rejected".into(),
+        " there".into(),
+        "--tokenization".into(),
+        "joint".into(),
+    ]);
+    let out = run(dir.path(), &args).ok();
+    let v: Value = serde_json::from_str(out.stdout().trim()).unwrap();
+    let p = v["preference_prob"].as_f64().unwrap();
+    assert!(p > 0.0 && p < 1.0);
+}
+
+#[test]
+fn long_sequences_are_truncated_with_a_warning() {
+    let dir = temp();
+    let long = " word".repeat(300);
+    let mut args = base_args("qwen2", "qwen2_ref");
+    args.extend([
+        "--prompt".into(),
+        "Say:".into(),
+        "--response".into(),
+        long.clone(),
+    ]);
+    let out = run(dir.path(), &args).ok();
+    assert!(out.stderr().contains("truncated"), "{}", out.stderr());
+    let v: Value = serde_json::from_str(out.stdout().trim()).unwrap();
+    let n = v["response"]["num_tokens"].as_u64().unwrap();
+    let mut args = base_args("qwen2", "qwen2_ref");
+    args.extend([
+        "--prompt".into(),
+        "Say:".into(),
+        "--response".into(),
+        long,
+        "--max-length".into(),
+        "20".into(),
+    ]);
+    let out = run(dir.path(), &args).ok();
+    let v: Value = serde_json::from_str(out.stdout().trim()).unwrap();
+    let m = v["response"]["num_tokens"].as_u64().unwrap();
+    assert!(m < n && m > 0 && m <= 20, "{m} vs {n}");
+}

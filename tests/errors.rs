@@ -1,0 +1,248 @@
+//! Every input that can be wrong gives one clear line naming the file or field, and a non-zero exit.
+
+use crate::util::{copy_model, creditlens, model, s, temp};
+use creditlens::score::{ScoreOptions, Scorer};
+use std::path::Path;
+
+fn load_err(policy: &Path, reference: &Path) -> String {
+    Scorer::load(policy, reference, "f32", ScoreOptions::default())
+        .expect_err("load should fail")
+        .to_string()
+}
+
+fn score_cli(dir: &Path, policy: &Path, reference: &Path) -> crate::util::Run {
+    creditlens(
+        dir,
+        &[
+            "score",
+            "--policy",
+            &s(policy),
+            "--reference",
+            &s(reference),
+            "--prompt",
+            "Hi",
+            "--response",
+            " there",
+        ],
+    )
+}
+
+#[test]
+fn missing_path_and_file_instead_of_directory() {
+    let dir = temp();
+    let missing = dir.path().join("nope");
+    assert!(load_err(&missing, &missing).contains("no such file or directory"));
+    score_cli(dir.path(), &missing, &model("llama")).fails_with("nope: no such file or directory");
+    let file = model("llama").join("config.json");
+    score_cli(dir.path(), &file, &model("llama"))
+        .fails_with("is a file, but a checkpoint is a directory");
+}
+
+#[test]
+fn missing_tokenizer_and_weights_are_named() {
+    let dir = temp();
+    let m = dir.path().join("m");
+    copy_model("qwen2", &m);
+    std::fs::remove_file(m.join("tokenizer.json")).unwrap();
+    assert!(load_err(&m, &m).contains("missing tokenizer.json"));
+    copy_model("qwen2", &m);
+    std::fs::remove_file(m.join("model.safetensors")).unwrap();
+    assert!(load_err(&m, &m).contains("missing model.safetensors"));
+    let sharded = dir.path().join("s");
+    copy_model("mistral", &sharded);
+    let shard = std::fs::read_dir(&sharded)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("-of-"))
+        .expect("a shard");
+    std::fs::remove_file(&shard).unwrap();
+    assert!(load_err(&sharded, &sharded).contains("missing shard"));
+}
+
+#[test]
+fn truncated_safetensors() {
+    let dir = temp();
+    let m = dir.path().join("m");
+    copy_model("qwen2", &m);
+    let f = m.join("model.safetensors");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_err(&m, &m);
+    assert!(
+        err.contains("model.safetensors") && err.contains("truncated or corrupt"),
+        "{err}"
+    );
+    score_cli(dir.path(), &m, &m).fails_with("truncated or corrupt");
+    std::fs::write(&f, b"garbage").unwrap();
+    assert!(load_err(&m, &m).contains("truncated or corrupt"));
+}
+
+#[test]
+fn shape_disagreeing_with_config() {
+    let dir = temp();
+    let m = dir.path().join("m");
+    copy_model("qwen3", &m);
+    let cfg_path = m.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    cfg["intermediate_size"] = serde_json::json!(48);
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let err = load_err(&m, &m);
+    assert!(
+        err.contains("mlp.gate_proj.weight") && err.contains("config.json implies"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unsupported_dtype() {
+    let dir = temp();
+    let m = dir.path().join("m");
+    copy_model("qwen2", &m);
+    let f = m.join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&f, &candle_core::Device::Cpu).unwrap();
+    let norm = tensors.get_mut("model.norm.weight").unwrap();
+    *norm = norm.to_dtype(candle_core::DType::F64).unwrap();
+    candle_core::safetensors::save(&tensors, &f).unwrap();
+    let err = load_err(&m, &m);
+    assert!(
+        err.contains("model.norm.weight") && err.contains("F64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_architecture_lists_supported() {
+    let dir = temp();
+    let m = dir.path().join("m");
+    copy_model("llama", &m);
+    let cfg_path = m.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path)
+        .unwrap()
+        .replace("LlamaForCausalLM", "GPT2LMHeadModel");
+    std::fs::write(&cfg_path, text).unwrap();
+    score_cli(dir.path(), &m, &m).fails_with("architecture `GPT2LMHeadModel` is not supported; supported architectures: LlamaForCausalLM");
+    std::fs::write(&cfg_path, "{ not json").unwrap();
+    assert!(load_err(&m, &m).contains("config.json: not valid config.json"));
+}
+
+#[test]
+fn different_tokenizers_are_refused() {
+    let err = load_err(&model("llama"), &model("qwen2"));
+    assert!(err.contains("tokenizers differ"), "{err}");
+    let dir = temp();
+    score_cli(dir.path(), &model("qwen2"), &model("llama")).fails_with("tokenizers differ");
+}
+
+#[test]
+fn bad_data_files() {
+    let dir = temp();
+    let p = dir.path();
+    let run = |file: &str| {
+        creditlens(
+            p,
+            &[
+                "score",
+                "--policy",
+                &s(&model("qwen2")),
+                "--reference",
+                &s(&model("qwen2_ref")),
+                "--data",
+                file,
+            ],
+        )
+    };
+    std::fs::write(
+        p.join("latin1.jsonl"),
+        b"{\"prompt\":\"caf\xe9\",\"completion\":\" x\"}\n",
+    )
+    .unwrap();
+    run("latin1.jsonl").fails_with("latin1.jsonl:1: not valid UTF-8");
+    std::fs::write(
+        p.join("bad.jsonl"),
+        "{\"prompt\":\"a\",\"completion\":\" b\"}\n{\"prompt\": \n",
+    )
+    .unwrap();
+    run("bad.jsonl").fails_with("bad.jsonl:2: not valid JSON");
+    std::fs::write(p.join("nofield.jsonl"), "{\"question\":\"a\"}\n").unwrap();
+    run("nofield.jsonl").fails_with("nofield.jsonl:1: missing field `prompt`");
+    std::fs::write(p.join("empty.jsonl"), "\n").unwrap();
+    run("empty.jsonl").fails_with("the file is empty");
+    run("absent.jsonl").fails_with("absent.jsonl: no such file or directory");
+}
+
+#[test]
+fn bad_options() {
+    let dir = temp();
+    let q = s(&model("qwen2"));
+    creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--policy",
+            &q,
+            "--reference",
+            &q,
+            "--prompt",
+            "a",
+            "--response",
+            "b",
+            "--beta",
+            "0",
+        ],
+    )
+    .fails_with("beta must be a positive number");
+    creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--policy",
+            &q,
+            "--reference",
+            &q,
+            "--prompt",
+            "a",
+            "--response",
+            "b",
+            "--tokenization",
+            "bpe",
+        ],
+    )
+    .fails_with("unknown tokenization mode");
+    creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--policy",
+            &q,
+            "--reference",
+            &q,
+            "--prompt",
+            "a",
+            "--response",
+            "b",
+            "--out",
+            "x.txt",
+        ],
+    )
+    .fails_with("use .jsonl or .csv");
+    creditlens(dir.path(), &["score", "--policy", &q, "--reference", &q])
+        .fails_with("give --data FILE");
+    creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--policy",
+            &q,
+            "--reference",
+            &q,
+            "--prompt",
+            "a",
+            "--response",
+            "b",
+            "--dtype",
+            "int8",
+        ],
+    )
+    .fails_with("unknown dtype");
+}

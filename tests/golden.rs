@@ -1,0 +1,225 @@
+//! Golden tests: token ids, log-probabilities and the other metrics against HF transformers (float32) and TRL,
+//! produced by `fixtures/make_fixtures.py` for tiny random checkpoints of every supported architecture.
+
+use crate::util::{fixtures, model};
+use creditlens::data::{Record, read_entries};
+use creditlens::score::{ScoreOptions, Scorer};
+use creditlens::tokenize::{TokenizationMode, encode_record};
+use serde_json::Value;
+
+const TOL: f64 = 1e-4;
+
+fn golden(name: &str) -> Value {
+    let path = fixtures().join("golden").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("golden json")
+}
+
+fn records() -> Vec<Record> {
+    read_entries(&fixtures().join("records.jsonl"))
+        .expect("records")
+        .into_iter()
+        .map(|e| e.record.expect("fixture record"))
+        .collect()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+fn ints(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_u64().expect("int"))
+        .collect()
+}
+
+fn max_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Checks one fixture architecture in both tokenisation modes.
+fn check(name: &str) {
+    let g = golden(name);
+    let policy = fixtures().join(g["policy"].as_str().expect("policy"));
+    let reference = fixtures().join(g["reference"].as_str().expect("reference"));
+    let beta = g["beta"].as_f64().expect("beta");
+    let recs = records();
+    let mut worst = 0f64;
+    for mode in [TokenizationMode::Trl, TokenizationMode::Joint] {
+        let options = ScoreOptions {
+            beta,
+            mode,
+            top_k: 3,
+            max_length: None,
+        };
+        let scorer = Scorer::load(&policy, &reference, "f32", options).expect("load");
+        let expected = g["modes"][mode.to_string()].as_array().expect("mode array");
+        assert_eq!(expected.len(), recs.len(), "{name} {mode}: record count");
+        for (rec, exp) in recs.iter().zip(expected) {
+            let i = exp["index"].as_u64().expect("index") as usize;
+            let ctx = format!("{name} {mode} record {i}");
+            let enc = encode_record(
+                scorer.tokenizer(),
+                mode,
+                rec.prompt(),
+                &rec.responses(),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            let scored = scorer
+                .score_record(i, rec)
+                .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            let names: Vec<&str> = match rec {
+                Record::Pair { .. } => vec!["chosen", "rejected"],
+                Record::Unpaired { .. } => vec!["completion"],
+            };
+            for ((key, seq), (_, resp)) in names.iter().zip(&enc.sequences).zip(scored.responses())
+            {
+                let e = &exp["responses"][key];
+                let ctx = format!("{ctx} {key}");
+                let ids: Vec<u64> = seq.ids.iter().map(|&x| u64::from(x)).collect();
+                assert_eq!(ids, ints(&e["input_ids"]), "{ctx}: token ids");
+                assert_eq!(
+                    seq.scored_start as u64,
+                    e["prompt_len"].as_u64().expect("prompt_len"),
+                    "{ctx}: prompt_len"
+                );
+                let offsets: Vec<(u64, u64)> = e["offsets"]
+                    .as_array()
+                    .expect("offsets")
+                    .iter()
+                    .map(|o| (o[0].as_u64().expect("o"), o[1].as_u64().expect("o")))
+                    .collect();
+                let ours: Vec<(u64, u64)> = resp
+                    .tokens
+                    .iter()
+                    .map(|t| (t.start as u64, t.end as u64))
+                    .collect();
+                assert_eq!(ours, offsets, "{ctx}: character spans");
+                let col = |f: fn(&creditlens::score::TokenScore) -> f64| -> Vec<f64> {
+                    resp.tokens.iter().map(f).collect()
+                };
+                for (field, ours) in [
+                    ("logp_policy", col(|t| t.logp_policy)),
+                    ("logp_reference", col(|t| t.logp_reference)),
+                    ("kl", col(|t| t.kl)),
+                    ("entropy_policy", col(|t| t.entropy_policy)),
+                    ("entropy_reference", col(|t| t.entropy_reference)),
+                ] {
+                    let d = max_diff(&ours, &floats(&e[field]));
+                    worst = worst.max(d);
+                    assert!(
+                        d <= TOL,
+                        "{ctx}: {field} differs from transformers by {d:e}"
+                    );
+                }
+                let ranks: Vec<u64> = resp.tokens.iter().map(|t| t.rank_policy as u64).collect();
+                assert_eq!(ranks, ints(&e["rank_policy"]), "{ctx}: rank_policy");
+                let ranks: Vec<u64> = resp
+                    .tokens
+                    .iter()
+                    .map(|t| t.rank_reference as u64)
+                    .collect();
+                assert_eq!(ranks, ints(&e["rank_reference"]), "{ctx}: rank_reference");
+                let sum: f64 = resp.tokens.iter().map(|t| t.reward).sum();
+                assert!(
+                    (sum - resp.reward).abs() < 1e-9,
+                    "{ctx}: reward is the sum of r_t"
+                );
+            }
+            if let Some(trl) = exp.get("trl_metrics") {
+                let creditlens::score::RecordScore::Pair(p) = &scored else {
+                    panic!("{ctx}: trl_metrics on a non-pair")
+                };
+                for (field, ours) in [
+                    ("rewards/chosen", p.chosen.reward),
+                    ("rewards/rejected", p.rejected.reward),
+                    ("rewards/margins", p.margin),
+                ] {
+                    let theirs = trl[field].as_f64().expect("trl metric");
+                    assert!(
+                        (ours - theirs).abs() <= TOL,
+                        "{ctx}: {field} {ours} vs TRL {theirs}"
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("{name}: worst |diff| vs transformers {worst:e}");
+}
+
+#[test]
+fn llama_tied_llama3_rope_matches_transformers_and_trl() {
+    check("llama");
+}
+
+#[test]
+fn llama_untied_bf16_spm_matches_transformers_and_trl() {
+    check("llama_untied");
+}
+
+#[test]
+fn llama_f16_weights_match_transformers() {
+    check("llama_f16");
+}
+
+#[test]
+fn mistral_sharded_matches_transformers_and_trl() {
+    check("mistral");
+}
+
+#[test]
+fn qwen2_matches_transformers_and_trl() {
+    check("qwen2");
+}
+
+#[test]
+fn qwen3_matches_transformers_and_trl() {
+    check("qwen3");
+}
+
+#[test]
+fn same_directory_twice_gives_zero_rewards() {
+    let p = model("qwen2");
+    let scorer = Scorer::load(&p, &p, "f32", ScoreOptions::default()).expect("load");
+    let (scores, _) = scorer.score_texts("Q: 2+2?\nA:", &[" 4"]).expect("score");
+    assert!(
+        scores[0]
+            .tokens
+            .iter()
+            .all(|t| t.reward == 0.0 && t.kl.abs() < 1e-9)
+    );
+}
+
+#[test]
+fn shared_prompt_cache_equals_separate_runs() {
+    // Scoring a pair at once (prompt computed once) equals scoring each response alone.
+    let scorer = Scorer::load(
+        &model("llama"),
+        &model("llama_ref"),
+        "f32",
+        ScoreOptions::default(),
+    )
+    .expect("load");
+    let prompt = "The capital of the invented country is";
+    let (pair, _) = scorer
+        .score_texts(prompt, &[" Velmora.", " a city by the sea."])
+        .expect("pair");
+    for (i, r) in [" Velmora.", " a city by the sea."].iter().enumerate() {
+        let (alone, _) = scorer.score_texts(prompt, &[r]).expect("alone");
+        for (a, b) in alone[0].tokens.iter().zip(&pair[i].tokens) {
+            assert!((a.logp_policy - b.logp_policy).abs() < 1e-5);
+            assert!((a.logp_reference - b.logp_reference).abs() < 1e-5);
+        }
+    }
+}

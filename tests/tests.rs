@@ -1,0 +1,6 @@
+//! Integration tests, compiled into one binary (`autotests = false`).
+
+mod cli;
+mod errors;
+mod golden;
+mod util;
