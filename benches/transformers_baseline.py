@@ -9,7 +9,7 @@ and sequence lengths as benches/score.rs (same seeded generator), and prints JSO
     {"long": {"tokens_per_s": ..., "peak_rss_mb": ...}, "tldr": {...}, "versions": {...}}
 
 Development-time only (never needed by CI):
-    python -m venv /tmp/venv && /tmp/venv/bin/pip install torch transformers
+    python -m venv /tmp/venv && /tmp/venv/bin/pip install torch transformers trl
     /tmp/venv/bin/python benches/transformers_baseline.py > /tmp/baseline.json
 """
 
@@ -58,6 +58,13 @@ def run(name):
     )
     policy = LlamaForCausalLM(cfg).float().eval()
     reference = LlamaForCausalLM(cfg).float().eval()
+    try:  # TRL 1.x patches both models so that only completion positions go through the LM head
+        from trl.trainer.utils import add_fused_lm_head
+
+        add_fused_lm_head(policy)
+        add_fused_lm_head(reference)
+    except ImportError:
+        pass
     g = torch.Generator().manual_seed(11)
 
     def batch(p, c, r):
@@ -81,7 +88,7 @@ def run(name):
                 try:
                     lp = model(input_ids=ids, attention_mask=attn, labels=labels, use_cache=False,
                                fused_lm_head=True).log_probs
-                except TypeError:  # transformers without fused_lm_head: TRL 0.x's path
+                except TypeError:  # without TRL's fused head: TRL 0.x's path, full logits
                     logits = model(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1]
                     lp = torch.gather(logits.log_softmax(-1), 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
                     lp = lp * completion[:, 1:]

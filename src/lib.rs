@@ -6,6 +6,7 @@
 //! ([`score`]) and reads and writes data ([`data`], [`output`]). The command line (the `creditlens` binary) and, later,
 //! the desktop app are thin layers over it.
 
+pub mod alloc;
 pub mod checkpoint;
 pub mod data;
 pub mod error;

@@ -39,9 +39,12 @@ impl KvCache {
     }
 }
 
+/// A projection `x @ W^T + b`. For inference the weight is stored transposed and contiguous (`(in, out)`), which
+/// gemm multiplies faster; for training it stays the checkpoint's `(out, in)` tensor so gradients reach it.
 #[derive(Debug, Clone)]
 struct Linear {
     weight: Tensor,
+    transposed: bool,
     bias: Option<Tensor>,
 }
 
@@ -49,9 +52,9 @@ impl Linear {
     fn load(
         src: &dyn TensorSource,
         name: &str,
-        out: usize,
-        inp: usize,
+        (out, inp): (usize, usize),
         bias: bool,
+        kernels: Kernels,
     ) -> Result<Self> {
         let weight = src.tensor(&format!("{name}.weight"), &[out, inp])?;
         let bias = if bias {
@@ -59,7 +62,25 @@ impl Linear {
         } else {
             None
         };
-        Ok(Self { weight, bias })
+        Self::new(weight, bias, kernels)
+    }
+
+    fn new(weight: Tensor, bias: Option<Tensor>, kernels: Kernels) -> Result<Self> {
+        let transposed = kernels == Kernels::Fused;
+        let weight = if transposed {
+            weight.t()?.contiguous()?
+        } else {
+            weight
+        };
+        Ok(Self {
+            weight,
+            transposed,
+            bias,
+        })
+    }
+
+    fn out_features(&self) -> Result<usize> {
+        Ok(self.weight.dim(if self.transposed { 1 } else { 0 })?)
     }
 
     /// `x @ W^T + b` over the last dimension; leading dimensions are flattened into one matmul.
@@ -67,14 +88,76 @@ impl Linear {
         let dims = x.dims();
         let inp = dims[dims.len() - 1];
         let rows = x.elem_count() / inp;
-        let y = x.reshape((rows, inp))?.matmul(&self.weight.t()?)?;
+        let x2 = x.reshape((rows, inp))?;
+        let y = if self.transposed {
+            x2.matmul(&self.weight)?
+        } else {
+            x2.matmul(&self.weight.t()?)?
+        };
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         };
         let mut out_dims = dims[..dims.len() - 1].to_vec();
-        out_dims.push(self.weight.dim(0)?);
+        out_dims.push(self.out_features()?);
         Ok(y.reshape(out_dims)?)
+    }
+}
+
+/// Several projections of the same input (q/k/v, or gate/up). For inference they are one matmul over the
+/// concatenated weights (wider and fewer gemm calls); for training they stay separate so each tensor gets its
+/// gradient.
+#[derive(Debug, Clone)]
+enum Projections {
+    Fused { linear: Linear, sizes: Vec<usize> },
+    Separate(Vec<Linear>),
+}
+
+impl Projections {
+    /// Loads `names` (each with its output size), all reading `inp` features.
+    fn load(
+        src: &dyn TensorSource,
+        names: &[(String, usize)],
+        inp: usize,
+        bias: bool,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let parts = names
+            .iter()
+            .map(|(name, out)| Linear::load(src, name, (*out, inp), bias, Kernels::Differentiable))
+            .collect::<Result<Vec<_>>>()?;
+        if kernels == Kernels::Differentiable {
+            return Ok(Projections::Separate(parts));
+        }
+        let weights: Vec<&Tensor> = parts.iter().map(|l| &l.weight).collect();
+        let biases: Option<Vec<&Tensor>> = parts.iter().map(|l| l.bias.as_ref()).collect();
+        let bias = match biases {
+            Some(b) => Some(Tensor::cat(&b, 0)?),
+            None => None,
+        };
+        Ok(Projections::Fused {
+            linear: Linear::new(Tensor::cat(&weights, 0)?, bias, Kernels::Fused)?,
+            sizes: names.iter().map(|(_, out)| *out).collect(),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        match self {
+            Projections::Separate(parts) => parts.iter().map(|l| l.forward(x)).collect(),
+            Projections::Fused { linear, sizes } => {
+                let y = linear.forward(x)?;
+                let last = y.rank() - 1;
+                let mut at = 0;
+                sizes
+                    .iter()
+                    .map(|&n| {
+                        let part = y.narrow(last, at, n)?;
+                        at += n;
+                        Ok(part)
+                    })
+                    .collect()
+            }
+        }
     }
 }
 
@@ -102,9 +185,7 @@ impl RmsNorm {
 
 #[derive(Debug, Clone)]
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    qkv: Projections,
     o: Linear,
     q_norm: Option<RmsNorm>,
     k_norm: Option<RmsNorm>,
@@ -114,16 +195,34 @@ struct Attention {
     sliding_window: Option<usize>,
 }
 
-/// Per-forward inputs shared by all layers.
-struct Step<'a> {
-    cos: &'a Tensor,
-    sin: &'a Tensor,
-    start: usize,
+/// Per-forward inputs shared by all layers: rotary tables for positions `start..start + max segment length`, the
+/// attention masks of each segment (per distinct sliding window), and the kernels to use.
+struct Step {
+    cos: Tensor,
+    sin: Tensor,
     kernels: Kernels,
+    /// `(window, mask per segment)` for each distinct window of the model's layers.
+    masks: Vec<(Option<usize>, Vec<Option<Tensor>>)>,
+}
+
+impl Step {
+    fn mask(&self, window: Option<usize>, segment: usize) -> Option<&Tensor> {
+        self.masks
+            .iter()
+            .find(|(w, _)| *w == window)
+            .and_then(|(_, m)| m.get(segment))
+            .and_then(Option::as_ref)
+    }
 }
 
 impl Attention {
-    fn load(src: &dyn TensorSource, p: &str, cfg: &DecoderConfig, layer: usize) -> Result<Self> {
+    fn load(
+        src: &dyn TensorSource,
+        p: &str,
+        cfg: &DecoderConfig,
+        layer: usize,
+        kernels: Kernels,
+    ) -> Result<Self> {
         let (h, hd) = (cfg.hidden_size, cfg.head_dim);
         let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
         let norm = |name: &str| -> Result<Option<RmsNorm>> {
@@ -139,10 +238,24 @@ impl Attention {
             }
         };
         Ok(Self {
-            q: Linear::load(src, &format!("{p}.q_proj"), nh * hd, h, cfg.qkv_bias)?,
-            k: Linear::load(src, &format!("{p}.k_proj"), nkv * hd, h, cfg.qkv_bias)?,
-            v: Linear::load(src, &format!("{p}.v_proj"), nkv * hd, h, cfg.qkv_bias)?,
-            o: Linear::load(src, &format!("{p}.o_proj"), h, nh * hd, cfg.o_bias)?,
+            qkv: Projections::load(
+                src,
+                &[
+                    (format!("{p}.q_proj"), nh * hd),
+                    (format!("{p}.k_proj"), nkv * hd),
+                    (format!("{p}.v_proj"), nkv * hd),
+                ],
+                h,
+                cfg.qkv_bias,
+                kernels,
+            )?,
+            o: Linear::load(
+                src,
+                &format!("{p}.o_proj"),
+                (h, nh * hd),
+                cfg.o_bias,
+                kernels,
+            )?,
             q_norm: norm("q_norm")?,
             k_norm: norm("k_norm")?,
             heads: nh,
@@ -153,35 +266,52 @@ impl Attention {
     }
 
     fn rope(&self, x: &Tensor, step: &Step) -> Result<Tensor> {
+        let t = x.dim(2)?;
+        let (cos, sin) = (step.cos.narrow(0, 0, t)?, step.sin.narrow(0, 0, t)?);
         Ok(match step.kernels {
-            Kernels::Fused => candle_nn::rotary_emb::rope(x, step.cos, step.sin)?,
-            Kernels::Differentiable => candle_nn::rotary_emb::rope_slow(x, step.cos, step.sin)?,
+            Kernels::Fused => candle_nn::rotary_emb::rope(x, &cos, &sin)?,
+            Kernels::Differentiable => candle_nn::rotary_emb::rope_slow(x, &cos, &sin)?,
         })
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        step: &Step,
-        cache: &mut Option<(Tensor, Tensor)>,
-    ) -> Result<Tensor> {
+    /// q, k, v of `x` as `(batch, t, heads, head_dim)`, queries and keys normalised where the family does it.
+    fn project(&self, x: &Tensor, kernels: Kernels) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
-        let mut q = self.q.forward(x)?.reshape((b, t, nh, hd))?;
-        let mut k = self.k.forward(x)?.reshape((b, t, nkv, hd))?;
-        let v = self.v.forward(x)?.reshape((b, t, nkv, hd))?;
+        let [q, k, v]: [Tensor; 3] = self
+            .qkv
+            .forward(x)?
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("q/k/v projection count".into()))?;
+        let mut q = q.reshape((b, t, nh, hd))?;
+        let mut k = k.reshape((b, t, nkv, hd))?;
+        let v = v.reshape((b, t, nkv, hd))?;
         if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
-            q = qn.forward(&q, step.kernels)?;
-            k = kn.forward(&k, step.kernels)?;
+            q = qn.forward(&q, kernels)?;
+            k = kn.forward(&k, kernels)?;
         }
+        Ok((q, k, v))
+    }
+
+    /// Attention of one segment `(batch, t, heads, head_dim)` placed right after `prefix` (cached keys and values
+    /// `(batch, kv_heads, n, head_dim)`); returns the output `(batch, t, heads * head_dim)` and the segment's keys
+    /// and values appended to the prefix.
+    fn attend(
+        &self,
+        (q, k, v): (&Tensor, &Tensor, &Tensor),
+        prefix: Option<&(Tensor, Tensor)>,
+        step: &Step,
+        segment: usize,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (b, t, _, _) = q.dims4()?;
+        let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
         let q = self.rope(&q.transpose(1, 2)?.contiguous()?, step)?;
         let k = self.rope(&k.transpose(1, 2)?.contiguous()?, step)?;
         let v = v.transpose(1, 2)?.contiguous()?;
-        let (k, v) = match cache.take() {
-            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+        let (k, v) = match prefix {
+            Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
             None => (k, v),
         };
-        *cache = Some((k.clone(), v.clone()));
         let total = k.dim(2)?;
         // Grouped-query attention without copying K/V: the `rep` query heads of one KV head are stacked along
         // the sequence axis (head h uses KV head h / rep, as transformers' repeat_kv).
@@ -189,17 +319,10 @@ impl Attention {
         let q = q.reshape((b, nkv, rep * t, hd))?;
         let scale = 1.0 / (hd as f64).sqrt();
         let scores = (q.matmul(&k.t()?)? * scale)?;
-        let scores = match causal_mask(
-            t,
-            step.start,
-            total,
-            self.sliding_window,
-            x.dtype(),
-            x.device(),
-        )? {
+        let scores = match step.mask(self.sliding_window, segment) {
             Some(mask) => scores
                 .reshape((b, nkv, rep, t, total))?
-                .broadcast_add(&mask)?
+                .broadcast_add(mask)?
                 .reshape((b, nkv, rep * t, total))?,
             None => scores,
         };
@@ -209,7 +332,41 @@ impl Attention {
         };
         let y = probs.matmul(&v)?.reshape((b, nh, t, hd))?;
         let y = y.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+        Ok((y, k, v))
+    }
+
+    /// Attention over `x` continuing `cache`, which is extended with the new keys and values.
+    fn forward(
+        &self,
+        x: &Tensor,
+        step: &Step,
+        cache: &mut Option<(Tensor, Tensor)>,
+    ) -> Result<Tensor> {
+        let (q, k, v) = self.project(x, step.kernels)?;
+        let (y, k, v) = self.attend((&q, &k, &v), cache.as_ref(), step, 0)?;
+        *cache = Some((k, v));
         self.o.forward(&y)
+    }
+
+    /// Attention over packed segments `x` (`(1, sum of lens, hidden)`), each continuing the same `prefix`
+    /// independently of the others. The projections run once over all segments.
+    fn forward_segments(
+        &self,
+        x: &Tensor,
+        lens: &[usize],
+        step: &Step,
+        prefix: Option<&(Tensor, Tensor)>,
+    ) -> Result<Tensor> {
+        let (q, k, v) = self.project(x, step.kernels)?;
+        let mut outputs = Vec::with_capacity(lens.len());
+        let mut offset = 0;
+        for (i, &len) in lens.iter().enumerate() {
+            let part = |t: &Tensor| t.narrow(1, offset, len);
+            let (y, _, _) = self.attend((&part(&q)?, &part(&k)?, &part(&v)?), prefix, step, i)?;
+            outputs.push(y);
+            offset += len;
+        }
+        self.o.forward(&Tensor::cat(&outputs, 1)?)
     }
 }
 
@@ -244,15 +401,18 @@ fn causal_mask(
 
 #[derive(Debug, Clone)]
 struct Mlp {
-    gate: Linear,
-    up: Linear,
+    gate_up: Projections,
     down: Linear,
 }
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate.forward(x)?)?;
-        self.down.forward(&(gate * self.up.forward(x)?)?)
+        let parts = self.gate_up.forward(x)?;
+        let (gate, up) = match parts.as_slice() {
+            [gate, up] => (gate, up),
+            _ => return Err(candle_core::Error::Msg("gate/up projection count".into()).into()),
+        };
+        self.down.forward(&(candle_nn::ops::silu(gate)? * up)?)
     }
 }
 
@@ -271,7 +431,7 @@ pub struct Decoder {
     embed: Tensor,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    lm_head: Tensor,
+    lm_head: Linear,
     rope: Rope,
     kernels: Kernels,
 }
@@ -287,21 +447,36 @@ impl Decoder {
             let eps = cfg.rms_norm_eps;
             layers.push(Layer {
                 input_norm: RmsNorm::load(src, &format!("{p}.input_layernorm"), h, eps)?,
-                attn: Attention::load(src, &format!("{p}.self_attn"), cfg, l)?,
+                attn: Attention::load(src, &format!("{p}.self_attn"), cfg, l, kernels)?,
                 post_norm: RmsNorm::load(src, &format!("{p}.post_attention_layernorm"), h, eps)?,
                 mlp: Mlp {
-                    gate: Linear::load(src, &format!("{p}.mlp.gate_proj"), i, h, cfg.mlp_bias)?,
-                    up: Linear::load(src, &format!("{p}.mlp.up_proj"), i, h, cfg.mlp_bias)?,
-                    down: Linear::load(src, &format!("{p}.mlp.down_proj"), h, i, cfg.mlp_bias)?,
+                    gate_up: Projections::load(
+                        src,
+                        &[
+                            (format!("{p}.mlp.gate_proj"), i),
+                            (format!("{p}.mlp.up_proj"), i),
+                        ],
+                        h,
+                        cfg.mlp_bias,
+                        kernels,
+                    )?,
+                    down: Linear::load(
+                        src,
+                        &format!("{p}.mlp.down_proj"),
+                        (h, i),
+                        cfg.mlp_bias,
+                        kernels,
+                    )?,
                 },
             });
         }
         let norm = RmsNorm::load(src, "model.norm", h, cfg.rms_norm_eps)?;
-        let lm_head = if cfg.tie_word_embeddings {
+        let head = if cfg.tie_word_embeddings {
             embed.clone()
         } else {
             src.tensor("lm_head.weight", &[v, h])?
         };
+        let lm_head = Linear::new(head, None, kernels)?;
         Ok(Self {
             cfg: cfg.clone(),
             embed,
@@ -336,6 +511,40 @@ impl Decoder {
         }
     }
 
+    /// The rotary tables and masks for segments of `lens` tokens, each starting at position `start`.
+    fn step(&self, start: usize, lens: &[usize], dtype: DType, device: &Device) -> Result<Step> {
+        let longest = lens.iter().copied().max().unwrap_or(0);
+        let (cos, sin) = self.rope.cos_sin(start, longest, dtype, device)?;
+        let mut windows: Vec<Option<usize>> = Vec::new();
+        for w in self.layers.iter().map(|l| l.attn.sliding_window) {
+            if !windows.contains(&w) {
+                windows.push(w);
+            }
+        }
+        let masks = windows
+            .into_iter()
+            .map(|w| {
+                let per_segment = lens
+                    .iter()
+                    .map(|&t| causal_mask(t, start, start + t, w, dtype, device))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((w, per_segment))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Step {
+            cos,
+            sin,
+            kernels: self.kernels,
+            masks,
+        })
+    }
+
+    fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let x = self.embed.index_select(&ids.flatten_all()?, 0)?;
+        Ok(x.reshape((b, t, self.cfg.hidden_size))?)
+    }
+
     /// Runs `ids` (`(batch, t)` u32) after the positions already in `cache`, appends their keys and values to it,
     /// and returns the final-norm hidden states `(batch, t, hidden)` of every new position.
     pub fn forward_hidden(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
@@ -343,15 +552,8 @@ impl Decoder {
         if cache.layers.len() != self.layers.len() {
             *cache = self.new_cache();
         }
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?;
-        x = x.reshape((ids.dim(0)?, t, self.cfg.hidden_size))?;
-        let (cos, sin) = self.rope.cos_sin(cache.len, t, x.dtype(), x.device())?;
-        let step = Step {
-            cos: &cos,
-            sin: &sin,
-            start: cache.len,
-            kernels: self.kernels,
-        };
+        let mut x = self.embed(ids)?;
+        let step = self.step(cache.len, &[t], x.dtype(), x.device())?;
         for (layer, kv) in self.layers.iter().zip(cache.layers.iter_mut()) {
             let h = layer
                 .attn
@@ -366,14 +568,40 @@ impl Decoder {
         self.norm.forward(&x, self.kernels)
     }
 
+    /// Runs several continuations of the same cached prefix at once and returns their final-norm hidden states
+    /// `(sum of lengths, hidden)`, segment after segment. Each segment sees the prefix and itself only, exactly as
+    /// if run alone; the projections and the MLP run once over all of them, which keeps gemm efficient. `cache`
+    /// is left unchanged.
+    pub fn forward_segments(&self, segments: &[&[u32]], cache: &KvCache) -> Result<Tensor> {
+        let lens: Vec<usize> = segments.iter().map(|s| s.len()).collect();
+        let ids: Vec<u32> = segments.iter().flat_map(|s| s.iter().copied()).collect();
+        let device = self.device().clone();
+        let ids = Tensor::from_vec(ids, (1, lens.iter().sum::<usize>()), &device)?;
+        let mut x = self.embed(&ids)?;
+        let step = self.step(cache.len, &lens, x.dtype(), &device)?;
+        let fresh;
+        let cache = if cache.layers.len() == self.layers.len() {
+            cache
+        } else {
+            fresh = self.new_cache();
+            &fresh
+        };
+        for (layer, kv) in self.layers.iter().zip(&cache.layers) {
+            let normed = layer.input_norm.forward(&x, self.kernels)?;
+            let h = layer
+                .attn
+                .forward_segments(&normed, &lens, &step, kv.as_ref())?;
+            x = (x + h)?;
+            let h = layer
+                .mlp
+                .forward(&layer.post_norm.forward(&x, self.kernels)?)?;
+            x = (x + h)?;
+        }
+        Ok(self.norm.forward(&x, self.kernels)?.squeeze(0)?)
+    }
+
     /// Logits over the vocabulary for hidden states `(..., hidden)`.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        let dims = hidden.dims();
-        let h = dims[dims.len() - 1];
-        let rows = hidden.elem_count() / h;
-        let logits = hidden.reshape((rows, h))?.matmul(&self.lm_head.t()?)?;
-        let mut out = dims[..dims.len() - 1].to_vec();
-        out.push(self.cfg.vocab_size);
-        Ok(logits.reshape(out)?)
+        self.lm_head.forward(hidden)
     }
 }

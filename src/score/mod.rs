@@ -105,6 +105,7 @@ impl Scorer {
         options: ScoreOptions,
     ) -> Result<Self> {
         options.validate()?;
+        crate::alloc::keep_freed_memory();
         let (pv, rv) = (policy.info().vocab_size, reference.info().vocab_size);
         if pv != rv {
             return Err(Error::TokenizerMismatch(format!(
@@ -223,11 +224,17 @@ impl Scorer {
                 )));
             }
         }
-        let policy = scored_logits(&self.policy, seqs)?;
-        let reference = if Arc::ptr_eq(&self.policy, &self.reference) {
-            policy.clone()
+        // The two models run side by side: the serial stretches of one (norms, attention, copies) overlap the
+        // other's matrix products.
+        let (policy, reference) = if Arc::ptr_eq(&self.policy, &self.reference) {
+            let logits = scored_logits(&self.policy, seqs)?;
+            (logits.clone(), logits)
         } else {
-            scored_logits(&self.reference, seqs)?
+            let (p, r) = rayon::join(
+                || scored_logits(&self.policy, seqs),
+                || scored_logits(&self.reference, seqs),
+            );
+            (p?, r?)
         };
         let k = self.options.top_k;
         seqs.iter()
@@ -306,8 +313,9 @@ fn missing_response() -> Error {
 }
 
 /// For each sequence, the f32 logits `(n_scored, vocab)` predicting its scored tokens. The prefix shared by all
-/// sequences (up to the position before the first scored token) runs once; each sequence then continues from a
-/// clone of that cache. The last token of a sequence is never fed in: nothing after it is scored.
+/// sequences (up to the position before the first scored token) runs once; the sequences then continue from it
+/// together, packed into one forward ([`crate::model::Decoder::forward_segments`]). The last token of a sequence
+/// is never fed in: nothing after it is scored.
 fn scored_logits(model: &Model, seqs: &[EncodedSequence]) -> Result<Vec<Tensor>> {
     let first = &seqs[0].ids;
     let shared = seqs
@@ -318,17 +326,33 @@ fn scored_logits(model: &Model, seqs: &[EncodedSequence]) -> Result<Vec<Tensor>>
         })
         .min()
         .unwrap_or(0);
-    let mut base = model.decoder().new_cache();
+    let decoder = model.decoder();
+    let mut base = decoder.new_cache();
     if shared > 0 {
         model.forward_ids(&first[..shared], &mut base)?;
     }
-    seqs.iter()
-        .map(|s| {
-            let mut cache = base.clone();
-            let hidden = model.forward_ids(&s.ids[shared..s.ids.len() - 1], &mut cache)?;
-            let n = s.ids.len() - s.scored_start;
-            let rows = hidden.narrow(0, s.scored_start - 1 - shared, n)?;
-            Ok(model.decoder().logits(&rows)?.to_dtype(DType::F32)?)
-        })
-        .collect()
+    let segments: Vec<&[u32]> = seqs
+        .iter()
+        .map(|s| &s.ids[shared..s.ids.len() - 1])
+        .collect();
+    let hidden = decoder.forward_segments(&segments, &base)?;
+    // The rows predicting scored tokens, all sequences together through the LM head.
+    let mut rows = Vec::with_capacity(seqs.len());
+    let mut offset = 0;
+    for (s, seg) in seqs.iter().zip(&segments) {
+        let n = s.ids.len() - s.scored_start;
+        rows.push(hidden.narrow(0, offset + s.scored_start - 1 - shared, n)?);
+        offset += seg.len();
+    }
+    let logits = decoder
+        .logits(&Tensor::cat(&rows, 0)?)?
+        .to_dtype(DType::F32)?;
+    let mut out = Vec::with_capacity(seqs.len());
+    let mut at = 0;
+    for r in &rows {
+        let n = r.dim(0)?;
+        out.push(logits.narrow(0, at, n)?);
+        at += n;
+    }
+    Ok(out)
 }
