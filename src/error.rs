@@ -121,28 +121,39 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (part of the message, so not also reported as a source).
+        error: std::io::Error,
     },
     /// The tensor library failed during computation.
     #[error("model computation failed: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
     /// The computation was cancelled by the caller.
     #[error("cancelled")]
     Cancelled,
 }
 
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Candle(e)
+    }
+}
+
 impl Error {
     /// Wraps an I/O error with the path it concerns.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error,
         }
+    }
+
+    /// Whether this is a write to a closed pipe (`creditlens score | head`), which ends a run quietly.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io { error, .. } if error.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
     /// A [`Error::Config`] for `path` with `message`.

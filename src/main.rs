@@ -8,6 +8,13 @@ fn main() -> ExitCode {
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Output piped into `head` and the like: stop quietly, as other Unix tools do.
+            if e.chain().any(|c| {
+                c.downcast_ref::<creditlens::Error>()
+                    .is_some_and(creditlens::Error::is_broken_pipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE
         }
