@@ -17,6 +17,8 @@ pub enum Record {
         chosen: String,
         /// The dispreferred response.
         rejected: String,
+        /// Labelled errors in `rejected`: `[start, end)` in characters (optional field `"error_spans"`).
+        error_spans: Vec<(usize, usize)>,
     },
     /// A single response.
     Unpaired {
@@ -63,10 +65,12 @@ impl Record {
         let prompt = text("prompt")?.ok_or("missing field `prompt`")?;
         match (text("chosen")?, text("rejected")?) {
             (Some(chosen), Some(rejected)) => {
+                let error_spans = parse_spans(obj.get("error_spans"), rejected.chars().count())?;
                 return Ok(Record::Pair {
                     prompt,
                     chosen,
                     rejected,
+                    error_spans,
                 });
             }
             (Some(_), None) => return Err("has `chosen` but no `rejected`".into()),
@@ -81,6 +85,36 @@ impl Record {
         };
         Ok(Record::Unpaired { prompt, completion })
     }
+}
+
+/// `"error_spans": [[start, end], ...]`: character offsets into the rejected response, `start < end <= len`.
+fn parse_spans(
+    value: Option<&Value>,
+    len: usize,
+) -> std::result::Result<Vec<(usize, usize)>, String> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let bad = || {
+        "field `error_spans` must be a list of [start, end] character offsets into `rejected`"
+            .to_string()
+    };
+    let list = value.as_array().ok_or_else(bad)?;
+    list.iter()
+        .map(|span| {
+            let pair = span.as_array().filter(|p| p.len() == 2).ok_or_else(bad)?;
+            let (start, end) = match (pair[0].as_u64(), pair[1].as_u64()) {
+                (Some(a), Some(b)) => (a as usize, b as usize),
+                _ => return Err(bad()),
+            };
+            if start >= end || end > len {
+                return Err(format!(
+                    "error span [{start}, {end}] does not fit `rejected` ({len} characters); spans are [start, end) with start < end <= length"
+                ));
+            }
+            Ok((start, end))
+        })
+        .collect()
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -256,6 +290,11 @@ mod tests {
             parse(r#"{"prompt":"p","response":"a"}"#),
             Ok(Record::Unpaired { .. })
         ));
+        let labelled =
+            parse(r#"{"prompt":"p","chosen":"a","rejected":"é 42.","error_spans":[[2,4]]}"#);
+        assert!(
+            matches!(labelled, Ok(Record::Pair { error_spans, .. }) if error_spans == vec![(2, 4)])
+        );
     }
 
     #[test]
@@ -281,6 +320,16 @@ mod tests {
                 .contains("conversational")
         );
         assert!(parse(r#"[1]"#).unwrap_err().contains("object"));
+        assert!(
+            parse(r#"{"prompt":"p","chosen":"a","rejected":"bc","error_spans":[[1,3]]}"#)
+                .unwrap_err()
+                .contains("does not fit")
+        );
+        assert!(
+            parse(r#"{"prompt":"p","chosen":"a","rejected":"bc","error_spans":[1]}"#)
+                .unwrap_err()
+                .contains("[start, end]")
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod model;
 pub mod output;
 pub mod score;

@@ -255,3 +255,68 @@ fn long_sequences_are_truncated_with_a_warning() {
     let m = v["response"]["num_tokens"].as_u64().unwrap();
     assert!(m < n && m > 0 && m <= 20, "{m} vs {n}");
 }
+
+#[test]
+fn eval_agrees_with_scores_recomputed_here() {
+    let dir = temp();
+    let data = r#"{"prompt":"Q: What is the capital of France?\nA:","chosen":" The capital of France is Paris.","rejected":" I think it is Lyon, but I am not sure.","error_spans":[[12,16]]}
+{"prompt":"Q: What is 2+2?\nA:","chosen":" It is 4.","rejected":" It is 5, I think.","error_spans":[[7,8]]}
+{"prompt":"Q: Name a color.\nA:","chosen":"Blue.","rejected":"Red and green."}
+"#;
+    std::fs::write(dir.path().join("lab.jsonl"), data).unwrap();
+    let mut args = vec![
+        "eval".to_string(),
+        "--policy".into(),
+        s(&model("llama")),
+        "--reference".into(),
+    ];
+    args.extend([
+        s(&model("llama_ref")),
+        "--data".into(),
+        "lab.jsonl".into(),
+        "--json".into(),
+    ]);
+    let eval: Value = serde_json::from_str(run(dir.path(), &args).ok().stdout().trim()).unwrap();
+    let mut args = base_args("llama", "llama_ref");
+    args.extend(["--data".into(), "lab.jsonl".into()]);
+    let scores = run(dir.path(), &args).ok().stdout();
+    let lines: Vec<Value> = scores
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let spans = [(12u64, 16u64), (7, 8)];
+    let mut hits = 0;
+    for (line, (s0, e0)) in lines.iter().zip(spans) {
+        let toks = line["rejected"]["tokens"].as_array().unwrap();
+        let worst = toks
+            .iter()
+            .min_by(|a, b| {
+                a["reward"]
+                    .as_f64()
+                    .unwrap()
+                    .total_cmp(&b["reward"].as_f64().unwrap())
+            })
+            .unwrap();
+        let (st, en) = (
+            worst["start"].as_u64().unwrap(),
+            worst["end"].as_u64().unwrap(),
+        );
+        hits += usize::from(st < en && st < e0 && s0 < en);
+    }
+    assert_eq!(eval["pairs"], 2);
+    assert_eq!(eval["top1"].as_f64().unwrap(), hits as f64 / 2.0);
+    let accuracy = lines
+        .iter()
+        .filter(|l| l["margin"].as_f64().unwrap() > 0.0)
+        .count() as f64
+        / 3.0;
+    assert!((eval["reward_accuracy"].as_f64().unwrap() - accuracy).abs() < 1e-12);
+    for key in [
+        "auroc",
+        "auroc_surprisal_policy",
+        "auroc_surprisal_reference",
+    ] {
+        let v = eval[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+}

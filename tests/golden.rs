@@ -223,3 +223,30 @@ fn shared_prompt_cache_equals_separate_runs() {
         }
     }
 }
+
+#[test]
+fn half_precision_compute_stays_close_to_f32() {
+    let texts = (
+        "Q: What is the capital of France?\nA:",
+        [" The capital of France is Paris."],
+    );
+    let score = |dtype: &str| {
+        let s = Scorer::load(
+            &model("llama"),
+            &model("llama_ref"),
+            dtype,
+            ScoreOptions::default(),
+        )
+        .expect("load");
+        let (r, _) = s.score_texts(texts.0, &texts.1).expect("score");
+        r[0].tokens
+            .iter()
+            .map(|t| t.logp_policy)
+            .collect::<Vec<f64>>()
+    };
+    let f32 = score("f32");
+    for dtype in ["f16", "bf16"] {
+        let d = max_diff(&score(dtype), &f32);
+        assert!(d < 0.15, "{dtype}: {d}");
+    }
+}

@@ -1,24 +1,19 @@
 //! `creditlens score`: per-token implicit rewards for a data file or a single prompt/response.
 
-use anyhow::{Context, bail};
+use super::{ModelArgs, progress_bar};
+use anyhow::bail;
 use clap::Args;
 use creditlens::data::{Entry, Record, read_entries};
 use creditlens::output::ScoreWriter;
-use creditlens::score::{RecordScore, ScoreOptions, Scorer};
-use creditlens::tokenize::TokenizationMode;
-use indicatif::{ProgressBar, ProgressStyle};
+use creditlens::score::{RecordScore, Scorer};
 use std::path::PathBuf;
 use std::time::Instant;
 
 /// Arguments of `creditlens score`.
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
-    /// The trained policy: a Hugging Face checkpoint directory.
-    #[arg(long, value_name = "DIR")]
-    policy: PathBuf,
-    /// The reference (usually the SFT model DPO started from).
-    #[arg(long, value_name = "DIR")]
-    reference: PathBuf,
+    #[command(flatten)]
+    models: ModelArgs,
     /// A JSONL file (or JSON array) of {"prompt","chosen","rejected"} or {"prompt","completion"} records.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "response", "chosen", "rejected"])]
     data: Option<PathBuf>,
@@ -34,18 +29,9 @@ pub struct ScoreArgs {
     /// The dispreferred response of a pair (with --chosen).
     #[arg(long, value_name = "TEXT", requires_all = ["prompt", "chosen"])]
     rejected: Option<String>,
-    /// DPO's beta: r_t = beta * (log pi - log pi_ref).
-    #[arg(long, default_value_t = 0.1)]
-    beta: f64,
-    /// `trl`: exactly what TRL's DPOTrainer scores (EOS appended); `joint`: prompt+response as one string.
-    #[arg(long, value_name = "MODE", default_value = "trl")]
-    tokenization: TokenizationMode,
     /// Alternatives reported per model and token.
     #[arg(long, default_value_t = 5)]
     top_k: usize,
-    /// Longest sequence (prompt included); longer ones lose their end, as with TRL's max_length.
-    #[arg(long, value_name = "N")]
-    max_length: Option<usize>,
     /// Write here (.jsonl or .csv) instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -58,9 +44,6 @@ pub struct ScoreArgs {
     /// Skip records that cannot be scored (reported on stderr) instead of stopping.
     #[arg(long)]
     skip_bad: bool,
-    /// Compute dtype: f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    dtype: String,
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
@@ -103,13 +86,7 @@ impl Totals {
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
-    let options = ScoreOptions {
-        beta: args.beta,
-        mode: args.tokenization,
-        top_k: args.top_k,
-        max_length: args.max_length,
-    };
-    options.validate()?;
+    args.models.options(args.top_k).validate()?;
     let single = single_record(&args)?;
     let entries = match (&args.data, &single) {
         (Some(path), _) => Some(read_entries(path)?),
@@ -124,8 +101,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         None => ScoreWriter::stdout(),
     };
     let started = Instant::now();
-    let scorer = Scorer::load(&args.policy, &args.reference, &args.dtype, options)
-        .context("cannot load the models")?;
+    let scorer = args.models.load(args.top_k)?;
     let mut totals = Totals::default();
     match (entries, single) {
         (Some(entries), _) => score_entries(&args, &scorer, entries, &mut writer, &mut totals)?,
@@ -156,6 +132,7 @@ fn single_record(args: &ScoreArgs) -> anyhow::Result<Option<Record>> {
             prompt,
             chosen: c.clone(),
             rejected: r.clone(),
+            error_spans: Vec::new(),
         },
         _ => bail!("with --prompt give either --response, or both --chosen and --rejected"),
     }))
@@ -177,14 +154,7 @@ fn score_entries(
         Some((i, n)) => entries.into_iter().filter(|e| e.index % n == i).collect(),
         None => entries,
     };
-    let bar = ProgressBar::new(selected.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} scoring [{bar:30}] {pos}/{len} records {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let bar = progress_bar(selected.len(), "scoring");
     for entry in selected {
         let result = match entry.record {
             Ok(record) => scorer
