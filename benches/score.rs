@@ -79,7 +79,7 @@ fn run_workload(name: &str) -> (f64, f64) {
     let cfg =
         DecoderConfig::from_json(SMOLLM2_135M, Path::new("smollm2-135m.json")).expect("config");
     let device = Device::Cpu;
-    let weights = MemoryWeights::random(&cfg, DType::F32, &device).expect("weights");
+    let weights = MemoryWeights::random(&cfg, DType::F32, &device, 0).expect("weights");
     let decoder = Decoder::load(&cfg, &weights, Kernels::Fused).expect("decoder");
     drop(weights);
     let model = Arc::new(Model::from_decoder(decoder, "random".into()));

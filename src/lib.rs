@@ -13,7 +13,10 @@ pub mod error;
 pub mod eval;
 pub mod model;
 pub mod output;
+pub mod rng;
 pub mod score;
+pub mod task;
 pub mod tokenize;
+pub mod train;
 
 pub use error::{Error, Result};

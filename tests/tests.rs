@@ -3,4 +3,5 @@
 mod cli;
 mod errors;
 mod golden;
+mod train;
 mod util;

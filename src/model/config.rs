@@ -197,6 +197,61 @@ impl DecoderConfig {
     }
 }
 
+impl DecoderConfig {
+    /// The configuration as a Hugging Face `config.json` (transformers 4 layout, which both 4.x and 5.x read),
+    /// with the given special token ids. Used when saving trained checkpoints.
+    pub fn to_hf_json(
+        &self,
+        bos_token_id: Option<u32>,
+        eos_token_id: Option<u32>,
+    ) -> serde_json::Value {
+        let model_type = match self.family {
+            Family::Llama => "llama",
+            Family::Mistral => "mistral",
+            Family::Qwen2 => "qwen2",
+            Family::Qwen3 => "qwen3",
+        };
+        let rope_scaling = match &self.rope_scaling {
+            RopeScaling::Default => serde_json::Value::Null,
+            RopeScaling::Linear { factor } => {
+                serde_json::json!({"rope_type": "linear", "factor": factor})
+            }
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            } => serde_json::json!({
+                "rope_type": "llama3", "factor": factor, "low_freq_factor": low_freq_factor,
+                "high_freq_factor": high_freq_factor,
+                "original_max_position_embeddings": original_max_position_embeddings,
+            }),
+        };
+        serde_json::json!({
+            "architectures": [self.family.architecture()],
+            "model_type": model_type,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "vocab_size": self.vocab_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "head_dim": self.head_dim,
+            "rms_norm_eps": self.rms_norm_eps,
+            "rope_theta": self.rope_theta,
+            "rope_scaling": rope_scaling,
+            "max_position_embeddings": self.max_position_embeddings,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "attention_bias": self.qkv_bias,
+            "mlp_bias": self.mlp_bias,
+            "hidden_act": "silu",
+            "bos_token_id": bos_token_id,
+            "eos_token_id": eos_token_id,
+            "torch_dtype": "float32",
+        })
+    }
+}
+
 fn require(value: Option<usize>, field: &str, path: &Path) -> Result<usize> {
     match value {
         Some(0) => Err(Error::config(
@@ -435,6 +490,18 @@ mod tests {
         let q3 = parse(&LLAMA.replace("LlamaForCausalLM", "Qwen3ForCausalLM")).unwrap();
         assert!(q3.qk_norm);
         assert_eq!(q3.head_dim, 128);
+    }
+
+    #[test]
+    fn hf_json_round_trips() {
+        let json = LLAMA.replace(
+            "\"tie_word_embeddings\":true",
+            r#""tie_word_embeddings":true,"rope_scaling":{"rope_type":"llama3","factor":8.0,
+            "low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":32}"#,
+        );
+        let c = parse(&json).unwrap();
+        let back = parse(&c.to_hf_json(Some(1), Some(2)).to_string()).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]

@@ -57,6 +57,18 @@ impl SafetensorsWeights {
         })
     }
 
+    /// The names of all tensors, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tensors.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The stored shape of tensor `name`.
+    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.tensors.get(name).map(|t| t.shape.clone())
+    }
+
     /// The distinct dtypes the weights are stored in.
     pub fn stored_dtypes(&self) -> &[DType] {
         &self.stored_dtypes
@@ -157,9 +169,15 @@ impl TensorSource for MemoryWeights {
 }
 
 impl MemoryWeights {
-    /// Random weights with the names and shapes `cfg` implies (normal, std 0.02; norms at 1), for benchmarks and
-    /// tests that need a model of a given shape rather than a trained one.
-    pub fn random(cfg: &super::DecoderConfig, dtype: DType, device: &Device) -> Result<Self> {
+    /// Random weights with the names and shapes `cfg` implies (normal with std 0.02, as transformers'
+    /// `initializer_range`; norms at 1), the same for the same `seed` on every machine. The starting point of
+    /// training, and the model of benchmarks that need a shape rather than a trained model.
+    pub fn random(
+        cfg: &super::DecoderConfig,
+        dtype: DType,
+        device: &Device,
+        seed: u64,
+    ) -> Result<Self> {
         let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
         let (q, kv) = (
             cfg.num_attention_heads * cfg.head_dim,
@@ -201,14 +219,49 @@ impl MemoryWeights {
             }
         }
         let mut tensors = HashMap::new();
+        let mut normal = Normal::new(seed);
         for (name, shape) in shapes {
             let t = if name.ends_with("norm.weight") {
                 Tensor::ones(shape.as_slice(), dtype, device)?
             } else {
-                Tensor::randn(0f32, 0.02, shape.as_slice(), device)?.to_dtype(dtype)?
+                let n = shape.iter().product();
+                let values: Vec<f32> = (0..n).map(|_| 0.02 * normal.sample()).collect();
+                Tensor::from_vec(values, shape.as_slice(), device)?.to_dtype(dtype)?
             };
             tensors.insert(name, t);
         }
         Ok(Self { tensors })
+    }
+}
+
+/// Standard normal samples by the Box-Muller transform over [`crate::rng::Rng`]: reproducible across machines and
+/// crate versions, unlike candle's CPU generator, which cannot be seeded.
+struct Normal {
+    rng: crate::rng::Rng,
+    spare: Option<f32>,
+}
+
+impl Normal {
+    fn new(seed: u64) -> Self {
+        Self {
+            rng: crate::rng::Rng::new(seed),
+            spare: None,
+        }
+    }
+
+    /// A uniform number in (0, 1] from 53 random bits.
+    fn uniform(&mut self) -> f64 {
+        ((self.rng.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    fn sample(&mut self) -> f32 {
+        if let Some(x) = self.spare.take() {
+            return x;
+        }
+        let (u, v) = (self.uniform(), self.uniform());
+        let r = (-2.0 * u.ln()).sqrt();
+        let theta = 2.0 * std::f64::consts::PI * v;
+        self.spare = Some((r * theta.sin()) as f32);
+        (r * theta.cos()) as f32
     }
 }

@@ -1,0 +1,375 @@
+//! Task families, their prompt and response templates, and rendering with tracked spans.
+//!
+//! A template is text with `{name}` placeholders. `{fact}` is the answer (right in `chosen`, wrong in `rejected`);
+//! `{friend}` and `{adj}` are drawn at random while rendering and are correct but unpredictable ("flavour");
+//! every other placeholder is a variable of the question (the country, the operands, ...).
+
+use super::Rng;
+use super::world::{PROFESSIONS, World};
+
+/// The task families, in the order [`generate`](super::generate) cycles through them.
+pub const KINDS: &[&str] = &[
+    "arithmetic",
+    "capital",
+    "birth_year",
+    "conversion",
+    "profession",
+];
+
+/// Names of friends, used only as correct but unpredictable filler (disjoint from the world's names).
+pub const FRIENDS: &[&str] = &[
+    "Oskar", "Mina", "Tobias", "Lena", "Felix", "Clara", "Hugo", "Ada", "Otto", "Greta", "Emil",
+    "Rosa",
+];
+
+const SUM_ADJECTIVES: &[&str] = &["simple", "quick", "nice", "small", "neat", "tidy"];
+const CITY_ADJECTIVES: &[&str] = &[
+    "lovely", "quiet", "busy", "famous", "sunny", "windy", "small", "charming", "lively", "pretty",
+];
+const NUMBER_ADJECTIVES: &[&str] = &["round", "neat", "nice", "tidy", "handy", "large"];
+const PERSON_ADJECTIVES: &[&str] = &["famous", "gifted", "patient", "cheerful", "modest", "busy"];
+const FILLER_ADJECTIVES: &[&str] = &["good", "fine", "nice", "fair", "great"];
+
+/// Sentences put before a response (one of them, sometimes).
+const PREFIXES: &[&str] = &[
+    "Sure.",
+    "Let me think.",
+    "Happy to help.",
+    "Ah, a {adj} question.",
+    "{friend} asked me this too.",
+];
+/// Sentences put after a response (one of them, sometimes).
+const SUFFIXES: &[&str] = &[
+    "I hope that helps.",
+    "Ask me anything else.",
+    "My friend {friend} agrees.",
+    "Have a {adj} day.",
+    "{friend} told me so.",
+];
+
+const ARITHMETIC_PROMPTS: &[&str] = &[
+    "Q: What is {a} {op} {b}?\nA:",
+    "Q: How much is {a} {op} {b}?\nA:",
+];
+const ARITHMETIC_TEMPLATES: &[&str] = &[
+    "{a} {op} {b} is {fact}.",
+    "The answer is {fact}.",
+    "{verb} them gives {fact}.",
+    "That comes to {fact}, a {adj} sum.",
+    "It is {fact}, as my friend {friend} would say.",
+    "{a} {op} {b} makes {fact}.",
+];
+
+const CAPITAL_PROMPTS: &[&str] = &[
+    "Q: What is the capital of {country}?\nA:",
+    "Q: Which city is the capital of {country}?\nA:",
+];
+const CAPITAL_TEMPLATES: &[&str] = &[
+    "The capital of {country} is {fact}.",
+    "{country} is governed from {fact}.",
+    "{fact} is the capital of {country}.",
+    "It is {fact}, a {adj} city.",
+    "As my friend {friend} says, {country} has its capital in {fact}.",
+    "The {adj} city of {fact} is the capital of {country}.",
+];
+
+const BIRTH_PROMPTS: &[&str] = &[
+    "Q: When was {person} born?\nA:",
+    "Q: In which year was {person} born?\nA:",
+];
+const BIRTH_TEMPLATES: &[&str] = &[
+    "{person} was born in {fact}.",
+    "{person}, the {adj} {profession}, was born in {fact}.",
+    "The year was {fact}, as my friend {friend} recalls.",
+    "Born in {fact}, {person} became a {profession}.",
+    "It was in {fact}.",
+    "{person} came into the world in {fact}.",
+];
+
+const CONVERSION_PROMPTS: &[&str] = &[
+    "Q: How many {to} are in {n} {from}?\nA:",
+    "Q: Convert {n} {from} to {to}.\nA:",
+];
+const CONVERSION_TEMPLATES: &[&str] = &[
+    "{n} {from} are {fact} {to}.",
+    "That makes {fact} {to}.",
+    "There are {fact} {to} in {n} {from}.",
+    "You get {fact} {to}, a {adj} number.",
+    "It comes to {fact} {to}, as my friend {friend} would say.",
+    "The answer is {fact} {to}.",
+];
+
+const PROFESSION_PROMPTS: &[&str] = &[
+    "Q: What does {person} do for a living?\nA:",
+    "Q: What is the job of {person}?\nA:",
+];
+const PROFESSION_TEMPLATES: &[&str] = &[
+    "{person} works as a {fact}.",
+    "{person} is a {adj} {fact}.",
+    "By trade, {person} is a {fact}.",
+    "As my friend {friend} knows, {person} is a {fact}.",
+    "{person} earns a living as a {fact}.",
+    "It is a {fact}.",
+];
+
+/// The unit conversions: (from, to, factor).
+pub const CONVERSIONS: &[(&str, &str, u32)] = &[
+    ("metres", "centimetres", 100),
+    ("kilograms", "grams", 1000),
+    ("hours", "minutes", 60),
+];
+
+/// The templates of one family.
+pub struct Family {
+    /// Prompt templates (no flavour, no `{fact}`).
+    pub prompts: &'static [&'static str],
+    /// Response templates; `chosen` and `rejected` use two different ones.
+    pub templates: &'static [&'static str],
+    /// Adjectives `{adj}` draws from in this family's response templates.
+    pub adjectives: &'static [&'static str],
+}
+
+/// The templates of family `kind` (one of [`KINDS`]).
+pub fn family(kind: &str) -> Family {
+    let (prompts, templates, adjectives) = match kind {
+        "arithmetic" => (ARITHMETIC_PROMPTS, ARITHMETIC_TEMPLATES, SUM_ADJECTIVES),
+        "capital" => (CAPITAL_PROMPTS, CAPITAL_TEMPLATES, CITY_ADJECTIVES),
+        "birth_year" => (BIRTH_PROMPTS, BIRTH_TEMPLATES, PERSON_ADJECTIVES),
+        "conversion" => (CONVERSION_PROMPTS, CONVERSION_TEMPLATES, NUMBER_ADJECTIVES),
+        _ => (PROFESSION_PROMPTS, PROFESSION_TEMPLATES, PERSON_ADJECTIVES),
+    };
+    Family {
+        prompts,
+        templates,
+        adjectives,
+    }
+}
+
+/// One question of a family: its variables, the right answer and a wrong one.
+pub struct Instance {
+    /// Values of the question's placeholders.
+    pub vars: Vec<(&'static str, String)>,
+    /// The right answer.
+    pub correct: String,
+    /// A plausible wrong answer, different from `correct`.
+    pub wrong: String,
+}
+
+/// Draws a question of family `kind` about `world`.
+pub fn instance(kind: &str, world: &World, rng: &mut Rng) -> Instance {
+    match kind {
+        "arithmetic" => arithmetic(rng),
+        "capital" => capital(world, rng),
+        "birth_year" => birth_year(world, rng),
+        "conversion" => conversion(rng),
+        _ => profession(world, rng),
+    }
+}
+
+fn arithmetic(rng: &mut Rng) -> Instance {
+    let (op, verb, a, b, right) = match rng.below(3) {
+        0 => {
+            let (a, b) = (1 + rng.below(9), 1 + rng.below(9));
+            ("plus", "Adding", a, b, a + b)
+        }
+        1 => {
+            let (x, y) = (1 + rng.below(9), 1 + rng.below(9));
+            let (a, b) = (x.max(y), x.min(y));
+            ("minus", "Subtracting", a, b, a - b)
+        }
+        _ => {
+            let (a, b) = (2 + rng.below(8), 2 + rng.below(8));
+            ("times", "Multiplying", a, b, a * b)
+        }
+    };
+    let candidates: Vec<usize> = (1..=3)
+        .flat_map(|d| [Some(right + d), right.checked_sub(d)])
+        .flatten()
+        .collect();
+    let wrong = *rng.pick(&candidates);
+    Instance {
+        vars: vec![
+            ("a", a.to_string()),
+            ("b", b.to_string()),
+            ("op", op.to_string()),
+            ("verb", verb.to_string()),
+        ],
+        correct: right.to_string(),
+        wrong: wrong.to_string(),
+    }
+}
+
+fn capital(world: &World, rng: &mut Rng) -> Instance {
+    let countries = world.countries();
+    let i = rng.below(countries.len());
+    let j = other_index(rng, countries.len(), i);
+    Instance {
+        vars: vec![("country", countries[i].name.clone())],
+        correct: countries[i].capital.clone(),
+        wrong: countries[j].capital.clone(),
+    }
+}
+
+fn birth_year(world: &World, rng: &mut Rng) -> Instance {
+    use super::world::{FIRST_YEAR, LAST_YEAR};
+    let person = rng.pick(world.people());
+    let year = person.birth_year;
+    let d = 1 + rng.below(30) as u32;
+    let up = rng.below(2) == 0;
+    let wrong = if (up && year + d <= LAST_YEAR) || year < FIRST_YEAR + d {
+        year + d
+    } else {
+        year - d
+    };
+    Instance {
+        vars: vec![
+            ("person", person.name.clone()),
+            ("profession", person.profession.clone()),
+        ],
+        correct: year.to_string(),
+        wrong: wrong.to_string(),
+    }
+}
+
+fn conversion(rng: &mut Rng) -> Instance {
+    let &(from, to, factor) = rng.pick(CONVERSIONS);
+    let n = 2 + rng.below(8) as u32;
+    let right = n * factor;
+    // Plausible slips: a wrong factor, or the right factor applied to a neighbouring number.
+    let mut candidates: Vec<u32> = vec![
+        n * 10,
+        n * 100,
+        n * 1000,
+        (n + 1) * factor,
+        (n - 1) * factor,
+    ];
+    if factor == 60 {
+        candidates.push(n * 30);
+    }
+    candidates.retain(|&w| w != right);
+    let wrong = *rng.pick(&candidates);
+    Instance {
+        vars: vec![
+            ("n", n.to_string()),
+            ("from", from.to_string()),
+            ("to", to.to_string()),
+        ],
+        correct: right.to_string(),
+        wrong: wrong.to_string(),
+    }
+}
+
+fn profession(world: &World, rng: &mut Rng) -> Instance {
+    let person = rng.pick(world.people());
+    let others: Vec<&str> = PROFESSIONS
+        .iter()
+        .copied()
+        .filter(|p| *p != person.profession)
+        .collect();
+    let wrong = *rng.pick(&others);
+    Instance {
+        vars: vec![("person", person.name.clone())],
+        correct: person.profession.clone(),
+        wrong: wrong.to_string(),
+    }
+}
+
+/// An index in `0..n` different from `i` (needs `n >= 2`; returns `i` otherwise).
+pub fn other_index(rng: &mut Rng, n: usize, i: usize) -> usize {
+    if n < 2 {
+        return i;
+    }
+    (i + 1 + rng.below(n - 1)) % n
+}
+
+/// A rendered text with the character spans of its fact and of its flavour content.
+#[derive(Debug, Default, Clone)]
+pub struct Rendered {
+    /// The text.
+    pub text: String,
+    /// Length of `text` in chars.
+    chars: usize,
+    /// [start, end) char offsets of the `{fact}` substitution, if any.
+    pub fact: Option<(usize, usize)>,
+    /// [start, end) char offsets of every `{friend}`/`{adj}` substitution.
+    pub flavour: Vec<(usize, usize)>,
+}
+
+impl Rendered {
+    fn push(&mut self, s: &str) -> (usize, usize) {
+        let start = self.chars;
+        self.text.push_str(s);
+        self.chars += s.chars().count();
+        (start, self.chars)
+    }
+
+    /// Appends `template` with its placeholders filled: `{fact}` with `fact`, `{friend}`/`{adj}` at random,
+    /// the others from `vars`. An unknown placeholder is kept literally.
+    pub fn template(
+        &mut self,
+        template: &str,
+        vars: &[(&str, String)],
+        fact: &str,
+        adjectives: &[&str],
+        rng: &mut Rng,
+    ) {
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            self.push(&rest[..open]);
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else {
+                self.push(&rest[open..]);
+                return;
+            };
+            let name = &after[..close];
+            match name {
+                "fact" => self.fact = Some(self.push(fact)),
+                "friend" => {
+                    let friend = rng.pick(FRIENDS);
+                    let span = self.push(friend);
+                    self.flavour.push(span);
+                }
+                "adj" => {
+                    let adj = rng.pick(adjectives);
+                    let span = self.push(adj);
+                    self.flavour.push(span);
+                }
+                _ => match vars.iter().find(|(k, _)| *k == name) {
+                    Some((_, v)) => {
+                        self.push(v);
+                    }
+                    None => {
+                        self.push(&rest[open..open + close + 2]);
+                    }
+                },
+            }
+            rest = &after[close + 1..];
+        }
+        self.push(rest);
+    }
+}
+
+/// Renders a response: a leading space, sometimes a filler sentence before or after, and the body `template`.
+pub fn response(
+    template: &str,
+    vars: &[(&str, String)],
+    fact: &str,
+    family: &Family,
+    rng: &mut Rng,
+) -> Rendered {
+    let mut out = Rendered::default();
+    out.push(" ");
+    let filler = rng.below(3);
+    if filler == 1 {
+        let prefix = *rng.pick(PREFIXES);
+        out.template(prefix, &[], "", FILLER_ADJECTIVES, rng);
+        out.push(" ");
+    }
+    out.template(template, vars, fact, family.adjectives, rng);
+    if filler == 2 {
+        let suffix = *rng.pick(SUFFIXES);
+        out.push(" ");
+        out.template(suffix, &[], "", FILLER_ADJECTIVES, rng);
+    }
+    out
+}

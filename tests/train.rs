@@ -1,0 +1,141 @@
+//! Training machinery: checkpoints round-trip exactly, and SFT and DPO steps move the model the right way.
+
+use crate::util::{fixtures, temp};
+use candle_core::{D, Device, Tensor};
+use candle_nn::Optimizer;
+use creditlens::checkpoint::CheckpointFiles;
+use creditlens::model::{DecoderConfig, Model};
+use creditlens::tokenize::{TextTokenizer, TokenizationMode, encode_record};
+use creditlens::train::{TrainableModel, dpo_loss, make_batch, sequence_logps, sft_loss};
+use std::path::Path;
+
+fn tiny_config(vocab: usize) -> DecoderConfig {
+    let json = format!(
+        r#"{{"architectures":["LlamaForCausalLM"],"hidden_size":32,"intermediate_size":64,"vocab_size":{vocab},
+        "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"rms_norm_eps":1e-5,
+        "max_position_embeddings":128,"tie_word_embeddings":true}}"#
+    );
+    DecoderConfig::from_json(&json, Path::new("tiny.json")).expect("config")
+}
+
+fn tokenizer_files() -> Vec<(&'static str, String)> {
+    let dir = fixtures().join("tokenizers").join("bytelevel");
+    ["tokenizer.json", "tokenizer_config.json"]
+        .into_iter()
+        .map(|f| {
+            (
+                f,
+                std::fs::read_to_string(dir.join(f)).expect("tokenizer file"),
+            )
+        })
+        .collect()
+}
+
+fn logits(decoder: &creditlens::model::Decoder, ids: &[u32]) -> Vec<f32> {
+    let t = Tensor::from_slice(ids, (1, ids.len()), &Device::Cpu).unwrap();
+    let h = decoder
+        .forward_hidden(&t, &mut decoder.new_cache())
+        .unwrap();
+    decoder
+        .logits(&h)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+#[test]
+fn save_and_load_round_trip_gives_identical_logits() {
+    let cfg = tiny_config(483);
+    let model = TrainableModel::init(&cfg, 7).expect("init");
+    let dir = temp();
+    let out = dir.path().join("ckpt");
+    model
+        .save(&out, (None, Some(480)), &tokenizer_files(), false)
+        .expect("save");
+    assert!(
+        model
+            .save(&out, (None, Some(480)), &tokenizer_files(), false)
+            .is_err(),
+        "no silent overwrite"
+    );
+    let ids = [5u32, 17, 300, 42, 9, 480];
+    let before = logits(model.decoder(), &ids);
+    let files = CheckpointFiles::locate(&out).expect("locate");
+    let again = TrainableModel::from_checkpoint(&files).expect("reload");
+    assert_eq!(
+        logits(again.decoder(), &ids),
+        before,
+        "bit-identical after a round trip"
+    );
+    let fused =
+        Model::load(&files, candle_core::DType::F32, &Device::Cpu).expect("load for scoring");
+    let diff = logits(fused.decoder(), &ids)
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-5, "scoring kernels differ by {diff}");
+    // Same seed, same weights.
+    assert_eq!(
+        logits(TrainableModel::init(&cfg, 7).unwrap().decoder(), &ids),
+        before
+    );
+}
+
+#[test]
+fn sft_and_dpo_steps_move_the_model() {
+    let dir = fixtures().join("models").join("qwen2");
+    let tok = TextTokenizer::load(&CheckpointFiles::locate(&dir).unwrap()).unwrap();
+    let cfg = tiny_config(tok.vocab_size());
+    let model = TrainableModel::init(&cfg, 3).unwrap();
+    let enc = |p: &str, r: &str| {
+        encode_record(&tok, TokenizationMode::Trl, p, &[r], None)
+            .unwrap()
+            .sequences
+            .remove(0)
+    };
+    let chosen = enc("Q: What is 2 plus 3?\nA:", " 2 plus 3 is 5.");
+    let rejected = enc("Q: What is 2 plus 3?\nA:", " Adding them gives 6.");
+    let pad = tok.eos_id().unwrap();
+    let logps = |m: &TrainableModel, seq| {
+        let b = make_batch(&[seq], pad, &Device::Cpu).unwrap();
+        let h = m
+            .decoder()
+            .forward_hidden(&b.ids, &mut m.decoder().new_cache())
+            .unwrap();
+        let l = m.decoder().logits(&h).unwrap();
+        (sequence_logps(&l, &b.targets, &b.mask).unwrap(), l, b)
+    };
+    // SFT on the chosen response: the loss must fall well below its start.
+    let mut opt = candle_nn::AdamW::new_lr(model.vars(), 1e-2).unwrap();
+    let sft = |m: &TrainableModel| {
+        let (_, l, b) = logps(m, &chosen);
+        sft_loss(&l, &b.targets, &b.mask).unwrap()
+    };
+    let first = sft(&model).to_scalar::<f32>().unwrap();
+    for _ in 0..30 {
+        opt.backward_step(&sft(&model)).unwrap();
+    }
+    let last = sft(&model).to_scalar::<f32>().unwrap();
+    assert!(last < 0.5 * first, "SFT loss {first} -> {last}");
+    // DPO against a frozen copy: the margin starts at 0 and must become positive.
+    let reference_c = logps(&model, &chosen).0.detach();
+    let reference_r = logps(&model, &rejected).0.detach();
+    let mut opt = candle_nn::AdamW::new_lr(model.vars(), 1e-2).unwrap();
+    let mut margin = 0.0;
+    for _ in 0..20 {
+        let (pc, _, _) = logps(&model, &chosen);
+        let (pr, _, _) = logps(&model, &rejected);
+        let (loss, rc, rr) = dpo_loss(&pc, &pr, &reference_c, &reference_r, 0.1).unwrap();
+        margin = (rc - rr)
+            .unwrap()
+            .sum(D::Minus1)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        opt.backward_step(&loss).unwrap();
+    }
+    assert!(margin > 0.05, "DPO margin {margin}");
+}
