@@ -1,7 +1,7 @@
 //! `creditlens eval`: error-localisation figures of a policy/reference pair on labelled preference pairs.
 
-use super::{ModelArgs, progress_bar};
-use anyhow::{Context, bail};
+use super::{ModelArgs, score_entries};
+use anyhow::bail;
 use clap::Args;
 use creditlens::data::{Record, read_entries};
 use creditlens::eval::{Localisation, localisation};
@@ -29,37 +29,24 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let entries = read_entries(&args.data)?;
     let scorer = args.models.load(0)?;
     let name = args.data.display().to_string();
-    let bar = progress_bar(entries.len(), "evaluating");
+    let pairs: Vec<_> = entries
+        .into_iter()
+        .filter(|e| !matches!(e.record, Ok(Record::Unpaired { .. })))
+        .collect();
     let mut scored = Vec::new();
-    let mut skipped = 0;
-    for entry in entries {
-        let result = entry.record.map_err(anyhow::Error::new).and_then(|record| {
-            let spans = match &record {
-                Record::Pair { error_spans, .. } => error_spans.clone(),
-                Record::Unpaired { .. } => return Ok(None),
-            };
-            match scorer.score_record(entry.index, &record)? {
-                RecordScore::Pair(p) => Ok(Some((p, spans))),
-                RecordScore::Unpaired(_) => Ok(None),
+    let skipped = score_entries(
+        &scorer,
+        pairs,
+        &args.data,
+        args.skip_bad,
+        "evaluating",
+        |record, score| {
+            if let (Record::Pair { error_spans, .. }, RecordScore::Pair(p)) = (record, score) {
+                scored.push((p, error_spans.clone()));
             }
-        });
-        match result.with_context(|| format!("{name}:{}", entry.line)) {
-            Ok(Some(pair)) => scored.push(pair),
-            Ok(None) => {}
-            Err(e) if args.skip_bad => {
-                skipped += 1;
-                bar.suspend(|| eprintln!("skipped: {e:#}"));
-            }
-            Err(e) => {
-                bar.abandon();
-                return Err(
-                    e.context("stopped (pass --skip-bad to skip records that cannot be scored)")
-                );
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+            Ok(())
+        },
+    )?;
     if scored.is_empty() {
         bail!("{name}: no preference pairs to evaluate");
     }

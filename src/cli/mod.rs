@@ -5,10 +5,11 @@ mod score;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use creditlens::score::{ScoreOptions, Scorer};
+use creditlens::data::{Entry, Record};
+use creditlens::score::{RecordScore, ScoreOptions, Scorer};
 use creditlens::tokenize::TokenizationMode;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Token-level implicit rewards of DPO-trained language models.
 #[derive(Debug, Parser)]
@@ -90,4 +91,51 @@ pub fn run() -> anyhow::Result<()> {
         Command::Score(args) => score::run(args),
         Command::Eval(args) => eval::run(args),
     }
+}
+
+/// Scores `entries` of the data file `data` with a progress bar, handing each scored record to `sink` (warnings go
+/// to stderr with `file:line`). A record that cannot be read or scored stops the run, naming `file:line`, or with
+/// `skip_bad` is reported and counted. Returns how many were skipped.
+fn score_entries(
+    scorer: &Scorer,
+    entries: Vec<Entry>,
+    data: &Path,
+    skip_bad: bool,
+    what: &str,
+    mut sink: impl FnMut(&Record, RecordScore) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    let name = data.display();
+    let bar = progress_bar(entries.len(), what);
+    let mut skipped = 0;
+    for entry in entries {
+        let line = entry.line;
+        let result = match entry.record {
+            Ok(record) => scorer
+                .score_record(entry.index, &record)
+                .map(|scored| (record, scored))
+                .map_err(|e| anyhow::anyhow!("{name}:{line}: {e}")),
+            Err(e) => Err(anyhow::Error::new(e)),
+        };
+        match result {
+            Ok((record, scored)) => {
+                for w in scored.warnings() {
+                    bar.suspend(|| eprintln!("{name}:{line}: warning: {w}"));
+                }
+                sink(&record, scored)?;
+            }
+            Err(e) if skip_bad => {
+                skipped += 1;
+                bar.suspend(|| eprintln!("skipped: {e:#}"));
+            }
+            Err(e) => {
+                bar.abandon();
+                return Err(
+                    e.context("stopped (pass --skip-bad to skip records that cannot be scored)")
+                );
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(skipped)
 }

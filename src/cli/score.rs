@@ -1,6 +1,6 @@
 //! `creditlens score`: per-token implicit rewards for a data file or a single prompt/response.
 
-use super::{ModelArgs, progress_bar};
+use super::{ModelArgs, score_entries};
 use anyhow::bail;
 use clap::Args;
 use creditlens::data::{Entry, Record, read_entries};
@@ -104,7 +104,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let scorer = args.models.load(args.top_k)?;
     let mut totals = Totals::default();
     match (entries, single) {
-        (Some(entries), _) => score_entries(&args, &scorer, entries, &mut writer, &mut totals)?,
+        (Some(entries), _) => score_file(&args, &scorer, entries, &mut writer, &mut totals)?,
         (None, Some(record)) => {
             let scored = scorer.score_record(0, &record)?;
             for w in scored.warnings() {
@@ -138,52 +138,30 @@ fn single_record(args: &ScoreArgs) -> anyhow::Result<Option<Record>> {
     }))
 }
 
-fn score_entries(
+fn score_file(
     args: &ScoreArgs,
     scorer: &Scorer,
     entries: Vec<Entry>,
     writer: &mut ScoreWriter,
     totals: &mut Totals,
 ) -> anyhow::Result<()> {
-    let data = args
-        .data
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
     let selected: Vec<Entry> = match args.shard {
         Some((i, n)) => entries.into_iter().filter(|e| e.index % n == i).collect(),
         None => entries,
     };
-    let bar = progress_bar(selected.len(), "scoring");
-    for entry in selected {
-        let result = match entry.record {
-            Ok(record) => scorer
-                .score_record(entry.index, &record)
-                .map_err(|e| anyhow::anyhow!("{data}:{}: {e}", entry.line)),
-            Err(e) => Err(anyhow::Error::new(e)),
-        };
-        match result {
-            Ok(scored) => {
-                for w in scored.warnings() {
-                    bar.suspend(|| eprintln!("{data}:{}: warning: {w}", entry.line));
-                }
-                writer.write(&scored)?;
-                totals.add(&scored);
-            }
-            Err(e) if args.skip_bad => {
-                totals.skipped += 1;
-                bar.suspend(|| eprintln!("skipped: {e:#}"));
-            }
-            Err(e) => {
-                bar.abandon();
-                return Err(
-                    e.context("stopped (pass --skip-bad to skip records that cannot be scored)")
-                );
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let data = args.data.as_deref().unwrap_or(std::path::Path::new("-"));
+    totals.skipped = score_entries(
+        scorer,
+        selected,
+        data,
+        args.skip_bad,
+        "scoring",
+        |_, scored| {
+            writer.write(&scored)?;
+            totals.add(&scored);
+            Ok(())
+        },
+    )?;
     Ok(())
 }
 
