@@ -30,6 +30,9 @@ pub struct Localisation {
     pub mean_margin: f64,
 }
 
+/// A scored pair with the labelled error spans of its rejected response.
+pub type LabelledScore = (PairScore, Vec<(usize, usize)>);
+
 /// Whether a token's span overlaps one of `spans` (tokens with an empty span, such as an appended EOS, never do).
 pub fn is_error_token(t: &TokenScore, spans: &[(usize, usize)]) -> bool {
     t.start < t.end && spans.iter().any(|&(s, e)| t.start < e && s < t.end)
@@ -73,7 +76,7 @@ fn argmax(values: impl Iterator<Item = f64>) -> Option<usize> {
 }
 
 /// Localisation figures for scored pairs with their labelled error spans.
-pub fn localisation(pairs: &[(PairScore, Vec<(usize, usize)>)]) -> Localisation {
+pub fn localisation(pairs: &[LabelledScore]) -> Localisation {
     type Key = fn(&TokenScore) -> f64;
     let keys: [Key; 3] = [|t| -t.reward, |t| -t.logp_policy, |t| -t.logp_reference];
     let mut hits = [0usize; 3];

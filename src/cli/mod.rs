@@ -1,5 +1,6 @@
 //! Command-line definitions and dispatch.
 
+mod demo;
 mod eval;
 mod score;
 
@@ -25,6 +26,9 @@ enum Command {
     Score(score::ScoreArgs),
     /// Measure how well per-token rewards localise labelled errors (records with "error_spans").
     Eval(eval::EvalArgs),
+    /// The demo: train its checkpoints from scratch.
+    #[command(subcommand)]
+    Demo(demo::DemoCommand),
 }
 
 /// The models and scoring settings every scoring command takes.
@@ -90,6 +94,7 @@ pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Score(args) => score::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Demo(cmd) => demo::run(cmd),
     }
 }
 
