@@ -139,3 +139,81 @@ fn sft_and_dpo_steps_move_the_model() {
     }
     assert!(margin > 0.05, "DPO margin {margin}");
 }
+
+#[test]
+fn demo_pipeline_writes_loadable_checkpoints_with_trl_logs() {
+    use creditlens::train::{DemoConfig, TrainConfig, train_demo};
+    let step = |steps| TrainConfig {
+        steps,
+        batch_size: 8,
+        lr: 1e-3,
+        seed: 1,
+        beta: 0.1,
+        log_every: 2,
+    };
+    let cfg = DemoConfig {
+        seed: 5,
+        train_pairs: 64,
+        heldout_pairs: 12,
+        vocab_size: 320,
+        hidden_size: 32,
+        layers: 2,
+        sft: step(6),
+        dpo: step(4),
+        save_every: 2,
+    };
+    let dir = temp();
+    let out = dir.path().join("demo");
+    let mut stages = Vec::new();
+    let report = train_demo(&cfg, &out, &mut |p| {
+        if let creditlens::train::Progress::Stage(s) = p {
+            stages.push(s)
+        }
+    })
+    .expect("pipeline");
+    assert!(stages.iter().any(|s| s.contains("SFT")) && stages.iter().any(|s| s.contains("DPO")));
+    for sub in [
+        "reference",
+        "policy",
+        "checkpoints/checkpoint-2",
+        "checkpoints/checkpoint-4",
+    ] {
+        let files =
+            CheckpointFiles::locate(&out.join(sub)).unwrap_or_else(|e| panic!("{sub}: {e}"));
+        assert!(
+            files.tokenizer_config.is_some(),
+            "{sub}: tokenizer_config.json"
+        );
+    }
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("checkpoints/checkpoint-4/trainer_state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["global_step"], 4);
+    let last = state["log_history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    for key in [
+        "loss",
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/margins",
+        "rewards/accuracies",
+        "logps/chosen",
+        "logps/rejected",
+    ] {
+        assert!(last[key].is_number(), "log_history lacks {key}");
+    }
+    let heldout = std::fs::read_to_string(out.join("heldout.jsonl")).unwrap();
+    assert_eq!(heldout.lines().count(), 12);
+    assert_eq!(report.localisation.pairs, 12);
+    assert_eq!(
+        report.drift.iter().map(|d| d.0).collect::<Vec<_>>(),
+        vec![2, 4]
+    );
+    // The pipeline never writes into a directory that holds something.
+    assert!(train_demo(&cfg, &out, &mut |_| {}).is_err());
+}

@@ -16,11 +16,26 @@ pub const KINDS: &[&str] = &[
     "profession",
 ];
 
-/// Names of friends, used only as correct but unpredictable filler (disjoint from the world's names).
-pub const FRIENDS: &[&str] = &[
-    "Oskar", "Mina", "Tobias", "Lena", "Felix", "Clara", "Hugo", "Ada", "Otto", "Greta", "Emil",
-    "Rosa",
+/// Syllables of the friends' names, used only as correct but unpredictable filler: a name is drawn fresh for each
+/// mention (14 x 5 x 10 = 700 of them), so that no model can predict it, and none shares a syllable with the world's
+/// names.
+pub const FRIEND_ONSETS: &[&str] = &[
+    "Ja", "Mo", "Ki", "Bo", "Lu", "Ta", "Ne", "Ri", "So", "Fa", "Pi", "Du", "Ge", "Xa",
 ];
+const FRIEND_MIDS: &[&str] = &["", "li", "ra", "mo", "ve"];
+const FRIEND_ENDS: &[&str] = &[
+    "lek", "rin", "dov", "sha", "mitz", "bix", "quel", "zorn", "pelo", "tavi",
+];
+
+/// A friend's name, invented on the spot.
+pub fn friend_name(rng: &mut Rng) -> String {
+    format!(
+        "{}{}{}",
+        rng.pick(FRIEND_ONSETS),
+        rng.pick(FRIEND_MIDS),
+        rng.pick(FRIEND_ENDS)
+    )
+}
 
 const SUM_ADJECTIVES: &[&str] = &["simple", "quick", "nice", "small", "neat", "tidy"];
 const CITY_ADJECTIVES: &[&str] = &[
@@ -325,8 +340,8 @@ impl Rendered {
             match name {
                 "fact" => self.fact = Some(self.push(fact)),
                 "friend" => {
-                    let friend = rng.pick(FRIENDS);
-                    let span = self.push(friend);
+                    let friend = friend_name(rng);
+                    let span = self.push(&friend);
                     self.flavour.push(span);
                 }
                 "adj" => {
