@@ -6,7 +6,7 @@ use super::loops::{
     DpoPair, LogEntry, TrainConfig, batch_logps, train_dpo, train_sft, trainer_state,
 };
 use super::tokenizer::train_tokenizer;
-use super::trainable::TrainableModel;
+use super::trainable::{TrainableModel, ensure_empty_dir};
 use crate::checkpoint::CheckpointFiles;
 use crate::data::Record;
 use crate::error::{Error, Result};
@@ -137,17 +137,7 @@ pub fn train_demo(
     out: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<DemoReport> {
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map_err(|e| Error::io(out, e))?
-            .next()
-            .is_some()
-    {
-        return Err(Error::InvalidArgument(format!(
-            "{}: already exists and is not empty; choose a new directory",
-            out.display()
-        )));
-    }
+    ensure_empty_dir(out)?;
     progress(Progress::Stage("generating the task".into()));
     let world = World::new(cfg.seed);
     let train = generate(&world, cfg.seed + 1, cfg.train_pairs);

@@ -100,17 +100,8 @@ impl TrainableModel {
         extra: &[(&str, String)],
         overwrite: bool,
     ) -> Result<()> {
-        if dir.is_dir()
-            && !overwrite
-            && std::fs::read_dir(dir)
-                .map_err(|e| Error::io(dir, e))?
-                .next()
-                .is_some()
-        {
-            return Err(Error::InvalidArgument(format!(
-                "{}: already exists and is not empty; choose another directory or allow overwriting",
-                dir.display()
-            )));
+        if !overwrite {
+            ensure_empty_dir(dir)?;
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let config = self.cfg.to_hf_json(special.0, special.1);
@@ -139,4 +130,21 @@ impl TrainableModel {
         }
         Ok(())
     }
+}
+
+/// Fails unless `dir` is absent or an empty directory: training output never lands on top of existing files.
+pub fn ensure_empty_dir(dir: &Path) -> Result<()> {
+    let occupied = dir.is_file()
+        || dir.is_dir()
+            && std::fs::read_dir(dir)
+                .map_err(|e| Error::io(dir, e))?
+                .next()
+                .is_some();
+    if occupied {
+        return Err(Error::InvalidArgument(format!(
+            "{}: already exists and is not empty; choose a new directory",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
