@@ -30,6 +30,7 @@ pub struct TextTokenizer {
     eos_token: Option<String>,
     bos_token: Option<String>,
     special_ids: HashSet<u32>,
+    added_ids: HashSet<u32>,
     pieces: display::PieceDecoder,
 }
 
@@ -97,12 +98,13 @@ impl TextTokenizer {
         eos_token: Option<String>,
         bos_token: Option<String>,
     ) -> Self {
-        let special_ids = inner
-            .get_added_tokens_decoder()
+        let added = inner.get_added_tokens_decoder();
+        let special_ids = added
             .iter()
             .filter(|(_, t)| t.special)
             .map(|(id, _)| *id)
             .collect();
+        let added_ids = added.keys().copied().collect();
         let pieces = display::PieceDecoder::new(&inner);
         Self {
             inner,
@@ -110,6 +112,7 @@ impl TextTokenizer {
             eos_token,
             bos_token,
             special_ids,
+            added_ids,
             pieces,
         }
     }
@@ -166,9 +169,7 @@ impl TextTokenizer {
     /// The raw bytes token `id` stands for (byte-level and byte-fallback pieces decoded, `▁` as a space).
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
         match self.inner.id_to_token(id) {
-            Some(piece) if self.inner.get_added_tokens_decoder().contains_key(&id) => {
-                piece.into_bytes()
-            }
+            Some(piece) if self.added_ids.contains(&id) => piece.into_bytes(),
             Some(piece) => self.pieces.bytes(&piece),
             None => Vec::new(),
         }
