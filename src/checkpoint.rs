@@ -126,3 +126,33 @@ fn locate_weights(dir: &Path) -> Result<Vec<PathBuf>> {
         hint: hint.into(),
     })
 }
+
+/// One saved training checkpoint: a `checkpoint-N` folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingCheckpoint {
+    /// N, the optimiser step it was saved at.
+    pub step: usize,
+    /// The folder.
+    pub dir: PathBuf,
+}
+
+/// The `checkpoint-N/` subfolders of `dir` that hold a config.json, by step (empty if there are none or `dir`
+/// cannot be read).
+pub fn training_checkpoints(dir: &Path) -> Vec<TrainingCheckpoint> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<TrainingCheckpoint> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let step = name.to_str()?.strip_prefix("checkpoint-")?.parse().ok()?;
+            let dir = e.path();
+            dir.join("config.json")
+                .is_file()
+                .then_some(TrainingCheckpoint { step, dir })
+        })
+        .collect();
+    out.sort_by_key(|c| c.step);
+    out
+}

@@ -9,13 +9,19 @@
 pub mod alloc;
 pub mod checkpoint;
 pub mod data;
+pub mod demo_assets;
 pub mod error;
 pub mod eval;
+pub mod fonts;
+pub mod gui;
+pub mod heatmap;
 pub mod model;
 pub mod output;
+pub mod render;
 pub mod rng;
 pub mod score;
 pub mod task;
+pub mod textdiff;
 pub mod tokenize;
 pub mod train;
 

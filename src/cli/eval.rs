@@ -4,6 +4,7 @@ use super::{ModelArgs, score_entries};
 use anyhow::bail;
 use clap::Args;
 use creditlens::data::{Record, read_entries};
+use creditlens::demo_assets::DemoAssets;
 use creditlens::eval::{Localisation, localisation};
 use creditlens::score::RecordScore;
 use std::path::PathBuf;
@@ -14,9 +15,9 @@ pub struct EvalArgs {
     #[command(flatten)]
     models: ModelArgs,
     /// Labelled pairs: {"prompt","chosen","rejected","error_spans":[[start,end],...]} (character offsets into
-    /// rejected).
+    /// rejected) [default: the embedded demo's held-out pairs, with its models].
     #[arg(long, value_name = "FILE")]
-    data: PathBuf,
+    data: Option<PathBuf>,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -26,9 +27,13 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let entries = read_entries(&args.data)?;
+    let data = match &args.data {
+        Some(d) => d.clone(),
+        None => DemoAssets::locate()?.heldout(),
+    };
+    let entries = read_entries(&data)?;
     let scorer = args.models.load(0)?;
-    let name = args.data.display().to_string();
+    let name = data.display().to_string();
     let pairs: Vec<_> = entries
         .into_iter()
         .filter(|e| !matches!(e.record, Ok(Record::Unpaired { .. })))
@@ -37,7 +42,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let skipped = score_entries(
         &scorer,
         pairs,
-        &args.data,
+        &data,
         args.skip_bad,
         "evaluating",
         |record, score| {

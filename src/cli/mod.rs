@@ -2,11 +2,14 @@
 
 mod demo;
 mod eval;
+mod gui;
+mod render;
 mod score;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use creditlens::data::{Entry, Record};
+use creditlens::demo_assets::DemoAssets;
 use creditlens::score::{RecordScore, ScoreOptions, Scorer};
 use creditlens::tokenize::TokenizationMode;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,8 +19,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Parser)]
 #[command(name = "creditlens", version, about, long_about = None)]
 struct Cli {
+    /// Without a command, the desktop app opens on the embedded demo.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -26,6 +30,10 @@ enum Command {
     Score(score::ScoreArgs),
     /// Measure how well per-token rewards localise labelled errors (records with "error_spans").
     Eval(eval::EvalArgs),
+    /// Open the desktop app (the embedded demo unless --policy and --reference are given).
+    Gui(gui::GuiArgs),
+    /// Draw the heatmap of one record (a response or a pair) as a PNG, for papers; needs no display.
+    Render(render::RenderArgs),
     /// The demo: train its checkpoints from scratch.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -34,12 +42,12 @@ enum Command {
 /// The models and scoring settings every scoring command takes.
 #[derive(Debug, Args)]
 struct ModelArgs {
-    /// The trained policy: a Hugging Face checkpoint directory.
-    #[arg(long, value_name = "DIR")]
-    policy: PathBuf,
-    /// The reference (usually the SFT model DPO started from).
-    #[arg(long, value_name = "DIR")]
-    reference: PathBuf,
+    /// The trained policy: a Hugging Face checkpoint directory [default: the embedded demo's policy].
+    #[arg(long, value_name = "DIR", requires = "reference")]
+    policy: Option<PathBuf>,
+    /// The reference (usually the SFT model DPO started from) [default: the embedded demo's reference].
+    #[arg(long, value_name = "DIR", requires = "policy")]
+    reference: Option<PathBuf>,
     /// DPO's beta: r_t = beta * (log pi - log pi_ref).
     #[arg(long, default_value_t = 0.1)]
     beta: f64,
@@ -64,15 +72,48 @@ impl ModelArgs {
         }
     }
 
-    fn load(&self, top_k: usize) -> anyhow::Result<Scorer> {
-        Scorer::load(
-            &self.policy,
-            &self.reference,
-            &self.dtype,
-            self.options(top_k),
-        )
-        .context("cannot load the models")
+    /// The policy and reference directories: the given ones, or the embedded demo's.
+    fn paths(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
+        match (&self.policy, &self.reference) {
+            (Some(p), Some(r)) => Ok((p.clone(), r.clone())),
+            _ => {
+                let demo = DemoAssets::locate()?;
+                Ok((demo.policy(), demo.reference()))
+            }
+        }
     }
+
+    fn load(&self, top_k: usize) -> anyhow::Result<Scorer> {
+        let (policy, reference) = self.paths()?;
+        Scorer::load(&policy, &reference, &self.dtype, self.options(top_k))
+            .context("cannot load the models")
+    }
+}
+
+/// The record given on the command line as text: `--prompt` with `--response` (unpaired), or with `--chosen` and
+/// `--rejected` (a pair); `None` without `--prompt`.
+fn record_from_text(
+    prompt: Option<&str>,
+    response: Option<&str>,
+    chosen: Option<&str>,
+    rejected: Option<&str>,
+) -> anyhow::Result<Option<Record>> {
+    let Some(prompt) = prompt else {
+        return Ok(None);
+    };
+    Ok(Some(match (response, chosen, rejected) {
+        (Some(r), None, None) => Record::Unpaired {
+            prompt: prompt.to_string(),
+            completion: r.to_string(),
+        },
+        (None, Some(c), Some(r)) => Record::Pair {
+            prompt: prompt.to_string(),
+            chosen: c.to_string(),
+            rejected: r.to_string(),
+            error_spans: Vec::new(),
+        },
+        _ => anyhow::bail!("with --prompt give either --response, or both --chosen and --rejected"),
+    }))
 }
 
 /// A progress bar on stderr over `len` records (hidden when stderr is not a terminal).
@@ -92,9 +133,14 @@ fn progress_bar(len: usize, what: &str) -> ProgressBar {
 /// Parses the command line and runs the chosen command.
 pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Score(args) => score::run(args),
-        Command::Eval(args) => eval::run(args),
-        Command::Demo(cmd) => demo::run(cmd),
+        None => gui::run(gui::GuiArgs::default()),
+        Some(command) => match command {
+            Command::Gui(args) => gui::run(args),
+            Command::Score(args) => score::run(args),
+            Command::Eval(args) => eval::run(args),
+            Command::Render(args) => render::run(args),
+            Command::Demo(cmd) => demo::run(cmd),
+        },
     }
 }
 

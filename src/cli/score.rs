@@ -1,6 +1,6 @@
 //! `creditlens score`: per-token implicit rewards for a data file or a single prompt/response.
 
-use super::{ModelArgs, score_entries};
+use super::{ModelArgs, record_from_text, score_entries};
 use anyhow::bail;
 use clap::Args;
 use creditlens::data::{Entry, Record, read_entries};
@@ -120,22 +120,12 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
 }
 
 fn single_record(args: &ScoreArgs) -> anyhow::Result<Option<Record>> {
-    let Some(prompt) = args.prompt.clone() else {
-        return Ok(None);
-    };
-    Ok(Some(match (&args.response, &args.chosen, &args.rejected) {
-        (Some(r), None, None) => Record::Unpaired {
-            prompt,
-            completion: r.clone(),
-        },
-        (None, Some(c), Some(r)) => Record::Pair {
-            prompt,
-            chosen: c.clone(),
-            rejected: r.clone(),
-            error_spans: Vec::new(),
-        },
-        _ => bail!("with --prompt give either --response, or both --chosen and --rejected"),
-    }))
+    record_from_text(
+        args.prompt.as_deref(),
+        args.response.as_deref(),
+        args.chosen.as_deref(),
+        args.rejected.as_deref(),
+    )
 }
 
 fn score_file(

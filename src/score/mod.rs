@@ -129,6 +129,26 @@ impl Scorer {
         })
     }
 
+    /// The same models with other settings (nothing is reloaded).
+    pub fn with_options(&self, options: ScoreOptions) -> Result<Self> {
+        options.validate()?;
+        Ok(Self {
+            options,
+            ..self.clone()
+        })
+    }
+
+    /// Another policy against the same reference and tokenizer, e.g. an intermediate checkpoint; its vocabulary
+    /// must match.
+    pub fn with_policy(&self, policy: Arc<Model>) -> Result<Self> {
+        Self::new(
+            policy,
+            self.reference.clone(),
+            self.tokenizer.clone(),
+            self.options.clone(),
+        )
+    }
+
     /// The policy model.
     pub fn policy(&self) -> &Model {
         &self.policy

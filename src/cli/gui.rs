@@ -1,0 +1,33 @@
+//! `creditlens gui` (and `creditlens` with no command): the desktop app.
+
+use clap::Args;
+use creditlens::gui::{Launch, run as run_gui};
+use std::path::PathBuf;
+
+/// Arguments of `creditlens gui`.
+#[derive(Debug, Args, Default)]
+pub struct GuiArgs {
+    /// The policy: a checkpoint folder, or a folder of checkpoint-N/ subfolders (their drift is plotted)
+    /// [default: the embedded demo's].
+    #[arg(long, value_name = "DIR", requires = "reference")]
+    policy: Option<PathBuf>,
+    /// The reference checkpoint folder [default: the embedded demo's].
+    #[arg(long, value_name = "DIR", requires = "policy")]
+    reference: Option<PathBuf>,
+    /// A data file to open (JSONL or JSON array) [default: the embedded demo's pairs].
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+    /// Save a screenshot (PNG) once the first scores are drawn, then exit (for smoke tests and docs).
+    #[arg(long, value_name = "FILE")]
+    screenshot: Option<PathBuf>,
+}
+
+pub fn run(args: GuiArgs) -> anyhow::Result<()> {
+    run_gui(Launch {
+        policy: args.policy,
+        reference: args.reference,
+        data: args.data,
+        screenshot: args.screenshot,
+    })?;
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! `creditlens render`: the heatmap of one record as a PNG, headless.
+
+use super::{ModelArgs, record_from_text};
+use anyhow::{Context, bail};
+use clap::Args;
+use creditlens::data::read_entries;
+use creditlens::demo_assets::DemoAssets;
+use creditlens::heatmap::{Metric, ScaleMode, Theme};
+use creditlens::render::{HeatmapSpec, RenderOptions, render, save_png};
+use std::path::PathBuf;
+
+/// Arguments of `creditlens render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    models: ModelArgs,
+    /// A data file (JSONL or JSON array) [default: the embedded demo's pairs].
+    #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
+    data: Option<PathBuf>,
+    /// Which record of --data (0-based).
+    #[arg(long, default_value_t = 0)]
+    index: usize,
+    /// A prompt, instead of --data, followed by --response or by --chosen and --rejected.
+    #[arg(long, value_name = "TEXT")]
+    prompt: Option<String>,
+    /// The response to draw after --prompt.
+    #[arg(long, value_name = "TEXT", requires = "prompt", conflicts_with_all = ["chosen", "rejected"])]
+    response: Option<String>,
+    /// The preferred response of a pair (with --rejected).
+    #[arg(long, value_name = "TEXT", requires_all = ["prompt", "rejected"])]
+    chosen: Option<String>,
+    /// The dispreferred response of a pair (with --chosen).
+    #[arg(long, value_name = "TEXT", requires_all = ["prompt", "chosen"])]
+    rejected: Option<String>,
+    /// The PNG to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Overwrite --out if it exists.
+    #[arg(long)]
+    force: bool,
+    /// What colours the tokens: reward, log-ratio, logp-policy, logp-reference, kl, surprisal-policy,
+    /// surprisal-reference.
+    #[arg(long, default_value = "reward", value_parser = parse_metric)]
+    metric: Metric,
+    /// Colour limit: `robust` (98th percentile of |value|), `robust:P`, or a fixed number such as `0.5`.
+    #[arg(long, default_value = "robust", value_parser = parse_scale)]
+    scale: ScaleMode,
+    /// light or dark.
+    #[arg(long, default_value = "light", value_parser = parse_theme)]
+    theme: Theme,
+    /// Width in logical pixels.
+    #[arg(long, default_value_t = 900)]
+    width: u32,
+    /// Device pixels per logical pixel (2 for print).
+    #[arg(long, default_value_t = 2.0)]
+    pixel_ratio: f32,
+}
+
+fn parse_metric(s: &str) -> Result<Metric, String> {
+    Metric::from_key(s).ok_or_else(|| {
+        let keys: Vec<&str> = Metric::ALL.iter().map(|m| m.key()).collect();
+        format!("unknown metric `{s}`; choose one of {}", keys.join(", "))
+    })
+}
+
+/// Parses `robust`, `robust:P` or a positive number.
+pub fn parse_scale(s: &str) -> Result<ScaleMode, String> {
+    if s == "robust" {
+        return Ok(ScaleMode::default());
+    }
+    if let Some(p) = s.strip_prefix("robust:") {
+        return match p.parse::<f64>() {
+            Ok(p) if (0.0..=100.0).contains(&p) && p > 0.0 => Ok(ScaleMode::Robust(p)),
+            _ => Err(format!("`{p}` is not a percentile in (0, 100]")),
+        };
+    }
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(ScaleMode::Fixed(v)),
+        _ => Err(format!(
+            "`{s}` is not a scale; use `robust`, `robust:95` or a positive number such as 0.5"
+        )),
+    }
+}
+
+fn parse_theme(s: &str) -> Result<Theme, String> {
+    match s {
+        "light" => Ok(Theme::Light),
+        "dark" => Ok(Theme::Dark),
+        _ => Err(format!("unknown theme `{s}`; use light or dark")),
+    }
+}
+
+pub fn run(args: RenderArgs) -> anyhow::Result<()> {
+    if args.out.exists() && !args.force {
+        bail!(
+            "{} already exists; choose another name or pass --force to overwrite it",
+            args.out.display()
+        );
+    }
+    let record = match record_from_text(
+        args.prompt.as_deref(),
+        args.response.as_deref(),
+        args.chosen.as_deref(),
+        args.rejected.as_deref(),
+    )? {
+        Some(r) => r,
+        None => {
+            let data = match &args.data {
+                Some(d) => d.clone(),
+                None => DemoAssets::locate()?.pairs(),
+            };
+            let entries = read_entries(&data)?;
+            let count = entries.len();
+            let entry = entries.into_iter().nth(args.index).with_context(|| {
+                format!(
+                    "{}: --index {} is out of range (the file has {count} record(s), numbered from 0)",
+                    data.display(),
+                    args.index
+                )
+            })?;
+            let line = entry.line;
+            entry
+                .record
+                .with_context(|| format!("{}:{line}", data.display()))?
+        }
+    };
+    let scorer = args.models.load(0)?;
+    let scored = scorer.score_record(args.index, &record)?;
+    for w in scored.warnings() {
+        eprintln!("warning: {w}");
+    }
+    let spec = HeatmapSpec::for_record(&scored, args.metric, args.scale);
+    let opts = RenderOptions {
+        width: args.width,
+        pixel_ratio: args.pixel_ratio,
+        theme: args.theme,
+        ..RenderOptions::default()
+    };
+    let rendered = render(&spec, &opts)?;
+    save_png(&rendered, &args.out, args.force)?;
+    eprintln!(
+        "wrote {} ({}x{} pixels, {} tokens, colour limit ±{})",
+        args.out.display(),
+        rendered.image.width(),
+        rendered.image.height(),
+        rendered.boxes.len(),
+        creditlens::render::fmt_num(spec.scale.limit)
+    );
+    Ok(())
+}

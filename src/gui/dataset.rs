@@ -1,0 +1,374 @@
+//! The dataset browser: the records of a data file with their scores as they arrive, sortable by any column,
+//! filterable to the pairs where the reward disagrees with the label, searchable; only visible rows are laid out.
+
+use super::worker::RowScore;
+use crate::data::{Entry, Record};
+use egui::Ui;
+use egui_extras::{Column, TableBuilder};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// A sortable column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Record index in the file.
+    Index,
+    /// R_chosen - R_rejected.
+    Margin,
+    /// R_chosen.
+    Chosen,
+    /// R_rejected.
+    Rejected,
+    /// Whether the reward prefers chosen.
+    Correct,
+    /// Tokens of chosen.
+    LenChosen,
+    /// Tokens of rejected.
+    LenRejected,
+}
+
+/// One record of the file.
+pub struct Row {
+    /// Line in the file (1-based).
+    pub line: usize,
+    /// The record, or why it could not be read.
+    pub record: Result<Record, String>,
+    /// Its scores once computed (or why scoring failed).
+    pub score: Option<Result<RowScore, String>>,
+    /// Lower-cased text for searching.
+    haystack: String,
+}
+
+/// The loaded data file and the browser's state.
+pub struct Dataset {
+    /// The file.
+    pub path: PathBuf,
+    /// Its records.
+    pub rows: Vec<Row>,
+    /// The scoring run's generation.
+    pub generation: u64,
+    /// Set to stop the scoring run.
+    pub cancel: Arc<AtomicBool>,
+    /// Whether scoring is still running.
+    pub running: bool,
+    /// Rows scored so far in this run.
+    pub done: usize,
+    /// Seconds the last completed run took.
+    pub seconds: Option<f64>,
+    /// Sort column and direction.
+    pub sort: (SortKey, bool),
+    /// Only pairs whose margin is negative.
+    pub only_disagreements: bool,
+    /// Text search.
+    pub search: String,
+    /// Rows in display order (indices into `rows`); rebuilt when inputs change.
+    view: Vec<usize>,
+    view_key: Option<(SortKey, bool, bool, String, usize)>,
+}
+
+impl Dataset {
+    /// The browser over `entries` of `path`.
+    pub fn new(path: PathBuf, entries: Vec<Entry>) -> Self {
+        let rows = entries
+            .into_iter()
+            .map(|e| {
+                let haystack = match &e.record {
+                    Ok(Record::Pair {
+                        prompt,
+                        chosen,
+                        rejected,
+                        ..
+                    }) => format!("{prompt}\n{chosen}\n{rejected}").to_lowercase(),
+                    Ok(Record::Unpaired { prompt, completion }) => {
+                        format!("{prompt}\n{completion}").to_lowercase()
+                    }
+                    Err(_) => String::new(),
+                };
+                Row {
+                    line: e.line,
+                    record: e.record.map_err(|err| err.to_string()),
+                    score: None,
+                    haystack,
+                }
+            })
+            .collect();
+        Self {
+            path,
+            rows,
+            generation: 0,
+            cancel: Arc::new(AtomicBool::new(false)),
+            running: false,
+            done: 0,
+            seconds: None,
+            sort: (SortKey::Index, true),
+            only_disagreements: false,
+            search: String::new(),
+            view: Vec::new(),
+            view_key: None,
+        }
+    }
+
+    /// The records that can be scored, with their row numbers.
+    pub fn scorable(&self) -> Vec<(usize, Record)> {
+        self.rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.record.as_ref().ok().map(|rec| (i, rec.clone())))
+            .collect()
+    }
+
+    /// Forgets all scores (before rescoring with other settings).
+    pub fn clear_scores(&mut self) {
+        for r in &mut self.rows {
+            r.score = None;
+        }
+        self.done = 0;
+        self.view_key = None;
+    }
+
+    /// Records a row's score.
+    pub fn set_score(&mut self, row: usize, score: Result<RowScore, String>) {
+        if let Some(r) = self.rows.get_mut(row) {
+            r.score = Some(score);
+            self.done += 1;
+            // Sorting by a score column must see it; the index order needs no rebuild.
+            if self.sort.0 != SortKey::Index || self.only_disagreements {
+                self.view_key = None;
+            }
+        }
+    }
+
+    fn key(&self, row: usize) -> f64 {
+        let r = &self.rows[row];
+        let s = r.score.as_ref().and_then(|s| s.as_ref().ok());
+        match self.sort.0 {
+            SortKey::Index => row as f64,
+            SortKey::Margin => s.map_or(f64::NAN, |s| s.margin),
+            SortKey::Chosen => s.map_or(f64::NAN, |s| s.reward_chosen),
+            SortKey::Rejected => s.map_or(f64::NAN, |s| s.reward_rejected),
+            SortKey::Correct => s.map_or(f64::NAN, |s| f64::from(u8::from(s.margin > 0.0))),
+            SortKey::LenChosen => s.map_or(f64::NAN, |s| s.len_chosen as f64),
+            SortKey::LenRejected => s.map_or(f64::NAN, |s| s.len_rejected as f64),
+        }
+    }
+
+    /// Rows in display order after filter, search and sort (unscored rows last).
+    pub fn view(&mut self) -> &[usize] {
+        let key = (
+            self.sort.0,
+            self.sort.1,
+            self.only_disagreements,
+            self.search.clone(),
+            self.rows.len(),
+        );
+        if self.view_key.as_ref() != Some(&key) {
+            let needle = self.search.to_lowercase();
+            let mut view: Vec<usize> = (0..self.rows.len())
+                .filter(|&i| needle.is_empty() || self.rows[i].haystack.contains(&needle))
+                .filter(|&i| {
+                    !self.only_disagreements
+                        || matches!(&self.rows[i].score, Some(Ok(s)) if s.margin < 0.0)
+                })
+                .collect();
+            let ascending = self.sort.1;
+            let keys: Vec<f64> = (0..self.rows.len()).map(|i| self.key(i)).collect();
+            view.sort_by(|&a, &b| {
+                let (ka, kb) = (keys[a], keys[b]);
+                match (ka.is_nan(), kb.is_nan()) {
+                    (true, true) => a.cmp(&b),
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ if ascending => ka.total_cmp(&kb).then(a.cmp(&b)),
+                    _ => kb.total_cmp(&ka).then(a.cmp(&b)),
+                }
+            });
+            self.view = view;
+            self.view_key = Some(key);
+        }
+        &self.view
+    }
+
+    /// Shows filter, search and the table; returns the row clicked, if any.
+    pub fn show(&mut self, ui: &mut Ui, selected: Option<usize>) -> Option<usize> {
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut self.search)
+                    .hint_text("search text")
+                    .desired_width(150.0),
+            )
+            .on_hover_text("Show only records whose prompt or responses contain this text");
+            ui.checkbox(&mut self.only_disagreements, "reward disagrees")
+                .on_hover_text("Show only pairs where R_chosen < R_rejected: the implicit reward prefers the rejected response");
+        });
+        let mut clicked = None;
+        let sort = self.sort;
+        let mut new_sort = None;
+        let view: Vec<usize> = self.view().to_vec();
+        ui.label(format!(
+            "{} of {} records shown",
+            view.len(),
+            self.rows.len()
+        ));
+        let header = |ui: &mut Ui,
+                      key: SortKey,
+                      name: &str,
+                      tip: &str,
+                      new_sort: &mut Option<(SortKey, bool)>| {
+            let arrow = if sort.0 == key {
+                if sort.1 { " ⏶" } else { " ⏷" }
+            } else {
+                ""
+            };
+            if ui
+                .button(format!("{name}{arrow}"))
+                .on_hover_text(format!("{tip}. Click to sort"))
+                .clicked()
+            {
+                *new_sort = Some((key, if sort.0 == key { !sort.1 } else { true }));
+            }
+        };
+        TableBuilder::new(ui)
+            .id_salt("dataset-table")
+            .striped(true)
+            .sense(egui::Sense::click())
+            .column(Column::exact(44.0))
+            .columns(Column::exact(62.0), 3)
+            .column(Column::exact(26.0))
+            .columns(Column::exact(48.0), 2)
+            .min_scrolled_height(120.0)
+            .header(22.0, |mut row| {
+                let cols = [
+                    (SortKey::Index, "#", "Record number in the file, from 0"),
+                    (SortKey::Margin, "margin", "R_chosen - R_rejected"),
+                    (SortKey::Chosen, "R_c", "Sequence reward of chosen"),
+                    (SortKey::Rejected, "R_r", "Sequence reward of rejected"),
+                    (
+                        SortKey::Correct,
+                        "✓",
+                        "Whether the implicit reward prefers chosen",
+                    ),
+                    (SortKey::LenChosen, "len c", "Tokens of chosen"),
+                    (SortKey::LenRejected, "len r", "Tokens of rejected"),
+                ];
+                for (key, name, tip) in cols {
+                    row.col(|ui| header(ui, key, name, tip, &mut new_sort));
+                }
+            })
+            .body(|body| {
+                body.rows(20.0, view.len(), |mut row| {
+                    let i = view[row.index()];
+                    row.set_selected(selected == Some(i));
+                    let r = &self.rows[i];
+                    let num = |v: f64| {
+                        if v.is_nan() {
+                            "–".to_string()
+                        } else {
+                            format!("{v:+.3}")
+                        }
+                    };
+                    row.col(|ui| {
+                        ui.label(i.to_string());
+                    });
+                    match (&r.record, &r.score) {
+                        (Err(e), _) => {
+                            row.col(|ui| {
+                                ui.colored_label(ui.visuals().error_fg_color, "bad")
+                                    .on_hover_text(format!("line {}: {e}", r.line));
+                            });
+                        }
+                        (Ok(_), None) => {
+                            row.col(|ui| {
+                                ui.weak("…");
+                            });
+                        }
+                        (Ok(_), Some(Err(e))) => {
+                            row.col(|ui| {
+                                ui.colored_label(ui.visuals().error_fg_color, "error")
+                                    .on_hover_text(e.as_str());
+                            });
+                        }
+                        (Ok(_), Some(Ok(s))) => {
+                            row.col(|ui| {
+                                ui.monospace(num(s.margin));
+                            });
+                            row.col(|ui| {
+                                ui.monospace(num(s.reward_chosen));
+                            });
+                            row.col(|ui| {
+                                ui.monospace(num(s.reward_rejected));
+                            });
+                            row.col(|ui| {
+                                if !s.margin.is_nan() {
+                                    ui.label(if s.margin > 0.0 { "✓" } else { "✗" });
+                                }
+                            });
+                            row.col(|ui| {
+                                ui.monospace(s.len_chosen.to_string());
+                            });
+                            row.col(|ui| {
+                                if s.len_rejected > 0 {
+                                    ui.monospace(s.len_rejected.to_string());
+                                }
+                            });
+                        }
+                    }
+                    if row.response().clicked() {
+                        clicked = Some(i);
+                    }
+                });
+            });
+        if let Some(s) = new_sort {
+            self.sort = s;
+        }
+        clicked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset(n: usize) -> Dataset {
+        let entries = (0..n)
+            .map(|i| Entry {
+                index: i,
+                line: i + 1,
+                record: Ok(Record::Pair {
+                    prompt: format!("p{i}"),
+                    chosen: format!("c{i}"),
+                    rejected: "r".into(),
+                    error_spans: vec![],
+                }),
+            })
+            .collect();
+        Dataset::new(PathBuf::from("x.jsonl"), entries)
+    }
+
+    fn score(margin: f64) -> RowScore {
+        RowScore {
+            reward_chosen: margin,
+            reward_rejected: 0.0,
+            margin,
+            len_chosen: 1,
+            len_rejected: 1,
+        }
+    }
+
+    #[test]
+    fn sorts_filters_and_searches() {
+        let mut d = dataset(4);
+        d.set_score(0, Ok(score(1.0)));
+        d.set_score(1, Ok(score(-2.0)));
+        d.set_score(2, Ok(score(0.5)));
+        d.sort = (SortKey::Margin, true);
+        assert_eq!(d.view(), &[1, 2, 0, 3]);
+        d.sort = (SortKey::Margin, false);
+        assert_eq!(d.view(), &[0, 2, 1, 3]);
+        d.only_disagreements = true;
+        assert_eq!(d.view(), &[1]);
+        d.only_disagreements = false;
+        d.search = "C2".into();
+        assert_eq!(d.view(), &[2]);
+    }
+}

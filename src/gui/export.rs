@@ -1,0 +1,120 @@
+//! Export of what is shown: the heatmap as a PNG (the same renderer as `creditlens render`), or the scores as CSV
+//! or JSON. An existing file is only replaced after the user confirms.
+
+use crate::heatmap::{Metric, ScaleMode, Theme};
+use crate::output::ScoreWriter;
+use crate::render::{HeatmapSpec, RenderOptions, render, save_png};
+use crate::score::RecordScore;
+use std::path::{Path, PathBuf};
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The heatmap figure.
+    Png,
+    /// One row per token.
+    Csv,
+    /// The record's scores as one JSON object.
+    Json,
+}
+
+impl Format {
+    /// File extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+}
+
+/// The export window's state.
+pub struct ExportState {
+    /// Whether the window is open.
+    pub open: bool,
+    /// Chosen format.
+    pub format: Format,
+    /// Target path as typed.
+    pub path: String,
+    /// PNG: device pixels per logical pixel.
+    pub pixel_ratio: f32,
+    /// PNG: light or dark figure.
+    pub theme: Theme,
+    /// A path waiting for "overwrite?" confirmation.
+    pub confirm: Option<PathBuf>,
+    /// Outcome of the last export.
+    pub status: Option<Result<String, String>>,
+}
+
+impl Default for ExportState {
+    fn default() -> Self {
+        Self {
+            open: false,
+            format: Format::Png,
+            path: "heatmap.png".into(),
+            pixel_ratio: 2.0,
+            theme: Theme::Light,
+            confirm: None,
+            status: None,
+        }
+    }
+}
+
+/// Writes `record` to `path` in `format`; `overwrite` must be true to replace an existing file.
+pub fn write(
+    record: &RecordScore,
+    path: &Path,
+    format: Format,
+    metric: Metric,
+    scale: ScaleMode,
+    state: &ExportState,
+    overwrite: bool,
+) -> crate::error::Result<String> {
+    match format {
+        Format::Png => {
+            let spec = HeatmapSpec::for_record(record, metric, scale);
+            let rendered = render(
+                &spec,
+                &RenderOptions {
+                    pixel_ratio: state.pixel_ratio,
+                    theme: state.theme,
+                    ..RenderOptions::default()
+                },
+            )?;
+            save_png(&rendered, path, overwrite)?;
+            Ok(format!(
+                "wrote {} ({}x{} px)",
+                path.display(),
+                rendered.image.width(),
+                rendered.image.height()
+            ))
+        }
+        Format::Csv | Format::Json => {
+            if matches!(format, Format::Json) {
+                if path.exists() && !overwrite {
+                    return Err(crate::error::Error::InvalidArgument(format!(
+                        "{} already exists",
+                        path.display()
+                    )));
+                }
+                let json = serde_json::to_string_pretty(record).map_err(|e| {
+                    crate::error::Error::InvalidArgument(format!("cannot serialise: {e}"))
+                })?;
+                std::fs::write(path, json).map_err(|e| crate::error::Error::io(path, e))?;
+            } else {
+                let mut w = ScoreWriter::create(path, overwrite)?;
+                w.write(record)?;
+            }
+            Ok(format!("wrote {}", path.display()))
+        }
+    }
+}
+
+/// Replaces the extension of `path` with the format's.
+pub fn with_extension(path: &str, format: Format) -> String {
+    let p = Path::new(path);
+    p.with_extension(format.extension())
+        .to_string_lossy()
+        .into_owned()
+}

@@ -1,0 +1,51 @@
+//! The desktop app (eframe/egui): open a policy and its reference, inspect responses token by token, compare
+//! chosen and rejected, browse and score a dataset, plot drift across training checkpoints, export figures.
+//!
+//! The app is a client of the scoring core: heavy work (loading, scoring, drift) runs on worker threads
+//! ([`worker`]) and comes back through a channel, so the window never waits on a model.
+
+mod app;
+mod dataset;
+mod detail;
+mod dialogs;
+mod export;
+mod fonts;
+mod heatmap_view;
+mod models_panel;
+mod plots;
+mod settings;
+mod worker;
+
+pub use app::{App, Launch};
+pub use settings::Settings;
+
+use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex};
+
+/// Opens the window and runs until it is closed. With [`Launch::screenshot`], saves a screenshot once the first
+/// scores are drawn and closes; an error met on the way (models that do not load, no display) is returned.
+pub fn run(launch: Launch) -> Result<()> {
+    let outcome: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let title = "creditlens";
+    let options = eframe::NativeOptions {
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title(title)
+            .with_inner_size([1400.0, 880.0])
+            .with_min_inner_size([720.0, 480.0])
+            .with_drag_and_drop(true),
+        persist_window: launch.screenshot.is_none(),
+        ..Default::default()
+    };
+    let failure = outcome.clone();
+    eframe::run_native(
+        title,
+        options,
+        Box::new(move |cc| Ok(Box::new(App::new(cc, launch, failure)))),
+    )
+    .map_err(|e| Error::InvalidArgument(format!("cannot open the window: {e}")))?;
+    let failed = outcome.lock().ok().and_then(|mut o| o.take());
+    match failed {
+        Some(message) => Err(Error::InvalidArgument(message)),
+        None => Ok(()),
+    }
+}

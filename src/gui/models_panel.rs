@@ -1,0 +1,230 @@
+//! The models section: policy and reference pickers (path field, folder dialog, recent list, drag and drop) with a
+//! card describing each loaded checkpoint, and the scoring settings (beta, tokenisation, dtype).
+
+use super::dialogs::Purpose;
+use super::settings::Settings;
+use crate::model::ModelInfo;
+use crate::tokenize::TokenizationMode;
+use egui::{Rect, Ui};
+use std::path::PathBuf;
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Open a folder dialog.
+    Browse(Purpose),
+    /// (Re)load the models in the path fields.
+    Load,
+    /// Scoring settings changed: rescore.
+    SettingsChanged,
+}
+
+/// The path fields.
+#[derive(Debug, Default, Clone)]
+pub struct ModelForm {
+    /// Policy path as typed.
+    pub policy: String,
+    /// Reference path as typed.
+    pub reference: String,
+}
+
+/// Screen areas of the two cards (drop targets).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CardRects {
+    /// The policy card.
+    pub policy: Option<Rect>,
+    /// The reference card.
+    pub reference: Option<Rect>,
+}
+
+fn card(
+    ui: &mut Ui,
+    name: &str,
+    purpose: Purpose,
+    path: &mut String,
+    recent: &[PathBuf],
+    info: Option<&ModelInfo>,
+    actions: &mut Vec<Action>,
+) -> Rect {
+    let frame = egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.horizontal(|ui| {
+            ui.strong(name);
+            if ui
+                .button("Browse…")
+                .on_hover_text(format!("Choose the {name} checkpoint folder (or drop a folder here)"))
+                .clicked()
+            {
+                actions.push(Action::Browse(purpose));
+            }
+            ui.menu_button("Recent", |ui| {
+                if recent.is_empty() {
+                    ui.weak("nothing yet");
+                }
+                for p in recent {
+                    if ui.button(p.display().to_string()).clicked() {
+                        *path = p.display().to_string();
+                        actions.push(Action::Load);
+                        ui.close();
+                    }
+                }
+            })
+            .response
+            .on_hover_text(format!("Recently opened {name} checkpoints"));
+        });
+        let edit = ui
+            .add(
+                egui::TextEdit::singleline(path)
+                    .hint_text("checkpoint folder")
+                    .desired_width(f32::INFINITY),
+            )
+            .on_hover_text(format!(
+                "Path of the {name}: a Hugging Face folder with config.json, model.safetensors and tokenizer.json. Enter loads it"
+            ));
+        if edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            actions.push(Action::Load);
+        }
+        match info {
+            Some(i) => {
+                egui::Grid::new(format!("card-{name}")).num_columns(2).show(ui, |ui| {
+                    ui.weak("architecture");
+                    ui.label(&i.architecture);
+                    ui.end_row();
+                    ui.weak("parameters");
+                    ui.label(format_params(i.parameters));
+                    ui.end_row();
+                    ui.weak("dtype");
+                    ui.label(format!("{} (computing in {})", i.stored_dtype, i.compute_dtype));
+                    ui.end_row();
+                    ui.weak("vocabulary");
+                    ui.label(i.vocab_size.to_string());
+                    ui.end_row();
+                    ui.weak("context");
+                    ui.label(format!("{} tokens", i.context_length));
+                    ui.end_row();
+                });
+            }
+            None => {
+                ui.weak("not loaded");
+            }
+        }
+    });
+    frame.response.rect
+}
+
+/// Human-readable parameter count.
+pub fn format_params(n: usize) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.2} B", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.2} M", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1} k", n / 1e3)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// Shows the section.
+#[allow(clippy::too_many_arguments)]
+pub fn show(
+    ui: &mut Ui,
+    form: &mut ModelForm,
+    settings: &mut Settings,
+    policy: Option<&ModelInfo>,
+    reference: Option<&ModelInfo>,
+    tokenizer_vocab: Option<usize>,
+    loading: bool,
+    error: Option<&str>,
+) -> (Vec<Action>, CardRects) {
+    let mut actions = Vec::new();
+    let mut rects = CardRects::default();
+    let recent_p = settings.recent_policies.clone();
+    let recent_r = settings.recent_references.clone();
+    rects.policy = Some(card(
+        ui,
+        "policy",
+        Purpose::Policy,
+        &mut form.policy,
+        &recent_p,
+        policy,
+        &mut actions,
+    ));
+    rects.reference = Some(card(
+        ui,
+        "reference",
+        Purpose::Reference,
+        &mut form.reference,
+        &recent_r,
+        reference,
+        &mut actions,
+    ));
+    if let Some(v) = tokenizer_vocab {
+        ui.label(format!("✓ tokenizers match ({v} tokens)"))
+            .on_hover_text("Policy and reference tokenise every text identically, so their log-probabilities are comparable");
+    }
+    ui.horizontal(|ui| {
+        ui.label("beta");
+        let r = ui
+            .add(
+                egui::DragValue::new(&mut settings.beta)
+                    .range(1e-4..=100.0)
+                    .speed(0.005)
+                    .max_decimals(4),
+            )
+            .on_hover_text("DPO's beta: r_t = beta * (log pi - log pi_ref). Use the beta you trained with (TRL's default is 0.1)");
+        if r.changed() {
+            actions.push(Action::SettingsChanged);
+        }
+        let before = settings.tokenization;
+        egui::ComboBox::from_id_salt("tokenization")
+            .selected_text(match settings.tokenization {
+                TokenizationMode::Trl => "TRL",
+                TokenizationMode::Joint => "joint",
+            })
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut settings.tokenization, TokenizationMode::Trl, "TRL")
+                    .on_hover_text("Exactly what TRL's DPOTrainer scores: prompt and response tokenised apart, EOS appended");
+                ui.selectable_value(&mut settings.tokenization, TokenizationMode::Joint, "joint")
+                    .on_hover_text("Prompt and response tokenised as one string, no EOS added");
+            })
+            .response
+            .on_hover_text("How prompt and response become tokens");
+        if settings.tokenization != before {
+            actions.push(Action::SettingsChanged);
+        }
+    });
+    ui.horizontal(|ui| {
+        let before = settings.dtype.clone();
+        egui::ComboBox::from_id_salt("dtype")
+            .selected_text(settings.dtype.clone())
+            .show_ui(ui, |ui| {
+                for d in ["f32", "bf16", "f16"] {
+                    ui.selectable_value(&mut settings.dtype, d.to_string(), d);
+                }
+            })
+            .response
+            .on_hover_text("Compute dtype; f32 matches transformers to about 1e-5");
+        if settings.dtype != before {
+            actions.push(Action::Load);
+        }
+        let button = ui.add_enabled(
+            !loading,
+            egui::Button::new(if loading { "Loading…" } else { "Load" }),
+        );
+        if button
+            .on_hover_text("Load the policy and reference above")
+            .clicked()
+        {
+            actions.push(Action::Load);
+        }
+        if loading {
+            ui.spinner();
+        }
+    });
+    if let Some(e) = error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    (actions, rects)
+}

@@ -1,0 +1,254 @@
+//! Plots (egui_plot): per-token values and the cumulative reward of the shown responses, the drift of rewards
+//! across training checkpoints with the `trainer_state.json` curves, and a token x checkpoint heatmap.
+
+use super::heatmap_view::color;
+use super::worker::DriftPoint;
+use crate::heatmap::{Colormap, Metric, Scale, ScaleMode, Theme};
+use crate::render::fmt_num;
+use crate::score::{RecordScore, ResponseScore};
+use egui::{Color32, Pos2, Rect, Sense, Stroke, Ui, Vec2};
+use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+use std::path::Path;
+
+/// Okabe-Ito blue and vermillion: chosen and rejected in every plot.
+pub const CHOSEN: Color32 = Color32::from_rgb(0, 114, 178);
+/// See [`CHOSEN`].
+pub const REJECTED: Color32 = Color32::from_rgb(213, 94, 0);
+/// Okabe-Ito bluish green: margins.
+pub const MARGIN: Color32 = Color32::from_rgb(0, 158, 115);
+
+fn series(record: &RecordScore) -> Vec<(&'static str, &ResponseScore, Color32)> {
+    record
+        .responses()
+        .into_iter()
+        .map(|(name, r)| (name, r, if name == "rejected" { REJECTED } else { CHOSEN }))
+        .collect()
+}
+
+/// Bars of the metric per token position, and the cumulative reward, for each shown response.
+pub fn tokens(ui: &mut Ui, record: &RecordScore, metric: Metric, height: f32) {
+    let responses = series(record);
+    let n = responses.len().max(1) as f64;
+    ui.columns(2, |cols| {
+        Plot::new("per-token")
+            .legend(Legend::default())
+            .height(height)
+            .x_axis_label("token position")
+            .y_axis_label(metric.label())
+            .allow_scroll(false)
+            .show(&mut cols[0], |p| {
+                for (k, (name, r, c)) in responses.iter().enumerate() {
+                    let bars: Vec<Bar> = r
+                        .tokens
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| {
+                            Bar::new(
+                                i as f64 + (k as f64 - (n - 1.0) / 2.0) * 0.8 / n,
+                                metric.value(t),
+                            )
+                            .name(format!("{name} {i}: {:?}", t.text))
+                        })
+                        .collect();
+                    p.bar_chart(BarChart::new(*name, bars).width(0.8 / n).color(*c));
+                }
+            });
+        Plot::new("cumulative")
+            .legend(Legend::default())
+            .height(height)
+            .x_axis_label("token position")
+            .y_axis_label("cumulative reward")
+            .allow_scroll(false)
+            .show(&mut cols[1], |p| {
+                for (name, r, c) in &responses {
+                    let pts: Vec<[f64; 2]> = r
+                        .tokens
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| [i as f64, t.cum_reward])
+                        .collect();
+                    p.line(Line::new(*name, PlotPoints::new(pts)).color(*c).width(2.0));
+                }
+            });
+    });
+}
+
+/// One curve of `trainer_state.json`'s `log_history`.
+pub struct TrainerCurve {
+    /// Field name, e.g. `rewards/margins`.
+    pub name: String,
+    /// (step, value).
+    pub points: Vec<[f64; 2]>,
+}
+
+/// The reward curves of a `trainer_state.json` (empty if it is missing or has none).
+pub fn trainer_curves(path: &Path) -> Vec<TrainerCurve> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    let Some(history) = json.get("log_history").and_then(|h| h.as_array()) else {
+        return Vec::new();
+    };
+    ["rewards/chosen", "rewards/rejected", "rewards/margins"]
+        .iter()
+        .map(|&name| TrainerCurve {
+            name: name.to_string(),
+            points: history
+                .iter()
+                .filter_map(|e| Some([e.get("step")?.as_f64()?, e.get(name)?.as_f64()?]))
+                .collect(),
+        })
+        .filter(|c| !c.points.is_empty())
+        .collect()
+}
+
+/// Mean rewards per checkpoint over the loaded pairs, next to the training log's own curves.
+pub fn drift(ui: &mut Ui, points: &[DriftPoint], curves: &[TrainerCurve], height: f32) {
+    ui.columns(2, |cols| {
+        Plot::new("drift")
+            .legend(Legend::default())
+            .height(height)
+            .x_axis_label("training step")
+            .y_axis_label("mean implicit reward")
+            .allow_scroll(false)
+            .show(&mut cols[0], |p| {
+                let pick = |f: fn(&DriftPoint) -> f64| -> Vec<[f64; 2]> {
+                    points.iter().map(|d| [d.step as f64, f(d)]).collect()
+                };
+                p.line(
+                    Line::new("chosen", PlotPoints::new(pick(|d| d.chosen)))
+                        .color(CHOSEN)
+                        .width(2.0),
+                );
+                p.line(
+                    Line::new("rejected", PlotPoints::new(pick(|d| d.rejected)))
+                        .color(REJECTED)
+                        .width(2.0),
+                );
+                p.line(
+                    Line::new("margin", PlotPoints::new(pick(|d| d.margin)))
+                        .color(MARGIN)
+                        .width(2.0),
+                );
+            });
+        Plot::new("trainer-state")
+            .legend(Legend::default())
+            .height(height)
+            .x_axis_label("training step")
+            .y_axis_label("trainer_state.json (batch means)")
+            .allow_scroll(false)
+            .show(&mut cols[1], |p| {
+                for c in curves {
+                    let colour = match c.name.as_str() {
+                        "rewards/chosen" => CHOSEN,
+                        "rewards/rejected" => REJECTED,
+                        _ => MARGIN,
+                    };
+                    p.line(
+                        Line::new(c.name.clone(), PlotPoints::new(c.points.clone())).color(colour),
+                    );
+                }
+            });
+    });
+}
+
+/// Rows: checkpoints; columns: the tokens of the selected response (rejected for a pair); colour: the metric.
+pub fn token_by_checkpoint(ui: &mut Ui, points: &[DriftPoint], metric: Metric, theme: Theme) {
+    let rows: Vec<(usize, &ResponseScore)> = points
+        .iter()
+        .filter_map(|d| {
+            let r = d.selected.as_ref()?;
+            let resp = match r {
+                RecordScore::Pair(p) => &p.rejected,
+                RecordScore::Unpaired(u) => &u.response,
+            };
+            Some((d.step, resp))
+        })
+        .collect();
+    let Some((_, first)) = rows.first() else {
+        ui.weak("Scoring the selected response with each checkpoint…");
+        return;
+    };
+    let cols = first.tokens.len();
+    let scale = Scale::resolve(
+        ScaleMode::default(),
+        rows.iter()
+            .flat_map(|(_, r)| r.tokens.iter().map(|t| metric.value(t))),
+    );
+    let cmap = Colormap::for_theme(theme);
+    ui.label(format!(
+        "{} of the selected {} per checkpoint (rows) and token (columns); colour limit ±{}",
+        metric.label(),
+        if matches!(points[0].selected, Some(RecordScore::Pair(_))) {
+            "rejected response"
+        } else {
+            "response"
+        },
+        fmt_num(scale.limit)
+    ));
+    let label_w = 60.0;
+    let cell_w = ((ui.available_width() - label_w) / cols.max(1) as f32).clamp(3.0, 24.0);
+    let cell_h = 16.0;
+    egui::ScrollArea::horizontal()
+        .id_salt("token-x-checkpoint")
+        .show(ui, |ui| {
+            let size = Vec2::new(label_w + cell_w * cols as f32, cell_h * rows.len() as f32);
+            let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
+            let painter = ui.painter_at(rect);
+            for (ri, (step, resp)) in rows.iter().enumerate() {
+                let y = rect.min.y + ri as f32 * cell_h;
+                painter.text(
+                    Pos2::new(rect.min.x, y + cell_h / 2.0),
+                    egui::Align2::LEFT_CENTER,
+                    format!("step {step}"),
+                    egui::FontId::monospace(11.0),
+                    ui.visuals().text_color(),
+                );
+                for (ci, t) in resp.tokens.iter().enumerate().take(cols) {
+                    let x = rect.min.x + label_w + ci as f32 * cell_w;
+                    let v = metric.value(t);
+                    painter.rect_filled(
+                        Rect::from_min_size(Pos2::new(x, y), Vec2::new(cell_w - 0.5, cell_h - 0.5)),
+                        0.0,
+                        color(cmap.at(metric.colormap_position(v, scale.limit))),
+                    );
+                }
+            }
+            if let Some(p) = response.hover_pos() {
+                let ci = ((p.x - rect.min.x - label_w) / cell_w).floor();
+                let ri = ((p.y - rect.min.y) / cell_h).floor();
+                if ci >= 0.0 && ri >= 0.0 {
+                    let (ci, ri) = (ci as usize, ri as usize);
+                    if let Some((step, resp)) = rows.get(ri)
+                        && let Some(t) = resp.tokens.get(ci)
+                    {
+                        painter.rect_stroke(
+                            Rect::from_min_size(
+                                Pos2::new(
+                                    rect.min.x + label_w + ci as f32 * cell_w,
+                                    rect.min.y + ri as f32 * cell_h,
+                                ),
+                                Vec2::new(cell_w, cell_h),
+                            ),
+                            0.0,
+                            Stroke::new(1.0, ui.visuals().strong_text_color()),
+                            egui::StrokeKind::Inside,
+                        );
+                        response.on_hover_text(format!(
+                            "step {step}, token {ci} {:?}: {} = {}",
+                            t.text,
+                            metric.label(),
+                            fmt_num(v_of(metric, t))
+                        ));
+                    }
+                }
+            }
+        });
+}
+
+fn v_of(metric: Metric, t: &crate::score::TokenScore) -> f64 {
+    metric.value(t)
+}

@@ -1,0 +1,383 @@
+//! Background work for the app: loading models, scoring the shown record (latest edit wins), scoring a whole
+//! dataset (cancellable, row by row) and the drift across training checkpoints. Every result goes back through one
+//! channel tagged with the generation it was asked for, so stale answers are dropped, and wakes the UI.
+
+use crate::checkpoint::{CheckpointFiles, TrainingCheckpoint};
+use crate::data::Record;
+use crate::model::{Model, ModelInfo, parse_dtype};
+use crate::score::{RecordScore, ScoreOptions, Scorer};
+use candle_core::Device;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Models ready to score.
+pub struct Loaded {
+    /// The scorer (policy, reference, tokenizer, settings).
+    pub scorer: Arc<Scorer>,
+    /// What the policy is.
+    pub policy: ModelInfo,
+    /// What the reference is.
+    pub reference: ModelInfo,
+    /// Tokenizer vocabulary size (both tokenizers were checked to match when loading).
+    pub tokenizer_vocab: usize,
+    /// Seconds the load took.
+    pub seconds: f64,
+}
+
+/// The table's view of one scored record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowScore {
+    /// R_chosen (or the response's R for unpaired records).
+    pub reward_chosen: f64,
+    /// R_rejected (NaN for unpaired records).
+    pub reward_rejected: f64,
+    /// R_chosen - R_rejected (NaN for unpaired records).
+    pub margin: f64,
+    /// Scored tokens of chosen (or the response).
+    pub len_chosen: usize,
+    /// Scored tokens of rejected (0 for unpaired records).
+    pub len_rejected: usize,
+}
+
+impl RowScore {
+    /// The summary of a scored record.
+    pub fn of(score: &RecordScore) -> Self {
+        match score {
+            RecordScore::Pair(p) => Self {
+                reward_chosen: p.chosen.reward,
+                reward_rejected: p.rejected.reward,
+                margin: p.margin,
+                len_chosen: p.chosen.num_tokens,
+                len_rejected: p.rejected.num_tokens,
+            },
+            RecordScore::Unpaired(u) => Self {
+                reward_chosen: u.response.reward,
+                reward_rejected: f64::NAN,
+                margin: f64::NAN,
+                len_chosen: u.response.num_tokens,
+                len_rejected: 0,
+            },
+        }
+    }
+}
+
+/// One checkpoint's point of the drift plot.
+#[derive(Debug, Clone)]
+pub struct DriftPoint {
+    /// Training step.
+    pub step: usize,
+    /// Mean R_chosen over the pairs.
+    pub chosen: f64,
+    /// Mean R_rejected.
+    pub rejected: f64,
+    /// Mean margin.
+    pub margin: f64,
+    /// Pairs averaged.
+    pub pairs: usize,
+    /// The selected record scored with this checkpoint (for the token x checkpoint heatmap).
+    pub selected: Option<RecordScore>,
+}
+
+/// A message from a worker.
+pub enum Reply {
+    /// Models loaded (or why not).
+    Loaded {
+        generation: u64,
+        result: Result<Loaded, String>,
+    },
+    /// The shown record scored.
+    Scored {
+        generation: u64,
+        result: Result<RecordScore, String>,
+    },
+    /// One dataset row scored.
+    Row {
+        generation: u64,
+        row: usize,
+        result: Result<RowScore, String>,
+    },
+    /// The dataset run ended.
+    RowsDone {
+        generation: u64,
+        cancelled: bool,
+        seconds: f64,
+    },
+    /// One checkpoint of the drift done.
+    Drift { generation: u64, point: DriftPoint },
+    /// The drift run ended.
+    DriftDone {
+        generation: u64,
+        error: Option<String>,
+    },
+}
+
+/// A drift computation over training checkpoints.
+pub struct DriftJob {
+    /// Tags the replies.
+    pub generation: u64,
+    /// The loaded scorer (its reference and settings are kept; the policy is swapped per checkpoint).
+    pub scorer: Arc<Scorer>,
+    /// The checkpoints, by step.
+    pub checkpoints: Vec<TrainingCheckpoint>,
+    /// Pairs whose mean rewards are plotted (none: only the selected record).
+    pub pairs: Vec<Record>,
+    /// The record of the token x checkpoint heatmap.
+    pub selected: Option<Record>,
+    /// Compute dtype.
+    pub dtype: String,
+    /// Set to stop.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// A request to score the shown record.
+struct ScoreRequest {
+    generation: u64,
+    scorer: Arc<Scorer>,
+    record: Record,
+}
+
+/// Runs work off the UI thread.
+pub struct Worker {
+    replies: Sender<Reply>,
+    inbox: Receiver<Reply>,
+    wake: Arc<Mutex<Option<egui::Context>>>,
+    interactive: Sender<ScoreRequest>,
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn wake(ctx: &Arc<Mutex<Option<egui::Context>>>) {
+    if let Ok(guard) = ctx.lock()
+        && let Some(ctx) = guard.as_ref()
+    {
+        ctx.request_repaint();
+    }
+}
+
+impl Worker {
+    /// Starts the interactive scoring thread.
+    pub fn new() -> Self {
+        let (replies, inbox) = channel();
+        let (interactive, requests) = channel::<ScoreRequest>();
+        let wake_ctx: Arc<Mutex<Option<egui::Context>>> = Arc::new(Mutex::new(None));
+        let tx = replies.clone();
+        let w = wake_ctx.clone();
+        std::thread::Builder::new()
+            .name("creditlens-score".into())
+            .spawn(move || {
+                while let Ok(mut req) = requests.recv() {
+                    // Only the newest edit matters.
+                    while let Ok(newer) = requests.try_recv() {
+                        req = newer;
+                    }
+                    let result = req
+                        .scorer
+                        .score_record(0, &req.record)
+                        .map_err(|e| e.to_string());
+                    if tx
+                        .send(Reply::Scored {
+                            generation: req.generation,
+                            result,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                    wake(&w);
+                }
+            })
+            .ok();
+        Self {
+            replies,
+            inbox,
+            wake: wake_ctx,
+            interactive,
+        }
+    }
+
+    /// Replies are followed by a repaint of `ctx`.
+    pub fn set_context(&self, ctx: &egui::Context) {
+        if let Ok(mut guard) = self.wake.lock() {
+            *guard = Some(ctx.clone());
+        }
+    }
+
+    /// The replies that arrived since the last call.
+    pub fn poll(&self) -> Vec<Reply> {
+        self.inbox.try_iter().collect()
+    }
+
+    fn spawn(&self, name: &str, job: impl FnOnce(&Sender<Reply>) + Send + 'static) {
+        let tx = self.replies.clone();
+        let w = self.wake.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("creditlens-{name}"))
+            .spawn(move || {
+                job(&tx);
+                wake(&w);
+            });
+        if let Err(e) = spawned {
+            // No thread, no work: report it like any other failure.
+            let _ = self.replies.send(Reply::Loaded {
+                generation: 0,
+                result: Err(format!("cannot start a worker thread: {e}")),
+            });
+        }
+    }
+
+    /// Loads a policy and a reference.
+    pub fn load(
+        &self,
+        generation: u64,
+        policy: PathBuf,
+        reference: PathBuf,
+        dtype: String,
+        options: ScoreOptions,
+    ) {
+        self.spawn("load", move |tx| {
+            let started = Instant::now();
+            let result = Scorer::load(&policy, &reference, &dtype, options)
+                .map(|scorer| Loaded {
+                    policy: scorer.policy().info().clone(),
+                    reference: scorer.reference().info().clone(),
+                    tokenizer_vocab: scorer.tokenizer().vocab_size(),
+                    scorer: Arc::new(scorer),
+                    seconds: started.elapsed().as_secs_f64(),
+                })
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Reply::Loaded { generation, result });
+        });
+    }
+
+    /// Scores the shown record (a newer request replaces one not yet started).
+    pub fn score(&self, generation: u64, scorer: Arc<Scorer>, record: Record) {
+        let _ = self.interactive.send(ScoreRequest {
+            generation,
+            scorer,
+            record,
+        });
+    }
+
+    /// Scores `records` (row number, record) one by one until done or `cancel` is set.
+    pub fn score_rows(
+        &self,
+        generation: u64,
+        scorer: Arc<Scorer>,
+        records: Vec<(usize, Record)>,
+        cancel: Arc<AtomicBool>,
+    ) {
+        let w = self.wake.clone();
+        self.spawn("dataset", move |tx| {
+            let started = Instant::now();
+            let scorer = match scorer.with_options(ScoreOptions {
+                top_k: 0,
+                ..scorer.options().clone()
+            }) {
+                Ok(s) => s,
+                Err(_) => (*scorer).clone(),
+            };
+            let mut last_wake = Instant::now();
+            for (row, record) in records {
+                if cancel.load(Ordering::Relaxed) {
+                    let _ = tx.send(Reply::RowsDone {
+                        generation,
+                        cancelled: true,
+                        seconds: started.elapsed().as_secs_f64(),
+                    });
+                    return;
+                }
+                let result = scorer
+                    .score_record(row, &record)
+                    .map(|s| RowScore::of(&s))
+                    .map_err(|e| e.to_string());
+                if tx
+                    .send(Reply::Row {
+                        generation,
+                        row,
+                        result,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+                if last_wake.elapsed().as_millis() > 100 {
+                    wake(&w);
+                    last_wake = Instant::now();
+                }
+            }
+            let _ = tx.send(Reply::RowsDone {
+                generation,
+                cancelled: false,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        });
+    }
+
+    /// For each checkpoint: loads it as the policy, scores the job's pairs and selected record against the same
+    /// reference.
+    pub fn drift(&self, job: DriftJob) {
+        let DriftJob {
+            generation,
+            scorer,
+            checkpoints,
+            pairs,
+            selected,
+            dtype,
+            cancel,
+        } = job;
+        let w = self.wake.clone();
+        self.spawn("drift", move |tx| {
+            let error = (|| -> Result<(), String> {
+                let dtype = parse_dtype(&dtype).map_err(|e| e.to_string())?;
+                for ck in checkpoints {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    let files = CheckpointFiles::locate(&ck.dir).map_err(|e| e.to_string())?;
+                    let model =
+                        Model::load(&files, dtype, &Device::Cpu).map_err(|e| e.to_string())?;
+                    let s = scorer
+                        .with_policy(Arc::new(model))
+                        .map_err(|e| format!("{}: {e}", ck.dir.display()))?;
+                    let (mut c, mut r, mut n) = (0.0, 0.0, 0usize);
+                    for (i, rec) in pairs.iter().enumerate() {
+                        if cancel.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        if let Ok(RecordScore::Pair(p)) = s.score_record(i, rec) {
+                            c += p.chosen.reward;
+                            r += p.rejected.reward;
+                            n += 1;
+                        }
+                    }
+                    let selected = selected
+                        .as_ref()
+                        .and_then(|rec| s.score_record(0, rec).ok());
+                    let k = n.max(1) as f64;
+                    let point = DriftPoint {
+                        step: ck.step,
+                        chosen: c / k,
+                        rejected: r / k,
+                        margin: (c - r) / k,
+                        pairs: n,
+                        selected,
+                    };
+                    if tx.send(Reply::Drift { generation, point }).is_err() {
+                        return Ok(());
+                    }
+                    wake(&w);
+                }
+                Ok(())
+            })()
+            .err();
+            let _ = tx.send(Reply::DriftDone { generation, error });
+        });
+    }
+}

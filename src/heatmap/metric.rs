@@ -1,0 +1,136 @@
+//! The per-token quantities a heatmap can colour by.
+
+use crate::score::TokenScore;
+use serde::{Deserialize, Serialize};
+
+/// A per-token quantity read from a [`TokenScore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Metric {
+    /// r_t = beta * (log pi - log pi_ref): DPO's implicit token reward.
+    #[default]
+    Reward,
+    /// log pi - log pi_ref (the reward without beta).
+    LogRatio,
+    /// log pi(y_t | s_t).
+    LogpPolicy,
+    /// log pi_ref(y_t | s_t).
+    LogpReference,
+    /// KL(pi || pi_ref) over the vocabulary at this position.
+    Kl,
+    /// -log pi(y_t | s_t).
+    SurprisalPolicy,
+    /// -log pi_ref(y_t | s_t).
+    SurprisalReference,
+}
+
+impl Metric {
+    /// Every metric, in menu order.
+    pub const ALL: [Metric; 7] = [
+        Metric::Reward,
+        Metric::LogRatio,
+        Metric::LogpPolicy,
+        Metric::LogpReference,
+        Metric::Kl,
+        Metric::SurprisalPolicy,
+        Metric::SurprisalReference,
+    ];
+
+    /// The value of this metric for one token.
+    pub fn value(self, t: &TokenScore) -> f64 {
+        match self {
+            Metric::Reward => t.reward,
+            Metric::LogRatio => t.logp_policy - t.logp_reference,
+            Metric::LogpPolicy => t.logp_policy,
+            Metric::LogpReference => t.logp_reference,
+            Metric::Kl => t.kl,
+            Metric::SurprisalPolicy => -t.logp_policy,
+            Metric::SurprisalReference => -t.logp_reference,
+        }
+    }
+
+    /// A short label for menus and colour bars.
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::Reward => "reward r_t",
+            Metric::LogRatio => "log-ratio",
+            Metric::LogpPolicy => "log-prob (policy)",
+            Metric::LogpReference => "log-prob (reference)",
+            Metric::Kl => "KL(pi || pi_ref)",
+            Metric::SurprisalPolicy => "surprisal (policy)",
+            Metric::SurprisalReference => "surprisal (reference)",
+        }
+    }
+
+    /// A sentence explaining the metric (tooltips, `--help`).
+    pub fn description(self) -> &'static str {
+        match self {
+            Metric::Reward => {
+                "beta * (log pi(y_t|s_t) - log pi_ref(y_t|s_t)); its sum is TRL's rewards/chosen or rewards/rejected"
+            }
+            Metric::LogRatio => "log pi(y_t|s_t) - log pi_ref(y_t|s_t): the reward without beta",
+            Metric::LogpPolicy => "log-probability of the token under the policy",
+            Metric::LogpReference => "log-probability of the token under the reference",
+            Metric::Kl => {
+                "KL divergence of the policy's next-token distribution from the reference's"
+            }
+            Metric::SurprisalPolicy => {
+                "-log pi(y_t|s_t): how unexpected the token is to the policy"
+            }
+            Metric::SurprisalReference => {
+                "-log pi_ref(y_t|s_t): how unexpected the token is to the reference"
+            }
+        }
+    }
+
+    /// The name used on the command line (`--metric`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::Reward => "reward",
+            Metric::LogRatio => "log-ratio",
+            Metric::LogpPolicy => "logp-policy",
+            Metric::LogpReference => "logp-reference",
+            Metric::Kl => "kl",
+            Metric::SurprisalPolicy => "surprisal-policy",
+            Metric::SurprisalReference => "surprisal-reference",
+        }
+    }
+
+    /// Parses [`Metric::key`].
+    pub fn from_key(key: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.key() == key)
+    }
+
+    /// Whether high values are bad news (surprisal, KL), so the colormap is flipped to keep "red = suspicious".
+    pub fn higher_is_worse(self) -> bool {
+        matches!(
+            self,
+            Metric::Kl | Metric::SurprisalPolicy | Metric::SurprisalReference
+        )
+    }
+
+    /// Position of `value` on a colormap over [-1, 1] whose limit is `limit`: red (negative) is always the
+    /// suspicious end.
+    pub fn colormap_position(self, value: f64, limit: f64) -> f64 {
+        let t = value / limit.max(f64::MIN_POSITIVE);
+        if self.higher_is_worse() { -t } else { t }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        for m in Metric::ALL {
+            assert_eq!(Metric::from_key(m.key()), Some(m));
+        }
+        assert_eq!(Metric::from_key("nope"), None);
+    }
+
+    #[test]
+    fn suspicious_is_always_negative() {
+        assert!(Metric::Reward.colormap_position(-1.0, 2.0) < 0.0);
+        assert!(Metric::SurprisalPolicy.colormap_position(5.0, 10.0) < 0.0);
+    }
+}

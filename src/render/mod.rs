@@ -1,0 +1,387 @@
+//! PNG heatmaps for papers: the tokens of one response or of a pair as wrapped chips coloured by a metric, with a
+//! title, the sequence figures and a colour bar with numbers. The desktop app's export and `creditlens render` both
+//! call [`render`], so the figure is the same from either; it needs no display or GPU.
+
+mod canvas;
+mod chips;
+
+pub use chips::{ChipText, chip_text};
+
+use crate::error::{Error, Result};
+use crate::fonts::FontStack;
+use crate::heatmap::{Colormap, Metric, Rgb, Scale, ScaleMode, Theme};
+use crate::score::{RecordScore, TokenScore};
+use canvas::Canvas;
+use std::path::Path;
+
+/// One response to draw.
+#[derive(Debug, Clone)]
+pub struct ResponseView<'a> {
+    /// Heading above the chips ("chosen", "rejected", "response").
+    pub label: String,
+    /// Figures after the heading ("R = -1.234").
+    pub summary: String,
+    /// The scored tokens.
+    pub tokens: &'a [TokenScore],
+}
+
+/// What to draw.
+#[derive(Debug, Clone)]
+pub struct HeatmapSpec<'a> {
+    /// Title line (the prompt, or a caption).
+    pub title: String,
+    /// One response, or chosen and rejected.
+    pub responses: Vec<ResponseView<'a>>,
+    /// Line under the responses (margin, sigmoid(margin), models); empty for none.
+    pub footer: String,
+    /// The metric the chips are coloured by.
+    pub metric: Metric,
+    /// The colour scale (shared by all responses, so a pair is comparable).
+    pub scale: Scale,
+}
+
+/// Layout and look of the image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RenderOptions {
+    /// Width in logical pixels (the image is `width * pixel_ratio` wide).
+    pub width: u32,
+    /// Device pixels per logical pixel (2 for print).
+    pub pixel_ratio: f32,
+    /// Light (paper) or dark.
+    pub theme: Theme,
+    /// Token text size in logical pixels.
+    pub font_size: f32,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            width: 900,
+            pixel_ratio: 2.0,
+            theme: Theme::Light,
+            font_size: 15.0,
+        }
+    }
+}
+
+/// Where a token was drawn (device pixels) and with which colour.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenBox {
+    /// Index of the response in [`HeatmapSpec::responses`].
+    pub response: usize,
+    /// Index of the token in its response.
+    pub token: usize,
+    /// [x0, y0, x1, y1), device pixels.
+    pub rect: [u32; 4],
+    /// The chip's fill colour.
+    pub fill: Rgb,
+}
+
+/// A rendered heatmap and where things are in it.
+pub struct Rendered {
+    /// The image (RGBA8).
+    pub image: image::RgbaImage,
+    /// Every token chip.
+    pub boxes: Vec<TokenBox>,
+    /// The colour bar's gradient, [x0, y0, x1, y1) device pixels; left end = -limit, right end = +limit.
+    pub colorbar: [u32; 4],
+}
+
+const MARGIN: f32 = 24.0;
+const CHIP_PAD_X: f32 = 3.0;
+const CHIP_PAD_Y: f32 = 3.0;
+const CHIP_GAP: f32 = 2.0;
+const LINE_GAP: f32 = 4.0;
+
+impl<'a> HeatmapSpec<'a> {
+    /// The figure of a scored record: the prompt as title, each response with its sequence reward, for a pair
+    /// the margin and sigmoid(margin) below; one colour scale over all shown tokens.
+    pub fn for_record(record: &'a RecordScore, metric: Metric, mode: ScaleMode) -> Self {
+        let responses: Vec<ResponseView<'a>> = record
+            .responses()
+            .into_iter()
+            .map(|(name, r)| ResponseView {
+                label: name.to_string(),
+                summary: format!(
+                    "R = {:+.4}   ({} tokens, log pi = {:.3}, log pi_ref = {:.3})",
+                    r.reward, r.num_tokens, r.logp_policy, r.logp_reference
+                ),
+                tokens: &r.tokens,
+            })
+            .collect();
+        let scale = Scale::resolve(
+            mode,
+            responses
+                .iter()
+                .flat_map(|r| r.tokens.iter().map(|t| metric.value(t))),
+        );
+        let (prompt, footer) = match record {
+            RecordScore::Pair(p) => (
+                p.prompt.as_str(),
+                format!(
+                    "margin R_chosen - R_rejected = {:+.4}   sigmoid(margin) = {:.4}",
+                    p.margin, p.preference_prob
+                ),
+            ),
+            RecordScore::Unpaired(u) => (u.prompt.as_str(), String::new()),
+        };
+        let mut title: String = prompt.trim().chars().take(400).collect();
+        if prompt.trim().chars().count() > 400 {
+            title.push('…');
+        }
+        Self {
+            title,
+            responses,
+            footer,
+            metric,
+            scale,
+        }
+    }
+}
+
+/// Renders `spec`.
+pub fn render(spec: &HeatmapSpec<'_>, opts: &RenderOptions) -> Result<Rendered> {
+    let fonts = FontStack::bundled();
+    if fonts.is_empty() {
+        return Err(Error::InvalidArgument(
+            "the bundled fonts could not be read".into(),
+        ));
+    }
+    let k = opts.pixel_ratio.clamp(0.5, 8.0);
+    let width = (opts.width.clamp(200, 8000) as f32 * k).round() as u32;
+    let cmap = Colormap::for_theme(opts.theme);
+    let (bg, fg, quiet) = match opts.theme {
+        Theme::Light => (Rgb(255, 255, 255), Rgb(25, 25, 25), Rgb(120, 120, 120)),
+        Theme::Dark => (Rgb(24, 24, 24), Rgb(230, 230, 230), Rgb(140, 140, 140)),
+    };
+    let size = opts.font_size.clamp(6.0, 72.0) * k;
+    let title_size = size * 1.15;
+    let small = size * 0.85;
+    let margin = MARGIN * k;
+    let right = width as f32 - margin;
+
+    // Lay out first (to know the height), then paint.
+    let mut ops: Vec<canvas::Op> = Vec::new();
+    let mut boxes = Vec::new();
+    let mut y = margin;
+    for line in wrap_words(&fonts, &spec.title, title_size, right - margin) {
+        ops.push(canvas::Op::Text {
+            x: margin,
+            y,
+            size: title_size,
+            color: fg,
+            text: line,
+        });
+        y += fonts_line_height(&fonts, title_size) + 2.0 * k;
+    }
+    y += 8.0 * k;
+    let chip_h = fonts_line_height(&fonts, size) + 2.0 * CHIP_PAD_Y * k;
+    for (ri, resp) in spec.responses.iter().enumerate() {
+        let heading = if resp.summary.is_empty() {
+            resp.label.clone()
+        } else {
+            format!("{}   {}", resp.label, resp.summary)
+        };
+        ops.push(canvas::Op::Text {
+            x: margin,
+            y,
+            size: small,
+            color: quiet,
+            text: heading,
+        });
+        y += fonts_line_height(&fonts, small) + 4.0 * k;
+        let mut x = margin;
+        for (ti, tok) in resp.tokens.iter().enumerate() {
+            let chip = chip_text(&tok.text);
+            let text_w: f32 = chip
+                .segments
+                .iter()
+                .map(|(s, _)| canvas::text_width(&fonts, s, size))
+                .sum();
+            let w = text_w + 2.0 * CHIP_PAD_X * k;
+            if x > margin && x + w > right {
+                x = margin;
+                y += chip_h + LINE_GAP * k;
+            }
+            let value = spec.metric.value(tok);
+            let fill = cmap.at(spec.metric.colormap_position(value, spec.scale.limit));
+            let rect = [x, y, x + w, y + chip_h];
+            ops.push(canvas::Op::Rect { rect, color: fill });
+            let text_color = fill.text_on();
+            let mut tx = x + CHIP_PAD_X * k;
+            for (s, is_quiet) in &chip.segments {
+                let color = if *is_quiet {
+                    blend(text_color, fill, 0.45)
+                } else {
+                    text_color
+                };
+                ops.push(canvas::Op::Text {
+                    x: tx,
+                    y: y + CHIP_PAD_Y * k,
+                    size,
+                    color,
+                    text: s.clone(),
+                });
+                tx += canvas::text_width(&fonts, s, size);
+            }
+            boxes.push(TokenBox {
+                response: ri,
+                token: ti,
+                rect: rect.map(|v| v.round().max(0.0) as u32),
+                fill,
+            });
+            x += w + CHIP_GAP * k;
+            if chip.breaks_line {
+                x = margin;
+                y += chip_h + LINE_GAP * k;
+            }
+        }
+        y += chip_h + 14.0 * k;
+    }
+    if !spec.footer.is_empty() {
+        for line in wrap_words(&fonts, &spec.footer, small, right - margin) {
+            ops.push(canvas::Op::Text {
+                x: margin,
+                y,
+                size: small,
+                color: fg,
+                text: line,
+            });
+            y += fonts_line_height(&fonts, small) + 2.0 * k;
+        }
+        y += 8.0 * k;
+    }
+
+    // Colour bar: a gradient with ticks at -limit, -limit/2, 0, limit/2, limit.
+    let bar_w = (right - margin).min(420.0 * k);
+    let bar_h = 12.0 * k;
+    ops.push(canvas::Op::Text {
+        x: margin,
+        y,
+        size: small,
+        color: fg,
+        text: format!(
+            "{} (colour limit ±{})",
+            spec.metric.label(),
+            fmt_num(spec.scale.limit)
+        ),
+    });
+    y += fonts_line_height(&fonts, small) + 4.0 * k;
+    let bar = [margin, y, margin + bar_w, y + bar_h];
+    ops.push(canvas::Op::Gradient {
+        rect: bar,
+        cmap,
+        flip: spec.metric.higher_is_worse(),
+    });
+    let tick_y = y + bar_h;
+    for i in 0..=4 {
+        let f = f64::from(i) / 4.0;
+        let tx = margin + bar_w * f as f32;
+        let value = spec.scale.limit * (2.0 * f - 1.0);
+        ops.push(canvas::Op::Rect {
+            rect: [tx - 0.5 * k, tick_y, tx + 0.5 * k, tick_y + 4.0 * k],
+            color: fg,
+        });
+        let label = fmt_num(value);
+        let lw = canvas::text_width(&fonts, &label, small);
+        let lx = (tx - lw / 2.0).clamp(margin, width as f32 - margin - lw);
+        ops.push(canvas::Op::Text {
+            x: lx,
+            y: tick_y + 5.0 * k,
+            size: small,
+            color: fg,
+            text: label,
+        });
+    }
+    y = tick_y + 5.0 * k + fonts_line_height(&fonts, small) + margin;
+
+    let height = y.ceil() as u32;
+    if u64::from(width) * u64::from(height) > 400_000_000 {
+        return Err(Error::InvalidArgument(format!(
+            "the heatmap would be {width}x{height} pixels; export fewer tokens or a smaller --pixel-ratio"
+        )));
+    }
+    let mut canvas = Canvas::new(width, height, bg);
+    for op in &ops {
+        canvas.paint(&fonts, op);
+    }
+    Ok(Rendered {
+        image: canvas.into_image(),
+        boxes,
+        colorbar: bar.map(|v| v.round().max(0.0) as u32),
+    })
+}
+
+/// Writes `rendered` as a PNG at `path`; an existing file is kept unless `force`.
+pub fn save_png(rendered: &Rendered, path: &Path, force: bool) -> Result<()> {
+    if path.exists() && !force {
+        return Err(Error::InvalidArgument(format!(
+            "{} already exists; choose another name or pass --force to overwrite it",
+            path.display()
+        )));
+    }
+    rendered
+        .image
+        .save_with_format(path, image::ImageFormat::Png)
+        .map_err(|e| Error::InvalidArgument(format!("cannot write {}: {e}", path.display())))
+}
+
+/// A number for axis labels: 3 significant digits, no exponent for everyday magnitudes.
+pub fn fmt_num(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let a = v.abs();
+    if !(1e-3..1e5).contains(&a) {
+        format!("{v:.2e}")
+    } else {
+        let decimals = (2 - a.log10().floor() as i32).clamp(0, 4) as usize;
+        format!("{v:.decimals$}")
+    }
+}
+
+fn fonts_line_height(fonts: &FontStack, size: f32) -> f32 {
+    canvas::line_height(fonts, size)
+}
+
+fn blend(a: Rgb, b: Rgb, t: f32) -> Rgb {
+    let f = |x: u8, y: u8| (f32::from(x) * (1.0 - t) + f32::from(y) * t).round() as u8;
+    Rgb(f(a.0, b.0), f(a.1, b.1), f(a.2, b.2))
+}
+
+/// Splits `text` into lines no wider than `max` (at spaces; a long word is cut).
+fn wrap_words(fonts: &FontStack, text: &str, size: f32, max: f32) -> Vec<String> {
+    let mut lines = Vec::new();
+    for para in text.split('\n') {
+        let mut line = String::new();
+        for word in para.split(' ') {
+            let candidate = if line.is_empty() {
+                word.to_string()
+            } else {
+                format!("{line} {word}")
+            };
+            if canvas::text_width(fonts, &candidate, size) <= max || line.is_empty() {
+                line = candidate;
+            } else {
+                lines.push(std::mem::take(&mut line));
+                line = word.to_string();
+            }
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(fmt_num(0.0), "0");
+        assert_eq!(fmt_num(1.234_56), "1.23");
+        assert_eq!(fmt_num(-0.05), "-0.0500");
+        assert_eq!(fmt_num(123.4), "123");
+        assert_eq!(fmt_num(1e-6), "1.00e-6");
+    }
+}

@@ -1,0 +1,79 @@
+//! The embedded demo: `creditlens eval` with no arguments measures the committed checkpoints on the committed
+//! held-out pairs, and the figures must be those printed in the README.
+
+use crate::util::{creditlens, temp};
+use serde_json::Value;
+use std::path::Path;
+
+#[test]
+fn readme_demo_figures_are_reproduced_by_eval() {
+    let dir = temp();
+    let run = creditlens(dir.path(), &["eval", "--json"]).ok();
+    let v: Value = serde_json::from_str(run.stdout().trim()).expect("one JSON object");
+    let f = |k: &str| {
+        v[k].as_f64()
+            .unwrap_or_else(|| panic!("{k} missing in {v}"))
+    };
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let start = readme
+        .find("<!-- demo-figures -->")
+        .expect("README marks the demo figures");
+    let end = readme
+        .find("<!-- /demo-figures -->")
+        .expect("README marks the end of the demo figures");
+    let section = &readme[start..end];
+    let expected = [
+        format!("| {} held-out pairs | top-1 | AUROC |", v["pairs"]),
+        format!(
+            "| implicit reward r_t | {:.3} | {:.3} |",
+            f("top1"),
+            f("auroc")
+        ),
+        format!(
+            "| surprisal under the policy | {:.3} | {:.3} |",
+            f("top1_surprisal_policy"),
+            f("auroc_surprisal_policy")
+        ),
+        format!(
+            "| surprisal under the reference | {:.3} | {:.3} |",
+            f("top1_surprisal_reference"),
+            f("auroc_surprisal_reference")
+        ),
+        format!(
+            "Reward accuracy {:.3}, mean margin {:.4}, standard deviation of r_t over non-error tokens {:.4}.",
+            f("reward_accuracy"),
+            f("mean_margin"),
+            f("nonerror_reward_std")
+        ),
+    ];
+    for line in expected {
+        assert!(
+            section.contains(&line),
+            "README lacks {line:?}; its section reads:\n{section}"
+        );
+    }
+    assert!(v["pairs"].as_u64().unwrap_or(0) >= 200);
+}
+
+#[test]
+fn score_and_render_default_to_the_demo() {
+    let dir = temp();
+    let run = creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--prompt",
+            "Q: What is 3 times 9?\nA:",
+            "--response",
+            " 27.",
+        ],
+    )
+    .ok();
+    let v: Value = serde_json::from_str(run.stdout().trim()).expect("JSON");
+    assert!(v["response"]["num_tokens"].as_u64().unwrap_or(0) >= 2);
+    creditlens(dir.path(), &["render", "--out", "demo.png"]).ok();
+    assert!(image::open(dir.path().join("demo.png")).is_ok());
+    // Only one of the two models is an error, not a silent fallback to the demo.
+    creditlens(dir.path(), &["eval", "--policy", "x"]).fails_with("--reference");
+}

@@ -1,0 +1,254 @@
+//! The desktop app driven headless through egui_kittest: it opens on the embedded demo, scores what is typed,
+//! compares a pair, sorts and selects in the dataset table, switches metric and exports.
+
+use crate::util::temp;
+use creditlens::gui::{App, Launch, Settings};
+use creditlens::heatmap::Metric;
+use creditlens::score::RecordScore;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type Gui = Harness<'static, Option<App>>;
+
+fn open(launch: Launch) -> Gui {
+    Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_ui_state(
+            move |ui, app: &mut Option<App>| {
+                let app = app.get_or_insert_with(|| {
+                    App::start(
+                        ui.ctx(),
+                        launch.clone(),
+                        Settings::default(),
+                        Arc::new(Mutex::new(None)),
+                    )
+                });
+                app.show(ui);
+            },
+            None,
+        )
+}
+
+fn app(h: &Gui) -> &App {
+    h.state()
+        .as_ref()
+        .expect("the app starts on the first frame")
+}
+
+fn app_mut(h: &mut Gui) -> &mut App {
+    h.state_mut()
+        .as_mut()
+        .expect("the app starts on the first frame")
+}
+
+/// Steps frames until `done` holds (the workers answer in the background), failing after 60 s.
+fn wait(h: &mut Gui, what: &str, done: impl Fn(&App) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if let Some(a) = h.state().as_ref()
+            && done(a)
+        {
+            h.step();
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn demo() -> Gui {
+    let mut h = open(Launch::default());
+    wait(&mut h, "the demo to load and score", |a| {
+        a.loaded.is_some() && a.shown.is_some() && !a.scoring
+    });
+    h
+}
+
+fn pair(a: &App) -> creditlens::score::PairScore {
+    match a.shown.clone() {
+        Some(RecordScore::Pair(p)) => p,
+        other => panic!("expected a pair, got {other:?}"),
+    }
+}
+
+#[test]
+fn opens_on_the_demo_with_the_error_standing_out() {
+    let mut h = demo();
+    let a = app(&h);
+    assert!(a.load_error.is_none(), "{:?}", a.load_error);
+    let p = pair(a);
+    // The first demo pair's labelled error: its lowest-reward token lies in the error span, and the pair is
+    // ranked correctly.
+    let spans = a.editor.error_spans.clone();
+    assert!(!spans.is_empty(), "the demo pairs carry error spans");
+    let lowest = p
+        .rejected
+        .tokens
+        .iter()
+        .min_by(|x, y| x.reward.total_cmp(&y.reward))
+        .expect("tokens");
+    assert!(
+        spans
+            .iter()
+            .any(|&(s, e)| lowest.start < e && s < lowest.end),
+        "{lowest:?} not in {spans:?}"
+    );
+    assert!(p.margin > 0.0);
+    // What the window shows: the pair's figures and both heatmaps.
+    h.get_by_label_contains(&format!("margin {:+.4}", p.margin));
+    h.get_by_label_contains(&format!("R_rejected {:+.4}", p.rejected.reward));
+    assert_eq!(
+        h.get_all_by_label_contains("tokens coloured by reward")
+            .count(),
+        2
+    );
+    // The model cards.
+    assert_eq!(h.get_all_by_label_contains("LlamaForCausalLM").count(), 2);
+    h.get_by_label_contains("tokenizers match");
+    let _ = &mut h;
+}
+
+#[test]
+fn typing_an_error_rescored_off_the_ui_thread() {
+    let mut h = demo();
+    let before = pair(app(&h)).rejected.reward;
+    {
+        let a = app_mut(&mut h);
+        a.editor.pair = false;
+    }
+    let prompt = app(&h).editor.prompt.clone();
+    // Type into the response box as a user would.
+    app_mut(&mut h).editor.chosen.clear();
+    h.step();
+    let response = h.get_by_label_contains("The response to score");
+    response.focus();
+    h.step();
+    let _ = prompt;
+    h.get_by_label_contains("The response to score")
+        .type_text(" The answer is 7.");
+    wait(
+        &mut h,
+        "the typed response to be scored",
+        |a| matches!(&a.shown, Some(RecordScore::Unpaired(u)) if u.response.text == " The answer is 7."),
+    );
+    let shown = app(&h).shown.clone();
+    let Some(RecordScore::Unpaired(u)) = shown else {
+        panic!()
+    };
+    assert!(u.response.num_tokens > 3);
+    assert_ne!(u.response.reward, before);
+    h.get_by_label_contains(&format!("response: R = {:+.4}", u.response.reward));
+}
+
+#[test]
+fn dataset_table_scores_sorts_and_selects() {
+    let mut h = demo();
+    wait(&mut h, "the demo pairs to be scored", |a| {
+        a.dataset.as_ref().is_some_and(|d| !d.running && d.done > 0)
+    });
+    let n = app(&h).dataset.as_ref().map_or(0, |d| d.rows.len());
+    assert!(n >= 200, "the demo pairs file has {n} records");
+    // Sort by margin, ascending: the first row is the worst-ranked pair.
+    h.get_by_label("margin").click();
+    h.step();
+    h.step();
+    let worst = {
+        let a = app_mut(&mut h);
+        let d = a.dataset.as_mut().expect("dataset");
+        let view = d.view().to_vec();
+        let margins: Vec<f64> = view
+            .iter()
+            .filter_map(|&i| {
+                d.rows[i]
+                    .score
+                    .as_ref()
+                    .and_then(|s| s.as_ref().ok())
+                    .map(|s| s.margin)
+            })
+            .collect();
+        assert!(
+            margins.windows(2).all(|w| w[0] <= w[1]),
+            "not sorted by margin"
+        );
+        view[0]
+    };
+    // Select it with the keyboard shortcut from the top: Ctrl+Down moves through the sorted order.
+    app_mut(&mut h).select_row(worst);
+    wait(&mut h, "the selected pair to be shown", |a| {
+        a.selected_row == Some(worst) && !a.scoring
+    });
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::ArrowDown);
+    wait(&mut h, "the next pair", |a| {
+        a.selected_row != Some(worst) && !a.scoring
+    });
+    // The filter for pairs where the reward disagrees with the label.
+    h.get_by_label("reward disagrees").click();
+    h.step();
+    let d = app_mut(&mut h).dataset.as_mut().expect("dataset");
+    let view = d.view().to_vec();
+    assert!(
+        view.iter()
+            .all(|&i| matches!(&d.rows[i].score, Some(Ok(s)) if s.margin < 0.0))
+    );
+}
+
+#[test]
+fn switching_metric_recolours_and_export_writes_png_without_overwriting() {
+    let mut h = demo();
+    app_mut(&mut h).settings.metric = Metric::SurprisalReference;
+    h.step();
+    assert_eq!(
+        h.get_all_by_label_contains("tokens coloured by surprisal (reference)")
+            .count(),
+        2
+    );
+    let dir = temp();
+    let path = dir.path().join("fig.png");
+    std::fs::write(&path, b"keep").unwrap();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::E);
+    h.step();
+    h.step();
+    assert!(app(&h).export.open);
+    app_mut(&mut h).export.path = path.display().to_string();
+    h.step();
+    h.get_by_label("Save").click();
+    h.step();
+    h.step();
+    // The file exists: the window asks first and nothing is written.
+    h.get_by_label_contains("Overwrite it?");
+    assert_eq!(std::fs::read(&path).unwrap(), b"keep");
+    h.get_by_label("Overwrite").click();
+    h.step();
+    h.step();
+    assert!(
+        matches!(&app(&h).export.status, Some(Ok(_))),
+        "{:?}",
+        app(&h).export.status
+    );
+    let png = image::open(&path).expect("a PNG").to_rgba8();
+    assert!(png.width() >= 1000);
+}
+
+#[test]
+fn a_bad_checkpoint_shows_an_error_in_the_window() {
+    let dir = temp();
+    let mut h = open(Launch {
+        policy: Some(dir.path().join("missing")),
+        reference: Some(dir.path().join("missing")),
+        ..Launch::default()
+    });
+    wait(&mut h, "the load to fail", |a| {
+        !a.loading && a.load_error.is_some()
+    });
+    assert!(
+        h.get_all_by_label_contains("no such file or directory")
+            .count()
+            >= 1
+    );
+}
