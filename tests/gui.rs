@@ -71,7 +71,7 @@ fn demo() -> Gui {
 }
 
 fn pair(a: &App) -> creditlens::score::PairScore {
-    match a.shown.clone() {
+    match a.shown.as_deref().cloned() {
         Some(RecordScore::Pair(p)) => p,
         other => panic!("expected a pair, got {other:?}"),
     }
@@ -135,9 +135,9 @@ fn typing_an_error_rescored_off_the_ui_thread() {
     wait(
         &mut h,
         "the typed response to be scored",
-        |a| matches!(&a.shown, Some(RecordScore::Unpaired(u)) if u.response.text == " The answer is 7."),
+        |a| matches!(a.shown.as_deref(), Some(RecordScore::Unpaired(u)) if u.response.text == " The answer is 7."),
     );
-    let shown = app(&h).shown.clone();
+    let shown = app(&h).shown.as_deref().cloned();
     let Some(RecordScore::Unpaired(u)) = shown else {
         panic!()
     };

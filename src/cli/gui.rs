@@ -1,7 +1,8 @@
 //! `creditlens gui` (and `creditlens` with no command): the desktop app.
 
 use clap::Args;
-use creditlens::gui::{Launch, run as run_gui};
+use creditlens::gui::{Launch, PlotTab, run as run_gui};
+use creditlens::heatmap::Theme;
 use std::path::PathBuf;
 
 /// Arguments of `creditlens gui`.
@@ -20,6 +21,12 @@ pub struct GuiArgs {
     /// Save a screenshot (PNG) once the first scores are drawn, then exit (for smoke tests and docs).
     #[arg(long, value_name = "FILE")]
     screenshot: Option<PathBuf>,
+    /// Open in this theme (light or dark) instead of the remembered one.
+    #[arg(long, value_parser = ["light", "dark"])]
+    theme: Option<String>,
+    /// Open with this plot shown: tokens, drift or token-by-checkpoint.
+    #[arg(long, value_name = "PLOT")]
+    plot: Option<PlotTab>,
 }
 
 pub fn run(args: GuiArgs) -> anyhow::Result<()> {
@@ -28,6 +35,14 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
         reference: args.reference,
         data: args.data,
         screenshot: args.screenshot,
+        theme: args.theme.map(|t| {
+            if t == "dark" {
+                Theme::Dark
+            } else {
+                Theme::Light
+            }
+        }),
+        plot: args.plot,
     })?;
     Ok(())
 }

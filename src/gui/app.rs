@@ -32,10 +32,14 @@ pub struct Launch {
     pub data: Option<PathBuf>,
     /// Save a screenshot here once the first scores are drawn, then close.
     pub screenshot: Option<PathBuf>,
+    /// Open with this theme instead of the remembered one.
+    pub theme: Option<Theme>,
+    /// Open with this plot tab.
+    pub plot: Option<PlotTab>,
 }
 
 /// Which plot the bottom panel shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlotTab {
     /// Per-token bars and cumulative reward.
     Tokens,
@@ -131,8 +135,9 @@ pub struct App {
     pub load_error: Option<String>,
     /// The text being inspected.
     pub editor: Editor,
-    /// Its scores.
-    pub shown: Option<RecordScore>,
+    /// Its scores (shared, so drawing a frame never copies them).
+    pub shown: Option<Arc<RecordScore>>,
+    scale_cache: std::cell::RefCell<Option<(usize, Metric, ScaleMode, Scale)>>,
     score_generation: u64,
     /// A scoring request is in flight.
     pub scoring: bool,
@@ -221,6 +226,7 @@ impl App {
                 ..Editor::default()
             },
             shown: None,
+            scale_cache: std::cell::RefCell::new(None),
             score_generation: 0,
             scoring: false,
             score_error: None,
@@ -252,6 +258,13 @@ impl App {
             notice: None,
             frames: 0,
         };
+        if let Some(t) = launch.theme {
+            app.settings.theme = t;
+        }
+        if let Some(p) = launch.plot {
+            app.plot_tab = p;
+            app.settings.show_plots = true;
+        }
         app.apply_theme(ctx);
         let (policy, reference, data, checkpoints_dir) = match (&launch.policy, &launch.reference) {
             (Some(p), Some(r)) => (Some(p.clone()), Some(r.clone()), launch.data.clone(), None),
@@ -498,7 +511,7 @@ impl App {
                                 }
                                 RecordScore::Unpaired(_) => DiffSpans::default(),
                             };
-                            self.shown = Some(s);
+                            self.shown = Some(Arc::new(s));
                             self.score_error = None;
                         }
                         Err(e) => self.score_error = Some(e),
@@ -656,16 +669,27 @@ impl App {
         }
     }
 
-    /// The colour scale over the shown tokens.
+    /// The colour scale over the shown tokens (computed once per shown record, metric and mode).
     pub fn scale(&self) -> Scale {
         let metric = self.settings.metric;
-        Scale::resolve(
-            self.settings.scale,
+        let mode = self.settings.scale;
+        let key = self.shown.as_ref().map_or(0, |s| Arc::as_ptr(s) as usize);
+        if let Some((k, m, md, scale)) = *self.scale_cache.borrow()
+            && k == key
+            && m == metric
+            && md == mode
+        {
+            return scale;
+        }
+        let scale = Scale::resolve(
+            mode,
             self.shown
                 .iter()
                 .flat_map(|s| s.responses())
                 .flat_map(|(_, r)| r.tokens.iter().map(move |t| metric.value(t))),
-        )
+        );
+        *self.scale_cache.borrow_mut() = Some((key, metric, mode, scale));
+        scale
     }
 
     /// Draws one frame into `ui` (the whole window).
@@ -999,7 +1023,7 @@ impl App {
             }
             return;
         };
-        if let RecordScore::Pair(p) = &shown {
+        if let RecordScore::Pair(p) = shown.as_ref() {
             ui.horizontal_wrapped(|ui| {
                 ui.label(
                     egui::RichText::new(format!("R_chosen {:+.4}", p.chosen.reward))
@@ -1167,7 +1191,7 @@ impl App {
         });
         let height = (ui.available_height() - 8.0).max(80.0);
         match self.plot_tab {
-            PlotTab::Tokens => match &self.shown {
+            PlotTab::Tokens => match self.shown.as_deref() {
                 Some(s) => plots::tokens(ui, s, self.settings.metric, height),
                 None => {
                     ui.weak("nothing scored yet");
@@ -1322,7 +1346,10 @@ impl App {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             return;
         }
-        if self.shown.is_some() && !self.scoring {
+        // On a checkpoint plot, wait for the drift too.
+        let drift_ready =
+            self.plot_tab == PlotTab::Tokens || (!self.drift_running && !self.drift.is_empty());
+        if self.shown.is_some() && !self.scoring && drift_ready {
             mode.frames_with_scores += 1;
         }
         // A few frames after the scores arrive, so the layout has settled.

@@ -34,10 +34,13 @@ pub struct ChipCache {
     height: f32,
 }
 
+/// Identifies a layout without walking every token each frame: where the tokens live (a new record is a new
+/// allocation), how many there are, the first and last ones, the width and the font.
 fn layout_key(tokens: &[TokenScore], width: f32, font: &FontId) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    (tokens.as_ptr() as usize).hash(&mut h);
     tokens.len().hash(&mut h);
-    for t in tokens {
+    for t in tokens.first().into_iter().chain(tokens.last()) {
         t.id.hash(&mut h);
         t.start.hash(&mut h);
         t.text.hash(&mut h);

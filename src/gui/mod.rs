@@ -16,8 +16,10 @@ mod plots;
 mod settings;
 mod worker;
 
-pub use app::{App, Launch};
+pub use app::{App, Launch, PlotTab};
+pub use dataset::Dataset;
 pub use settings::Settings;
+pub use worker::RowScore;
 
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};

@@ -10,6 +10,9 @@ use egui::{Color32, Pos2, Rect, Sense, Stroke, Ui, Vec2};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 use std::path::Path;
 
+/// Above this many tokens the per-token plot draws a line instead of bars.
+const MAX_BARS: usize = 1000;
+
 /// Okabe-Ito blue and vermillion: chosen and rejected in every plot.
 pub const CHOSEN: Color32 = Color32::from_rgb(0, 114, 178);
 /// See [`CHOSEN`].
@@ -37,7 +40,24 @@ pub fn tokens(ui: &mut Ui, record: &RecordScore, metric: Metric, height: f32) {
             .y_axis_label(metric.label())
             .allow_scroll(false)
             .show(&mut cols[0], |p| {
+                let many = responses
+                    .iter()
+                    .map(|(_, r, _)| r.tokens.len())
+                    .max()
+                    .unwrap_or(0)
+                    > MAX_BARS;
                 for (k, (name, r, c)) in responses.iter().enumerate() {
+                    if many {
+                        // Thousands of bars cost more than they show: a line of the same values.
+                        let pts: Vec<[f64; 2]> = r
+                            .tokens
+                            .iter()
+                            .enumerate()
+                            .map(|(i, t)| [i as f64, metric.value(t)])
+                            .collect();
+                        p.line(Line::new(*name, PlotPoints::new(pts)).color(*c));
+                        continue;
+                    }
                     let bars: Vec<Bar> = r
                         .tokens
                         .iter()
@@ -61,16 +81,46 @@ pub fn tokens(ui: &mut Ui, record: &RecordScore, metric: Metric, height: f32) {
             .allow_scroll(false)
             .show(&mut cols[1], |p| {
                 for (name, r, c) in &responses {
-                    let pts: Vec<[f64; 2]> = r
-                        .tokens
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| [i as f64, t.cum_reward])
-                        .collect();
-                    p.line(Line::new(*name, PlotPoints::new(pts)).color(*c).width(2.0));
+                    let values: Vec<f64> = r.tokens.iter().map(|t| t.cum_reward).collect();
+                    p.line(
+                        Line::new(*name, PlotPoints::new(decimate(&values)))
+                            .color(*c)
+                            .width(2.0),
+                    );
                 }
             });
     });
+}
+
+/// The points of a long series reduced to each bucket's minimum and maximum (in order), at most about 2,000
+/// points: a line through them looks the same at plot resolution and costs a fraction to draw.
+pub fn decimate(values: &[f64]) -> Vec<[f64; 2]> {
+    const BUCKETS: usize = 1000;
+    if values.len() <= 2 * BUCKETS {
+        return values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| [i as f64, v])
+            .collect();
+    }
+    let size = values.len().div_ceil(BUCKETS);
+    let mut out = Vec::with_capacity(2 * BUCKETS);
+    for (b, chunk) in values.chunks(size).enumerate() {
+        let base = b * size;
+        let (mut lo, mut hi) = (0, 0);
+        for (i, v) in chunk.iter().enumerate() {
+            if v.total_cmp(&chunk[lo]).is_lt() {
+                lo = i;
+            }
+            if v.total_cmp(&chunk[hi]).is_gt() {
+                hi = i;
+            }
+        }
+        for i in if lo <= hi { [lo, hi] } else { [hi, lo] } {
+            out.push([(base + i) as f64, chunk[i]]);
+        }
+    }
+    out
 }
 
 /// One curve of `trainer_state.json`'s `log_history`.
@@ -190,12 +240,15 @@ pub fn token_by_checkpoint(ui: &mut Ui, points: &[DriftPoint], metric: Metric, t
         fmt_num(scale.limit)
     ));
     let label_w = 60.0;
-    let cell_w = ((ui.available_width() - label_w) / cols.max(1) as f32).clamp(3.0, 24.0);
+    let cell_w = ((ui.available_width() - label_w) / cols.max(1) as f32).clamp(3.0, 44.0);
     let cell_h = 16.0;
     egui::ScrollArea::horizontal()
         .id_salt("token-x-checkpoint")
         .show(ui, |ui| {
-            let size = Vec2::new(label_w + cell_w * cols as f32, cell_h * rows.len() as f32);
+            let size = Vec2::new(
+                label_w + cell_w * cols as f32,
+                cell_h * (rows.len() + 1) as f32,
+            );
             let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
             let painter = ui.painter_at(rect);
             for (ri, (step, resp)) in rows.iter().enumerate() {
@@ -214,6 +267,26 @@ pub fn token_by_checkpoint(ui: &mut Ui, points: &[DriftPoint], metric: Metric, t
                         Rect::from_min_size(Pos2::new(x, y), Vec2::new(cell_w - 0.5, cell_h - 0.5)),
                         0.0,
                         color(cmap.at(metric.colormap_position(v, scale.limit))),
+                    );
+                }
+            }
+            // The tokens under their columns, when there is room to read them.
+            if cell_w >= 14.0 {
+                let y = rect.min.y + rows.len() as f32 * cell_h + cell_h / 2.0;
+                for (ci, t) in first.tokens.iter().enumerate() {
+                    let x = rect.min.x + label_w + (ci as f32 + 0.5) * cell_w;
+                    let cell = Rect::from_center_size(Pos2::new(x, y), Vec2::new(cell_w, cell_h));
+                    let text: String = crate::render::chip_text(&t.text)
+                        .segments
+                        .iter()
+                        .map(|(s, _)| s.as_str())
+                        .collect();
+                    painter.with_clip_rect(cell).text(
+                        Pos2::new(x, y),
+                        egui::Align2::CENTER_CENTER,
+                        text,
+                        egui::FontId::monospace(10.0),
+                        ui.visuals().weak_text_color(),
                     );
                 }
             }
@@ -251,4 +324,21 @@ pub fn token_by_checkpoint(ui: &mut Ui, points: &[DriftPoint], metric: Metric, t
 
 fn v_of(metric: Metric, t: &crate::score::TokenScore) -> f64 {
     metric.value(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimation_keeps_extremes_in_order() {
+        let v: Vec<f64> = (0..10_000)
+            .map(|i| if i == 4321 { -50.0 } else { (i % 7) as f64 })
+            .collect();
+        let d = decimate(&v);
+        assert!(d.len() <= 2000);
+        assert!(d.iter().any(|p| p[0] == 4321.0 && p[1] == -50.0));
+        assert!(d.windows(2).all(|w| w[0][0] <= w[1][0]));
+        assert_eq!(decimate(&[1.0, 2.0]), vec![[0.0, 1.0], [1.0, 2.0]]);
+    }
 }
