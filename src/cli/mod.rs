@@ -90,30 +90,46 @@ impl ModelArgs {
     }
 }
 
-/// The record given on the command line as text: `--prompt` with `--response` (unpaired), or with `--chosen` and
-/// `--rejected` (a pair); `None` without `--prompt`.
-fn record_from_text(
-    prompt: Option<&str>,
-    response: Option<&str>,
-    chosen: Option<&str>,
-    rejected: Option<&str>,
-) -> anyhow::Result<Option<Record>> {
-    let Some(prompt) = prompt else {
-        return Ok(None);
-    };
-    Ok(Some(match (response, chosen, rejected) {
-        (Some(r), None, None) => Record::Unpaired {
-            prompt: prompt.to_string(),
-            completion: r.to_string(),
-        },
-        (None, Some(c), Some(r)) => Record::Pair {
-            prompt: prompt.to_string(),
-            chosen: c.to_string(),
-            rejected: r.to_string(),
-            error_spans: Vec::new(),
-        },
-        _ => anyhow::bail!("with --prompt give either --response, or both --chosen and --rejected"),
-    }))
+/// One record typed on the command line: `--prompt` with `--response` (unpaired), or with `--chosen` and
+/// `--rejected` (a pair).
+#[derive(Debug, Args)]
+struct TextRecordArgs {
+    /// A prompt to score one response (--response) or one pair (--chosen/--rejected) after.
+    #[arg(long, value_name = "TEXT")]
+    prompt: Option<String>,
+    /// The response after --prompt.
+    #[arg(long, value_name = "TEXT", requires = "prompt", conflicts_with_all = ["chosen", "rejected"])]
+    response: Option<String>,
+    /// The preferred response of a pair (with --rejected).
+    #[arg(long, value_name = "TEXT", requires_all = ["prompt", "rejected"])]
+    chosen: Option<String>,
+    /// The dispreferred response of a pair (with --chosen).
+    #[arg(long, value_name = "TEXT", requires_all = ["prompt", "chosen"])]
+    rejected: Option<String>,
+}
+
+impl TextRecordArgs {
+    /// The record, or `None` without `--prompt`.
+    fn record(&self) -> anyhow::Result<Option<Record>> {
+        let Some(prompt) = self.prompt.clone() else {
+            return Ok(None);
+        };
+        Ok(Some(match (&self.response, &self.chosen, &self.rejected) {
+            (Some(r), None, None) => Record::Unpaired {
+                prompt,
+                completion: r.clone(),
+            },
+            (None, Some(c), Some(r)) => Record::Pair {
+                prompt,
+                chosen: c.clone(),
+                rejected: r.clone(),
+                error_spans: Vec::new(),
+            },
+            _ => anyhow::bail!(
+                "with --prompt give either --response, or both --chosen and --rejected"
+            ),
+        }))
+    }
 }
 
 /// A progress bar on stderr over `len` records (hidden when stderr is not a terminal).

@@ -1,6 +1,6 @@
 //! `creditlens render`: the heatmap of one record as a PNG, headless.
 
-use super::{ModelArgs, record_from_text};
+use super::{ModelArgs, TextRecordArgs};
 use anyhow::{Context, bail};
 use clap::Args;
 use creditlens::data::read_entries;
@@ -20,18 +20,8 @@ pub struct RenderArgs {
     /// Which record of --data (0-based).
     #[arg(long, default_value_t = 0)]
     index: usize,
-    /// A prompt, instead of --data, followed by --response or by --chosen and --rejected.
-    #[arg(long, value_name = "TEXT")]
-    prompt: Option<String>,
-    /// The response to draw after --prompt.
-    #[arg(long, value_name = "TEXT", requires = "prompt", conflicts_with_all = ["chosen", "rejected"])]
-    response: Option<String>,
-    /// The preferred response of a pair (with --rejected).
-    #[arg(long, value_name = "TEXT", requires_all = ["prompt", "rejected"])]
-    chosen: Option<String>,
-    /// The dispreferred response of a pair (with --chosen).
-    #[arg(long, value_name = "TEXT", requires_all = ["prompt", "chosen"])]
-    rejected: Option<String>,
+    #[command(flatten)]
+    text: TextRecordArgs,
     /// The PNG to write.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -97,12 +87,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    let record = match record_from_text(
-        args.prompt.as_deref(),
-        args.response.as_deref(),
-        args.chosen.as_deref(),
-        args.rejected.as_deref(),
-    )? {
+    let record = match args.text.record()? {
         Some(r) => r,
         None => {
             let data = match &args.data {

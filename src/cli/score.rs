@@ -1,9 +1,9 @@
 //! `creditlens score`: per-token implicit rewards for a data file or a single prompt/response.
 
-use super::{ModelArgs, record_from_text, score_entries};
+use super::{ModelArgs, TextRecordArgs, score_entries};
 use anyhow::bail;
 use clap::Args;
-use creditlens::data::{Entry, Record, read_entries};
+use creditlens::data::{Entry, read_entries};
 use creditlens::output::ScoreWriter;
 use creditlens::score::{RecordScore, Scorer};
 use std::path::PathBuf;
@@ -17,18 +17,8 @@ pub struct ScoreArgs {
     /// A JSONL file (or JSON array) of {"prompt","chosen","rejected"} or {"prompt","completion"} records.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "response", "chosen", "rejected"])]
     data: Option<PathBuf>,
-    /// A prompt to score one response (--response) or one pair (--chosen/--rejected) after.
-    #[arg(long, value_name = "TEXT")]
-    prompt: Option<String>,
-    /// The response to score after --prompt.
-    #[arg(long, value_name = "TEXT", requires = "prompt", conflicts_with_all = ["chosen", "rejected"])]
-    response: Option<String>,
-    /// The preferred response of a pair (with --rejected).
-    #[arg(long, value_name = "TEXT", requires_all = ["prompt", "rejected"])]
-    chosen: Option<String>,
-    /// The dispreferred response of a pair (with --chosen).
-    #[arg(long, value_name = "TEXT", requires_all = ["prompt", "chosen"])]
-    rejected: Option<String>,
+    #[command(flatten)]
+    text: TextRecordArgs,
     /// Alternatives reported per model and token.
     #[arg(long, default_value_t = 5)]
     top_k: usize,
@@ -87,7 +77,7 @@ impl Totals {
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     args.models.options(args.top_k).validate()?;
-    let single = single_record(&args)?;
+    let single = args.text.record()?;
     let entries = match (&args.data, &single) {
         (Some(path), _) => Some(read_entries(path)?),
         (None, Some(_)) => None,
@@ -117,15 +107,6 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     }
     summary(&totals, started.elapsed().as_secs_f64());
     Ok(())
-}
-
-fn single_record(args: &ScoreArgs) -> anyhow::Result<Option<Record>> {
-    record_from_text(
-        args.prompt.as_deref(),
-        args.response.as_deref(),
-        args.chosen.as_deref(),
-        args.rejected.as_deref(),
-    )
 }
 
 fn score_file(

@@ -164,16 +164,13 @@ pub fn render(spec: &HeatmapSpec<'_>, opts: &RenderOptions) -> Result<Rendered> 
     let mut ops: Vec<canvas::Op> = Vec::new();
     let mut boxes = Vec::new();
     let mut y = margin;
-    for line in wrap_words(&fonts, &spec.title, title_size, right - margin) {
-        ops.push(canvas::Op::Text {
-            x: margin,
-            y,
-            size: title_size,
-            color: fg,
-            text: line,
-        });
-        y += fonts_line_height(&fonts, title_size) + 2.0 * k;
-    }
+    let paragraph = Paragraph {
+        x: margin,
+        width: right - margin,
+        gap: 2.0 * k,
+        color: fg,
+    };
+    paragraph.push(&mut ops, &fonts, &spec.title, title_size, &mut y);
     y += 8.0 * k;
     let chip_h = fonts_line_height(&fonts, size) + 2.0 * CHIP_PAD_Y * k;
     for (ri, resp) in spec.responses.iter().enumerate() {
@@ -239,16 +236,7 @@ pub fn render(spec: &HeatmapSpec<'_>, opts: &RenderOptions) -> Result<Rendered> 
         y += chip_h + 14.0 * k;
     }
     if !spec.footer.is_empty() {
-        for line in wrap_words(&fonts, &spec.footer, small, right - margin) {
-            ops.push(canvas::Op::Text {
-                x: margin,
-                y,
-                size: small,
-                color: fg,
-                text: line,
-            });
-            y += fonts_line_height(&fonts, small) + 2.0 * k;
-        }
+        paragraph.push(&mut ops, &fonts, &spec.footer, small, &mut y);
         y += 8.0 * k;
     }
 
@@ -347,6 +335,37 @@ fn fonts_line_height(fonts: &FontStack, size: f32) -> f32 {
 fn blend(a: Rgb, b: Rgb, t: f32) -> Rgb {
     let f = |x: u8, y: u8| (f32::from(x) * (1.0 - t) + f32::from(y) * t).round() as u8;
     Rgb(f(a.0, b.0), f(a.1, b.1), f(a.2, b.2))
+}
+
+/// Where wrapped text goes: left edge, width, gap between lines, colour.
+struct Paragraph {
+    x: f32,
+    width: f32,
+    gap: f32,
+    color: Rgb,
+}
+
+impl Paragraph {
+    /// Adds `text` wrapped to the paragraph's width at `*y`, moving `*y` below it.
+    fn push(
+        &self,
+        ops: &mut Vec<canvas::Op>,
+        fonts: &FontStack,
+        text: &str,
+        size: f32,
+        y: &mut f32,
+    ) {
+        for line in wrap_words(fonts, text, size, self.width) {
+            ops.push(canvas::Op::Text {
+                x: self.x,
+                y: *y,
+                size,
+                color: self.color,
+                text: line,
+            });
+            *y += fonts_line_height(fonts, size) + self.gap;
+        }
+    }
 }
 
 /// Splits `text` into lines no wider than `max` (at spaces; a long word is cut).
