@@ -252,3 +252,47 @@ fn a_bad_checkpoint_shows_an_error_in_the_window() {
             >= 1
     );
 }
+
+#[test]
+fn clicking_a_token_pins_its_details_with_top_k() {
+    let mut h = demo();
+    let rect = h
+        .get_all_by_label_contains("tokens coloured by reward")
+        .next()
+        .expect("the chosen heatmap")
+        .rect();
+    let at = rect.min + egui::vec2(6.0, 6.0);
+    h.hover_at(at);
+    h.step();
+    // The hover tooltip shows the token's numbers.
+    h.get_by_label_contains("click to pin");
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.step();
+    }
+    h.step();
+    assert_eq!(app(&h).pinned, Some((0, 0)));
+    h.get_by_label("chosen token 0");
+    h.get_by_label("Next-token alternatives at this position");
+    // Both models' alternatives are listed, as scored.
+    let t = pair(app(&h)).chosen.tokens[0].clone();
+    assert!(!t.top_policy.is_empty() && !t.top_reference.is_empty());
+    for top in [&t.top_policy[0], &t.top_reference[0]] {
+        assert!(
+            h.query_all_by_label(&format!("{:?}", top.text)).count() >= 1,
+            "{top:?} not listed"
+        );
+        assert!(
+            h.query_all_by_label(&format!("{:.3}", top.logp)).count() >= 1,
+            "{top:?} logp not listed"
+        );
+    }
+    h.key_press(egui::Key::Escape);
+    h.step();
+    assert_eq!(app(&h).pinned, None);
+}
