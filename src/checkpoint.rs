@@ -136,8 +136,8 @@ pub struct TrainingCheckpoint {
     pub dir: PathBuf,
 }
 
-/// The `checkpoint-N/` subfolders of `dir` that hold a config.json, by step (empty if there are none or `dir`
-/// cannot be read).
+/// The `checkpoint-N/` subfolders of `dir` that hold a config.json (a full checkpoint) or an adapter_config.json
+/// (a LoRA adapter, as TRL + PEFT save them), by step (empty if there are none or `dir` cannot be read).
 pub fn training_checkpoints(dir: &Path) -> Vec<TrainingCheckpoint> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -148,8 +148,7 @@ pub fn training_checkpoints(dir: &Path) -> Vec<TrainingCheckpoint> {
             let name = e.file_name();
             let step = name.to_str()?.strip_prefix("checkpoint-")?.parse().ok()?;
             let dir = e.path();
-            dir.join("config.json")
-                .is_file()
+            (dir.join("config.json").is_file() || dir.join("adapter_config.json").is_file())
                 .then_some(TrainingCheckpoint { step, dir })
         })
         .collect();

@@ -2,9 +2,9 @@
 //!
 //! For a policy pi and its reference pi_ref, every response token y_t gets the implicit reward
 //! `r_t = beta * (log pi(y_t | s_t) - log pi_ref(y_t | s_t))` (Rafailov et al., "From r to Q*", 2024). The
-//! library loads Hugging Face checkpoints ([`model`]), tokenises records the way TRL does ([`tokenize`]), scores them
-//! ([`score`]) and reads and writes data ([`data`], [`output`]). The command line (the `creditlens` binary) and, later,
-//! the desktop app are thin layers over it.
+//! library loads Hugging Face checkpoints and LoRA adapters ([`source`], [`model`]), tokenises records the way TRL
+//! does ([`tokenize`]), scores them ([`score`]) and reads and writes data ([`data`], [`output`]). The command line
+//! (the `creditlens` binary) and the desktop app ([`gui`]) are thin layers over it.
 
 pub mod alloc;
 pub mod checkpoint;
@@ -20,6 +20,7 @@ pub mod output;
 pub mod render;
 pub mod rng;
 pub mod score;
+pub mod source;
 pub mod task;
 pub mod textdiff;
 pub mod tokenize;

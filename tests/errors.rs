@@ -246,3 +246,66 @@ fn bad_options() {
     )
     .fails_with("unknown dtype");
 }
+
+#[test]
+fn bad_lora_adapters_are_refused_with_the_field() {
+    let dir = temp();
+    let a = dir.path().join("adapter");
+    copy_model("llama_lora_rs", &a);
+    let base = model("llama_ref");
+    let config = a.join("adapter_config.json");
+    let original = std::fs::read_to_string(&config).unwrap();
+    // Its base "../llama_ref" does not exist next to the copy: the reference stands in, so it loads.
+    Scorer::load(&a, &base, "f32", ScoreOptions::default()).expect("reference as base");
+    for (from, to, expect) in [
+        (
+            "\"use_dora\": false",
+            "\"use_dora\": true",
+            "`use_dora` is true",
+        ),
+        (
+            "\"peft_type\": \"LORA\"",
+            "\"peft_type\": \"IA3\"",
+            "only LoRA adapters",
+        ),
+        ("\"bias\": \"none\"", "\"bias\": \"all\"", "bias is `all`"),
+        (
+            "\"r\": 4",
+            "\"r\": 8",
+            "rank 4 but adapter_config.json implies r = 8",
+        ),
+        (
+            "\"r\": 4",
+            "\"r\": \"four\"",
+            "field `r` is missing or not a positive integer",
+        ),
+    ] {
+        assert!(original.contains(from), "{from}");
+        std::fs::write(&config, original.replacen(from, to, 1)).unwrap();
+        let err = load_err(&a, &base);
+        assert!(err.contains("adapter") && err.contains(expect), "{err}");
+    }
+    std::fs::write(&config, "{ not json").unwrap();
+    assert!(load_err(&a, &base).contains("adapter_config.json: not valid JSON"));
+    std::fs::write(&config, &original).unwrap();
+    std::fs::remove_file(a.join("adapter_model.safetensors")).unwrap();
+    assert!(load_err(&a, &base).contains("missing adapter_model.safetensors"));
+    // An adapter's reference cannot be another adapter's hub base.
+    let err = load_err(&model("llama_lora"), &model("llama_lora"));
+    assert!(err.contains("not a local checkpoint directory"), "{err}");
+    // The command line names the flag to add.
+    score_cli(dir.path(), &model("llama_lora"), &base).ok();
+    creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--policy",
+            &s(&model("llama")),
+            "--prompt",
+            "Hi",
+            "--response",
+            " x",
+        ],
+    )
+    .fails_with("give the reference too");
+}

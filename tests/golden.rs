@@ -188,6 +188,49 @@ fn qwen3_matches_transformers_and_trl() {
     check("qwen3");
 }
 
+/// A PEFT LoRA adapter (every linear layer) whose adapter_config.json names a hub id as its base: applied to the
+/// reference, its scores equal PeftModel's, and its rewards TRL's with the adapter disabled as the reference.
+#[test]
+fn lora_adapter_matches_peft_and_trl() {
+    check("llama_lora");
+}
+
+/// rsLoRA with rank and alpha patterns, whose base is the local directory "../llama_ref".
+#[test]
+fn rslora_adapter_with_patterns_matches_peft_and_trl() {
+    check("llama_lora_rs");
+}
+
+/// Without a reference, an adapter's local base is the reference (PEFT + DPO); the adapter's card says what it is.
+#[test]
+fn adapter_base_is_the_default_reference() {
+    let adapter = fixtures().join("models/llama_lora_rs");
+    let base = creditlens::source::default_reference(&adapter).expect("local base");
+    assert_eq!(
+        base.canonicalize().expect("base"),
+        fixtures()
+            .join("models/llama_ref")
+            .canonicalize()
+            .expect("ref")
+    );
+    let scorer = Scorer::load(&adapter, &base, "f32", ScoreOptions::default()).expect("load");
+    let card = scorer
+        .policy()
+        .info()
+        .adapter
+        .clone()
+        .expect("adapter described");
+    assert!(
+        card.contains("LoRA r 4") && card.contains("rsLoRA"),
+        "{card}"
+    );
+    assert!(scorer.reference().info().adapter.is_none());
+    // A hub id as the base cannot stand in for the reference.
+    let err = creditlens::source::default_reference(&fixtures().join("models/llama_lora"))
+        .expect_err("hub base");
+    assert!(err.to_string().contains("give the base model"), "{err}");
+}
+
 #[test]
 fn same_directory_twice_gives_zero_rewards() {
     let p = model("qwen2");

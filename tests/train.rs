@@ -161,6 +161,7 @@ fn demo_pipeline_writes_loadable_checkpoints_with_trl_logs() {
         sft: step(6),
         dpo: step(4),
         save_every: 2,
+        ..DemoConfig::small()
     };
     let dir = temp();
     let out = dir.path().join("demo");

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 /// Arguments of `creditlens gui`.
 #[derive(Debug, Args, Default)]
 pub struct GuiArgs {
-    /// The policy: a checkpoint folder, or a folder of checkpoint-N/ subfolders (their drift is plotted)
-    /// [default: the embedded demo's].
-    #[arg(long, value_name = "DIR", requires = "reference")]
+    /// The policy: a checkpoint folder, a LoRA adapter folder, or a folder of checkpoint-N/ subfolders (their
+    /// drift is plotted) [default: the embedded demo's].
+    #[arg(long, value_name = "DIR")]
     policy: Option<PathBuf>,
-    /// The reference checkpoint folder [default: the embedded demo's].
+    /// The reference checkpoint folder [default: the embedded demo's; for a LoRA adapter policy, its base].
     #[arg(long, value_name = "DIR", requires = "policy")]
     reference: Option<PathBuf>,
     /// A data file to open (JSONL or JSON array) [default: the embedded demo's pairs].
@@ -30,9 +30,13 @@ pub struct GuiArgs {
 }
 
 pub fn run(args: GuiArgs) -> anyhow::Result<()> {
+    let reference = match (&args.policy, args.reference) {
+        (Some(p), None) => Some(creditlens::source::default_reference(p)?),
+        (_, r) => r,
+    };
     run_gui(Launch {
         policy: args.policy,
-        reference: args.reference,
+        reference,
         data: args.data,
         screenshot: args.screenshot,
         theme: args.theme.map(|t| {

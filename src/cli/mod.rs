@@ -42,10 +42,12 @@ enum Command {
 /// The models and scoring settings every scoring command takes.
 #[derive(Debug, Args)]
 struct ModelArgs {
-    /// The trained policy: a Hugging Face checkpoint directory [default: the embedded demo's policy].
-    #[arg(long, value_name = "DIR", requires = "reference")]
+    /// The trained policy: a Hugging Face checkpoint directory or a PEFT LoRA adapter directory [default: the
+    /// embedded demo's policy].
+    #[arg(long, value_name = "DIR")]
     policy: Option<PathBuf>,
-    /// The reference (usually the SFT model DPO started from) [default: the embedded demo's reference].
+    /// The reference (usually the SFT model DPO started from) [default: the embedded demo's reference; for a LoRA
+    /// adapter policy, its base model].
     #[arg(long, value_name = "DIR", requires = "policy")]
     reference: Option<PathBuf>,
     /// DPO's beta: r_t = beta * (log pi - log pi_ref).
@@ -76,6 +78,7 @@ impl ModelArgs {
     fn paths(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
         match (&self.policy, &self.reference) {
             (Some(p), Some(r)) => Ok((p.clone(), r.clone())),
+            (Some(p), None) => Ok((p.clone(), creditlens::source::default_reference(p)?)),
             _ => {
                 let demo = DemoAssets::locate()?;
                 Ok((demo.policy(), demo.reference()))

@@ -313,13 +313,21 @@ impl App {
     /// names such a folder explicitly (the demo's).
     pub fn load_models(&mut self, checkpoints_dir: Option<PathBuf>) {
         let mut policy = PathBuf::from(self.form.policy.trim());
-        let reference = PathBuf::from(self.form.reference.trim());
+        let mut reference = PathBuf::from(self.form.reference.trim());
+        // A LoRA adapter's local base is its reference (PEFT + DPO) unless another one is given.
+        if reference.as_os_str().is_empty()
+            && let Ok(Some(base)) = crate::source::adapter_base(&policy)
+        {
+            self.form.reference = base.display().to_string();
+            reference = base;
+        }
         if policy.as_os_str().is_empty() || reference.as_os_str().is_empty() {
             self.load_error = Some("choose both a policy and a reference".into());
             return;
         }
         let mut checkpoints = training_checkpoints(checkpoints_dir.as_deref().unwrap_or(&policy));
         if !policy.join("config.json").is_file()
+            && !crate::source::is_adapter(&policy)
             && let Some(last) = checkpoints.last()
         {
             policy = last.dir.clone();

@@ -79,7 +79,7 @@ fn card(
                     .desired_width(f32::INFINITY),
             )
             .on_hover_text(format!(
-                "Path of the {name}: a Hugging Face folder with config.json, model.safetensors and tokenizer.json. Enter loads it"
+                "Path of the {name}: a Hugging Face folder with config.json, model.safetensors and tokenizer.json, or a PEFT LoRA adapter folder (adapter_config.json). Enter loads it"
             ));
         if edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
             actions.push(Action::Load);
@@ -102,6 +102,11 @@ fn card(
                     ui.weak("context");
                     ui.label(format!("{} tokens", i.context_length));
                     ui.end_row();
+                    if let Some(a) = &i.adapter {
+                        ui.weak("adapter");
+                        ui.label(a);
+                        ui.end_row();
+                    }
                 });
             }
             None => {

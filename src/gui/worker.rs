@@ -2,10 +2,11 @@
 //! dataset (cancellable, row by row) and the drift across training checkpoints. Every result goes back through one
 //! channel tagged with the generation it was asked for, so stale answers are dropped, and wakes the UI.
 
-use crate::checkpoint::{CheckpointFiles, TrainingCheckpoint};
+use crate::checkpoint::TrainingCheckpoint;
 use crate::data::Record;
-use crate::model::{Model, ModelInfo, parse_dtype};
+use crate::model::{ModelInfo, parse_dtype};
 use crate::score::{RecordScore, ScoreOptions, Scorer};
+use crate::source::ModelSource;
 use candle_core::Device;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -340,9 +341,11 @@ impl Worker {
                     if cancel.load(Ordering::Relaxed) {
                         return Ok(());
                     }
-                    let files = CheckpointFiles::locate(&ck.dir).map_err(|e| e.to_string())?;
-                    let model =
-                        Model::load(&files, dtype, &Device::Cpu).map_err(|e| e.to_string())?;
+                    // Adapter checkpoints (TRL + PEFT) apply to the reference when their base is not local.
+                    let base = scorer.reference().info().path.clone();
+                    let model = ModelSource::resolve(&ck.dir, Some(&base))
+                        .and_then(|src| src.load_model(dtype, &Device::Cpu))
+                        .map_err(|e| e.to_string())?;
                     let s = scorer
                         .with_policy(Arc::new(model))
                         .map_err(|e| format!("{}: {e}", ck.dir.display()))?;

@@ -2,11 +2,13 @@
 
 pub mod config;
 pub mod decoder;
+pub mod lora;
 pub mod rope;
 pub mod weights;
 
 pub use config::{DecoderConfig, Family, SUPPORTED_ARCHITECTURES};
 pub use decoder::{Decoder, Kernels, KvCache};
+pub use lora::{AdapterFiles, LoraAdapter, LoraConfig};
 pub use weights::{MemoryWeights, SafetensorsWeights, TensorSource};
 
 use crate::checkpoint::CheckpointFiles;
@@ -43,6 +45,8 @@ pub struct ModelInfo {
     pub vocab_size: usize,
     /// Longest sequence the model accepts.
     pub context_length: usize,
+    /// For a LoRA adapter: what it is and the base checkpoint it was applied to.
+    pub adapter: Option<String>,
 }
 
 /// A causal language model loaded from a checkpoint.
@@ -65,6 +69,19 @@ impl Model {
     /// Loads the model of a located checkpoint, computing in `dtype` on `device`.
     pub fn load(files: &CheckpointFiles, dtype: DType, device: &Device) -> Result<Self> {
         let cfg = DecoderConfig::from_file(&files.config)?;
+        Self::load_with(files, dtype, device, |w| {
+            Decoder::load(&cfg, w, Kernels::Fused)
+        })
+    }
+
+    /// Opens the weights of `files` and builds the decoder with `build`.
+    fn load_with(
+        files: &CheckpointFiles,
+        dtype: DType,
+        device: &Device,
+        build: impl FnOnce(&dyn TensorSource) -> Result<Decoder>,
+    ) -> Result<Self> {
+        let cfg = DecoderConfig::from_file(&files.config)?;
         let weights = SafetensorsWeights::open(&files.dir, &files.weights, dtype, device)?;
         let stored = weights
             .stored_dtypes()
@@ -72,7 +89,7 @@ impl Model {
             .map(|d| dtype_name(*d))
             .collect::<Vec<_>>()
             .join("+");
-        let decoder = Decoder::load(&cfg, &weights, Kernels::Fused)?;
+        let decoder = build(&weights)?;
         let info = ModelInfo {
             path: files.dir.clone(),
             architecture: cfg.family.architecture().to_string(),
@@ -81,8 +98,33 @@ impl Model {
             compute_dtype: dtype_name(dtype).to_string(),
             vocab_size: cfg.vocab_size,
             context_length: cfg.max_position_embeddings,
+            adapter: None,
         };
         Ok(Self { decoder, info })
+    }
+
+    /// Loads the base checkpoint `base` with the LoRA `adapter` merged into its weights.
+    pub fn load_adapted(
+        base: &CheckpointFiles,
+        adapter: &LoraAdapter,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let cfg = DecoderConfig::from_file(&base.config)?;
+        if cfg.tie_word_embeddings && adapter.touches("model.embed_tokens.weight") {
+            return Err(Error::config(
+                &adapter.files().config,
+                "the adapter changes embed_tokens of a model with tied embeddings, where PEFT adapts the input \
+                 embeddings but not the output layer; merge it (merge_and_unload + save_pretrained) and open the \
+                 merged checkpoint",
+            ));
+        }
+        let mut model = Self::load_with(base, dtype, device, |w| {
+            Decoder::load(&cfg, &adapter.apply(w), Kernels::Fused)
+        })?;
+        model.info.path = adapter.files().dir.clone();
+        model.info.adapter = Some(format!("{} on {}", adapter.describe(), base.dir.display()));
+        Ok(model)
     }
 
     /// Wraps an already built decoder (for models made in code, e.g. by training or benchmarks).
@@ -96,6 +138,7 @@ impl Model {
             compute_dtype: dtype_name(decoder.dtype()).to_string(),
             vocab_size: cfg.vocab_size,
             context_length: cfg.max_position_embeddings,
+            adapter: None,
         };
         Self { decoder, info }
     }

@@ -7,10 +7,10 @@ pub mod result;
 pub use metrics::{PositionMetrics, position_metrics, sigmoid};
 pub use result::{PairScore, RecordScore, ResponseScore, TokenScore, TopToken, UnpairedScore};
 
-use crate::checkpoint::CheckpointFiles;
 use crate::data::Record;
 use crate::error::{Error, Result};
 use crate::model::{Model, parse_dtype};
+use crate::source::ModelSource;
 use crate::tokenize::{EncodedSequence, TextTokenizer, TokenizationMode, encode_record};
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
@@ -72,8 +72,10 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    /// Loads policy and reference from checkpoint directories (once, if they are the same directory), checks they
-    /// share a tokenizer, and computes in `dtype` (`f32`, `f16`, `bf16`) on the CPU.
+    /// Loads policy and reference (once, if they are the same), checks they share a tokenizer, and computes in
+    /// `dtype` (`f32`, `f16`, `bf16`) on the CPU. Each path is a Hugging Face checkpoint directory or a LoRA
+    /// adapter directory; an adapter whose base is not a local directory is applied to the reference (TRL + PEFT:
+    /// the reference is the base with the adapter disabled).
     pub fn load(
         policy: &Path,
         reference: &Path,
@@ -83,16 +85,16 @@ impl Scorer {
         options.validate()?;
         let dtype = parse_dtype(dtype)?;
         let device = Device::Cpu;
-        let pf = CheckpointFiles::locate(policy)?;
-        let rf = CheckpointFiles::locate(reference)?;
-        let policy_model = Arc::new(Model::load(&pf, dtype, &device)?);
-        let tokenizer = Arc::new(TextTokenizer::load(&pf)?);
-        let reference_model = if rf.dir == pf.dir {
+        let ps = ModelSource::resolve(policy, Some(reference))?;
+        let rs = ModelSource::resolve(reference, None)?;
+        let policy_model = Arc::new(ps.load_model(dtype, &device)?);
+        let tokenizer = Arc::new(ps.load_tokenizer()?);
+        let reference_model = if rs == ps {
             policy_model.clone()
         } else {
-            let rt = TextTokenizer::load(&rf)?;
+            let rt = rs.load_tokenizer()?;
             tokenizer.check_compatible(&rt)?;
-            Arc::new(Model::load(&rf, dtype, &device)?)
+            Arc::new(rs.load_model(dtype, &device)?)
         };
         Self::new(policy_model, reference_model, tokenizer, options)
     }

@@ -38,6 +38,20 @@ pub struct DemoConfig {
     pub dpo: TrainConfig,
     /// DPO steps between saved checkpoints.
     pub save_every: usize,
+    /// What the SFT reference is trained on.
+    pub reference_data: ReferenceData,
+}
+
+/// The SFT reference's training data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceData {
+    /// The chosen responses of the DPO training pairs.
+    Chosen,
+    /// Chosen responses to the same task about a different invented world: the reference learns the language, the
+    /// arithmetic and the conversions, but not this world's facts, which DPO teaches.
+    ChosenOtherWorld,
+    /// Both responses of every training pair (an SFT model trained on unfiltered answers).
+    Both,
 }
 
 impl DemoConfig {
@@ -67,6 +81,7 @@ impl DemoConfig {
                 log_every: 10,
             },
             save_every: 80,
+            reference_data: ReferenceData::Chosen,
         }
     }
 
@@ -191,7 +206,20 @@ pub fn train_demo(
     ));
     let model_cfg = cfg.model_config(tok.vocab_size())?;
     let sft_model = TrainableModel::init(&model_cfg, cfg.seed)?;
-    let sft_seqs: Vec<EncodedSequence> = encoded.iter().map(|(c, _)| c.clone()).collect();
+    let sft_seqs: Vec<EncodedSequence> = match cfg.reference_data {
+        ReferenceData::Chosen => encoded.iter().map(|(c, _)| c.clone()).collect(),
+        ReferenceData::Both => encoded
+            .iter()
+            .flat_map(|(c, r)| [c.clone(), r.clone()])
+            .collect(),
+        ReferenceData::ChosenOtherWorld => {
+            let other = World::new(cfg.seed ^ 0x5eed);
+            generate(&other, cfg.seed + 3, cfg.train_pairs)
+                .iter()
+                .map(|p| encode(p).map(|(c, _)| c))
+                .collect::<Result<_>>()?
+        }
+    };
     let sft_log = train_sft(&sft_model, &sft_seqs, pad, &cfg.sft, |e| {
         progress(Progress::Log("sft", e.clone()))
     })?;

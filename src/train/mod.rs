@@ -10,7 +10,7 @@ mod tokenizer;
 mod trainable;
 
 pub use batch::{Batch, make_batch};
-pub use demo::{DemoConfig, DemoReport, Progress, train_demo};
+pub use demo::{DemoConfig, DemoReport, Progress, ReferenceData, train_demo};
 pub use loops::{DpoPair, LogEntry, TrainConfig, batch_logps, train_dpo, train_sft, trainer_state};
 pub use loss::{dpo_loss, sequence_logps, sft_loss, softplus};
 pub use tokenizer::{END_OF_TEXT, TrainedTokenizer, train_tokenizer};
