@@ -17,7 +17,7 @@ pub enum Error {
     },
     /// A checkpoint path points at a file where a directory is expected.
     #[error(
-        "{}: is a file, but a checkpoint is a directory holding config.json, model.safetensors and tokenizer.json; pass the directory",
+        "{}: is a file, but a checkpoint is a directory holding config.json, model.safetensors and tokenizer.json (or a .gguf file); pass the directory",
         path.display()
     )]
     NotADirectory {

@@ -1,5 +1,5 @@
-//! What a model path given by the user points at — a Hugging Face checkpoint directory or a PEFT LoRA adapter
-//! directory — and loading the model and tokenizer it stands for.
+//! What a model path given by the user points at — a Hugging Face checkpoint directory, a PEFT LoRA adapter
+//! directory or a GGUF file — and loading the model and tokenizer it stands for.
 //!
 //! An adapter needs its base checkpoint: the directory `base_model_name_or_path` names when that is local, otherwise
 //! the one the caller supplies (the reference, following TRL + PEFT, where the reference is the base model with the
@@ -7,6 +7,7 @@
 
 use crate::checkpoint::CheckpointFiles;
 use crate::error::{Error, Result};
+use crate::model::gguf::{self, GgufFile};
 use crate::model::{AdapterFiles, LoraAdapter, LoraConfig, Model, lora};
 use crate::tokenize::TextTokenizer;
 use candle_core::{DType, Device};
@@ -24,6 +25,14 @@ pub enum ModelSource {
         /// The base checkpoint.
         base: CheckpointFiles,
     },
+    /// A GGUF file (llama.cpp), canonicalised.
+    Gguf(PathBuf),
+}
+
+/// Whether `path` ends in `.gguf`.
+pub fn has_gguf_extension(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
 }
 
 /// Whether `path` is a PEFT adapter directory.
@@ -49,6 +58,11 @@ impl ModelSource {
             return Err(Error::NotFound {
                 path: path.to_path_buf(),
             });
+        }
+        if path.is_file() && (gguf::is_gguf(path) || has_gguf_extension(path)) {
+            return Ok(Self::Gguf(
+                path.canonicalize().map_err(|e| Error::io(path, e))?,
+            ));
         }
         if !is_adapter(path) {
             return Ok(Self::Checkpoint(CheckpointFiles::locate(path)?));
@@ -82,40 +96,78 @@ impl ModelSource {
         match self {
             Self::Checkpoint(c) => &c.dir,
             Self::Adapter { adapter, .. } => &adapter.dir,
+            Self::Gguf(file) => file,
         }
     }
 
     /// The files the tokenizer comes from: the checkpoint's, or for an adapter its own tokenizer.json when it
-    /// has one (TRL saves it next to the adapter), else the base's.
-    pub fn tokenizer_files(&self) -> CheckpointFiles {
+    /// has one (TRL saves it next to the adapter), else the base's; for a GGUF file, a tokenizer.json next to it
+    /// (`None`: the file's own metadata).
+    pub fn tokenizer_files(&self) -> Option<CheckpointFiles> {
+        let with_own = |mut files: CheckpointFiles, dir: &Path| {
+            let own = dir.join("tokenizer.json");
+            if own.is_file() {
+                files.tokenizer = own;
+                let config = dir.join("tokenizer_config.json");
+                files.tokenizer_config = config.is_file().then_some(config);
+                let generation = dir.join("generation_config.json");
+                files.generation_config = generation.is_file().then_some(generation);
+            }
+            files
+        };
         match self {
-            Self::Checkpoint(c) => c.clone(),
-            Self::Adapter { adapter, base } => {
-                let mut files = base.clone();
-                let own = adapter.dir.join("tokenizer.json");
-                if own.is_file() {
-                    files.tokenizer = own;
-                    let config = adapter.dir.join("tokenizer_config.json");
-                    files.tokenizer_config = config.is_file().then_some(config);
-                }
-                files
+            Self::Checkpoint(c) => Some(c.clone()),
+            Self::Adapter { adapter, base } => Some(with_own(base.clone(), &adapter.dir)),
+            Self::Gguf(file) => {
+                let dir = file.parent()?;
+                dir.join("tokenizer.json").is_file().then(|| {
+                    with_own(
+                        CheckpointFiles {
+                            dir: dir.to_path_buf(),
+                            config: PathBuf::new(),
+                            weights: vec![file.clone()],
+                            tokenizer: PathBuf::new(),
+                            tokenizer_config: None,
+                            generation_config: None,
+                        },
+                        dir,
+                    )
+                })
             }
         }
     }
 
     /// Loads the model, computing in `dtype` on `device`.
     pub fn load_model(&self, dtype: DType, device: &Device) -> Result<Model> {
+        self.load_model_reporting(dtype, device, &|_| {})
+    }
+
+    /// [`ModelSource::load_model`], calling `report` with the share loaded (0 to 1) as it goes.
+    pub fn load_model_reporting(
+        &self,
+        dtype: DType,
+        device: &Device,
+        report: &dyn Fn(f32),
+    ) -> Result<Model> {
         match self {
-            Self::Checkpoint(c) => Model::load(c, dtype, device),
+            Self::Checkpoint(c) => Model::load_reporting(c, dtype, device, report),
             Self::Adapter { adapter, base } => {
-                Model::load_adapted(base, &LoraAdapter::load(adapter)?, dtype, device)
+                Model::load_adapted(base, &LoraAdapter::load(adapter)?, dtype, device, report)
             }
+            Self::Gguf(file) => Model::load_gguf(&GgufFile::open(file)?, dtype, device, report),
         }
     }
 
     /// Loads the tokenizer.
     pub fn load_tokenizer(&self) -> Result<TextTokenizer> {
-        TextTokenizer::load(&self.tokenizer_files())
+        match (self.tokenizer_files(), self) {
+            (Some(files), _) => TextTokenizer::load(&files),
+            (None, Self::Gguf(file)) => crate::tokenize::gguf::from_gguf(&GgufFile::open(file)?),
+            (None, _) => Err(Error::InvalidArgument(format!(
+                "{}: no tokenizer found",
+                self.dir().display()
+            ))),
+        }
     }
 }
 
@@ -124,7 +176,7 @@ impl ModelSource {
 pub fn default_reference(policy: &Path) -> Result<PathBuf> {
     if !is_adapter(policy) {
         return Err(Error::InvalidArgument(format!(
-            "{}: give the reference too (usually the SFT checkpoint DPO started from); only a LoRA adapter's base can stand in for it",
+            "{}: give the reference too (--reference: usually the SFT checkpoint DPO started from); only a LoRA adapter's local base can stand in for it",
             policy.display()
         )));
     }

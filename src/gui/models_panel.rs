@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Open a folder dialog.
+    /// Open a folder or file dialog.
     Browse(Purpose),
     /// (Re)load the models in the path fields.
     Load,
@@ -52,10 +52,26 @@ fn card(
             ui.strong(name);
             if ui
                 .button("Browse…")
-                .on_hover_text(format!("Choose the {name} checkpoint folder (or drop a folder here)"))
+                .on_hover_text(format!(
+                    "Choose the {name} checkpoint or LoRA adapter folder (or drop a folder here)"
+                ))
                 .clicked()
             {
                 actions.push(Action::Browse(purpose));
+            }
+            let file = if purpose == Purpose::Policy {
+                Purpose::PolicyFile
+            } else {
+                Purpose::ReferenceFile
+            };
+            if ui
+                .button("GGUF…")
+                .on_hover_text(format!(
+                    "Choose a GGUF file (llama.cpp) as the {name} (or drop a .gguf file here)"
+                ))
+                .clicked()
+            {
+                actions.push(Action::Browse(file));
             }
             ui.menu_button("Recent", |ui| {
                 if recent.is_empty() {
@@ -75,11 +91,11 @@ fn card(
         let edit = ui
             .add(
                 egui::TextEdit::singleline(path)
-                    .hint_text("checkpoint folder")
+                    .hint_text("checkpoint folder, adapter folder or .gguf file")
                     .desired_width(f32::INFINITY),
             )
             .on_hover_text(format!(
-                "Path of the {name}: a Hugging Face folder with config.json, model.safetensors and tokenizer.json, or a PEFT LoRA adapter folder (adapter_config.json). Enter loads it"
+                "Path of the {name}: a Hugging Face folder with config.json, model.safetensors and tokenizer.json, a PEFT LoRA adapter folder (adapter_config.json), or a GGUF file. Enter loads it"
             ));
         if edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
             actions.push(Action::Load);
@@ -140,7 +156,7 @@ pub fn show(
     policy: Option<&ModelInfo>,
     reference: Option<&ModelInfo>,
     tokenizer_vocab: Option<usize>,
-    loading: bool,
+    loading: Option<f32>,
     error: Option<&str>,
 ) -> (Vec<Action>, CardRects) {
     let mut actions = Vec::new();
@@ -215,8 +231,12 @@ pub fn show(
             actions.push(Action::Load);
         }
         let button = ui.add_enabled(
-            !loading,
-            egui::Button::new(if loading { "Loading…" } else { "Load" }),
+            loading.is_none(),
+            egui::Button::new(if loading.is_some() {
+                "Loading…"
+            } else {
+                "Load"
+            }),
         );
         if button
             .on_hover_text("Load the policy and reference above")
@@ -224,10 +244,17 @@ pub fn show(
         {
             actions.push(Action::Load);
         }
-        if loading {
-            ui.spinner();
-        }
     });
+    if let Some(f) = loading {
+        ui.add(
+            egui::ProgressBar::new(f)
+                .show_percentage()
+                .text(format!("loading the models… {:.0}%", f * 100.0)),
+        )
+        .on_hover_text(
+            "Reading and checking the weights on a worker thread; the window stays responsive",
+        );
+    }
     if let Some(e) = error {
         ui.colored_label(ui.visuals().error_fg_color, e);
     }

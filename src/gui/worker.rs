@@ -84,6 +84,8 @@ pub struct DriftPoint {
 
 /// A message from a worker.
 pub enum Reply {
+    /// Share of the loading done (0 to 1).
+    LoadProgress { generation: u64, fraction: f32 },
     /// Models loaded (or why not).
     Loaded {
         generation: u64,
@@ -242,9 +244,26 @@ impl Worker {
         dtype: String,
         options: ScoreOptions,
     ) {
+        let w = self.wake.clone();
         self.spawn("load", move |tx| {
             let started = Instant::now();
-            let result = Scorer::load(&policy, &reference, &dtype, options)
+            let progress = tx.clone();
+            let last = Mutex::new(-1i32);
+            let report = |fraction: f32| {
+                // One message per whole percent.
+                let pct = (fraction * 100.0) as i32;
+                if let Ok(mut l) = last.lock()
+                    && pct > *l
+                {
+                    *l = pct;
+                    let _ = progress.send(Reply::LoadProgress {
+                        generation,
+                        fraction,
+                    });
+                    wake(&w);
+                }
+            };
+            let result = Scorer::load_reporting(&policy, &reference, &dtype, options, &report)
                 .map(|scorer| Loaded {
                     policy: scorer.policy().info().clone(),
                     reference: scorer.reference().info().clone(),

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod decoder;
+pub mod gguf;
 pub mod lora;
 pub mod rope;
 pub mod weights;
@@ -9,7 +10,7 @@ pub mod weights;
 pub use config::{DecoderConfig, Family, SUPPORTED_ARCHITECTURES};
 pub use decoder::{Decoder, Kernels, KvCache};
 pub use lora::{AdapterFiles, LoraAdapter, LoraConfig};
-pub use weights::{MemoryWeights, SafetensorsWeights, TensorSource};
+pub use weights::{MemoryWeights, ProgressSource, SafetensorsWeights, TensorSource};
 
 use crate::checkpoint::CheckpointFiles;
 use crate::error::{Error, Result};
@@ -68,9 +69,20 @@ fn dtype_name(d: DType) -> &'static str {
 impl Model {
     /// Loads the model of a located checkpoint, computing in `dtype` on `device`.
     pub fn load(files: &CheckpointFiles, dtype: DType, device: &Device) -> Result<Self> {
+        Self::load_reporting(files, dtype, device, &|_| {})
+    }
+
+    /// [`Model::load`], calling `report` with the share loaded (0 to 1) as it goes.
+    pub fn load_reporting(
+        files: &CheckpointFiles,
+        dtype: DType,
+        device: &Device,
+        report: &dyn Fn(f32),
+    ) -> Result<Self> {
         let cfg = DecoderConfig::from_file(&files.config)?;
         Self::load_with(files, dtype, device, |w| {
-            Decoder::load(&cfg, w, Kernels::Fused)
+            let w = ProgressSource::new(w, cfg.num_hidden_layers, report);
+            Decoder::load(&cfg, &w, Kernels::Fused)
         })
     }
 
@@ -109,6 +121,7 @@ impl Model {
         adapter: &LoraAdapter,
         dtype: DType,
         device: &Device,
+        report: &dyn Fn(f32),
     ) -> Result<Self> {
         let cfg = DecoderConfig::from_file(&base.config)?;
         if cfg.tie_word_embeddings && adapter.touches("model.embed_tokens.weight") {
@@ -120,11 +133,41 @@ impl Model {
             ));
         }
         let mut model = Self::load_with(base, dtype, device, |w| {
-            Decoder::load(&cfg, &adapter.apply(w), Kernels::Fused)
+            let adapted = adapter.apply(w);
+            let w = ProgressSource::new(&adapted, cfg.num_hidden_layers, report);
+            Decoder::load(&cfg, &w, Kernels::Fused)
         })?;
         model.info.path = adapter.files().dir.clone();
         model.info.adapter = Some(format!("{} on {}", adapter.describe(), base.dir.display()));
         Ok(model)
+    }
+
+    /// Loads a GGUF file, dequantising its tensors to `dtype` on `device`.
+    pub fn load_gguf(
+        file: &gguf::GgufFile,
+        dtype: DType,
+        device: &Device,
+        report: &dyn Fn(f32),
+    ) -> Result<Self> {
+        let cfg = file.config()?;
+        let weights = file.weights(dtype, device)?;
+        let w = ProgressSource::new(&weights, cfg.num_hidden_layers, report);
+        let decoder = Decoder::load(&cfg, &w, Kernels::Fused)?;
+        let info = ModelInfo {
+            path: file.path().to_path_buf(),
+            architecture: format!(
+                "{} (GGUF {})",
+                cfg.family.architecture(),
+                file.architecture()?
+            ),
+            parameters: cfg.num_parameters(),
+            stored_dtype: file.stored_dtypes(),
+            compute_dtype: dtype_name(dtype).to_string(),
+            vocab_size: cfg.vocab_size,
+            context_length: cfg.max_position_embeddings,
+            adapter: None,
+        };
+        Ok(Self { decoder, info })
     }
 
     /// Wraps an already built decoder (for models made in code, e.g. by training or benchmarks).

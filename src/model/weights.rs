@@ -140,6 +140,46 @@ impl TensorSource for SafetensorsWeights {
     }
 }
 
+/// A tensor source that reports how far loading has come (0 to 1) as the decoder asks for its tensors, layer by
+/// layer; for progress bars.
+pub struct ProgressSource<'a> {
+    inner: &'a dyn TensorSource,
+    layers: usize,
+    report: &'a dyn Fn(f32),
+}
+
+impl<'a> ProgressSource<'a> {
+    /// Wraps `inner` for a model of `layers` decoder layers.
+    pub fn new(inner: &'a dyn TensorSource, layers: usize, report: &'a dyn Fn(f32)) -> Self {
+        Self {
+            inner,
+            layers,
+            report,
+        }
+    }
+}
+
+impl TensorSource for ProgressSource<'_> {
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.inner.tensor(name, shape)?;
+        let layer = name
+            .strip_prefix("model.layers.")
+            .and_then(|r| r.split('.').next())
+            .and_then(|l| l.parse::<usize>().ok());
+        let done = match layer {
+            Some(l) => (l + 1) as f32 / (self.layers + 1) as f32,
+            None if name.starts_with("model.norm") || name.starts_with("lm_head") => 1.0,
+            None => 0.0,
+        };
+        (self.report)(done.min(1.0));
+        Ok(t)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.inner.contains(name)
+    }
+}
+
 /// Tensors held in memory under their checkpoint names (used for training and for models built in code).
 pub struct MemoryWeights {
     /// The tensors by name.

@@ -82,20 +82,38 @@ impl Scorer {
         dtype: &str,
         options: ScoreOptions,
     ) -> Result<Self> {
+        Self::load_reporting(policy, reference, dtype, options, &|_| {})
+    }
+
+    /// [`Scorer::load`], calling `report` with the share of the work done (0 to 1): the policy's weights are the
+    /// first half, the reference's the second (all of it when both are the same).
+    pub fn load_reporting(
+        policy: &Path,
+        reference: &Path,
+        dtype: &str,
+        options: ScoreOptions,
+        report: &dyn Fn(f32),
+    ) -> Result<Self> {
         options.validate()?;
         let dtype = parse_dtype(dtype)?;
         let device = Device::Cpu;
         let ps = ModelSource::resolve(policy, Some(reference))?;
         let rs = ModelSource::resolve(reference, None)?;
-        let policy_model = Arc::new(ps.load_model(dtype, &device)?);
+        let same = rs == ps;
         let tokenizer = Arc::new(ps.load_tokenizer()?);
-        let reference_model = if rs == ps {
+        if !same {
+            // Before any weights: a mismatch is reported at once.
+            tokenizer.check_compatible(&rs.load_tokenizer()?)?;
+        }
+        let half = if same { 1.0 } else { 0.5 };
+        let policy_model =
+            Arc::new(ps.load_model_reporting(dtype, &device, &|f| report(f * half))?);
+        let reference_model = if same {
             policy_model.clone()
         } else {
-            let rt = rs.load_tokenizer()?;
-            tokenizer.check_compatible(&rt)?;
-            Arc::new(rs.load_model(dtype, &device)?)
+            Arc::new(rs.load_model_reporting(dtype, &device, &|f| report(0.5 + f * 0.5))?)
         };
+        report(1.0);
         Self::new(policy_model, reference_model, tokenizer, options)
     }
 

@@ -2,6 +2,7 @@
 //! of splitting a prompt/response pair into scored tokens ([`TokenizationMode`]).
 
 mod display;
+pub mod gguf;
 mod modes;
 
 pub use modes::{EncodedRecord, EncodedSequence, ScoredToken, TokenizationMode, encode_record};

@@ -40,6 +40,8 @@ pub struct DemoConfig {
     pub save_every: usize,
     /// What the SFT reference is trained on.
     pub reference_data: ReferenceData,
+    /// Whether every number of the training texts is one token (see [`train_tokenizer`]).
+    pub whole_numbers: bool,
 }
 
 /// The SFT reference's training data.
@@ -82,6 +84,7 @@ impl DemoConfig {
             },
             save_every: 80,
             reference_data: ReferenceData::Chosen,
+            whole_numbers: false,
         }
     }
 
@@ -168,7 +171,7 @@ pub fn train_demo(
             ]
         })
         .collect();
-    let trained = train_tokenizer(&texts, cfg.vocab_size)?;
+    let trained = train_tokenizer(&texts, cfg.vocab_size, cfg.whole_numbers)?;
     let tok = &trained.tokenizer;
     let pad = tok
         .eos_id()

@@ -22,6 +22,78 @@ pub struct TrainedTokenizer {
     pub tokenizer: TextTokenizer,
 }
 
+/// Every number in `texts` as the byte-level pre-tokenizer cuts it (` 1956`, `42`), sorted.
+fn numbers(texts: &[String]) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for t in texts {
+        let chars: Vec<char> = t.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i].is_ascii_digit() {
+                let start = if i > 0 && chars[i - 1] == ' ' {
+                    i - 1
+                } else {
+                    i
+                };
+                let mut end = i;
+                while end < chars.len() && chars[end].is_ascii_digit() {
+                    end += 1;
+                }
+                out.insert(chars[start..end].iter().collect::<String>());
+                i = end;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Appends merges (and vocabulary entries) to the BPE in `json` until every number of `texts` is one token.
+fn merge_numbers(json: &str, texts: &[String]) -> Result<String> {
+    let mut value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| tok_err(format!("cannot read the trained tokenizer: {e}")))?;
+    for number in numbers(texts) {
+        loop {
+            let tok: Tokenizer = value
+                .to_string()
+                .parse()
+                .map_err(|e| tok_err(format!("cannot rebuild the tokenizer: {e}")))?;
+            let enc = tok
+                .encode(number.as_str(), false)
+                .map_err(|e| tok_err(format!("cannot encode {number:?}: {e}")))?;
+            let pieces = enc.get_tokens();
+            if pieces.len() < 2 {
+                break;
+            }
+            let (a, b) = (pieces[0].clone(), pieces[1].clone());
+            let model = value
+                .get_mut("model")
+                .ok_or_else(|| tok_err("tokenizer.json has no model".into()))?;
+            let vocab = model
+                .get_mut("vocab")
+                .and_then(|v| v.as_object_mut())
+                .ok_or_else(|| tok_err("tokenizer.json has no vocab".into()))?;
+            let joined = format!("{a}{b}");
+            if !vocab.contains_key(&joined) {
+                let next = vocab
+                    .values()
+                    .filter_map(|v| v.as_u64())
+                    .max()
+                    .map_or(0, |m| m + 1);
+                vocab.insert(joined, serde_json::json!(next));
+            }
+            model
+                .get_mut("merges")
+                .and_then(|m| m.as_array_mut())
+                .ok_or_else(|| tok_err("tokenizer.json has no merges".into()))?
+                .push(serde_json::json!([a, b]));
+        }
+    }
+    serde_json::to_string_pretty(&value)
+        .map_err(|e| tok_err(format!("cannot serialise the tokenizer: {e}")))
+}
+
 fn tok_err(message: String) -> Error {
     Error::Tokenizer {
         path: PathBuf::from("<trained tokenizer>"),
@@ -29,8 +101,15 @@ fn tok_err(message: String) -> Error {
     }
 }
 
-/// Trains a byte-level BPE with about `vocab_size` entries on `texts` (deterministic for the same texts).
-pub fn train_tokenizer(texts: &[String], vocab_size: usize) -> Result<TrainedTokenizer> {
+/// Trains a byte-level BPE with about `vocab_size` entries on `texts` (deterministic for the same texts). With
+/// `whole_numbers`, every number that occurs in `texts` (with its leading space, as the byte-level split cuts it)
+/// also becomes one token, through merges appended after the trained ones, as the tokenizers of large models
+/// hold common numbers whole.
+pub fn train_tokenizer(
+    texts: &[String],
+    vocab_size: usize,
+    whole_numbers: bool,
+) -> Result<TrainedTokenizer> {
     let mut tok = Tokenizer::new(BPE::default());
     tok.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
     tok.with_post_processor(Some(ByteLevel::default().trim_offsets(false)));
@@ -46,9 +125,12 @@ pub fn train_tokenizer(texts: &[String], vocab_size: usize) -> Result<TrainedTok
     tok.train(&mut trainer, texts.iter())
         .map_err(|e| tok_err(format!("BPE training failed: {e}")))?;
     tok.add_special_tokens(&[AddedToken::from(END_OF_TEXT, true)]);
-    let tokenizer_json = tok
+    let mut tokenizer_json = tok
         .to_string(true)
         .map_err(|e| tok_err(format!("cannot serialise the tokenizer: {e}")))?;
+    if whole_numbers {
+        tokenizer_json = merge_numbers(&tokenizer_json, texts)?;
+    }
     let tokenizer_config_json = serde_json::to_string_pretty(&serde_json::json!({
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": null,
