@@ -66,6 +66,22 @@ fn dtype_name(d: DType) -> &'static str {
     }
 }
 
+impl ModelInfo {
+    /// The facts of a model of configuration `cfg` at `path`.
+    fn of(cfg: &DecoderConfig, path: PathBuf, stored_dtype: String, compute: DType) -> Self {
+        Self {
+            path,
+            architecture: cfg.family.architecture().to_string(),
+            parameters: cfg.num_parameters(),
+            stored_dtype,
+            compute_dtype: dtype_name(compute).to_string(),
+            vocab_size: cfg.vocab_size,
+            context_length: cfg.max_position_embeddings,
+            adapter: None,
+        }
+    }
+}
+
 impl Model {
     /// Loads the model of a located checkpoint, computing in `dtype` on `device`.
     pub fn load(files: &CheckpointFiles, dtype: DType, device: &Device) -> Result<Self> {
@@ -102,16 +118,7 @@ impl Model {
             .collect::<Vec<_>>()
             .join("+");
         let decoder = build(&weights)?;
-        let info = ModelInfo {
-            path: files.dir.clone(),
-            architecture: cfg.family.architecture().to_string(),
-            parameters: cfg.num_parameters(),
-            stored_dtype: stored,
-            compute_dtype: dtype_name(dtype).to_string(),
-            vocab_size: cfg.vocab_size,
-            context_length: cfg.max_position_embeddings,
-            adapter: None,
-        };
+        let info = ModelInfo::of(&cfg, files.dir.clone(), stored, dtype);
         Ok(Self { decoder, info })
     }
 
@@ -172,17 +179,8 @@ impl Model {
 
     /// Wraps an already built decoder (for models made in code, e.g. by training or benchmarks).
     pub fn from_decoder(decoder: Decoder, path: PathBuf) -> Self {
-        let cfg = decoder.config();
-        let info = ModelInfo {
-            path,
-            architecture: cfg.family.architecture().to_string(),
-            parameters: cfg.num_parameters(),
-            stored_dtype: dtype_name(decoder.dtype()).to_string(),
-            compute_dtype: dtype_name(decoder.dtype()).to_string(),
-            vocab_size: cfg.vocab_size,
-            context_length: cfg.max_position_embeddings,
-            adapter: None,
-        };
+        let dtype = decoder.dtype();
+        let info = ModelInfo::of(decoder.config(), path, dtype_name(dtype).to_string(), dtype);
         Self { decoder, info }
     }
 

@@ -156,3 +156,42 @@ pub fn train_tokenizer(
         tokenizer,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_cut_like_the_byte_level_split() {
+        let texts = vec![
+            "Born in 1956, aged 7.".to_string(),
+            "42 and 1956".to_string(),
+        ];
+        assert_eq!(numbers(&texts), vec![" 1956", " 7", "42"]);
+    }
+
+    #[test]
+    fn whole_numbers_become_single_tokens() -> Result<()> {
+        let texts: Vec<String> = (0..200)
+            .map(|i| format!("Q: What is {i} plus 3? A: It is {}. 42", i + 3))
+            .collect();
+        let plain = train_tokenizer(&texts, 300, false)?;
+        let whole = train_tokenizer(&texts, 300, true)?;
+        let count = |t: &TrainedTokenizer, s: &str| -> Result<usize> {
+            Ok(t.tokenizer.encode(s)?.ids.len())
+        };
+        assert!(count(&plain, " 187")? > 1, "the small BPE splits numbers");
+        for n in [" 187", " 202", " 5", " 42"] {
+            assert_eq!(count(&whole, n)?, 1, "{n:?}");
+        }
+        // Text without numbers is cut exactly as before, and the tokenizer still round-trips.
+        let s = "Q: What is it? A: It is.";
+        assert_eq!(
+            plain.tokenizer.encode(s)?.ids,
+            whole.tokenizer.encode(s)?.ids
+        );
+        let enc = whole.tokenizer.encode(" It is 187.")?;
+        assert_eq!(enc.ids.len(), 4);
+        Ok(())
+    }
+}
