@@ -57,13 +57,28 @@ struct Detailed {
 /// The families come in shuffled blocks of one each, so they are mixed evenly; a different `seed` with the same
 /// `world` gives a held-out split about the same facts.
 pub fn generate(world: &World, seed: u64, n: usize) -> Vec<LabelledPair> {
-    generate_detailed(world, seed, n)
+    generate_with(world, seed, n, Wording::Different)
+}
+
+/// How the two responses of a pair are worded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wording {
+    /// Different templates (the held-out pairs always are), so the error is not simply the textual difference.
+    Different,
+    /// The same template (fillers and free content still drawn independently), so the pair differs mainly in the
+    /// fact: near-minimal pairs, for training.
+    Same,
+}
+
+/// [`generate`] with a choice of [`Wording`].
+pub fn generate_with(world: &World, seed: u64, n: usize, wording: Wording) -> Vec<LabelledPair> {
+    generate_detailed(world, seed, n, wording)
         .into_iter()
         .map(|d| d.pair)
         .collect()
 }
 
-fn generate_detailed(world: &World, seed: u64, n: usize) -> Vec<Detailed> {
+fn generate_detailed(world: &World, seed: u64, n: usize, wording: Wording) -> Vec<Detailed> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(n);
     let mut block: Vec<&str> = Vec::new();
@@ -73,7 +88,7 @@ fn generate_detailed(world: &World, seed: u64, n: usize) -> Vec<Detailed> {
             rng.shuffle(&mut block);
         }
         let kind = block.remove(0);
-        if let Some(d) = one(world, kind, &mut rng) {
+        if let Some(d) = one(world, kind, &mut rng, wording) {
             out.push(d);
         }
     }
@@ -81,7 +96,7 @@ fn generate_detailed(world: &World, seed: u64, n: usize) -> Vec<Detailed> {
 }
 
 /// One pair of family `kind`; `None` only if the templates failed to place the fact (never, for the built-in ones).
-fn one(world: &World, kind: &str, rng: &mut Rng) -> Option<Detailed> {
+fn one(world: &World, kind: &str, rng: &mut Rng, wording: Wording) -> Option<Detailed> {
     let family = templates::family(kind);
     let inst = templates::instance(kind, world, rng);
     let mut prompt = templates::Rendered::default();
@@ -89,6 +104,7 @@ fn one(world: &World, kind: &str, rng: &mut Rng) -> Option<Detailed> {
     prompt.template(prompt_template, &inst.vars, "", &[], rng);
     let ci = rng.below(family.templates.len());
     let ri = templates::other_index(rng, family.templates.len(), ci);
+    let ri = if wording == Wording::Same { ci } else { ri };
     let chosen = templates::response(
         family.templates[ci],
         &inst.vars,
@@ -175,7 +191,7 @@ mod tests {
     #[test]
     fn spans_mark_the_wrong_fact() {
         let world = World::new(7);
-        for d in generate_detailed(&world, 1, 500) {
+        for d in generate_detailed(&world, 1, 500, Wording::Different) {
             let p = &d.pair;
             assert_eq!(p.error_spans.len(), 1);
             let span = p.error_spans[0];
@@ -237,7 +253,7 @@ mod tests {
     fn pairs_are_well_formed() {
         let world = World::new(3);
         let mut flavoured = 0;
-        for d in generate_detailed(&world, 11, 500) {
+        for d in generate_detailed(&world, 11, 500, Wording::Different) {
             let p = &d.pair;
             assert_ne!(p.chosen, p.rejected);
             assert_ne!(d.templates.0, d.templates.1);
@@ -257,6 +273,21 @@ mod tests {
             }
         }
         assert!(flavoured > 150, "{flavoured}");
+    }
+
+    #[test]
+    fn minimal_pairs_share_the_template() {
+        let world = World::new(4);
+        for d in generate_detailed(&world, 3, 200, Wording::Same) {
+            assert_eq!(d.templates.0, d.templates.1);
+            assert_ne!(d.pair.chosen, d.pair.rejected);
+            assert_eq!(d.pair.error_spans.len(), 1);
+        }
+        // The default wording is unchanged by the option's existence.
+        assert_eq!(
+            generate(&world, 3, 50),
+            generate_with(&world, 3, 50, Wording::Different)
+        );
     }
 
     #[test]

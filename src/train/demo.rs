@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::eval::{LabelledScore, Localisation, localisation};
 use crate::model::DecoderConfig;
 use crate::score::{RecordScore, ScoreOptions, Scorer};
-use crate::task::{LabelledPair, World, generate};
+use crate::task::{LabelledPair, Wording, World, generate, generate_with};
 use crate::tokenize::{EncodedSequence, TokenizationMode, encode_record};
 use std::path::Path;
 
@@ -42,6 +42,8 @@ pub struct DemoConfig {
     pub reference_data: ReferenceData,
     /// Whether every number of the training texts is one token (see [`train_tokenizer`]).
     pub whole_numbers: bool,
+    /// How the training pairs are worded (held-out pairs always use different templates).
+    pub training_wording: Wording,
 }
 
 /// The SFT reference's training data.
@@ -85,6 +87,7 @@ impl DemoConfig {
             save_every: 80,
             reference_data: ReferenceData::Chosen,
             whole_numbers: false,
+            training_wording: Wording::Different,
         }
     }
 
@@ -158,7 +161,7 @@ pub fn train_demo(
     ensure_empty_dir(out)?;
     progress(Progress::Stage("generating the task".into()));
     let world = World::new(cfg.seed);
-    let train = generate(&world, cfg.seed + 1, cfg.train_pairs);
+    let train = generate_with(&world, cfg.seed + 1, cfg.train_pairs, cfg.training_wording);
     let heldout = generate(&world, cfg.seed + 2, cfg.heldout_pairs);
 
     progress(Progress::Stage("training the tokenizer".into()));
