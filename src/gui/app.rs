@@ -1068,8 +1068,10 @@ impl App {
                     );
                 ui.label(if p.margin > 0.0 {
                     "✓ reward prefers chosen"
-                } else {
+                } else if p.margin < 0.0 {
                     "✗ reward prefers rejected"
+                } else {
+                    "= reward ties (policy and reference agree)"
                 });
                 if self.scoring {
                     ui.spinner();

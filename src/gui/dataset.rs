@@ -300,7 +300,13 @@ impl Dataset {
                             });
                             row.col(|ui| {
                                 if !s.margin.is_nan() {
-                                    ui.label(if s.margin > 0.0 { "✓" } else { "✗" });
+                                    ui.label(if s.margin > 0.0 {
+                                        "✓"
+                                    } else if s.margin < 0.0 {
+                                        "✗"
+                                    } else {
+                                        "="
+                                    });
                                 }
                             });
                             row.col(|ui| {
