@@ -208,6 +208,15 @@ fn demo_pipeline_writes_loadable_checkpoints_with_trl_logs() {
     ] {
         assert!(last[key].is_number(), "log_history lacks {key}");
     }
+    // Every answer and every friend's name is one token; the output layer is not tied to the embeddings.
+    let reference = CheckpointFiles::locate(&out.join("reference")).unwrap();
+    let tok = TextTokenizer::load(&reference).unwrap();
+    for word in [" Jalek", " Xavezorn", " baker", " carpenter"] {
+        assert_eq!(tok.encode(word).unwrap().ids.len(), 1, "{word:?}");
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&reference.config).unwrap()).unwrap();
+    assert_eq!(config["tie_word_embeddings"], false);
     let heldout = std::fs::read_to_string(out.join("heldout.jsonl")).unwrap();
     assert_eq!(heldout.lines().count(), 12);
     assert_eq!(report.localisation.pairs, 12);
@@ -217,4 +226,41 @@ fn demo_pipeline_writes_loadable_checkpoints_with_trl_logs() {
     );
     // The pipeline never writes into a directory that holds something.
     assert!(train_demo(&cfg, &out, &mut |_| {}).is_err());
+}
+
+/// The scaled-down demo pipeline, trained from scratch (a few minutes on two cores): DPO's per-token rewards find
+/// the labelled error of held-out pairs far more often than surprisal does. On the development machine this run
+/// gives top-1 0.805 against 0.22 and 0.06 for the surprisal baselines and reward accuracy 0.86; the bounds leave
+/// room for another CPU's rounding, which changes the training trajectory.
+#[test]
+fn scaled_down_demo_training_localises_errors() {
+    use creditlens::train::{DemoConfig, train_demo};
+    let dir = temp();
+    let report = train_demo(&DemoConfig::small(), &dir.path().join("demo"), &mut |_| {})
+        .expect("scaled-down demo training");
+    let l = report.localisation;
+    eprintln!("scaled-down demo: {l:?}");
+    assert_eq!(l.pairs, 200);
+    assert!(l.top1 >= 0.70, "top-1 {}", l.top1);
+    assert!(
+        l.top1 >= l.top1_surprisal_policy + 0.3 && l.top1 >= l.top1_surprisal_reference + 0.3,
+        "top-1 {} against surprisal {} / {}",
+        l.top1,
+        l.top1_surprisal_policy,
+        l.top1_surprisal_reference
+    );
+    assert!(
+        l.reward_accuracy > 0.75,
+        "reward accuracy {}",
+        l.reward_accuracy
+    );
+    // Over the checkpoints the rejected responses' mean reward falls and the margin grows (section 5.4).
+    let (first, last) = (report.drift[0], report.drift[report.drift.len() - 1]);
+    assert!(
+        last.2 < first.2,
+        "rejected reward {} -> {}",
+        first.2,
+        last.2
+    );
+    assert!(last.3 > first.3, "margin {} -> {}", first.3, last.3);
 }

@@ -1,10 +1,10 @@
 //! The synthetic preference task with labelled errors.
 //!
-//! Questions about an invented [`World`] (capitals, birth years, professions) and about small sums and unit
-//! conversions. Each [`LabelledPair`] has a correct `chosen` response and a `rejected` one, written with a different
-//! template, that states exactly one wrong fact; `error_spans` marks that fact. Both responses sometimes carry correct
-//! but unpredictable content (a friend's name, a free adjective, a filler sentence), so surprisal alone is a poor
-//! error detector. Everything is deterministic in its seeds.
+//! Questions about an invented [`World`] (capitals, birth years, professions) and about small sums (two numbers from
+//! 1 to 6) and unit conversions. Each [`LabelledPair`] has a correct `chosen` response and a `rejected` one, written
+//! with a different template, that states exactly one wrong fact; `error_spans` marks that fact. Every response names
+//! an invented friend (drawn afresh for each mention) and some carry a free adjective: correct but unpredictable
+//! content, so surprisal alone is a poor error detector. Everything is deterministic in its seeds.
 
 mod templates;
 mod world;
@@ -12,7 +12,7 @@ mod world;
 pub use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 
-pub use templates::{CONVERSIONS, FRIEND_ONSETS, KINDS, friend_name};
+pub use templates::{CONVERSIONS, FRIEND_ONSETS, KINDS, all_friend_names, friend_name};
 pub use world::{
     Country, FIRST_YEAR, LAST_YEAR, N_COUNTRIES, N_PEOPLE, PROFESSIONS, Person, World,
 };
@@ -213,6 +213,10 @@ mod tests {
                 "arithmetic" => {
                     let w: i64 = wrong.parse().unwrap();
                     let r: i64 = right.parse().unwrap();
+                    assert!(
+                        (2..=12).contains(&r) && p.prompt.contains(" plus "),
+                        "{p:?}"
+                    );
                     assert!(w >= 0 && (w - r).abs() <= 3);
                 }
                 "capital" => {
@@ -271,8 +275,13 @@ mod tests {
             if !d.chosen_flavour.is_empty() || !d.rejected_flavour.is_empty() {
                 flavoured += 1;
             }
+            // Every response names a friend, one of the names the tokenizer can hold whole.
+            let names = all_friend_names();
+            for r in [&p.chosen, &p.rejected] {
+                assert!(names.iter().any(|n| r.contains(&format!(" {n}"))), "{r:?}");
+            }
         }
-        assert!(flavoured > 150, "{flavoured}");
+        assert_eq!(flavoured, 500);
     }
 
     #[test]

@@ -27,6 +27,19 @@ const FRIEND_ENDS: &[&str] = &[
     "lek", "rin", "dov", "sha", "mitz", "bix", "quel", "zorn", "pelo", "tavi",
 ];
 
+/// Every friend's name [`friend_name`] can draw.
+pub fn all_friend_names() -> Vec<String> {
+    let mut out = Vec::new();
+    for a in FRIEND_ONSETS {
+        for b in FRIEND_MIDS {
+            for c in FRIEND_ENDS {
+                out.push(format!("{a}{b}{c}"));
+            }
+        }
+    }
+    out
+}
+
 /// A friend's name, invented on the spot.
 pub fn friend_name(rng: &mut Rng) -> String {
     format!(
@@ -45,21 +58,17 @@ const NUMBER_ADJECTIVES: &[&str] = &["round", "neat", "nice", "tidy", "handy", "
 const PERSON_ADJECTIVES: &[&str] = &["famous", "gifted", "patient", "cheerful", "modest", "busy"];
 const FILLER_ADJECTIVES: &[&str] = &["good", "fine", "nice", "fair", "great"];
 
-/// Sentences put before a response (one of them, sometimes).
-const PREFIXES: &[&str] = &[
-    "Sure.",
-    "Let me think.",
-    "Happy to help.",
-    "Ah, a {adj} question.",
+/// Sentences put before a response body (one of them, or one of [`FRIEND_SUFFIXES`] after it).
+const FRIEND_PREFIXES: &[&str] = &[
     "{friend} asked me this too.",
+    "Sure, {friend}.",
+    "Ah, {friend}, a {adj} question.",
 ];
-/// Sentences put after a response (one of them, sometimes).
-const SUFFIXES: &[&str] = &[
-    "I hope that helps.",
-    "Ask me anything else.",
+/// Sentences put after a response body.
+const FRIEND_SUFFIXES: &[&str] = &[
     "My friend {friend} agrees.",
-    "Have a {adj} day.",
     "{friend} told me so.",
+    "Ask {friend} if in doubt.",
 ];
 
 const ARITHMETIC_PROMPTS: &[&str] = &[
@@ -182,21 +191,10 @@ pub fn instance(kind: &str, world: &World, rng: &mut Rng) -> Instance {
 }
 
 fn arithmetic(rng: &mut Rng) -> Instance {
-    let (op, verb, a, b, right) = match rng.below(3) {
-        0 => {
-            let (a, b) = (1 + rng.below(9), 1 + rng.below(9));
-            ("plus", "Adding", a, b, a + b)
-        }
-        1 => {
-            let (x, y) = (1 + rng.below(9), 1 + rng.below(9));
-            let (a, b) = (x.max(y), x.min(y));
-            ("minus", "Subtracting", a, b, a - b)
-        }
-        _ => {
-            let (a, b) = (2 + rng.below(8), 2 + rng.below(8));
-            ("times", "Multiplying", a, b, a * b)
-        }
-    };
+    // Sums of two numbers from 1 to 6: a table of 36 facts that a small model can learn, so that its errors are
+    // errors of knowledge it holds, as the invented world's facts are.
+    let (a, b) = (1 + rng.below(6), 1 + rng.below(6));
+    let right = a + b;
     let candidates: Vec<usize> = (1..=3)
         .flat_map(|d| [Some(right + d), right.checked_sub(d)])
         .flatten()
@@ -206,8 +204,8 @@ fn arithmetic(rng: &mut Rng) -> Instance {
         vars: vec![
             ("a", a.to_string()),
             ("b", b.to_string()),
-            ("op", op.to_string()),
-            ("verb", verb.to_string()),
+            ("op", "plus".to_string()),
+            ("verb", "Adding".to_string()),
         ],
         correct: right.to_string(),
         wrong: wrong.to_string(),
@@ -374,15 +372,16 @@ pub fn response(
 ) -> Rendered {
     let mut out = Rendered::default();
     out.push(" ");
-    let filler = rng.below(3);
-    if filler == 1 {
-        let prefix = *rng.pick(PREFIXES);
+    // Every response names an invented friend, before or after its body: a correct token no model can predict.
+    let before = rng.below(2) == 0;
+    if before {
+        let prefix = *rng.pick(FRIEND_PREFIXES);
         out.template(prefix, &[], "", FILLER_ADJECTIVES, rng);
         out.push(" ");
     }
     out.template(template, vars, fact, family.adjectives, rng);
-    if filler == 2 {
-        let suffix = *rng.pick(SUFFIXES);
+    if !before {
+        let suffix = *rng.pick(FRIEND_SUFFIXES);
         out.push(" ");
         out.template(suffix, &[], "", FILLER_ADJECTIVES, rng);
     }

@@ -5,7 +5,7 @@
 use super::loops::{
     DpoPair, LogEntry, TrainConfig, batch_logps, train_dpo, train_sft, trainer_state,
 };
-use super::tokenizer::train_tokenizer;
+use super::tokenizer::{numbers, train_tokenizer};
 use super::trainable::{TrainableModel, ensure_empty_dir};
 use crate::checkpoint::CheckpointFiles;
 use crate::data::Record;
@@ -40,8 +40,12 @@ pub struct DemoConfig {
     pub save_every: usize,
     /// What the SFT reference is trained on.
     pub reference_data: ReferenceData,
-    /// Whether every number of the training texts is one token (see [`train_tokenizer`]).
-    pub whole_numbers: bool,
+    /// Whether every answer (number, capital, profession) and every friend's name is one token (see
+    /// [`train_tokenizer`]), so that an error is one token and a friend's name one unpredictable token.
+    pub whole_words: bool,
+    /// Whether the output layer shares the input embeddings. Untied, lowering a wrong answer's output logit does
+    /// not also change how the model reads that answer, which kept the penalty on the answer in our runs.
+    pub tied_embeddings: bool,
     /// How the training pairs are worded (held-out pairs always use different templates).
     pub training_wording: Wording,
 }
@@ -66,7 +70,7 @@ impl DemoConfig {
             train_pairs: 6000,
             heldout_pairs: 300,
             vocab_size: 640,
-            hidden_size: 128,
+            hidden_size: 96,
             layers: 4,
             sft: TrainConfig {
                 steps: 1500,
@@ -77,16 +81,17 @@ impl DemoConfig {
                 log_every: 50,
             },
             dpo: TrainConfig {
-                steps: 400,
+                steps: 200,
                 batch_size: 32,
-                lr: 5e-4,
+                lr: 1e-4,
                 seed: 2,
                 beta: 0.1,
                 log_every: 10,
             },
-            save_every: 80,
-            reference_data: ReferenceData::Chosen,
-            whole_numbers: false,
+            save_every: 40,
+            reference_data: ReferenceData::Both,
+            whole_words: true,
+            tied_embeddings: false,
             training_wording: Wording::Different,
         }
     }
@@ -96,17 +101,16 @@ impl DemoConfig {
         Self {
             train_pairs: 3000,
             heldout_pairs: 200,
-            hidden_size: 96,
             layers: 3,
             sft: TrainConfig {
                 steps: 600,
                 ..Self::full().sft
             },
             dpo: TrainConfig {
-                steps: 150,
+                steps: 125,
                 ..Self::full().dpo
             },
-            save_every: 50,
+            save_every: 25,
             ..Self::full()
         }
     }
@@ -117,7 +121,7 @@ impl DemoConfig {
             "intermediate_size": self.hidden_size * 3, "vocab_size": vocab,
             "num_hidden_layers": self.layers, "num_attention_heads": 4, "num_key_value_heads": 2,
             "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 256,
-            "tie_word_embeddings": true,
+            "tie_word_embeddings": self.tied_embeddings,
         });
         DecoderConfig::from_json(&json.to_string(), Path::new("demo config"))
     }
@@ -140,6 +144,20 @@ pub struct DemoReport {
     /// Mean implicit reward of chosen and rejected held-out responses and the margin, per saved DPO checkpoint
     /// (step, chosen, rejected, margin): the paper's section 5.4.
     pub drift: Vec<(usize, f64, f64, f64)>,
+}
+
+/// The strings the demo tokenizer holds whole: every number of `texts`, every capital of `world`, every profession
+/// and every friend's name, each with its leading space.
+fn whole_words(world: &World, texts: &[String]) -> Vec<String> {
+    let mut out = numbers(texts);
+    out.extend(world.countries().iter().map(|c| format!(" {}", c.capital)));
+    out.extend(crate::task::PROFESSIONS.iter().map(|p| format!(" {p}")));
+    out.extend(
+        crate::task::all_friend_names()
+            .iter()
+            .map(|n| format!(" {n}")),
+    );
+    out
 }
 
 fn to_record(p: &LabelledPair) -> Record {
@@ -174,7 +192,12 @@ pub fn train_demo(
             ]
         })
         .collect();
-    let trained = train_tokenizer(&texts, cfg.vocab_size, cfg.whole_numbers)?;
+    let whole = if cfg.whole_words {
+        whole_words(&world, &texts)
+    } else {
+        Vec::new()
+    };
+    let trained = train_tokenizer(&texts, cfg.vocab_size, &whole)?;
     let tok = &trained.tokenizer;
     let pad = tok
         .eos_id()

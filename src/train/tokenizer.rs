@@ -23,7 +23,7 @@ pub struct TrainedTokenizer {
 }
 
 /// Every number in `texts` as the byte-level pre-tokenizer cuts it (` 1956`, `42`), sorted.
-fn numbers(texts: &[String]) -> Vec<String> {
+pub fn numbers(texts: &[String]) -> Vec<String> {
     let mut out = std::collections::BTreeSet::new();
     for t in texts {
         let chars: Vec<char> = t.chars().collect();
@@ -49,11 +49,11 @@ fn numbers(texts: &[String]) -> Vec<String> {
     out.into_iter().collect()
 }
 
-/// Appends merges (and vocabulary entries) to the BPE in `json` until every number of `texts` is one token.
-fn merge_numbers(json: &str, texts: &[String]) -> Result<String> {
+/// Appends merges (and vocabulary entries) to the BPE in `json` until every string of `words` is one token.
+fn merge_whole(json: &str, words: &[String]) -> Result<String> {
     let mut value: serde_json::Value = serde_json::from_str(json)
         .map_err(|e| tok_err(format!("cannot read the trained tokenizer: {e}")))?;
-    for number in numbers(texts) {
+    for number in words {
         loop {
             let tok: Tokenizer = value
                 .to_string()
@@ -101,14 +101,14 @@ fn tok_err(message: String) -> Error {
     }
 }
 
-/// Trains a byte-level BPE with about `vocab_size` entries on `texts` (deterministic for the same texts). With
-/// `whole_numbers`, every number that occurs in `texts` (with its leading space, as the byte-level split cuts it)
-/// also becomes one token, through merges appended after the trained ones, as the tokenizers of large models
-/// hold common numbers whole.
+/// Trains a byte-level BPE with about `vocab_size` entries on `texts` (deterministic for the same texts). Every
+/// string of `whole` (a word with its leading space, as the byte-level split cuts it, e.g. ` 1956` or ` baker`;
+/// see [`numbers`]) also becomes one token, through merges appended after the trained ones, as the tokenizers of
+/// large models hold common words and numbers whole.
 pub fn train_tokenizer(
     texts: &[String],
     vocab_size: usize,
-    whole_numbers: bool,
+    whole: &[String],
 ) -> Result<TrainedTokenizer> {
     let mut tok = Tokenizer::new(BPE::default());
     tok.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
@@ -128,8 +128,8 @@ pub fn train_tokenizer(
     let mut tokenizer_json = tok
         .to_string(true)
         .map_err(|e| tok_err(format!("cannot serialise the tokenizer: {e}")))?;
-    if whole_numbers {
-        tokenizer_json = merge_numbers(&tokenizer_json, texts)?;
+    if !whole.is_empty() {
+        tokenizer_json = merge_whole(&tokenizer_json, whole)?;
     }
     let tokenizer_config_json = serde_json::to_string_pretty(&serde_json::json!({
         "tokenizer_class": "PreTrainedTokenizerFast",
@@ -175,8 +175,8 @@ mod tests {
         let texts: Vec<String> = (0..200)
             .map(|i| format!("Q: What is {i} plus 3? A: It is {}. 42", i + 3))
             .collect();
-        let plain = train_tokenizer(&texts, 300, false)?;
-        let whole = train_tokenizer(&texts, 300, true)?;
+        let plain = train_tokenizer(&texts, 300, &[])?;
+        let whole = train_tokenizer(&texts, 300, &numbers(&texts))?;
         let count = |t: &TrainedTokenizer, s: &str| -> Result<usize> {
             Ok(t.tokenizer.encode(s)?.ids.len())
         };
