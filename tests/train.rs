@@ -230,8 +230,9 @@ fn demo_pipeline_writes_loadable_checkpoints_with_trl_logs() {
 
 /// The scaled-down demo pipeline, trained from scratch (a few minutes on two cores): DPO's per-token rewards find
 /// the labelled error of held-out pairs far more often than surprisal does. On the development machine this run
-/// gives top-1 0.805 against 0.22 and 0.06 for the surprisal baselines and reward accuracy 0.86; the bounds leave
-/// room for another CPU's rounding, which changes the training trajectory.
+/// gives top-1 0.805 against 0.22 and 0.06 for the surprisal baselines and reward accuracy 0.86; seeds 2025 and 2026
+/// give top-1 0.635 and 0.775 (surprisal at most 0.275, reward accuracy 0.785 and 0.805). Another CPU's rounding
+/// changes the trajectory as a seed does, so the floors sit below the lowest of these three runs.
 #[test]
 fn scaled_down_demo_training_localises_errors() {
     use creditlens::train::{DemoConfig, train_demo};
@@ -241,7 +242,7 @@ fn scaled_down_demo_training_localises_errors() {
     let l = report.localisation;
     eprintln!("scaled-down demo: {l:?}");
     assert_eq!(l.pairs, 200);
-    assert!(l.top1 >= 0.70, "top-1 {}", l.top1);
+    assert!(l.top1 >= 0.60, "top-1 {}", l.top1);
     assert!(
         l.top1 >= l.top1_surprisal_policy + 0.3 && l.top1 >= l.top1_surprisal_reference + 0.3,
         "top-1 {} against surprisal {} / {}",
