@@ -53,15 +53,15 @@ pub fn numbers(texts: &[String]) -> Vec<String> {
 fn merge_whole(json: &str, words: &[String]) -> Result<String> {
     let mut value: serde_json::Value = serde_json::from_str(json)
         .map_err(|e| tok_err(format!("cannot read the trained tokenizer: {e}")))?;
-    for number in words {
+    for word in words {
         loop {
             let tok: Tokenizer = value
                 .to_string()
                 .parse()
                 .map_err(|e| tok_err(format!("cannot rebuild the tokenizer: {e}")))?;
             let enc = tok
-                .encode(number.as_str(), false)
-                .map_err(|e| tok_err(format!("cannot encode {number:?}: {e}")))?;
+                .encode(word.as_str(), false)
+                .map_err(|e| tok_err(format!("cannot encode {word:?}: {e}")))?;
             let pieces = enc.get_tokens();
             if pieces.len() < 2 {
                 break;
