@@ -64,9 +64,9 @@ fn score_and_render_default_to_the_demo() {
         &[
             "score",
             "--prompt",
-            "Q: What is 2 plus 3?\nA:",
+            "Q: What is twice 7?\nA:",
             "--response",
-            " 5.",
+            " 14.",
         ],
     )
     .ok();

@@ -229,10 +229,11 @@ fn demo_pipeline_writes_loadable_checkpoints_with_trl_logs() {
 }
 
 /// The scaled-down demo pipeline, trained from scratch (a few minutes on two cores): DPO's per-token rewards find
-/// the labelled error of held-out pairs far more often than surprisal does. On the development machine this run
-/// gives top-1 0.805 against 0.22 and 0.06 for the surprisal baselines and reward accuracy 0.86; seeds 2025 and 2026
-/// give top-1 0.635 and 0.775 (surprisal at most 0.275, reward accuracy 0.785 and 0.805). Another CPU's rounding
-/// changes the trajectory as a seed does, so the floors sit below the lowest of these three runs.
+/// the labelled error of held-out pairs far more often than surprisal does (issue #3 asks for top-1 >= 0.80 here).
+/// On the development machine this run gives top-1 0.935 (AUROC 0.979) against 0.385 and 0.06 for the surprisal
+/// baselines and reward accuracy 0.905; seeds 2025 and 2026 give top-1 0.965 and 0.900 (AUROC 0.986 and 0.971;
+/// surprisal at most 0.38; reward accuracy 0.945 and 0.91). Another CPU's rounding changes the trajectory as a seed
+/// does, so the floors sit below the lowest of these three runs.
 #[test]
 fn scaled_down_demo_training_localises_errors() {
     use creditlens::train::{DemoConfig, train_demo};
@@ -242,16 +243,17 @@ fn scaled_down_demo_training_localises_errors() {
     let l = report.localisation;
     eprintln!("scaled-down demo: {l:?}");
     assert_eq!(l.pairs, 200);
-    assert!(l.top1 >= 0.60, "top-1 {}", l.top1);
+    assert!(l.top1 >= 0.80, "top-1 {}", l.top1);
+    assert!(l.auroc >= 0.93, "AUROC {}", l.auroc);
     assert!(
-        l.top1 >= l.top1_surprisal_policy + 0.3 && l.top1 >= l.top1_surprisal_reference + 0.3,
+        l.top1 >= l.top1_surprisal_policy + 0.4 && l.top1 >= l.top1_surprisal_reference + 0.4,
         "top-1 {} against surprisal {} / {}",
         l.top1,
         l.top1_surprisal_policy,
         l.top1_surprisal_reference
     );
     assert!(
-        l.reward_accuracy > 0.75,
+        l.reward_accuracy > 0.85,
         "reward accuracy {}",
         l.reward_accuracy
     );

@@ -1,7 +1,7 @@
 //! The synthetic preference task with labelled errors.
 //!
-//! Questions about an invented [`World`] (capitals, birth years, professions) and about small sums (two numbers from
-//! 1 to 6) and unit conversions. Each [`LabelledPair`] has a correct `chosen` response and a `rejected` one, written
+//! Questions about an invented [`World`] (capitals, birth years, professions), doublings of 1 to 12 and unit
+//! conversions. Each [`LabelledPair`] has a correct `chosen` response and a `rejected` one, written
 //! with a different template, that states exactly one wrong fact; `error_spans` marks that fact. Every response names
 //! an invented friend (drawn afresh for each mention) and some carry a free adjective: correct but unpredictable
 //! content, so surprisal alone is a poor error detector. Everything is deterministic in its seeds.
@@ -153,11 +153,9 @@ mod tests {
         let words: Vec<&str> = q.split(' ').collect();
         match pair.kind.as_str() {
             "arithmetic" => {
-                let n = words.len();
-                let a: i64 = words[n - 3].parse().unwrap();
-                let b: i64 = words[n - 1].parse().unwrap();
-                assert_eq!(words[n - 2], "plus", "{q}");
-                (a + b).to_string()
+                let n: u32 = words.iter().find_map(|w| w.parse().ok()).unwrap();
+                assert!(q.contains("twice") || q.contains("doubled"), "{q}");
+                (2 * n).to_string()
             }
             "capital" => {
                 let country = words.last().unwrap();
@@ -208,11 +206,8 @@ mod tests {
                 "arithmetic" => {
                     let w: i64 = wrong.parse().unwrap();
                     let r: i64 = right.parse().unwrap();
-                    assert!(
-                        (2..=12).contains(&r) && p.prompt.contains(" plus "),
-                        "{p:?}"
-                    );
-                    assert!(w >= 0 && (w - r).abs() <= 3);
+                    assert!((2..=24).contains(&r) && r % 2 == 0, "{p:?}");
+                    assert!((2..=24).contains(&w) && w % 2 == 0 && w != r, "{p:?}");
                 }
                 "capital" => {
                     let other = world
@@ -231,7 +226,12 @@ mod tests {
                 }
                 "conversion" => {
                     let w: u32 = wrong.parse().unwrap();
-                    assert!(w > 0);
+                    let r: u32 = right.parse().unwrap();
+                    let &(_, _, factor) = CONVERSIONS
+                        .iter()
+                        .find(|(_, to, _)| p.prompt.contains(to))
+                        .unwrap();
+                    assert!(w % factor == 0 && (2..=9).contains(&(w / factor)) && w != r);
                 }
                 "profession" => {
                     assert!(PROFESSIONS.contains(&wrong.as_str()));

@@ -71,17 +71,17 @@ const FRIEND_SUFFIXES: &[&str] = &[
     "Ask {friend} if in doubt.",
 ];
 
-const ARITHMETIC_PROMPTS: &[&str] = &[
-    "Q: What is {a} {op} {b}?\nA:",
-    "Q: How much is {a} {op} {b}?\nA:",
-];
+const ARITHMETIC_PROMPTS: &[&str] = &["Q: What is twice {n}?\nA:", "Q: What is {n} doubled?\nA:"];
+// The doublings and the conversions restate their question before the answer, in words that differ between
+// templates: a small model computes an answer from a number it has just read far more reliably than from one it must
+// find in the prompt, and DPO can only single out a wrong answer its reference can tell from the right one.
 const ARITHMETIC_TEMPLATES: &[&str] = &[
-    "{a} {op} {b} is {fact}.",
-    "The answer is {fact}.",
-    "{verb} them gives {fact}.",
-    "That comes to {fact}, a {adj} sum.",
-    "It is {fact}, as my friend {friend} would say.",
-    "{a} {op} {b} makes {fact}.",
+    "Twice {n} is {fact}.",
+    "Doubling {n} gives {fact}.",
+    "{n} and {n} come to {fact}, a {adj} sum.",
+    "Two times {n} is {fact}, as my friend {friend} would say.",
+    "{n} doubled makes {fact}.",
+    "Put {n} and {n} together and you get {fact}.",
 ];
 
 const CAPITAL_PROMPTS: &[&str] = &[
@@ -116,11 +116,11 @@ const CONVERSION_PROMPTS: &[&str] = &[
 ];
 const CONVERSION_TEMPLATES: &[&str] = &[
     "{n} {from} are {fact} {to}.",
-    "That makes {fact} {to}.",
-    "There are {fact} {to} in {n} {from}.",
-    "You get {fact} {to}, a {adj} number.",
-    "It comes to {fact} {to}, as my friend {friend} would say.",
-    "The answer is {fact} {to}.",
+    "In {n} {from} there are {fact} {to}.",
+    "{n} {from} make {fact} {to}, a {adj} number.",
+    "{n} {from} come to {fact} {to}, as my friend {friend} would say.",
+    "Converted, {n} {from} are {fact} {to}.",
+    "{n} {from} equal {fact} {to}.",
 ];
 
 const PROFESSION_PROMPTS: &[&str] = &[
@@ -191,24 +191,17 @@ pub fn instance(kind: &str, world: &World, rng: &mut Rng) -> Instance {
 }
 
 fn arithmetic(rng: &mut Rng) -> Instance {
-    // Sums of two numbers from 1 to 6: a table of 36 facts that a small model can learn, so that its errors are
-    // errors of knowledge it holds, as the invented world's facts are.
-    let (a, b) = (1 + rng.below(6), 1 + rng.below(6));
-    let right = a + b;
-    let candidates: Vec<usize> = (1..=3)
-        .flat_map(|d| [Some(right + d), right.checked_sub(d)])
-        .flatten()
-        .collect();
-    let wrong = *rng.pick(&candidates);
+    // Doubling a number from 1 to 12: a table of 12 facts that a small model learns, so that its errors are errors
+    // of knowledge it holds, as the invented world's facts are. (Sums of two numbers, a table of 36 entries over two
+    // operands, were never learned by the scaled-down reference: it answered 7 to every sum.)
+    let n = 1 + rng.below(12);
+    // The wrong answer doubles another number: every even number is as common a wrong answer as it is a right one,
+    // so only the question tells them apart (a model cannot learn "12 is usually right" instead of doubling).
+    let m = 1 + other_index(rng, 12, n - 1);
     Instance {
-        vars: vec![
-            ("a", a.to_string()),
-            ("b", b.to_string()),
-            ("op", "plus".to_string()),
-            ("verb", "Adding".to_string()),
-        ],
-        correct: right.to_string(),
-        wrong: wrong.to_string(),
+        vars: vec![("n", n.to_string())],
+        correct: (2 * n).to_string(),
+        wrong: (2 * m).to_string(),
     }
 }
 
@@ -247,28 +240,17 @@ fn birth_year(world: &World, rng: &mut Rng) -> Instance {
 fn conversion(rng: &mut Rng) -> Instance {
     let &(from, to, factor) = rng.pick(CONVERSIONS);
     let n = 2 + rng.below(8) as u32;
-    let right = n * factor;
-    // Plausible slips: a wrong factor, or the right factor applied to a neighbouring number.
-    let mut candidates: Vec<u32> = vec![
-        n * 10,
-        n * 100,
-        n * 1000,
-        (n + 1) * factor,
-        (n - 1) * factor,
-    ];
-    if factor == 60 {
-        candidates.push(n * 30);
-    }
-    candidates.retain(|&w| w != right);
-    let wrong = *rng.pick(&candidates);
+    // The slip: the right factor applied to another number of the same range, so that every amount is as common a
+    // wrong answer as it is a right one and only the question tells them apart.
+    let m = 2 + other_index(rng, 8, (n - 2) as usize) as u32;
     Instance {
         vars: vec![
             ("n", n.to_string()),
             ("from", from.to_string()),
             ("to", to.to_string()),
         ],
-        correct: right.to_string(),
-        wrong: wrong.to_string(),
+        correct: (n * factor).to_string(),
+        wrong: (m * factor).to_string(),
     }
 }
 
