@@ -77,3 +77,21 @@ fn score_and_render_default_to_the_demo() {
     // Only one of the two models is an error, not a silent fallback to the demo.
     creditlens(dir.path(), &["eval", "--policy", "x"]).fails_with("--reference");
 }
+
+#[test]
+fn demo_train_names_the_reference_data_choices() {
+    let dir = temp();
+    creditlens(
+        dir.path(),
+        &[
+            "demo",
+            "train",
+            "--out",
+            "x",
+            "--reference-data",
+            "rejected",
+        ],
+    )
+    .fails_with("both, chosen");
+    assert!(!dir.path().join("x").exists());
+}

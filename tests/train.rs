@@ -226,6 +226,33 @@ fn demo_pipeline_writes_loadable_checkpoints_with_trl_logs() {
     );
     // The pipeline never writes into a directory that holds something.
     assert!(train_demo(&cfg, &out, &mut |_| {}).is_err());
+    // The reference's SFT saw both responses of the 64 pairs (6 steps of 8 = 0.375 epochs of 128 sequences), or,
+    // with `ReferenceData::Chosen`, the 64 chosen ones (0.75 epochs).
+    let sft_epoch = |dir: &std::path::Path| {
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("reference/trainer_state.json")).unwrap(),
+        )
+        .unwrap();
+        state["log_history"].as_array().unwrap().last().unwrap()["epoch"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        (sft_epoch(&out) - 0.375).abs() < 1e-9,
+        "{}",
+        sft_epoch(&out)
+    );
+    let chosen_only = DemoConfig {
+        reference_data: creditlens::train::ReferenceData::Chosen,
+        ..cfg
+    };
+    let out_chosen = dir.path().join("demo-chosen");
+    train_demo(&chosen_only, &out_chosen, &mut |_| {}).expect("chosen-only pipeline");
+    assert!(
+        (sft_epoch(&out_chosen) - 0.75).abs() < 1e-9,
+        "{}",
+        sft_epoch(&out_chosen)
+    );
 }
 
 /// The scaled-down demo pipeline, trained from scratch (a few minutes on two cores): DPO's per-token rewards find

@@ -1,8 +1,8 @@
 //! `creditlens demo train`: trains the demo reference and policy from scratch and reports how well the policy's
 //! per-token rewards localise the labelled errors of held-out pairs.
 
-use clap::{Args, Subcommand};
-use creditlens::train::{DemoConfig, Progress, train_demo};
+use clap::{Args, Subcommand, ValueEnum};
+use creditlens::train::{DemoConfig, Progress, ReferenceData, train_demo};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,17 +23,35 @@ pub struct TrainArgs {
     /// The scaled-down run used by CI (a few minutes on two cores) instead of the full demo.
     #[arg(long)]
     small: bool,
+    /// What the SFT reference is trained on: `both` responses of every training pair (the shipped demo; an SFT
+    /// model that has seen wrong answers), or the `chosen` ones only (then surprisal under the reference already
+    /// flags most errors; see the README).
+    #[arg(long, value_enum, default_value = "both", value_name = "DATA")]
+    reference_data: ReferenceChoice,
     /// Print the localisation figures as one JSON object on stdout.
     #[arg(long)]
     json: bool,
 }
 
+/// `--reference-data` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReferenceChoice {
+    /// Chosen and rejected responses.
+    Both,
+    /// Chosen responses only.
+    Chosen,
+}
+
 pub fn run(cmd: DemoCommand) -> anyhow::Result<()> {
     let DemoCommand::Train(args) = cmd;
-    let cfg = if args.small {
+    let mut cfg = if args.small {
         DemoConfig::small()
     } else {
         DemoConfig::full()
+    };
+    cfg.reference_data = match args.reference_data {
+        ReferenceChoice::Both => ReferenceData::Both,
+        ReferenceChoice::Chosen => ReferenceData::Chosen,
     };
     let bar = ProgressBar::new_spinner();
     bar.set_style(
