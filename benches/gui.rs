@@ -121,9 +121,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             reward,
             logp_policy: tokens.iter().map(|t| t.logp_policy).sum(),
             logp_reference: tokens.iter().map(|t| t.logp_reference).sum(),
+            content_start: None,
             tokens,
         },
         warnings: Vec::new(),
+        prompt_tokens: Vec::new(),
     });
 
     let mut h = open();

@@ -45,6 +45,7 @@ fn sequence(prompt: &[u32], response: &[u32]) -> EncodedSequence {
             text: String::new(),
             start: 0,
             end: 0,
+            template: false,
         })
         .collect();
     EncodedSequence {

@@ -1,9 +1,12 @@
-//! Reading preference data: JSONL or a JSON array of TRL standard records, pairs `{"prompt","chosen","rejected"}`
-//! and unpaired `{"prompt","completion"}` (or `"response"`). Each record keeps the line it starts on, so every
-//! problem is reported as `file:line: reason`.
+//! Reading preference data: JSONL or a JSON array of TRL records, pairs `{"prompt","chosen","rejected"}` and
+//! unpaired `{"prompt","completion"}` (or `"response"`), as plain text (standard) or as lists of
+//! `{"role","content"}` messages (conversational, with an optional implicit prompt, `tools` and
+//! `chat_template_kwargs`). Each record keeps the line it starts on, so every problem is reported as
+//! `file:line: reason`.
 
+use crate::chat::{Conversation, extract_prompt, kind, messages_from_json};
 use crate::error::{Error, Result};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::path::Path;
 
 /// One record of a preference dataset.
@@ -19,6 +22,9 @@ pub enum Record {
         rejected: String,
         /// Labelled errors in `rejected`: `[start, end)` in characters (optional field `"error_spans"`).
         error_spans: Vec<(usize, usize)>,
+        /// The messages, for a conversational record (then the texts above are what a table shows: the last
+        /// user message and the completions' texts).
+        chat: Option<Box<Conversation>>,
     },
     /// A single response.
     Unpaired {
@@ -26,6 +32,8 @@ pub enum Record {
         prompt: String,
         /// The response.
         completion: String,
+        /// The messages, for a conversational record.
+        chat: Option<Box<Conversation>>,
     },
 }
 
@@ -47,18 +55,33 @@ impl Record {
         }
     }
 
+    /// Whether the record is a preference pair.
+    pub fn is_pair(&self) -> bool {
+        matches!(self, Record::Pair { .. })
+    }
+
+    /// The conversation of a conversational record.
+    pub fn chat(&self) -> Option<&Conversation> {
+        match self {
+            Record::Pair { chat, .. } | Record::Unpaired { chat, .. } => chat.as_deref(),
+        }
+    }
+
     /// Builds a record from one JSON object, or says what is wrong with it.
     pub fn from_json(value: &Value) -> std::result::Result<Self, String> {
         let obj = value
             .as_object()
             .ok_or_else(|| format!("expected a JSON object, found {}", kind(value)))?;
+        if TEXT_FIELDS
+            .iter()
+            .any(|k| matches!(obj.get(*k), Some(Value::Array(_))))
+        {
+            return conversational(obj);
+        }
         let text = |key: &str| -> std::result::Result<Option<String>, String> {
             match obj.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(Value::Array(_)) => Err(format!(
-                    "field `{key}` is a list of messages (TRL conversational format); this version scores plain-text records: render the conversation to text first"
-                )),
                 Some(v) => Err(format!("field `{key}` must be a string, found {}", kind(v))),
             }
         };
@@ -71,6 +94,7 @@ impl Record {
                     chosen,
                     rejected,
                     error_spans,
+                    chat: None,
                 });
             }
             (Some(_), None) => return Err("has `chosen` but no `rejected`".into()),
@@ -83,7 +107,110 @@ impl Record {
                 "needs `chosen` and `rejected` (a pair) or `completion`/`response` (unpaired)",
             )?,
         };
-        Ok(Record::Unpaired { prompt, completion })
+        Ok(Record::Unpaired {
+            prompt,
+            completion,
+            chat: None,
+        })
+    }
+}
+
+/// The fields that hold a prompt or a response.
+const TEXT_FIELDS: [&str; 5] = ["prompt", "chosen", "rejected", "completion", "response"];
+
+/// A record whose fields are lists of messages (TRL's conversational format).
+fn conversational(obj: &Map<String, Value>) -> std::result::Result<Record, String> {
+    let list_field = TEXT_FIELDS
+        .iter()
+        .find(|k| matches!(obj.get(**k), Some(Value::Array(_))))
+        .copied()
+        .unwrap_or("prompt");
+    if let Some(k) = TEXT_FIELDS
+        .iter()
+        .find(|k| matches!(obj.get(**k), Some(Value::String(_))))
+    {
+        return Err(format!(
+            "the record mixes plain text and messages: `{k}` is a string but `{list_field}` is a list of messages; give every field in one format"
+        ));
+    }
+    let messages = |key: &str| -> std::result::Result<Option<Vec<_>>, String> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => messages_from_json(key, v).map(Some),
+        }
+    };
+    let prompt = messages("prompt")?;
+    let completion = match messages("completion")? {
+        Some(c) => Some(c),
+        None => messages("response")?,
+    };
+    let (conv, paired) = match (messages("chosen")?, messages("rejected")?, prompt) {
+        (Some(c), Some(r), prompt) => {
+            let implicit = prompt.is_none();
+            let (prompt, c, r) = match prompt {
+                Some(p) => (p, c, r),
+                None => extract_prompt(c, r)?,
+            };
+            for (key, list) in [("chosen", &c), ("rejected", &r)] {
+                if list.is_empty() {
+                    return Err(format!(
+                        "`{key}` has no message after the prompt; there is nothing to score"
+                    ));
+                }
+            }
+            (
+                Conversation {
+                    prompt,
+                    completions: vec![c, r],
+                    tools: None,
+                    kwargs: Map::new(),
+                    implicit_prompt: implicit,
+                },
+                true,
+            )
+        }
+        (Some(_), None, _) => return Err("has `chosen` but no `rejected`".into()),
+        (None, Some(_), _) => return Err("has `rejected` but no `chosen`".into()),
+        (None, None, prompt) => {
+            let completion = completion.ok_or(
+                "needs `chosen` and `rejected` (a pair) or `completion` (unpaired) message lists",
+            )?;
+            let prompt =
+                prompt.ok_or("missing field `prompt` (the messages before the completion)")?;
+            (
+                Conversation {
+                    prompt,
+                    completions: vec![completion],
+                    tools: None,
+                    kwargs: Map::new(),
+                    implicit_prompt: false,
+                },
+                false,
+            )
+        }
+    };
+    if conv.prompt.is_empty() {
+        return Err("`prompt` has no message".into());
+    }
+    let mut conv = conv;
+    conv.read_extras(obj)?;
+    let prompt = conv.prompt_text();
+    if paired {
+        let (chosen, rejected) = (conv.completion_text(0), conv.completion_text(1));
+        let error_spans = parse_spans(obj.get("error_spans"), rejected.chars().count())?;
+        Ok(Record::Pair {
+            prompt,
+            chosen,
+            rejected,
+            error_spans,
+            chat: Some(Box::new(conv)),
+        })
+    } else {
+        Ok(Record::Unpaired {
+            prompt,
+            completion: conv.completion_text(0),
+            chat: Some(Box::new(conv)),
+        })
     }
 }
 
@@ -115,17 +242,6 @@ fn parse_spans(
             Ok((start, end))
         })
         .collect()
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A record as read from a file: where it starts, and the record or why it is unusable.
@@ -315,9 +431,11 @@ mod tests {
                 .contains("must be a string")
         );
         assert!(
-            parse(r#"{"prompt":"p","chosen":[{"role":"user"}],"rejected":"b"}"#)
+            parse(r#"{"prompt":"p","chosen":[{"role":"user","content":"a"}],"rejected":"b"}"#)
                 .unwrap_err()
-                .contains("conversational")
+                .contains(
+                    "mixes plain text and messages: `prompt` is a string but `chosen` is a list"
+                )
         );
         assert!(parse(r#"[1]"#).unwrap_err().contains("object"));
         assert!(
@@ -330,6 +448,81 @@ mod tests {
                 .unwrap_err()
                 .contains("[start, end]")
         );
+    }
+
+    #[test]
+    fn conversational_records() {
+        let explicit = parse(
+            r#"{"prompt":[{"role":"system","content":"s"},{"role":"user","content":"q1"},{"role":"assistant","content":"a1"},{"role":"user","content":"q2"}],
+                "chosen":[{"role":"assistant","content":"yes"}],"rejected":[{"role":"assistant","content":"no 42"}],
+                "error_spans":[[3,5]],"tools":[{"type":"function"}],"chat_template_kwargs":{"enable_thinking":false}}"#,
+        )
+        .unwrap();
+        let Record::Pair {
+            prompt,
+            chosen,
+            rejected,
+            error_spans,
+            chat,
+        } = &explicit
+        else {
+            panic!("a pair")
+        };
+        assert_eq!(
+            (prompt.as_str(), chosen.as_str(), rejected.as_str()),
+            ("q2", "yes", "no 42")
+        );
+        assert_eq!(error_spans, &vec![(3, 5)]);
+        let conv = chat.as_deref().unwrap();
+        assert_eq!(conv.prompt.len(), 4);
+        assert!(conv.tools.is_some() && conv.kwargs.contains_key("enable_thinking"));
+        assert!(!conv.implicit_prompt);
+
+        let implicit = parse(
+            r#"{"chosen":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}],
+                "rejected":[{"role":"user","content":"q"},{"role":"assistant","content":"b"}]}"#,
+        )
+        .unwrap();
+        let conv = implicit.chat().unwrap();
+        assert!(conv.implicit_prompt);
+        assert_eq!(
+            (conv.prompt.len(), conv.completions[1][0].text()),
+            (1, "b".to_string())
+        );
+
+        let unpaired = parse(
+            r#"{"prompt":[{"role":"user","content":"q"}],"completion":[{"role":"assistant","content":"a"}]}"#,
+        )
+        .unwrap();
+        assert!(matches!(unpaired, Record::Unpaired { ref completion, .. } if completion == "a"));
+    }
+
+    #[test]
+    fn bad_conversational_records_name_the_field() {
+        let err = |s: &str| parse(s).unwrap_err();
+        assert!(
+            err(
+                r#"{"prompt":[{"content":"q"}],"completion":[{"role":"assistant","content":"a"}]}"#
+            )
+            .contains("message 1 of `prompt` has no `role`")
+        );
+        assert!(
+            err(
+                r#"{"prompt":[{"role":"user"}],"completion":[{"role":"assistant","content":"a"}]}"#
+            )
+            .contains("no `content`")
+        );
+        assert!(
+            err(r#"{"prompt":[{"role":"wizard","content":"q"}],"completion":[]}"#)
+                .contains("unknown role `wizard`")
+        );
+        assert!(err(r#"{"completion":[{"role":"assistant","content":"a"}]}"#).contains("`prompt`"));
+        assert!(err(r#"{"prompt":[{"role":"user","content":"q"}],"chosen":[],"rejected":[{"role":"assistant","content":"a"}]}"#)
+            .contains("`chosen` has no message"));
+        assert!(err(r#"{"prompt":[{"role":"user","content":"q"}],"chosen":[{"role":"assistant","content":"a"}],"rejected":[{"role":"assistant","content":"b"}],"tools":"x"}"#)
+            .contains("`tools` is a string but not a JSON list"));
+        assert!(err(r#"{"chosen":[{"role":"user","content":"q"}],"rejected":[{"role":"user","content":"z"}]}"#)
+            .contains("no leading message"));
     }
 
     #[test]

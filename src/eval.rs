@@ -145,6 +145,7 @@ mod tests {
             text: String::new(),
             start,
             end,
+            template: false,
             logp_policy: logp,
             logp_reference: logp - reward / 0.1,
             reward,
@@ -167,6 +168,7 @@ mod tests {
             reward,
             logp_policy: 0.0,
             logp_reference: 0.0,
+            content_start: None,
             tokens,
         }
     }
@@ -215,6 +217,7 @@ mod tests {
             margin,
             preference_prob: crate::score::sigmoid(margin),
             warnings: vec![],
+            prompt_tokens: vec![],
         };
         let l = localisation(&[(pair, vec![(4, 6)])]);
         assert_eq!(l.pairs, 1);

@@ -7,6 +7,7 @@
 //! (the `creditlens` binary) and the desktop app ([`gui`]) are thin layers over it.
 
 pub mod alloc;
+pub mod chat;
 pub mod checkpoint;
 pub mod data;
 pub mod demo_assets;

@@ -94,6 +94,14 @@ fn scores_jsonl_to_stdout_with_documented_schema() {
     let last = toks.last().unwrap();
     assert_eq!(last["start"], 6);
     assert_eq!(last["end"], 6);
+    // It is a special token, marked as such; the text's own tokens are not, and the prompt's tokens are listed.
+    assert_eq!(last["template"], true);
+    assert!(toks[0].get("template").is_none());
+    assert!(
+        lines[1]["prompt_tokens"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+    );
     assert!(
         out.stderr().contains("scored 3 record(s)"),
         "{}",

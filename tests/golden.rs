@@ -9,7 +9,7 @@ use serde_json::Value;
 
 const TOL: f64 = 1e-4;
 
-fn golden(name: &str) -> Value {
+pub fn golden(name: &str) -> Value {
     let path = fixtures().join("golden").join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("golden json")
@@ -23,7 +23,7 @@ fn records() -> Vec<Record> {
         .collect()
 }
 
-fn floats(v: &Value) -> Vec<f64> {
+pub fn floats(v: &Value) -> Vec<f64> {
     v.as_array()
         .expect("array")
         .iter()
@@ -31,7 +31,7 @@ fn floats(v: &Value) -> Vec<f64> {
         .collect()
 }
 
-fn ints(v: &Value) -> Vec<u64> {
+pub fn ints(v: &Value) -> Vec<u64> {
     v.as_array()
         .expect("array")
         .iter()
@@ -39,12 +39,34 @@ fn ints(v: &Value) -> Vec<u64> {
         .collect()
 }
 
-fn max_diff(a: &[f64], b: &[f64]) -> f64 {
+pub fn max_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "lengths differ");
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f64::max)
+}
+
+/// A pair's summed rewards and margin against TRL's `DPOTrainer.evaluate` metrics stored in the golden entry `exp`
+/// (when it has them).
+pub fn check_trl_metrics(ctx: &str, exp: &Value, scored: &creditlens::score::RecordScore) {
+    let Some(trl) = exp.get("trl_metrics") else {
+        return;
+    };
+    let creditlens::score::RecordScore::Pair(p) = scored else {
+        panic!("{ctx}: trl_metrics on a non-pair")
+    };
+    for (field, ours) in [
+        ("rewards/chosen", p.chosen.reward),
+        ("rewards/rejected", p.rejected.reward),
+        ("rewards/margins", p.margin),
+    ] {
+        let theirs = trl[field].as_f64().expect("trl metric");
+        assert!(
+            (ours - theirs).abs() <= TOL,
+            "{ctx}: {field} {ours} vs TRL {theirs}"
+        );
+    }
 }
 
 /// Checks one fixture architecture in both tokenisation modes.
@@ -143,22 +165,7 @@ fn check_models(name: &str, policy: &std::path::Path, reference: &std::path::Pat
                     "{ctx}: reward is the sum of r_t"
                 );
             }
-            if let Some(trl) = exp.get("trl_metrics") {
-                let creditlens::score::RecordScore::Pair(p) = &scored else {
-                    panic!("{ctx}: trl_metrics on a non-pair")
-                };
-                for (field, ours) in [
-                    ("rewards/chosen", p.chosen.reward),
-                    ("rewards/rejected", p.rejected.reward),
-                    ("rewards/margins", p.margin),
-                ] {
-                    let theirs = trl[field].as_f64().expect("trl metric");
-                    assert!(
-                        (ours - theirs).abs() <= TOL,
-                        "{ctx}: {field} {ours} vs TRL {theirs}"
-                    );
-                }
-            }
+            check_trl_metrics(&ctx, exp, &scored);
         }
     }
     eprintln!("{name}: worst |diff| vs transformers {worst:e}");
@@ -219,7 +226,14 @@ fn gguf_file_matches_transformers() {
 /// llama.cpp's `smollm` split; ids, spans and log-probs as transformers' GGUF loader computes them.
 #[test]
 fn smollm2_q4_1_gguf_matches_transformers() {
-    let path = match std::env::var_os("CREDITLENS_SMOLLM2_GGUF") {
+    let path = smollm2_path();
+    check_models("smollm2_q4_1", &path, &path);
+}
+
+/// The SmolLM2-135M-Instruct Q4_1 file: `CREDITLENS_SMOLLM2_GGUF`, or fetched by `.ci/fetch-smollm2` into
+/// target/models.
+pub fn smollm2_path() -> std::path::PathBuf {
+    match std::env::var_os("CREDITLENS_SMOLLM2_GGUF") {
         Some(p) => std::path::PathBuf::from(p),
         None => {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models");
@@ -235,8 +249,7 @@ fn smollm2_q4_1_gguf_matches_transformers() {
             );
             dir.join("SmolLM2-135M-Instruct.Q4_1.gguf")
         }
-    };
-    check_models("smollm2_q4_1", &path, &path);
+    }
 }
 
 /// Without a reference, an adapter's local base is the reference (PEFT + DPO); the adapter's card says what it is.

@@ -333,3 +333,114 @@ fn gguf_files_and_lora_adapters_open_with_progress_and_cards() {
     );
     assert!(h.get_all_by_label_contains("rsLoRA").count() >= 1);
 }
+
+/// A conversational data file: the table shows the last user message, the prompt appears as tokens with the
+/// template's own marked, edits keep the conversation's other turns, and the chat switch can be turned off.
+#[test]
+fn conversational_records_show_their_template_tokens() {
+    let mut h = open(Launch {
+        policy: Some(crate::util::model("llama")),
+        reference: Some(crate::util::model("llama_ref")),
+        data: Some(crate::util::fixtures().join("chat/records.jsonl")),
+        ..Launch::default()
+    });
+    wait(&mut h, "the chat records to be scored", |a| {
+        a.shown.is_some() && !a.scoring && a.dataset.as_ref().is_some_and(|d| !d.running)
+    });
+    h.get_by_label_contains("How many legs has a cat?");
+    app_mut(&mut h).select_row(1);
+    wait(&mut h, "record 1 to be shown", |a| {
+        a.selected_row == Some(1) && !a.scoring
+    });
+    let shown = app(&h).shown.as_deref().cloned().expect("shown");
+    let prompt: Vec<_> = shown.prompt_tokens().to_vec();
+    assert!(
+        prompt
+            .iter()
+            .any(|t| t.template && t.text == "<|begin_of_text|>")
+    );
+    let user: String = prompt
+        .iter()
+        .filter(|t| !t.template)
+        .map(|t| t.text.as_str())
+        .collect();
+    assert!(user.contains("How many legs has a cat?"), "{user}");
+    assert!(
+        app(&h).editor.chat,
+        "a conversational record turns the chat switch on"
+    );
+    h.get_by_label_contains("through the chat template");
+    h.get_by_label_contains("dashed: special or chat-template token");
+    let p = pair(app(&h));
+    assert_eq!(
+        p.rejected
+            .tokens
+            .last()
+            .map(|t| (t.text.as_str(), t.template)),
+        Some(("<|eot_id|>", true))
+    );
+
+    // Editing the rejected answer rescores through the template, keeping the system message.
+    app_mut(&mut h).editor.rejected = "A cat has 9 legs.".into();
+    app_mut(&mut h).editor.dirty_since = Some(Instant::now() - Duration::from_secs(1));
+    wait(&mut h, "the edit to be scored", |a| {
+        !a.scoring && pair(a).rejected.text.starts_with("A cat has 9 legs.")
+    });
+    let texts: String = app(&h)
+        .shown
+        .as_deref()
+        .map(|s| s.prompt_tokens().iter().map(|t| t.text.clone()).collect())
+        .unwrap_or_default();
+    assert!(
+        texts.contains("You answer in one short sentence."),
+        "{texts}"
+    );
+
+    // The chat switch off: the same texts as plain text, no template.
+    app_mut(&mut h).editor.chat = false;
+    app_mut(&mut h).editor.dirty_since = Some(Instant::now() - Duration::from_secs(1));
+    wait(&mut h, "plain-text scoring", |a| {
+        !a.scoring
+            && a.shown.as_deref().is_some_and(|s| {
+                !s.prompt_tokens()
+                    .iter()
+                    .any(|t| t.text == "<|start_header_id|>")
+            })
+    });
+    assert!(pair(app(&h)).rejected.text == "A cat has 9 legs.");
+}
+
+/// A template that refuses a record (a Gemma-style template given with --chat-template, which raises on system
+/// messages): the window shows its message, and the next record is scored as usual.
+#[test]
+fn a_template_error_is_shown_and_the_app_keeps_running() {
+    let mut h = open(Launch {
+        policy: Some(crate::util::model("llama")),
+        reference: Some(crate::util::model("llama_ref")),
+        data: Some(crate::util::fixtures().join("chat/records.jsonl")),
+        chat_template: Some(crate::util::fixtures().join("chat/templates/gemma.jinja")),
+        ..Launch::default()
+    });
+    wait(&mut h, "the first record", |a| {
+        a.shown.is_some() && !a.scoring
+    });
+    app_mut(&mut h).select_row(1);
+    wait(&mut h, "the template's refusal", |a| {
+        !a.scoring
+            && a.score_error
+                .as_deref()
+                .is_some_and(|e| e.contains("System role not supported"))
+    });
+    h.get_by_label_contains("System role not supported");
+    app_mut(&mut h).select_row(2);
+    wait(&mut h, "record 2 scored", |a| {
+        !a.scoring && a.score_error.is_none() && a.selected_row == Some(2)
+    });
+    let shown = app(&h).shown.as_deref().cloned().expect("shown");
+    let prompt: String = shown
+        .prompt_tokens()
+        .iter()
+        .map(|t| t.text.clone())
+        .collect();
+    assert!(prompt.contains("<start_of_turn>"), "{prompt}");
+}

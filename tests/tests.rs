@@ -1,5 +1,6 @@
 //! Integration tests, compiled into one binary (`autotests = false`).
 
+mod chat;
 mod cli;
 mod demo;
 mod errors;

@@ -47,7 +47,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         "evaluating",
         |record, score| {
             if let (Record::Pair { error_spans, .. }, RecordScore::Pair(p)) = (record, score) {
-                scored.push((p, error_spans.clone()));
+                let spans = p.rejected.locate_spans(error_spans);
+                scored.push((p, spans));
             }
             Ok(())
         },

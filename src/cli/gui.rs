@@ -27,6 +27,9 @@ pub struct GuiArgs {
     /// Open with this plot shown: tokens, drift or token-by-checkpoint.
     #[arg(long, value_name = "PLOT")]
     plot: Option<PlotTab>,
+    /// A Jinja chat template file for conversational records, instead of the tokenizer's own.
+    #[arg(long, value_name = "FILE")]
+    chat_template: Option<PathBuf>,
 }
 
 pub fn run(args: GuiArgs) -> anyhow::Result<()> {
@@ -47,6 +50,7 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
             }
         }),
         plot: args.plot,
+        chat_template: args.chat_template,
     })?;
     Ok(())
 }

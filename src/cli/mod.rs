@@ -8,6 +8,7 @@ mod score;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use creditlens::chat::Conversation;
 use creditlens::data::{Entry, Record};
 use creditlens::demo_assets::DemoAssets;
 use creditlens::score::{RecordScore, ScoreOptions, Scorer};
@@ -62,6 +63,10 @@ struct ModelArgs {
     /// Compute dtype: f32, f16 or bf16.
     #[arg(long, default_value = "f32")]
     dtype: String,
+    /// A Jinja chat template file for conversational records and --chat, instead of the tokenizer's own
+    /// (chat_template.jinja or tokenizer_config.json's chat_template; a GGUF file's tokenizer.chat_template).
+    #[arg(long, value_name = "FILE")]
+    chat_template: Option<PathBuf>,
 }
 
 impl ModelArgs {
@@ -87,9 +92,25 @@ impl ModelArgs {
     }
 
     fn load(&self, top_k: usize) -> anyhow::Result<Scorer> {
+        let template = self.template_file()?;
         let (policy, reference) = self.paths()?;
-        Scorer::load(&policy, &reference, &self.dtype, self.options(top_k))
-            .context("cannot load the models")
+        let scorer = Scorer::load(&policy, &reference, &self.dtype, self.options(top_k))
+            .context("cannot load the models")?;
+        Ok(match template {
+            Some(t) => {
+                scorer.with_chat_template(t.with_special(scorer.tokenizer().template_tokens()))
+            }
+            None => scorer,
+        })
+    }
+
+    /// The `--chat-template` file, read before the models so that a bad file fails at once.
+    fn template_file(&self) -> anyhow::Result<Option<creditlens::chat::ChatTemplate>> {
+        self.chat_template
+            .as_deref()
+            .map(|p| creditlens::chat::load::from_file(p, Default::default()))
+            .transpose()
+            .context("cannot read --chat-template")
     }
 }
 
@@ -109,6 +130,12 @@ struct TextRecordArgs {
     /// The dispreferred response of a pair (with --chosen).
     #[arg(long, value_name = "TEXT", requires_all = ["prompt", "chosen"])]
     rejected: Option<String>,
+    /// Score --prompt as one user message and each response as an assistant message, through the chat template.
+    #[arg(long, requires = "prompt")]
+    chat: bool,
+    /// With --chat: a system message before the prompt.
+    #[arg(long, value_name = "TEXT", requires = "chat")]
+    system: Option<String>,
 }
 
 impl TextRecordArgs {
@@ -117,12 +144,23 @@ impl TextRecordArgs {
         let Some(prompt) = self.prompt.clone() else {
             return Ok(None);
         };
+        let chat = |responses: &[&str]| {
+            self.chat.then(|| {
+                Box::new(Conversation::from_texts(
+                    self.system.as_deref(),
+                    &prompt,
+                    responses,
+                ))
+            })
+        };
         Ok(Some(match (&self.response, &self.chosen, &self.rejected) {
             (Some(r), None, None) => Record::Unpaired {
+                chat: chat(&[r]),
                 prompt,
                 completion: r.clone(),
             },
             (None, Some(c), Some(r)) => Record::Pair {
+                chat: chat(&[c, r]),
                 prompt,
                 chosen: c.clone(),
                 rejected: r.clone(),

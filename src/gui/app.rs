@@ -9,6 +9,7 @@ use super::models_panel::{self, Action, CardRects, ModelForm};
 use super::plots::{self, TrainerCurve};
 use super::settings::{STORAGE_KEY, Settings, push_recent};
 use super::worker::{DriftJob, DriftPoint, Loaded, Reply, Worker};
+use crate::chat::{Conversation, Message};
 use crate::checkpoint::{TrainingCheckpoint, training_checkpoints};
 use crate::data::{Record, read_entries};
 use crate::demo_assets::DemoAssets;
@@ -36,6 +37,8 @@ pub struct Launch {
     pub theme: Option<Theme>,
     /// Open with this plot tab.
     pub plot: Option<PlotTab>,
+    /// Render conversations with this chat template file instead of the tokenizer's own.
+    pub chat_template: Option<PathBuf>,
 }
 
 /// Which plot the bottom panel shows.
@@ -64,33 +67,75 @@ pub struct Editor {
     pub error_spans: Vec<(usize, usize)>,
     /// When the text last changed and has not been scored yet.
     pub dirty_since: Option<Instant>,
+    /// Score through the chat template: the prompt as a user message (after `system`, if any), each response as an
+    /// assistant message.
+    pub chat: bool,
+    /// The system message of the chat switch.
+    pub system: String,
+    /// The conversation of a conversational record opened from a data file: edits replace its last user message
+    /// and its completions' text, keeping the other turns.
+    pub conversation: Option<Box<Conversation>>,
 }
 
 impl Editor {
     /// The record to score.
     pub fn record(&self) -> Record {
+        let responses: Vec<&str> = if self.pair {
+            vec![&self.chosen, &self.rejected]
+        } else {
+            vec![&self.chosen]
+        };
+        let chat = self.chat.then(|| Box::new(self.conversation(&responses)));
         if self.pair {
             Record::Pair {
                 prompt: self.prompt.clone(),
                 chosen: self.chosen.clone(),
                 rejected: self.rejected.clone(),
                 error_spans: self.error_spans.clone(),
+                chat,
             }
         } else {
             Record::Unpaired {
                 prompt: self.prompt.clone(),
                 completion: self.chosen.clone(),
+                chat,
             }
         }
     }
 
+    /// The conversation being edited: the opened one with the edited texts put in, or one built from the texts.
+    fn conversation(&self, responses: &[&str]) -> Conversation {
+        let fresh = || Conversation::from_texts(Some(&self.system), &self.prompt, responses);
+        let Some(loaded) = self.conversation.as_deref() else {
+            return fresh();
+        };
+        if loaded.completions.len() != responses.len() {
+            return fresh();
+        }
+        let mut conv = loaded.clone();
+        if conv.prompt_text() != self.prompt
+            && let Some(m) = conv.prompt.iter_mut().rev().find(|m| m.role == "user")
+        {
+            *m = Message::new("user", &self.prompt);
+        }
+        for (i, text) in responses.iter().enumerate() {
+            if conv.completion_text(i) != *text {
+                conv.completions[i] = vec![Message::new("assistant", text)];
+            }
+        }
+        conv
+    }
+
     fn set(&mut self, record: &Record) {
+        self.conversation = record.chat().map(|c| Box::new(c.clone()));
+        self.chat = self.conversation.is_some();
         match record {
             Record::Pair {
                 prompt,
                 chosen,
                 rejected,
                 error_spans,
+                ..
             } => {
                 self.prompt = prompt.clone();
                 self.chosen = chosen.clone();
@@ -98,7 +143,9 @@ impl Editor {
                 self.error_spans = error_spans.clone();
                 self.pair = true;
             }
-            Record::Unpaired { prompt, completion } => {
+            Record::Unpaired {
+                prompt, completion, ..
+            } => {
                 self.prompt = prompt.clone();
                 self.chosen = completion.clone();
                 self.rejected.clear();
@@ -284,6 +331,9 @@ impl App {
                 }
             },
         };
+        if let Some(t) = &launch.chat_template {
+            app.form.chat_template = t.display().to_string();
+        }
         if let (Some(p), Some(r)) = (policy, reference) {
             app.form.policy = p.display().to_string();
             app.form.reference = r.display().to_string();
@@ -353,6 +403,8 @@ impl App {
             self.load_generation,
             policy,
             reference,
+            Some(PathBuf::from(self.form.chat_template.trim()))
+                .filter(|p| !p.as_os_str().is_empty()),
             self.settings.dtype.clone(),
             self.options(),
         );
@@ -1080,6 +1132,7 @@ impl App {
         } else if self.scoring {
             ui.spinner();
         }
+        super::prompt_view::prompt_tokens(ui, shown.prompt_tokens(), self.editor.chat);
         let scale = self.scale();
         let metric = self.settings.metric;
         let theme = self.settings.theme;
@@ -1104,19 +1157,25 @@ impl App {
                     }),
                 );
                 let is_rejected = *name == "rejected";
-                let empty: &[(usize, usize)] = &[];
+                // Spans of the texts, moved onto the rendered completion of a conversation.
+                let errors = if is_rejected {
+                    r.locate_spans(&error_spans)
+                } else {
+                    Vec::new()
+                };
+                let diffs = match (n, is_rejected) {
+                    (2, true) => r.locate_spans(&diff.b),
+                    (2, false) => r.locate_spans(&diff.a),
+                    _ => Vec::new(),
+                };
                 let chips = TokenChips {
                     id_salt: name,
                     tokens: &r.tokens,
                     metric,
                     limit: scale.limit,
                     theme,
-                    error_spans: if is_rejected { &error_spans } else { empty },
-                    diff_spans: if n == 2 {
-                        if is_rejected { &diff.b } else { &diff.a }
-                    } else {
-                        empty
-                    },
+                    error_spans: &errors,
+                    diff_spans: &diffs,
                     pinned: self.pinned.filter(|(s, _)| *s == k).map(|(_, i)| i),
                     max_height: height,
                 };
@@ -1128,8 +1187,18 @@ impl App {
         if clicked.is_some() {
             self.pinned = clicked;
         }
+        let templated = responses
+            .iter()
+            .any(|(_, r)| r.tokens.iter().any(|t| t.template));
+        let dashed = if templated {
+            " · dashed: special or chat-template token"
+        } else {
+            ""
+        };
         if n == 2 {
-            ui.weak("outlined: labelled error · underlined: where the two texts differ · hover a token for its numbers, click to pin");
+            ui.weak(format!("outlined: labelled error · underlined: where the two texts differ{dashed} · hover a token for its numbers, click to pin"));
+        } else if templated {
+            ui.weak("dashed: special or chat-template token · hover a token for its numbers, click to pin");
         }
     }
 
@@ -1154,6 +1223,30 @@ impl App {
                 .on_hover_text("Score a single response");
         });
         changed |= before != self.editor.pair;
+        ui.horizontal(|ui| {
+            changed |= ui
+                .checkbox(&mut self.editor.chat, "chat")
+                .on_hover_text(
+                    "Score through the tokenizer's chat template: the prompt as a user message, each response as the assistant's turn (as TRL trains on conversational data)",
+                )
+                .changed();
+            if self.editor.chat && self.editor.conversation.is_none() {
+                ui.label("system");
+                changed |= ui
+                    .add(
+                        egui::TextEdit::singleline(&mut self.editor.system)
+                            .hint_text("optional system message")
+                            .desired_width(f32::INFINITY),
+                    )
+                    .changed();
+            } else if let Some(conv) = self.editor.conversation.as_deref() {
+                ui.weak(format!(
+                    "conversation: {} prompt message(s){}",
+                    conv.prompt.len(),
+                    if conv.implicit_prompt { " (implicit prompt)" } else { "" }
+                ));
+            }
+        });
         if self.editor.pair {
             ui.columns(2, |cols| {
                 cols[0].label("chosen");

@@ -38,6 +38,22 @@ pub struct Row {
     pub score: Option<Result<RowScore, String>>,
     /// Lower-cased text for searching.
     haystack: String,
+    /// The prompt as the table shows it (for a conversation, its last user message), on one line.
+    pub prompt: String,
+}
+
+/// `text` on one line (line breaks as spaces), cut after `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .trim()
+        .chars()
+        .take(max)
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    if text.trim().chars().count() > max {
+        out.push('…');
+    }
+    out
 }
 
 /// The loaded data file and the browser's state.
@@ -80,9 +96,13 @@ impl Dataset {
                         rejected,
                         ..
                     }) => format!("{prompt}\n{chosen}\n{rejected}").to_lowercase(),
-                    Ok(Record::Unpaired { prompt, completion }) => {
-                        format!("{prompt}\n{completion}").to_lowercase()
-                    }
+                    Ok(Record::Unpaired {
+                        prompt, completion, ..
+                    }) => format!("{prompt}\n{completion}").to_lowercase(),
+                    Err(_) => String::new(),
+                };
+                let prompt = match &e.record {
+                    Ok(r) => one_line(r.prompt(), 200),
                     Err(_) => String::new(),
                 };
                 Row {
@@ -90,6 +110,7 @@ impl Dataset {
                     record: e.record.map_err(|err| err.to_string()),
                     score: None,
                     haystack,
+                    prompt,
                 }
             })
             .collect();
@@ -233,6 +254,7 @@ impl Dataset {
             .striped(true)
             .sense(egui::Sense::click())
             .column(Column::exact(44.0))
+            .column(Column::exact(200.0).clip(true))
             .columns(Column::exact(62.0), 3)
             .column(Column::exact(26.0))
             .columns(Column::exact(48.0), 2)
@@ -251,8 +273,15 @@ impl Dataset {
                     (SortKey::LenChosen, "len c", "Tokens of chosen"),
                     (SortKey::LenRejected, "len r", "Tokens of rejected"),
                 ];
-                for (key, name, tip) in cols {
+                for (k, (key, name, tip)) in cols.into_iter().enumerate() {
                     row.col(|ui| header(ui, key, name, tip, &mut new_sort));
+                    if k == 0 {
+                        row.col(|ui| {
+                            ui.strong("prompt").on_hover_text(
+                                "The prompt (for a conversation, its last user message)",
+                            );
+                        });
+                    }
                 }
             })
             .body(|body| {
@@ -269,6 +298,9 @@ impl Dataset {
                     };
                     row.col(|ui| {
                         ui.label(i.to_string());
+                    });
+                    row.col(|ui| {
+                        ui.add(egui::Label::new(r.prompt.as_str()).truncate());
                     });
                     match (&r.record, &r.score) {
                         (Err(e), _) => {
@@ -345,6 +377,7 @@ mod tests {
                     chosen: format!("c{i}"),
                     rejected: "r".into(),
                     error_spans: vec![],
+                    chat: None,
                 }),
             })
             .collect();

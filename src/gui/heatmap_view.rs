@@ -182,6 +182,14 @@ impl TokenChips<'_> {
                             Stroke::new(1.0, weak),
                         );
                     }
+                    if t.template {
+                        // The chat template's own tokens (end-of-turn, role headers): a dashed frame.
+                        let dash = Stroke::new(1.0, weak);
+                        let (a, b) = (r.min, r.max);
+                        for (p, q) in [(a, Pos2::new(b.x, a.y)), (Pos2::new(a.x, b.y), b)] {
+                            painter.extend(egui::Shape::dashed_line(&[p, q], dash, 3.0, 2.0));
+                        }
+                    }
                     if overlaps(t, self.error_spans) {
                         painter.rect_stroke(r, 2.0, Stroke::new(1.5, outline), StrokeKind::Outside);
                     }
@@ -249,6 +257,9 @@ pub fn token_details(ui: &mut Ui, t: &TokenScore) {
                 ui.end_row();
             };
             row("token id", t.id.to_string());
+            if t.template {
+                row("from", "the chat template (or a special token)".into());
+            }
             row("characters", format!("{}..{}", t.start, t.end));
             row("reward r_t", format!("{:+.5}", t.reward));
             row("cumulative reward", format!("{:+.5}", t.cum_reward));

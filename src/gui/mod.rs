@@ -13,6 +13,7 @@ mod fonts;
 mod heatmap_view;
 mod models_panel;
 mod plots;
+mod prompt_view;
 mod settings;
 mod worker;
 

@@ -26,6 +26,8 @@ pub struct ModelForm {
     pub policy: String,
     /// Reference path as typed.
     pub reference: String,
+    /// A chat template file (`--chat-template`) as typed; empty: the tokenizer's own.
+    pub chat_template: String,
 }
 
 /// Screen areas of the two cards (drop targets).
@@ -214,6 +216,19 @@ pub fn show(
             .on_hover_text("How prompt and response become tokens");
         if settings.tokenization != before {
             actions.push(Action::SettingsChanged);
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("chat template");
+        let r = ui
+            .add(
+                egui::TextEdit::singleline(&mut form.chat_template)
+                    .hint_text("the tokenizer's own")
+                    .desired_width(220.0),
+            )
+            .on_hover_text("A Jinja chat template file for conversational records and the chat switch, instead of the tokenizer's own (like --chat-template); press Enter to reload the models with it");
+        if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            actions.push(Action::Load);
         }
     });
     ui.horizontal(|ui| {

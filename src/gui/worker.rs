@@ -241,6 +241,7 @@ impl Worker {
         generation: u64,
         policy: PathBuf,
         reference: PathBuf,
+        chat_template: Option<PathBuf>,
         dtype: String,
         options: ScoreOptions,
     ) {
@@ -264,6 +265,15 @@ impl Worker {
                 }
             };
             let result = Scorer::load_reporting(&policy, &reference, &dtype, options, &report)
+                .and_then(|scorer| match &chat_template {
+                    Some(path) => {
+                        let t = crate::chat::load::from_file(path, Default::default())?;
+                        Ok(scorer.with_chat_template(
+                            t.with_special(scorer.tokenizer().template_tokens()),
+                        ))
+                    }
+                    None => Ok(scorer),
+                })
                 .map(|scorer| Loaded {
                     policy: scorer.policy().info().clone(),
                     reference: scorer.reference().info().clone(),

@@ -205,6 +205,19 @@ pub fn render(spec: &HeatmapSpec<'_>, opts: &RenderOptions) -> Result<Rendered> 
             let rect = [x, y, x + w, y + chip_h];
             ops.push(canvas::Op::Rect { rect, color: fill });
             let text_color = fill.text_on();
+            if tok.template {
+                // A token of the chat template (or a special token): dashes along its bottom edge, as in the app.
+                let dash = blend(text_color, fill, 0.55);
+                let mut dx = x;
+                while dx < x + w {
+                    let end = (dx + 3.0 * k).min(x + w);
+                    ops.push(canvas::Op::Rect {
+                        rect: [dx, y + chip_h - k, end, y + chip_h],
+                        color: dash,
+                    });
+                    dx += 5.0 * k;
+                }
+            }
             let mut tx = x + CHIP_PAD_X * k;
             for (s, is_quiet) in &chip.segments {
                 let color = if *is_quiet {

@@ -5,13 +5,19 @@ pub mod metrics;
 pub mod result;
 
 pub use metrics::{PositionMetrics, position_metrics, sigmoid};
-pub use result::{PairScore, RecordScore, ResponseScore, TokenScore, TopToken, UnpairedScore};
+pub use result::{
+    PairScore, PromptToken, RecordScore, ResponseScore, TokenScore, TopToken, UnpairedScore,
+};
 
+use crate::chat::{ChatTemplate, Conversation};
 use crate::data::Record;
 use crate::error::{Error, Result};
 use crate::model::{Model, parse_dtype};
 use crate::source::ModelSource;
-use crate::tokenize::{EncodedSequence, TextTokenizer, TokenizationMode, encode_record};
+use crate::tokenize::{
+    EncodedRecord, EncodedSequence, TextTokenizer, TokenizationMode, encode_conversation,
+    encode_record,
+};
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 use std::path::Path;
@@ -69,6 +75,18 @@ pub struct Scorer {
     reference: Arc<Model>,
     tokenizer: Arc<TextTokenizer>,
     options: ScoreOptions,
+    chat_template: Option<Arc<ChatTemplate>>,
+}
+
+/// The scores of one record's responses, the warnings met, and the prompt's tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredTexts {
+    /// One score per response, in order.
+    pub responses: Vec<ResponseScore>,
+    /// Things the user should know (truncation, boundary merges, ...).
+    pub warnings: Vec<String>,
+    /// The tokens the responses are predicted from (for a conversation: the rendered template).
+    pub prompt_tokens: Vec<PromptToken>,
 }
 
 impl Scorer {
@@ -146,7 +164,23 @@ impl Scorer {
             reference,
             tokenizer,
             options,
+            chat_template: None,
         })
+    }
+
+    /// The same models rendering conversations with `template` instead of the tokenizer's own (`--chat-template`).
+    pub fn with_chat_template(&self, template: ChatTemplate) -> Self {
+        Self {
+            chat_template: Some(Arc::new(template)),
+            ..self.clone()
+        }
+    }
+
+    /// The chat template conversations are rendered with: the one given, else the tokenizer's.
+    pub fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.chat_template
+            .as_deref()
+            .or(self.tokenizer.chat_template())
     }
 
     /// The same models with other settings (nothing is reloaded).
@@ -161,12 +195,15 @@ impl Scorer {
     /// Another policy against the same reference and tokenizer, e.g. an intermediate checkpoint; its vocabulary
     /// must match.
     pub fn with_policy(&self, policy: Arc<Model>) -> Result<Self> {
-        Self::new(
-            policy,
-            self.reference.clone(),
-            self.tokenizer.clone(),
-            self.options.clone(),
-        )
+        Ok(Self {
+            chat_template: self.chat_template.clone(),
+            ..Self::new(
+                policy,
+                self.reference.clone(),
+                self.tokenizer.clone(),
+                self.options.clone(),
+            )?
+        })
     }
 
     /// The policy model.
@@ -199,9 +236,17 @@ impl Scorer {
         self.options.max_length.map_or(ctx, |m| m.min(ctx))
     }
 
-    /// Scores one record.
+    /// Scores one record (a conversational one through the chat template).
     pub fn score_record(&self, index: usize, record: &Record) -> Result<RecordScore> {
-        let (mut responses, warnings) = self.score_texts(record.prompt(), &record.responses())?;
+        let scored = match record.chat() {
+            Some(conv) => self.score_conversation(conv)?,
+            None => self.score_prompted(record.prompt(), &record.responses())?,
+        };
+        let ScoredTexts {
+            mut responses,
+            warnings,
+            prompt_tokens,
+        } = scored;
         Ok(match record {
             Record::Pair { prompt, .. } => {
                 let rejected = responses.pop().ok_or_else(missing_response)?;
@@ -215,6 +260,7 @@ impl Scorer {
                     margin,
                     preference_prob: sigmoid(margin),
                     warnings,
+                    prompt_tokens,
                 })
             }
             Record::Unpaired { prompt, .. } => RecordScore::Unpaired(UnpairedScore {
@@ -222,6 +268,7 @@ impl Scorer {
                 prompt: prompt.clone(),
                 response: responses.pop().ok_or_else(missing_response)?,
                 warnings,
+                prompt_tokens,
             }),
         })
     }
@@ -232,6 +279,12 @@ impl Scorer {
         prompt: &str,
         responses: &[&str],
     ) -> Result<(Vec<ResponseScore>, Vec<String>)> {
+        let s = self.score_prompted(prompt, responses)?;
+        Ok((s.responses, s.warnings))
+    }
+
+    /// Scores each of `responses` after the plain-text `prompt`, with the prompt's tokens.
+    pub fn score_prompted(&self, prompt: &str, responses: &[&str]) -> Result<ScoredTexts> {
         let enc = encode_record(
             &self.tokenizer,
             self.options.mode,
@@ -239,15 +292,45 @@ impl Scorer {
             responses,
             Some(self.max_length()),
         )?;
+        self.score_encoded(enc, false)
+    }
+
+    /// Scores a conversation's completions, rendered with the chat template.
+    pub fn score_conversation(&self, conv: &Conversation) -> Result<ScoredTexts> {
+        let template = self.chat_template().ok_or_else(|| {
+            Error::Record(format!(
+                "the record is conversational (lists of messages) but the tokenizer ({}) has no chat template; give one with --chat-template FILE",
+                self.policy.info().path.display()
+            ))
+        })?;
+        let enc = encode_conversation(
+            &self.tokenizer,
+            template,
+            self.options.mode,
+            conv,
+            Some(self.max_length()),
+        )?;
+        self.score_encoded(enc, true)
+    }
+
+    fn score_encoded(&self, enc: EncodedRecord, chat: bool) -> Result<ScoredTexts> {
         let metrics = self.score_sequences(&enc.sequences)?;
-        let scores = enc
+        let responses = enc
             .sequences
             .iter()
             .zip(metrics)
-            .zip(responses)
-            .map(|((seq, m), text)| self.response_score(text, seq, &m))
+            .zip(enc.texts.iter().zip(&enc.content_offsets))
+            .map(|((seq, m), (text, offset))| {
+                let mut r = self.response_score(text, seq, &m);
+                r.content_start = if chat { *offset } else { None };
+                r
+            })
             .collect();
-        Ok((scores, enc.warnings))
+        Ok(ScoredTexts {
+            responses,
+            warnings: enc.warnings,
+            prompt_tokens: enc.prompt,
+        })
     }
 
     /// Runs both models over `seqs` and returns the metrics of each sequence's scored tokens. The longest prefix
@@ -321,6 +404,7 @@ impl Scorer {
                     text: t.text.clone(),
                     start: t.start,
                     end: t.end,
+                    template: t.template,
                     logp_policy: pm.policy.logp,
                     logp_reference: pm.reference.logp,
                     reward,
@@ -343,6 +427,7 @@ impl Scorer {
             reward: beta * (logp_policy - logp_reference),
             logp_policy,
             logp_reference,
+            content_start: None,
             tokens,
         }
     }

@@ -1,5 +1,6 @@
 //! The scores creditlens reports, with the JSON schema of `creditlens score` (documented in the README).
 
+pub use crate::tokenize::PromptToken;
 use serde::{Deserialize, Serialize};
 
 /// One of the most likely tokens at a position under one model.
@@ -24,6 +25,9 @@ pub struct TokenScore {
     pub start: usize,
     /// One past the last character it covers (an appended EOS has `start == end == len(response)`).
     pub end: usize,
+    /// Whether the token comes from the chat template (role header, end-of-turn) or is a special token.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub template: bool,
     /// log pi(y_t | s_t).
     pub logp_policy: f64,
     /// log pi_ref(y_t | s_t).
@@ -61,8 +65,21 @@ pub struct ResponseScore {
     pub logp_policy: f64,
     /// Sum of log pi_ref over the scored tokens.
     pub logp_reference: f64,
+    /// For a conversation, where the completion's own text starts in `text` (which is the rendered completion,
+    /// template tokens included); labelled error spans are relative to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_start: Option<usize>,
     /// Per-token scores.
     pub tokens: Vec<TokenScore>,
+}
+
+impl ResponseScore {
+    /// Labelled spans of the response's own text moved onto `text`: for a conversation, whose `text` is the
+    /// rendered completion, they are shifted to where the message text starts in it.
+    pub fn locate_spans(&self, spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
+        let k = self.content_start.unwrap_or(0);
+        spans.iter().map(|&(a, b)| (a + k, b + k)).collect()
+    }
 }
 
 /// A scored preference pair.
@@ -83,6 +100,9 @@ pub struct PairScore {
     /// Warnings met while scoring (truncation, boundary merges, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The prompt's tokens (for a conversation, the rendered template with its role headers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompt_tokens: Vec<PromptToken>,
 }
 
 /// A scored single response.
@@ -97,6 +117,9 @@ pub struct UnpairedScore {
     /// Warnings met while scoring.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The prompt's tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompt_tokens: Vec<PromptToken>,
 }
 
 /// One line of `creditlens score` output.
@@ -123,6 +146,14 @@ impl RecordScore {
         match self {
             RecordScore::Pair(p) => vec![("chosen", &p.chosen), ("rejected", &p.rejected)],
             RecordScore::Unpaired(u) => vec![("response", &u.response)],
+        }
+    }
+
+    /// The prompt's tokens.
+    pub fn prompt_tokens(&self) -> &[PromptToken] {
+        match self {
+            RecordScore::Pair(p) => &p.prompt_tokens,
+            RecordScore::Unpaired(u) => &u.prompt_tokens,
         }
     }
 

@@ -147,10 +147,23 @@ pub fn from_gguf(file: &GgufFile) -> Result<TextTokenizer> {
             "cannot build the tokenizer from the metadata: {e}; {hint}"
         ))
     })?;
-    Ok(TextTokenizer::from_parts(
+    let tokenizer = TextTokenizer::from_parts(
         inner,
         path.to_path_buf(),
         id_token("tokenizer.ggml.eos_token_id"),
         bos,
-    ))
+    );
+    let chat_template = match string("tokenizer.chat_template") {
+        Some(source) => Some(
+            crate::chat::ChatTemplate::new(
+                source,
+                format!("{} metadata tokenizer.chat_template", path.display()),
+                None,
+                tokenizer.template_tokens(),
+            )
+            .map_err(err)?,
+        ),
+        None => None,
+    };
+    Ok(tokenizer.with_chat_template(chat_template))
 }

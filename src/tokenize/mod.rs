@@ -1,12 +1,17 @@
 //! Tokenisation: the checkpoint's fast tokenizer with its special tokens, per-token display text, and the two ways
 //! of splitting a prompt/response pair into scored tokens ([`TokenizationMode`]).
 
+mod chat;
 mod display;
 pub mod gguf;
 mod modes;
 
-pub use modes::{EncodedRecord, EncodedSequence, ScoredToken, TokenizationMode, encode_record};
+pub use chat::encode_conversation;
+pub use modes::{
+    EncodedRecord, EncodedSequence, PromptToken, ScoredToken, TokenizationMode, encode_record,
+};
 
+use crate::chat::ChatTemplate;
 use crate::checkpoint::CheckpointFiles;
 use crate::error::{Error, Result};
 use std::collections::HashSet;
@@ -33,6 +38,8 @@ pub struct TextTokenizer {
     special_ids: HashSet<u32>,
     added_ids: HashSet<u32>,
     pieces: display::PieceDecoder,
+    chat_template: Option<ChatTemplate>,
+    template_tokens: serde_json::Map<String, serde_json::Value>,
 }
 
 impl std::fmt::Debug for TextTokenizer {
@@ -68,11 +75,20 @@ impl TextTokenizer {
                 message: format!("cannot load the tokenizer: {e}"),
             })?;
         let (mut eos_token, mut bos_token) = (None, None);
+        let mut config = None;
         if let Some(path) = &files.tokenizer_config {
             let json = read_json(path)?;
             eos_token = token_field(&json, "eos_token");
             bos_token = token_field(&json, "bos_token");
+            config = Some(json);
         }
+        let special_map = crate::chat::load::special_tokens(config.as_ref());
+        let dir = files.tokenizer.parent().unwrap_or(&files.dir);
+        let chat_template = crate::chat::load::from_checkpoint(
+            dir,
+            files.tokenizer_config.as_deref(),
+            config.as_ref(),
+        )?;
         if eos_token.is_none()
             && let Some(path) = &files.generation_config
         {
@@ -84,12 +100,45 @@ impl TextTokenizer {
             };
             eos_token = id.and_then(|id| inner.id_to_token(id as u32));
         }
-        Ok(Self::from_parts(
-            inner,
-            files.tokenizer.clone(),
-            eos_token,
-            bos_token,
-        ))
+        Ok(
+            Self::from_parts(inner, files.tokenizer.clone(), eos_token, bos_token)
+                .with_chat_template(chat_template)
+                .with_template_tokens(special_map),
+        )
+    }
+
+    /// Sets the special tokens a chat template reads (`bos_token`, `eos_token`, `pad_token`, ...).
+    pub fn with_template_tokens(
+        mut self,
+        tokens: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        self.template_tokens = tokens;
+        self
+    }
+
+    /// The same tokenizer with another chat template (`None`: without one).
+    pub fn with_chat_template(mut self, template: Option<ChatTemplate>) -> Self {
+        self.chat_template = template;
+        self
+    }
+
+    /// The chat template conversational records are rendered with, when the tokenizer has one.
+    pub fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.chat_template.as_ref()
+    }
+
+    /// The special tokens a chat template may read (`bos_token`, `eos_token`, ...).
+    pub fn template_tokens(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut map = self.template_tokens.clone();
+        for (key, value) in [
+            ("bos_token", &self.bos_token),
+            ("eos_token", &self.eos_token),
+        ] {
+            if let Some(v) = value {
+                map.entry(key).or_insert_with(|| v.clone().into());
+            }
+        }
+        map
     }
 
     /// Builds a tokenizer from an in-memory `tokenizers::Tokenizer` and its special tokens.
@@ -115,6 +164,8 @@ impl TextTokenizer {
             special_ids,
             added_ids,
             pieces,
+            chat_template: None,
+            template_tokens: serde_json::Map::new(),
         }
     }
 
@@ -147,9 +198,15 @@ impl TextTokenizer {
 
     /// Tokenises `text` with the tokenizer's default special tokens, with character offsets.
     pub fn encode(&self, text: &str) -> Result<Encoding> {
+        self.encode_with(text, true)
+    }
+
+    /// Tokenises `text`, adding the post-processor's special tokens (BOS, ...) only when `add_special`: a
+    /// rendered chat template carries its own, as `apply_chat_template` tokenises.
+    pub fn encode_with(&self, text: &str, add_special: bool) -> Result<Encoding> {
         let enc = self
             .inner
-            .encode_char_offsets(text, true)
+            .encode_char_offsets(text, add_special)
             .map_err(|e| Error::Tokenizer {
                 path: self.path.clone(),
                 message: format!("cannot tokenise the text: {e}"),

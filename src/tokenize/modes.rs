@@ -50,6 +50,21 @@ pub struct ScoredToken {
     pub start: usize,
     /// One past the last character it covers (`start == end` for an appended EOS).
     pub end: usize,
+    /// Whether the token comes from the chat template (role headers, end-of-turn) or is a special token, rather
+    /// than from the message text.
+    pub template: bool,
+}
+
+/// One token of the prompt (the context the scored tokens are predicted from), as shown before the response.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PromptToken {
+    /// Token id.
+    pub id: u32,
+    /// The token as a person should see it.
+    pub text: String,
+    /// Whether it comes from the chat template or is a special token (BOS, role headers, end-of-turn).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub template: bool,
 }
 
 /// One prompt+response sequence ready for the models.
@@ -70,13 +85,21 @@ pub struct EncodedRecord {
     pub sequences: Vec<EncodedSequence>,
     /// Things the user should know (truncation, a token straddling the prompt boundary, ...).
     pub warnings: Vec<String>,
+    /// The text each sequence's token spans refer to: the response as given, or for a conversation the
+    /// rendered completion from the first scored token on (template tokens included).
+    pub texts: Vec<String>,
+    /// Where each response's own text (the completion's message text) starts in `texts`, when found there:
+    /// labelled error spans are shifted by it.
+    pub content_offsets: Vec<Option<usize>>,
+    /// The tokens before the first scored token (of the first sequence).
+    pub prompt: Vec<PromptToken>,
 }
 
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+pub(super) fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-fn char_len(s: &str) -> usize {
+pub(super) fn char_len(s: &str) -> usize {
     s.chars().count()
 }
 
@@ -90,15 +113,72 @@ pub fn encode_record(
     max_length: Option<usize>,
 ) -> Result<EncodedRecord> {
     let mut warnings = Vec::new();
-    let mut sequences = match mode {
+    let sequences = match mode {
         TokenizationMode::Trl => encode_trl(tok, prompt, responses, &mut warnings)?,
         TokenizationMode::Joint => responses
             .iter()
-            .map(|r| encode_joint(tok, prompt, r, &mut warnings))
+            .map(|r| encode_joint(tok, prompt, r, true, &mut warnings))
             .collect::<Result<Vec<_>>>()?,
     };
+    let prompt_enc = tok.encode(prompt)?;
+    let prompt_tokens = prompt_tokens(tok, &sequences, &prompt_enc, &[]);
+    finish(
+        sequences,
+        warnings,
+        responses.iter().map(|r| r.to_string()).collect(),
+        vec![Some(0); responses.len()],
+        prompt_tokens,
+        max_length,
+    )
+}
+
+/// The prompt tokens of the first sequence: its ids before the first scored token, marked as template when
+/// special or outside every span of `content` (character ranges of the messages' texts in `prompt_enc`'s text).
+pub(super) fn prompt_tokens(
+    tok: &TextTokenizer,
+    sequences: &[EncodedSequence],
+    prompt_enc: &Encoding,
+    content: &[(usize, usize)],
+) -> Vec<PromptToken> {
+    let Some(first) = sequences.first() else {
+        return Vec::new();
+    };
+    first.ids[..first.scored_start]
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            let span = prompt_enc
+                .offsets
+                .get(i)
+                .copied()
+                .filter(|_| prompt_enc.ids.get(i) == Some(&id));
+            let special = tok.is_special(id) || prompt_enc.special.get(i).copied().unwrap_or(false);
+            let template = special
+                || (!content.is_empty()
+                    && !span.is_some_and(|(s, e)| content.iter().any(|&(a, b)| s < b && a < e)));
+            PromptToken {
+                id,
+                text: tok.token_text(id),
+                template,
+            }
+        })
+        .collect()
+}
+
+/// What every mode does last: a sequence that starts with a scored token loses it (nothing predicts it),
+/// sequences longer than `max_length` lose their end (TRL's `keep_start`), and a response left with no scored
+/// token is an error.
+pub(super) fn finish(
+    mut sequences: Vec<EncodedSequence>,
+    mut warnings: Vec<String>,
+    texts: Vec<String>,
+    content_offsets: Vec<Option<usize>>,
+    prompt: Vec<PromptToken>,
+    max_length: Option<usize>,
+) -> Result<EncodedRecord> {
+    let n = sequences.len();
     for (i, seq) in sequences.iter_mut().enumerate() {
-        let which = if responses.len() > 1 {
+        let which = if n > 1 {
             format!("response {} ", i + 1)
         } else {
             String::new()
@@ -137,6 +217,9 @@ pub fn encode_record(
     Ok(EncodedRecord {
         sequences,
         warnings,
+        texts,
+        content_offsets,
+        prompt,
     })
 }
 
@@ -196,13 +279,16 @@ fn encode_trl(
         .collect())
 }
 
-fn encode_joint(
+/// `joint`: prompt + response as one string (with the tokenizer's default special tokens when `add_special`);
+/// the scored tokens are those that start at or after the end of the prompt.
+pub(super) fn encode_joint(
     tok: &TextTokenizer,
     prompt: &str,
     response: &str,
+    add_special: bool,
     warnings: &mut Vec<String>,
 ) -> Result<EncodedSequence> {
-    let full = tok.encode(&format!("{prompt}{response}"))?;
+    let full = tok.encode_with(&format!("{prompt}{response}"), add_special)?;
     let prompt_end = char_len(prompt);
     let len = char_len(response);
     let start = (0..full.ids.len())
@@ -228,7 +314,7 @@ fn encode_joint(
 /// post-processor) sits at the end; every other token keeps its offsets, shifted by the prompt's length and clamped
 /// into the response. That puts an appended EOS, whose text lies after the response, at `[len, len]`, and keeps an
 /// EOS typed in the response on its characters.
-fn scored_token(
+pub(super) fn scored_token(
     tok: &TextTokenizer,
     full: &Encoding,
     i: usize,
@@ -250,5 +336,6 @@ fn scored_token(
         text: tok.token_text(id),
         start,
         end,
+        template: full.special[i] || tok.is_special(id),
     }
 }

@@ -166,6 +166,7 @@ fn to_record(p: &LabelledPair) -> Record {
         chosen: p.chosen.clone(),
         rejected: p.rejected.clone(),
         error_spans: p.error_spans.clone(),
+        chat: None,
     }
 }
 
