@@ -209,6 +209,30 @@ fn tools_template_file_with_tojson_and_kwargs_matches_trl() {
     check_case("chat_qwen2_tools", &model("qwen2"), &model("qwen2_ref"));
 }
 
+/// Qwen-3 style with thinking off: the generation prompt's empty think block is not in the conversation, so the
+/// prompt is not a token prefix; the boundary moves back exactly as in TRL, with TRL's warning on every record.
+#[test]
+fn generation_prompt_that_is_not_a_prefix_moves_the_boundary_as_trl() {
+    check_case("chat_qwen2_think", &model("qwen2"), &model("qwen2_ref"));
+    let s = scorer(
+        &model("qwen2"),
+        &model("qwen2_ref"),
+        Some("think.jinja"),
+        TokenizationMode::Trl,
+    );
+    for (i, rec) in records().iter().enumerate() {
+        let scored = s.score_record(i, rec).expect("scored");
+        assert!(
+            scored
+                .warnings()
+                .iter()
+                .any(|w| w.contains("not a prefix of the tokenised prompt+completion")),
+            "record {i}: {:?}",
+            scored.warnings()
+        );
+    }
+}
+
 #[test]
 fn gemma_style_template_raises_on_system_and_matches_trl_otherwise() {
     check_case("chat_llama_gemma", &model("llama"), &model("llama_ref"));
@@ -387,6 +411,143 @@ fn bad_conversational_input_is_named() {
         .fails_with("bad.jinja, template line 2")
         .stderr();
     assert!(err.contains("syntax error"), "{err}");
+}
+
+/// A variable the template reads but nothing defines renders empty (as in transformers) with a warning naming it;
+/// `chat_template_kwargs` defines it.
+#[test]
+fn undefined_template_variables_are_warned_about() {
+    let dir = temp();
+    let template = dir.path().join("greeting.jinja");
+    std::fs::write(
+        &template,
+        "{{ bos_token }}{{ greeting }}{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}",
+    )
+    .expect("write");
+    let data = dir.path().join("d.jsonl");
+    std::fs::write(
+        &data,
+        concat!(
+            r#"{"prompt":[{"role":"user","content":"Hi?"}],"completion":[{"role":"assistant","content":"Hello."}]}"#,
+            "\n",
+            r#"{"prompt":[{"role":"user","content":"Hi?"}],"completion":[{"role":"assistant","content":"Hello."}],"chat_template_kwargs":{"greeting":"Hey "}}"#,
+            "\n",
+        ),
+    )
+    .expect("write");
+    let (p, r) = (path_str(&model("llama")), path_str(&model("llama_ref")));
+    let out = creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--policy",
+            &p,
+            "--reference",
+            &r,
+            "--data",
+            &path_str(&data),
+            "--chat-template",
+            &path_str(&template),
+        ],
+    )
+    .ok();
+    let err = out.stderr();
+    assert!(
+        err.contains(
+            "d.jsonl:1: warning: the chat template reads `greeting` which nothing defines"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("d.jsonl:2: warning"), "{err}");
+    let lines: Vec<Value> = out
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let prompt = |i: usize| -> String {
+        lines[i]["prompt_tokens"]
+            .as_array()
+            .expect("prompt tokens")
+            .iter()
+            .map(|t| t["text"].as_str().unwrap_or(""))
+            .collect()
+    };
+    assert!(prompt(1).contains("Hey user: Hi?"), "{}", prompt(1));
+    assert!(
+        prompt(0).contains("<|begin_of_text|>user: Hi?"),
+        "{}",
+        prompt(0)
+    );
+}
+
+/// `creditlens eval` on labelled conversational pairs: error spans index the message text and are moved onto the
+/// rendered completion; the figures equal those recomputed here from `creditlens score`'s output.
+#[test]
+fn eval_reads_labelled_conversational_pairs() {
+    let dir = temp();
+    let (p, r) = (path_str(&model("llama")), path_str(&model("llama_ref")));
+    let data = path_str(&fixtures().join("chat/records.jsonl"));
+    let out = creditlens(
+        dir.path(),
+        &[
+            "eval",
+            "--policy",
+            &p,
+            "--reference",
+            &r,
+            "--data",
+            &data,
+            "--json",
+        ],
+    )
+    .ok();
+    let figures: Value = serde_json::from_str(out.stdout().trim()).expect("json");
+    assert_eq!(figures["pairs"], 2, "the two labelled pairs: {figures}");
+    // Recomputed: in each labelled pair, is the lowest-reward rejected token inside the (moved) error span?
+    let scored = creditlens(
+        dir.path(),
+        &["score", "--policy", &p, "--reference", &r, "--data", &data],
+    )
+    .ok();
+    let recs = records();
+    let mut hits = 0;
+    for (line, rec) in scored.stdout().lines().zip(&recs) {
+        let Record::Pair { error_spans, .. } = rec else {
+            continue;
+        };
+        if error_spans.is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).expect("json");
+        let k = v["rejected"]["content_start"]
+            .as_u64()
+            .expect("content_start");
+        let tokens = v["rejected"]["tokens"].as_array().expect("tokens");
+        let lowest = tokens
+            .iter()
+            .min_by(|a, b| {
+                a["reward"]
+                    .as_f64()
+                    .unwrap_or(0.0)
+                    .total_cmp(&b["reward"].as_f64().unwrap_or(0.0))
+            })
+            .expect("a token");
+        let (s, e) = (
+            lowest["start"].as_u64().expect("s"),
+            lowest["end"].as_u64().expect("e"),
+        );
+        if error_spans
+            .iter()
+            .any(|&(a, b)| s < b as u64 + k && a as u64 + k < e)
+        {
+            hits += 1;
+        }
+    }
+    let top1 = figures["top1"].as_f64().expect("top1");
+    assert!(
+        (top1 - f64::from(hits) / 2.0).abs() < 1e-12,
+        "{top1} vs {hits}/2"
+    );
 }
 
 /// A tokenizer without a chat template, given conversational records, says so and names --chat-template.
