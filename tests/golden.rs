@@ -201,6 +201,20 @@ fn qwen3_matches_transformers_and_trl() {
     check("qwen3");
 }
 
+/// GPT-NeoX as Pythia's config.json has it: per-head fused q/k/v with biases, LayerNorm, rotary on a quarter of
+/// each head, parallel residual, untied `embed_out`.
+#[test]
+fn gpt_neox_pythia_layout_matches_transformers_and_trl() {
+    check("gpt_neox");
+}
+
+/// GPT-NeoX in the transformers 5 layout: half-head rotary, sequential residual, no attention biases, tied
+/// embeddings.
+#[test]
+fn gpt_neox_sequential_tied_matches_transformers_and_trl() {
+    check("gpt_neox_seq");
+}
+
 /// A PEFT LoRA adapter (every linear layer) whose adapter_config.json names a hub id as its base: applied to the
 /// reference, its scores equal PeftModel's, and its rewards TRL's with the adapter disabled as the reference.
 #[test]

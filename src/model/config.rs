@@ -1,12 +1,57 @@
-//! Architecture configuration: reads a Hugging Face `config.json` and normalises the supported decoder-only
-//! families (Llama, Mistral, Qwen2, Qwen3) into one [`DecoderConfig`]. Dispatch is one table keyed by
-//! `architectures[0]`, so adding a family is one row plus its quirks below.
-//!
-//! Field names and defaults follow transformers' `LlamaConfig`, `MistralConfig`, `Qwen2Config` and `Qwen3Config`.
+//! Architecture configuration: the normalised description of a decoder ([`DecoderConfig`]) that every family's
+//! `config.json` is read into, and the one table ([`FAMILIES`]) that maps `architectures[0]` to the family's file:
+//! its config reader and its weight loader. Adding a family is a new file under `src/model/` plus one row.
 
+use super::decoder::{Kernels, Parts};
+use super::weights::TensorSource;
 use crate::error::{Error, Result};
-use serde::Deserialize;
 use std::path::Path;
+
+/// What one family provides: how to read its config.json, and how to load its weights into the decoder's blocks.
+pub struct FamilySpec {
+    /// The family.
+    pub family: Family,
+    /// `architectures[0]` in config.json.
+    pub architecture: &'static str,
+    /// Reads config.json (parsed) into a [`DecoderConfig`]; `path` names the file in errors.
+    pub config: fn(&serde_json::Value, Family, &Path) -> Result<DecoderConfig>,
+    /// Loads the weights of a checkpoint of this family.
+    pub(super) load: fn(&DecoderConfig, &dyn TensorSource, Kernels) -> Result<Parts>,
+}
+
+/// Every family creditlens runs: one row each.
+pub static FAMILIES: &[FamilySpec] = &[
+    FamilySpec {
+        family: Family::Llama,
+        architecture: "LlamaForCausalLM",
+        config: super::llama::config,
+        load: super::llama::load,
+    },
+    FamilySpec {
+        family: Family::Mistral,
+        architecture: "MistralForCausalLM",
+        config: super::llama::config,
+        load: super::llama::load,
+    },
+    FamilySpec {
+        family: Family::Qwen2,
+        architecture: "Qwen2ForCausalLM",
+        config: super::llama::config,
+        load: super::llama::load,
+    },
+    FamilySpec {
+        family: Family::Qwen3,
+        architecture: "Qwen3ForCausalLM",
+        config: super::llama::config,
+        load: super::llama::load,
+    },
+    FamilySpec {
+        family: Family::GptNeoX,
+        architecture: "GPTNeoXForCausalLM",
+        config: super::gpt_neox::config,
+        load: super::gpt_neox::load,
+    },
+];
 
 /// The architectures creditlens runs, as named in config.json's `architectures`.
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &[
@@ -14,9 +59,10 @@ pub const SUPPORTED_ARCHITECTURES: &[&str] = &[
     "MistralForCausalLM",
     "Qwen2ForCausalLM",
     "Qwen3ForCausalLM",
+    "GPTNeoXForCausalLM",
 ];
 
-/// Which family a checkpoint belongs to; decides the few places where the families differ.
+/// Which family a checkpoint belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     /// `LlamaForCausalLM` (Llama 2/3, SmolLM, TinyLlama, ...).
@@ -27,24 +73,48 @@ pub enum Family {
     Qwen2,
     /// `Qwen3ForCausalLM`: RMSNorm on queries and keys per head.
     Qwen3,
+    /// `GPTNeoXForCausalLM` (Pythia): fused per-head q/k/v, LayerNorm, partial rotary, parallel residual.
+    GptNeoX,
 }
 
 impl Family {
+    /// The family's row of [`FAMILIES`].
+    pub fn spec(self) -> &'static FamilySpec {
+        FAMILIES
+            .iter()
+            .find(|s| s.family == self)
+            .unwrap_or(&FAMILIES[0])
+    }
+
     /// The family's name as it appears in config.json.
     pub fn architecture(self) -> &'static str {
-        match self {
-            Family::Llama => "LlamaForCausalLM",
-            Family::Mistral => "MistralForCausalLM",
-            Family::Qwen2 => "Qwen2ForCausalLM",
-            Family::Qwen3 => "Qwen3ForCausalLM",
-        }
+        self.spec().architecture
     }
 
     fn from_architecture(name: &str) -> Option<Family> {
-        [Family::Llama, Family::Mistral, Family::Qwen2, Family::Qwen3]
-            .into_iter()
-            .find(|f| f.architecture() == name)
+        FAMILIES
+            .iter()
+            .find(|s| s.architecture == name)
+            .map(|s| s.family)
     }
+}
+
+/// Which normalisation the layers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormKind {
+    /// RMSNorm with a weight (Llama, Qwen).
+    Rms,
+    /// LayerNorm with a weight and a bias (GPT-NeoX).
+    Layer,
+}
+
+/// The feed-forward block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MlpKind {
+    /// `down(silu(gate(x)) * up(x))`, no biases unless `mlp_bias` (Llama).
+    GatedSilu,
+    /// `down(gelu(up(x)))` with exact (erf) GELU and biases (GPT-NeoX).
+    Gelu,
 }
 
 /// How rotary position frequencies are scaled.
@@ -89,8 +159,16 @@ pub struct DecoderConfig {
     pub num_key_value_heads: usize,
     /// Width of one head.
     pub head_dim: usize,
-    /// RMSNorm epsilon.
+    /// The layers' normalisation.
+    pub norm: NormKind,
+    /// Epsilon of the normalisation (RMSNorm's or LayerNorm's).
     pub rms_norm_eps: f64,
+    /// Features of each head that rotary embeddings rotate (the head's first ones; all unless partial rotary).
+    pub rotary_dim: usize,
+    /// Attention and MLP both read the layer's input and add to it (GPT-NeoX); otherwise one after the other.
+    pub parallel_residual: bool,
+    /// The feed-forward block.
+    pub mlp: MlpKind,
     /// RoPE base.
     pub rope_theta: f32,
     /// RoPE frequency scaling.
@@ -111,33 +189,6 @@ pub struct DecoderConfig {
     pub sliding_window: Vec<Option<usize>>,
 }
 
-/// The raw fields of config.json that any supported family may use. Unknown fields are ignored.
-#[derive(Debug, Deserialize)]
-struct RawConfig {
-    #[serde(default)]
-    architectures: Vec<String>,
-    hidden_size: Option<usize>,
-    intermediate_size: Option<usize>,
-    vocab_size: Option<usize>,
-    num_hidden_layers: Option<usize>,
-    num_attention_heads: Option<usize>,
-    num_key_value_heads: Option<usize>,
-    head_dim: Option<usize>,
-    rms_norm_eps: Option<f64>,
-    rope_theta: Option<f64>,
-    rope_scaling: Option<serde_json::Value>,
-    rope_parameters: Option<serde_json::Value>,
-    max_position_embeddings: Option<usize>,
-    tie_word_embeddings: Option<bool>,
-    attention_bias: Option<bool>,
-    mlp_bias: Option<bool>,
-    hidden_act: Option<String>,
-    sliding_window: Option<usize>,
-    use_sliding_window: Option<bool>,
-    max_window_layers: Option<usize>,
-    layer_types: Option<Vec<String>>,
-}
-
 impl DecoderConfig {
     /// Reads and normalises `config.json` at `path`.
     pub fn from_file(path: &Path) -> Result<Self> {
@@ -147,24 +198,29 @@ impl DecoderConfig {
 
     /// Parses config.json text; `path` is only used in error messages.
     pub fn from_json(text: &str, path: &Path) -> Result<Self> {
-        let raw: RawConfig = serde_json::from_str(text)
+        let raw: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| Error::config(path, format!("not valid config.json: {e}")))?;
-        let arch = raw.architectures.first().ok_or_else(|| {
-            Error::config(
-                path,
-                format!(
-                    "field `architectures` is missing or empty; set it to one of: {}",
-                    SUPPORTED_ARCHITECTURES.join(", ")
-                ),
-            )
-        })?;
+        let arch = raw
+            .get("architectures")
+            .and_then(|a| a.as_array())
+            .and_then(|a| a.first())
+            .and_then(|a| a.as_str())
+            .ok_or_else(|| {
+                Error::config(
+                    path,
+                    format!(
+                        "field `architectures` is missing or empty; set it to one of: {}",
+                        SUPPORTED_ARCHITECTURES.join(", ")
+                    ),
+                )
+            })?;
         let family =
             Family::from_architecture(arch).ok_or_else(|| Error::UnsupportedArchitecture {
                 path: path.to_path_buf(),
-                arch: arch.clone(),
+                arch: arch.to_string(),
                 supported: SUPPORTED_ARCHITECTURES.join(", "),
             })?;
-        normalise(raw, family, path)
+        (family.spec().config)(&raw, family, path)
     }
 
     /// Number of query heads sharing one key/value head.
@@ -187,72 +243,40 @@ impl DecoderConfig {
         if self.qk_norm {
             attn += 2 * self.head_dim;
         }
-        let mut mlp = 3 * h * i;
+        let mut mlp = match self.mlp {
+            MlpKind::GatedSilu => 3 * h * i,
+            MlpKind::Gelu => 2 * h * i,
+        };
         if self.mlp_bias {
-            mlp += 2 * i + h;
+            mlp += match self.mlp {
+                MlpKind::GatedSilu => 2 * i + h,
+                MlpKind::Gelu => i + h,
+            };
         }
-        let layer = attn + mlp + 2 * h;
+        let norm = match self.norm {
+            NormKind::Rms => h,
+            NormKind::Layer => 2 * h,
+        };
+        let layer = attn + mlp + 2 * norm;
         let head = if self.tie_word_embeddings { 0 } else { v * h };
-        v * h + self.num_hidden_layers * layer + h + head
+        v * h + self.num_hidden_layers * layer + norm + head
     }
 }
 
 impl DecoderConfig {
     /// The configuration as a Hugging Face `config.json` (transformers 4 layout, which both 4.x and 5.x read),
-    /// with the given special token ids. Used when saving trained checkpoints.
+    /// with the given special token ids. Used when saving trained checkpoints, which are of the Llama family.
     pub fn to_hf_json(
         &self,
         bos_token_id: Option<u32>,
         eos_token_id: Option<u32>,
-    ) -> serde_json::Value {
-        let model_type = match self.family {
-            Family::Llama => "llama",
-            Family::Mistral => "mistral",
-            Family::Qwen2 => "qwen2",
-            Family::Qwen3 => "qwen3",
-        };
-        let rope_scaling = match &self.rope_scaling {
-            RopeScaling::Default => serde_json::Value::Null,
-            RopeScaling::Linear { factor } => {
-                serde_json::json!({"rope_type": "linear", "factor": factor})
-            }
-            RopeScaling::Llama3 {
-                factor,
-                low_freq_factor,
-                high_freq_factor,
-                original_max_position_embeddings,
-            } => serde_json::json!({
-                "rope_type": "llama3", "factor": factor, "low_freq_factor": low_freq_factor,
-                "high_freq_factor": high_freq_factor,
-                "original_max_position_embeddings": original_max_position_embeddings,
-            }),
-        };
-        serde_json::json!({
-            "architectures": [self.family.architecture()],
-            "model_type": model_type,
-            "hidden_size": self.hidden_size,
-            "intermediate_size": self.intermediate_size,
-            "vocab_size": self.vocab_size,
-            "num_hidden_layers": self.num_hidden_layers,
-            "num_attention_heads": self.num_attention_heads,
-            "num_key_value_heads": self.num_key_value_heads,
-            "head_dim": self.head_dim,
-            "rms_norm_eps": self.rms_norm_eps,
-            "rope_theta": self.rope_theta,
-            "rope_scaling": rope_scaling,
-            "max_position_embeddings": self.max_position_embeddings,
-            "tie_word_embeddings": self.tie_word_embeddings,
-            "attention_bias": self.qkv_bias,
-            "mlp_bias": self.mlp_bias,
-            "hidden_act": "silu",
-            "bos_token_id": bos_token_id,
-            "eos_token_id": eos_token_id,
-            "torch_dtype": "float32",
-        })
+    ) -> Result<serde_json::Value> {
+        super::llama::hf_json(self, bos_token_id, eos_token_id)
     }
 }
 
-fn require(value: Option<usize>, field: &str, path: &Path) -> Result<usize> {
+/// A positive size field of config.json, or an error naming it.
+pub(super) fn require(value: Option<usize>, field: &str, path: &Path) -> Result<usize> {
     match value {
         Some(0) => Err(Error::config(
             path,
@@ -266,113 +290,24 @@ fn require(value: Option<usize>, field: &str, path: &Path) -> Result<usize> {
     }
 }
 
-fn normalise(raw: RawConfig, family: Family, path: &Path) -> Result<DecoderConfig> {
-    let hidden_size = require(raw.hidden_size, "hidden_size", path)?;
-    let num_attention_heads = require(raw.num_attention_heads, "num_attention_heads", path)?;
-    let num_key_value_heads = match raw.num_key_value_heads {
-        None => num_attention_heads,
-        v => require(v, "num_key_value_heads", path)?,
-    };
-    if num_attention_heads % num_key_value_heads != 0 {
-        return Err(Error::config(
-            path,
-            format!(
-                "num_attention_heads ({num_attention_heads}) is not a multiple of num_key_value_heads ({num_key_value_heads})"
-            ),
-        ));
-    }
-    let head_dim = match (raw.head_dim, family) {
-        (Some(d), _) if d > 0 => d,
-        // transformers' Qwen3Config defaults head_dim to 128, not hidden/heads.
-        (None, Family::Qwen3) => 128,
-        _ => {
-            if hidden_size % num_attention_heads != 0 {
-                return Err(Error::config(
-                    path,
-                    "hidden_size is not a multiple of num_attention_heads and head_dim is not given",
-                ));
-            }
-            hidden_size / num_attention_heads
-        }
-    };
-    if head_dim % 2 != 0 {
-        return Err(Error::config(
-            path,
-            format!("head_dim {head_dim} is odd; rotary embeddings need an even head_dim"),
-        ));
-    }
-    if let Some(act) = &raw.hidden_act
-        && act != "silu"
-    {
-        return Err(Error::config(
-            path,
-            format!("hidden_act `{act}` is not supported; the supported families use `silu`"),
-        ));
-    }
-    let num_hidden_layers = require(raw.num_hidden_layers, "num_hidden_layers", path)?;
-    let (rope_theta, rope_scaling) = parse_rope(&raw, path)?;
-    let attention_bias = raw.attention_bias.unwrap_or(false);
-    let (qkv_bias, o_bias) = match family {
-        Family::Qwen2 => (true, false),
-        _ => (attention_bias, attention_bias),
-    };
-    let sliding_window = sliding_windows(&raw, family, num_hidden_layers);
-    Ok(DecoderConfig {
-        family,
-        hidden_size,
-        intermediate_size: require(raw.intermediate_size, "intermediate_size", path)?,
-        vocab_size: require(raw.vocab_size, "vocab_size", path)?,
-        num_hidden_layers,
-        num_attention_heads,
-        num_key_value_heads,
-        head_dim,
-        rms_norm_eps: raw.rms_norm_eps.unwrap_or(1e-6),
-        rope_theta,
-        rope_scaling,
-        max_position_embeddings: raw.max_position_embeddings.unwrap_or(2048),
-        tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
-        qkv_bias,
-        o_bias,
-        mlp_bias: raw.mlp_bias.unwrap_or(false),
-        qk_norm: family == Family::Qwen3,
-        sliding_window,
-    })
-}
-
-/// Per-layer sliding windows: transformers 5 lists `layer_types`; Mistral applies `sliding_window` everywhere;
-/// Qwen2/Qwen3 only with `use_sliding_window`, from layer `max_window_layers` on.
-fn sliding_windows(raw: &RawConfig, family: Family, layers: usize) -> Vec<Option<usize>> {
-    let Some(window) = raw.sliding_window else {
-        return vec![None; layers];
-    };
-    if let Some(types) = &raw.layer_types {
-        return (0..layers)
-            .map(|i| {
-                (types.get(i).map(String::as_str) == Some("sliding_attention")).then_some(window)
-            })
-            .collect();
-    }
-    match family {
-        Family::Mistral => vec![Some(window); layers],
-        Family::Qwen2 | Family::Qwen3 if raw.use_sliding_window == Some(true) => {
-            let from = raw.max_window_layers.unwrap_or(layers);
-            (0..layers).map(|i| (i >= from).then_some(window)).collect()
-        }
-        _ => vec![None; layers],
-    }
-}
-
 /// RoPE base and scaling, from `rope_theta` + `rope_scaling` (transformers 4) or `rope_parameters` (transformers 5).
-fn parse_rope(raw: &RawConfig, path: &Path) -> Result<(f32, RopeScaling)> {
-    let params = raw.rope_parameters.as_ref().or(raw.rope_scaling.as_ref());
+/// `default_theta` applies when neither gives one.
+pub(super) fn parse_rope(
+    rope_theta: Option<f64>,
+    rope_scaling: Option<&serde_json::Value>,
+    rope_parameters: Option<&serde_json::Value>,
+    default_theta: f64,
+    path: &Path,
+) -> Result<(f32, RopeScaling)> {
+    let params = rope_parameters.or(rope_scaling);
     let theta_in_params = params
         .and_then(|p| p.get("rope_theta"))
         .and_then(|v| v.as_f64());
-    let theta = raw.rope_theta.or(theta_in_params).unwrap_or(10_000.0) as f32;
+    let theta = rope_theta.or(theta_in_params).unwrap_or(default_theta) as f32;
     let Some(params) = params.filter(|p| !p.is_null()) else {
         return Ok((theta, RopeScaling::Default));
     };
-    let field = if raw.rope_parameters.is_some() {
+    let field = if rope_parameters.is_some() {
         "rope_parameters"
     } else {
         "rope_scaling"
@@ -442,12 +377,12 @@ mod tests {
 
     #[test]
     fn unknown_architecture_lists_supported() {
-        let err = parse(r#"{"architectures":["GPT2LMHeadModel"]}"#)
+        let err = parse(r#"{"architectures":["BertForMaskedLM"]}"#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("GPT2LMHeadModel"), "{err}");
+        assert!(err.contains("BertForMaskedLM"), "{err}");
         assert!(
-            err.contains("LlamaForCausalLM") && err.contains("Qwen3ForCausalLM"),
+            err.contains("LlamaForCausalLM") && err.contains("GPTNeoXForCausalLM"),
             "{err}"
         );
     }
@@ -500,7 +435,7 @@ mod tests {
             "low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":32}"#,
         );
         let c = parse(&json).unwrap();
-        let back = parse(&c.to_hf_json(Some(1), Some(2)).to_string()).unwrap();
+        let back = parse(&c.to_hf_json(Some(1), Some(2)).unwrap().to_string()).unwrap();
         assert_eq!(back, c);
     }
 

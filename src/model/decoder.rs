@@ -1,9 +1,11 @@
-//! The decoder-only transformer shared by every supported family (Llama, Mistral, Qwen2, Qwen3), written after
-//! transformers' `modeling_llama.py` / `modeling_qwen3.py`. Unlike candle-transformers' causal LMs it returns the
-//! hidden states of every position, keeps a cloneable KV cache (so a prompt shared by several responses is computed
-//! once), and can run on differentiable ops for training.
+//! The decoder-only transformer every supported family is assembled from: its building blocks (projections,
+//! RMSNorm / LayerNorm, attention with grouped-query heads, partial rotary and sliding windows, gated and plain
+//! MLPs, sequential or parallel residuals) and the forward passes. Each family's file (`llama.rs`, `gpt_neox.rs`)
+//! reads its checkpoint's tensors by their own names into these blocks. Unlike candle-transformers' causal LMs the
+//! decoder returns the hidden states of every position, keeps a cloneable KV cache (so a prompt shared by several
+//! responses is computed once), and can run on differentiable ops for training.
 
-use super::config::DecoderConfig;
+use super::config::{DecoderConfig, MlpKind, NormKind};
 use super::rope::Rope;
 use super::weights::TensorSource;
 use crate::error::Result;
@@ -42,14 +44,15 @@ impl KvCache {
 /// A projection `x @ W^T + b`. For inference the weight is stored transposed and contiguous (`(in, out)`), which
 /// gemm multiplies faster; for training it stays the checkpoint's `(out, in)` tensor so gradients reach it.
 #[derive(Debug, Clone)]
-struct Linear {
+pub(super) struct Linear {
     weight: Tensor,
     transposed: bool,
     bias: Option<Tensor>,
 }
 
 impl Linear {
-    fn load(
+    /// Loads `{name}.weight` of shape `(out, inp)` (and `{name}.bias` when `bias`).
+    pub(super) fn load(
         src: &dyn TensorSource,
         name: &str,
         (out, inp): (usize, usize),
@@ -65,7 +68,8 @@ impl Linear {
         Self::new(weight, bias, kernels)
     }
 
-    fn new(weight: Tensor, bias: Option<Tensor>, kernels: Kernels) -> Result<Self> {
+    /// A projection from a checkpoint's `(out, in)` weight and optional bias.
+    pub(super) fn new(weight: Tensor, bias: Option<Tensor>, kernels: Kernels) -> Result<Self> {
         let transposed = kernels == Kernels::Fused;
         let weight = if transposed {
             weight.t()?.contiguous()?
@@ -108,14 +112,14 @@ impl Linear {
 /// concatenated weights (wider and fewer gemm calls); for training they stay separate so each tensor gets its
 /// gradient.
 #[derive(Debug, Clone)]
-enum Projections {
+pub(super) enum Projections {
     Fused { linear: Linear, sizes: Vec<usize> },
     Separate(Vec<Linear>),
 }
 
 impl Projections {
     /// Loads `names` (each with its output size), all reading `inp` features.
-    fn load(
+    pub(super) fn load(
         src: &dyn TensorSource,
         names: &[(String, usize)],
         inp: usize,
@@ -126,6 +130,22 @@ impl Projections {
             .iter()
             .map(|(name, out)| Linear::load(src, name, (*out, inp), bias, Kernels::Differentiable))
             .collect::<Result<Vec<_>>>()?;
+        Self::from_parts(parts, kernels)
+    }
+
+    /// Projections from `(out, in)` weights and optional biases, e.g. split from a checkpoint's fused tensor.
+    pub(super) fn from_tensors(
+        parts: Vec<(Tensor, Option<Tensor>)>,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let parts = parts
+            .into_iter()
+            .map(|(w, b)| Linear::new(w, b, Kernels::Differentiable))
+            .collect::<Result<Vec<_>>>()?;
+        Self::from_parts(parts, kernels)
+    }
+
+    fn from_parts(parts: Vec<Linear>, kernels: Kernels) -> Result<Self> {
         if kernels == Kernels::Differentiable {
             return Ok(Projections::Separate(parts));
         }
@@ -135,9 +155,13 @@ impl Projections {
             Some(b) => Some(Tensor::cat(&b, 0)?),
             None => None,
         };
+        let sizes = weights
+            .iter()
+            .map(|w| w.dim(0))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Projections::Fused {
             linear: Linear::new(Tensor::cat(&weights, 0)?, bias, Kernels::Fused)?,
-            sizes: names.iter().map(|(_, out)| *out).collect(),
+            sizes,
         })
     }
 
@@ -161,38 +185,65 @@ impl Projections {
     }
 }
 
+/// RMSNorm (weight only) or LayerNorm (weight and bias), as the family uses.
 #[derive(Debug, Clone)]
-struct RmsNorm {
+pub(super) struct Norm {
     weight: Tensor,
+    bias: Option<Tensor>,
     eps: f32,
 }
 
-impl RmsNorm {
-    fn load(src: &dyn TensorSource, name: &str, size: usize, eps: f64) -> Result<Self> {
+impl Norm {
+    /// Loads `{name}.weight` (and, for LayerNorm, `{name}.bias`) of `size` features.
+    pub(super) fn load(
+        src: &dyn TensorSource,
+        name: &str,
+        size: usize,
+        kind: NormKind,
+        eps: f64,
+    ) -> Result<Self> {
+        let bias = match kind {
+            NormKind::Rms => None,
+            NormKind::Layer => Some(src.tensor(&format!("{name}.bias"), &[size])?),
+        };
         Ok(Self {
             weight: src.tensor(&format!("{name}.weight"), &[size])?,
+            bias,
             eps: eps as f32,
         })
     }
 
     fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
-        Ok(match kernels {
-            Kernels::Fused => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)?,
-            Kernels::Differentiable => candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps)?,
+        Ok(match (&self.bias, kernels) {
+            (None, Kernels::Fused) => {
+                candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)?
+            }
+            (None, Kernels::Differentiable) => {
+                candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps)?
+            }
+            (Some(b), Kernels::Fused) => {
+                candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, b, self.eps)?
+            }
+            (Some(b), Kernels::Differentiable) => {
+                candle_nn::ops::layer_norm_slow(x, &self.weight, b, self.eps)?
+            }
         })
     }
 }
 
+/// Self-attention: q/k/v projections (grouped-query when there are fewer key/value heads), optional per-head
+/// q/k norms, rotary embeddings on the first `rotary_dim` features of each head, an optional sliding window.
 #[derive(Debug, Clone)]
-struct Attention {
-    qkv: Projections,
-    o: Linear,
-    q_norm: Option<RmsNorm>,
-    k_norm: Option<RmsNorm>,
-    heads: usize,
-    kv_heads: usize,
-    head_dim: usize,
-    sliding_window: Option<usize>,
+pub(super) struct Attention {
+    pub(super) qkv: Projections,
+    pub(super) o: Linear,
+    pub(super) q_norm: Option<Norm>,
+    pub(super) k_norm: Option<Norm>,
+    pub(super) heads: usize,
+    pub(super) kv_heads: usize,
+    pub(super) head_dim: usize,
+    pub(super) rotary_dim: usize,
+    pub(super) sliding_window: Option<usize>,
 }
 
 /// Per-forward inputs shared by all layers: rotary tables for positions `start..start + max segment length`, the
@@ -216,62 +267,23 @@ impl Step {
 }
 
 impl Attention {
-    fn load(
-        src: &dyn TensorSource,
-        p: &str,
-        cfg: &DecoderConfig,
-        layer: usize,
-        kernels: Kernels,
-    ) -> Result<Self> {
-        let (h, hd) = (cfg.hidden_size, cfg.head_dim);
-        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
-        let norm = |name: &str| -> Result<Option<RmsNorm>> {
-            if cfg.qk_norm {
-                Ok(Some(RmsNorm::load(
-                    src,
-                    &format!("{p}.{name}"),
-                    hd,
-                    cfg.rms_norm_eps,
-                )?))
-            } else {
-                Ok(None)
-            }
-        };
-        Ok(Self {
-            qkv: Projections::load(
-                src,
-                &[
-                    (format!("{p}.q_proj"), nh * hd),
-                    (format!("{p}.k_proj"), nkv * hd),
-                    (format!("{p}.v_proj"), nkv * hd),
-                ],
-                h,
-                cfg.qkv_bias,
-                kernels,
-            )?,
-            o: Linear::load(
-                src,
-                &format!("{p}.o_proj"),
-                (h, nh * hd),
-                cfg.o_bias,
-                kernels,
-            )?,
-            q_norm: norm("q_norm")?,
-            k_norm: norm("k_norm")?,
-            heads: nh,
-            kv_heads: nkv,
-            head_dim: hd,
-            sliding_window: cfg.sliding_window.get(layer).copied().flatten(),
-        })
-    }
-
+    /// Rotates the first `rotary_dim` features of each head (all of them unless the family rotates a part, as
+    /// GPT-NeoX does); `x` is `(batch, heads, t, head_dim)`.
     fn rope(&self, x: &Tensor, step: &Step) -> Result<Tensor> {
         let t = x.dim(2)?;
         let (cos, sin) = (step.cos.narrow(0, 0, t)?, step.sin.narrow(0, 0, t)?);
-        Ok(match step.kernels {
-            Kernels::Fused => candle_nn::rotary_emb::rope(x, &cos, &sin)?,
-            Kernels::Differentiable => candle_nn::rotary_emb::rope_slow(x, &cos, &sin)?,
-        })
+        let rotate = |x: &Tensor| -> Result<Tensor> {
+            Ok(match step.kernels {
+                Kernels::Fused => candle_nn::rotary_emb::rope(x, &cos, &sin)?,
+                Kernels::Differentiable => candle_nn::rotary_emb::rope_slow(x, &cos, &sin)?,
+            })
+        };
+        if self.rotary_dim == self.head_dim {
+            return rotate(x);
+        }
+        let rot = rotate(&x.narrow(3, 0, self.rotary_dim)?.contiguous()?)?;
+        let pass = x.narrow(3, self.rotary_dim, self.head_dim - self.rotary_dim)?;
+        Ok(Tensor::cat(&[&rot, &pass], 3)?)
     }
 
     /// q, k, v of `x` as `(batch, t, heads, head_dim)`, queries and keys normalised where the family does it.
@@ -399,29 +411,55 @@ fn causal_mask(
     ))
 }
 
+/// The feed-forward block: gated (`down(act(gate(x)) * up(x))`, Llama) or plain (`down(act(up(x)))`, GPT-NeoX).
 #[derive(Debug, Clone)]
-struct Mlp {
-    gate_up: Projections,
-    down: Linear,
+pub(super) struct Mlp {
+    /// gate and up (gated), or up alone (plain).
+    pub(super) up: Projections,
+    pub(super) down: Linear,
+    pub(super) kind: MlpKind,
 }
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let parts = self.gate_up.forward(x)?;
-        let (gate, up) = match parts.as_slice() {
-            [gate, up] => (gate, up),
-            _ => return Err(candle_core::Error::Msg("gate/up projection count".into()).into()),
+        let parts = self.up.forward(x)?;
+        let hidden = match (self.kind, parts.as_slice()) {
+            (MlpKind::GatedSilu, [gate, up]) => (candle_nn::ops::silu(gate)? * up)?,
+            (MlpKind::Gelu, [up]) => up.gelu_erf()?,
+            _ => return Err(candle_core::Error::Msg("MLP projection count".into()).into()),
         };
-        self.down.forward(&(candle_nn::ops::silu(gate)? * up)?)
+        self.down.forward(&hidden)
     }
 }
 
+/// One decoder layer: a norm before attention and one before the MLP; the two residual branches run one after
+/// the other (`x + attn`, then `+ mlp`) or in parallel from the same input (GPT-NeoX's `use_parallel_residual`).
 #[derive(Debug, Clone)]
-struct Layer {
-    input_norm: RmsNorm,
-    attn: Attention,
-    post_norm: RmsNorm,
-    mlp: Mlp,
+pub(super) struct Layer {
+    pub(super) input_norm: Norm,
+    pub(super) attn: Attention,
+    pub(super) post_norm: Norm,
+    pub(super) mlp: Mlp,
+    pub(super) parallel: bool,
+}
+
+impl Layer {
+    /// The layer over `x` given its attention output function.
+    fn forward(
+        &self,
+        x: Tensor,
+        kernels: Kernels,
+        attend: impl FnOnce(&Attention, &Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let a = attend(&self.attn, &self.input_norm.forward(&x, kernels)?)?;
+        if self.parallel {
+            let m = self.mlp.forward(&self.post_norm.forward(&x, kernels)?)?;
+            return Ok(((x + a)? + m)?);
+        }
+        let x = (x + a)?;
+        let m = self.mlp.forward(&self.post_norm.forward(&x, kernels)?)?;
+        Ok((x + m)?)
+    }
 }
 
 /// A loaded decoder: embeddings, layers, final norm and LM head.
@@ -430,59 +468,30 @@ pub struct Decoder {
     cfg: DecoderConfig,
     embed: Tensor,
     layers: Vec<Layer>,
-    norm: RmsNorm,
+    norm: Norm,
     lm_head: Linear,
     rope: Rope,
     kernels: Kernels,
 }
 
+/// The parts a family's loader reads from a checkpoint.
+pub(super) struct Parts {
+    pub(super) embed: Tensor,
+    pub(super) layers: Vec<Layer>,
+    pub(super) norm: Norm,
+    pub(super) lm_head: Tensor,
+}
+
 impl Decoder {
-    /// Builds the decoder for `cfg` from tensors named as in Hugging Face checkpoints.
+    /// Builds the decoder for `cfg` from tensors named as the family's checkpoints name them.
     pub fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Self> {
-        let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
-        let embed = src.tensor("model.embed_tokens.weight", &[v, h])?;
-        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
-        for l in 0..cfg.num_hidden_layers {
-            let p = format!("model.layers.{l}");
-            let eps = cfg.rms_norm_eps;
-            layers.push(Layer {
-                input_norm: RmsNorm::load(src, &format!("{p}.input_layernorm"), h, eps)?,
-                attn: Attention::load(src, &format!("{p}.self_attn"), cfg, l, kernels)?,
-                post_norm: RmsNorm::load(src, &format!("{p}.post_attention_layernorm"), h, eps)?,
-                mlp: Mlp {
-                    gate_up: Projections::load(
-                        src,
-                        &[
-                            (format!("{p}.mlp.gate_proj"), i),
-                            (format!("{p}.mlp.up_proj"), i),
-                        ],
-                        h,
-                        cfg.mlp_bias,
-                        kernels,
-                    )?,
-                    down: Linear::load(
-                        src,
-                        &format!("{p}.mlp.down_proj"),
-                        (h, i),
-                        cfg.mlp_bias,
-                        kernels,
-                    )?,
-                },
-            });
-        }
-        let norm = RmsNorm::load(src, "model.norm", h, cfg.rms_norm_eps)?;
-        let head = if cfg.tie_word_embeddings {
-            embed.clone()
-        } else {
-            src.tensor("lm_head.weight", &[v, h])?
-        };
-        let lm_head = Linear::new(head, None, kernels)?;
+        let parts = (cfg.family.spec().load)(cfg, src, kernels)?;
         Ok(Self {
             cfg: cfg.clone(),
-            embed,
-            layers,
-            norm,
-            lm_head,
+            embed: parts.embed,
+            layers: parts.layers,
+            norm: parts.norm,
+            lm_head: Linear::new(parts.lm_head, None, kernels)?,
             rope: Rope::new(cfg),
             kernels,
         })
@@ -555,14 +564,7 @@ impl Decoder {
         let mut x = self.embed(ids)?;
         let step = self.step(cache.len, &[t], x.dtype(), x.device())?;
         for (layer, kv) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            let h = layer
-                .attn
-                .forward(&layer.input_norm.forward(&x, self.kernels)?, &step, kv)?;
-            x = (x + h)?;
-            let h = layer
-                .mlp
-                .forward(&layer.post_norm.forward(&x, self.kernels)?)?;
-            x = (x + h)?;
+            x = layer.forward(x, self.kernels, |attn, h| attn.forward(h, &step, kv))?;
         }
         cache.len += t;
         self.norm.forward(&x, self.kernels)
@@ -587,15 +589,9 @@ impl Decoder {
             &fresh
         };
         for (layer, kv) in self.layers.iter().zip(&cache.layers) {
-            let normed = layer.input_norm.forward(&x, self.kernels)?;
-            let h = layer
-                .attn
-                .forward_segments(&normed, &lens, &step, kv.as_ref())?;
-            x = (x + h)?;
-            let h = layer
-                .mlp
-                .forward(&layer.post_norm.forward(&x, self.kernels)?)?;
-            x = (x + h)?;
+            x = layer.forward(x, self.kernels, |attn, h| {
+                attn.forward_segments(h, &lens, &step, kv.as_ref())
+            })?;
         }
         Ok(self.norm.forward(&x, self.kernels)?.squeeze(0)?)
     }

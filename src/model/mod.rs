@@ -3,11 +3,13 @@
 pub mod config;
 pub mod decoder;
 pub mod gguf;
+mod gpt_neox;
+mod llama;
 pub mod lora;
 pub mod rope;
 pub mod weights;
 
-pub use config::{DecoderConfig, Family, SUPPORTED_ARCHITECTURES};
+pub use config::{DecoderConfig, FAMILIES, Family, MlpKind, NormKind, SUPPORTED_ARCHITECTURES};
 pub use decoder::{Decoder, Kernels, KvCache};
 pub use lora::{AdapterFiles, LoraAdapter, LoraConfig};
 pub use weights::{MemoryWeights, ProgressSource, SafetensorsWeights, TensorSource};

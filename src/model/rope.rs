@@ -12,9 +12,9 @@ pub struct Rope {
 }
 
 impl Rope {
-    /// The inverse frequencies for `cfg`, computed in f32 like transformers.
+    /// The inverse frequencies for `cfg` (over its `rotary_dim` features), computed in f32 like transformers.
     pub fn new(cfg: &DecoderConfig) -> Self {
-        let dim = cfg.head_dim;
+        let dim = cfg.rotary_dim;
         let base: Vec<f32> = (0..dim)
             .step_by(2)
             .map(|i| 1.0 / cfg.rope_theta.powf(i as f32 / dim as f32))
@@ -50,7 +50,7 @@ impl Rope {
         Self { inv_freq }
     }
 
-    /// cos and sin, each `(len, head_dim / 2)`, for positions `start..start + len`.
+    /// cos and sin, each `(len, rotary_dim / 2)`, for positions `start..start + len`.
     pub fn cos_sin(
         &self,
         start: usize,

@@ -162,13 +162,15 @@ impl<'a> ProgressSource<'a> {
 impl TensorSource for ProgressSource<'_> {
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let t = self.inner.tensor(name, shape)?;
+        // `<prefix>.layers.N.<...>` (model.layers, gpt_neox.layers, ...); the final norm and the head come last.
         let layer = name
-            .strip_prefix("model.layers.")
-            .and_then(|r| r.split('.').next())
+            .split_once("layers.")
+            .and_then(|(_, r)| r.split('.').next())
             .and_then(|l| l.parse::<usize>().ok());
+        let last = ["model.norm", "lm_head", "final_layer_norm", "embed_out"];
         let done = match layer {
             Some(l) => (l + 1) as f32 / (self.layers + 1) as f32,
-            None if name.starts_with("model.norm") || name.starts_with("lm_head") => 1.0,
+            None if last.iter().any(|n| name.contains(n)) => 1.0,
             None => 0.0,
         };
         (self.report)(done.min(1.0));
@@ -218,6 +220,11 @@ impl MemoryWeights {
         device: &Device,
         seed: u64,
     ) -> Result<Self> {
+        if cfg.family == super::Family::GptNeoX {
+            return Err(Error::InvalidArgument(
+                "random initialisation is for Llama-family models (training and benchmarks)".into(),
+            ));
+        }
         let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
         let (q, kv) = (
             cfg.num_attention_heads * cfg.head_dim,

@@ -104,7 +104,7 @@ impl TrainableModel {
             ensure_empty_dir(dir)?;
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let config = self.cfg.to_hf_json(special.0, special.1);
+        let config = self.cfg.to_hf_json(special.0, special.1)?;
         let config = serde_json::to_string_pretty(&config)
             .map_err(|e| Error::InvalidArgument(format!("cannot serialise config.json: {e}")))?;
         let write = |name: &str, text: &str| {

@@ -1,0 +1,310 @@
+//! The Llama family: `LlamaForCausalLM`, `MistralForCausalLM` (sliding window), `Qwen2ForCausalLM` (q/k/v biases)
+//! and `Qwen3ForCausalLM` (per-head q/k RMSNorm), after transformers' `modeling_llama.py` and its copies. Tensors
+//! are named `model.embed_tokens`, `model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
+//! mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`.
+
+use super::config::{DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require};
+use super::decoder::{Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections};
+use super::weights::TensorSource;
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::path::Path;
+
+/// The fields of config.json the family reads (field names and defaults as transformers' `LlamaConfig`,
+/// `MistralConfig`, `Qwen2Config`, `Qwen3Config`). Unknown fields are ignored.
+#[derive(Debug, Deserialize)]
+struct LlamaConfig {
+    hidden_size: Option<usize>,
+    intermediate_size: Option<usize>,
+    vocab_size: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    num_attention_heads: Option<usize>,
+    num_key_value_heads: Option<usize>,
+    head_dim: Option<usize>,
+    rms_norm_eps: Option<f64>,
+    rope_theta: Option<f64>,
+    rope_scaling: Option<serde_json::Value>,
+    rope_parameters: Option<serde_json::Value>,
+    max_position_embeddings: Option<usize>,
+    tie_word_embeddings: Option<bool>,
+    attention_bias: Option<bool>,
+    mlp_bias: Option<bool>,
+    hidden_act: Option<String>,
+    sliding_window: Option<usize>,
+    use_sliding_window: Option<bool>,
+    max_window_layers: Option<usize>,
+    layer_types: Option<Vec<String>>,
+}
+
+/// Reads a Llama-family config.json.
+pub(super) fn config(
+    json: &serde_json::Value,
+    family: Family,
+    path: &Path,
+) -> Result<DecoderConfig> {
+    let raw = LlamaConfig::deserialize(json)
+        .map_err(|e| Error::config(path, format!("not valid config.json: {e}")))?;
+    let hidden_size = require(raw.hidden_size, "hidden_size", path)?;
+    let num_attention_heads = require(raw.num_attention_heads, "num_attention_heads", path)?;
+    let num_key_value_heads = match raw.num_key_value_heads {
+        None => num_attention_heads,
+        v => require(v, "num_key_value_heads", path)?,
+    };
+    if num_attention_heads % num_key_value_heads != 0 {
+        return Err(Error::config(
+            path,
+            format!(
+                "num_attention_heads ({num_attention_heads}) is not a multiple of num_key_value_heads ({num_key_value_heads})"
+            ),
+        ));
+    }
+    let head_dim = match (raw.head_dim, family) {
+        (Some(d), _) if d > 0 => d,
+        // transformers' Qwen3Config defaults head_dim to 128, not hidden/heads.
+        (None, Family::Qwen3) => 128,
+        _ => {
+            if hidden_size % num_attention_heads != 0 {
+                return Err(Error::config(
+                    path,
+                    "hidden_size is not a multiple of num_attention_heads and head_dim is not given",
+                ));
+            }
+            hidden_size / num_attention_heads
+        }
+    };
+    if head_dim % 2 != 0 {
+        return Err(Error::config(
+            path,
+            format!("head_dim {head_dim} is odd; rotary embeddings need an even head_dim"),
+        ));
+    }
+    if let Some(act) = &raw.hidden_act
+        && act != "silu"
+    {
+        return Err(Error::config(
+            path,
+            format!("hidden_act `{act}` is not supported; the Llama family uses `silu`"),
+        ));
+    }
+    let num_hidden_layers = require(raw.num_hidden_layers, "num_hidden_layers", path)?;
+    let (rope_theta, rope_scaling) = parse_rope(
+        raw.rope_theta,
+        raw.rope_scaling.as_ref(),
+        raw.rope_parameters.as_ref(),
+        10_000.0,
+        path,
+    )?;
+    let attention_bias = raw.attention_bias.unwrap_or(false);
+    let (qkv_bias, o_bias) = match family {
+        Family::Qwen2 => (true, false),
+        _ => (attention_bias, attention_bias),
+    };
+    let sliding_window = sliding_windows(&raw, family, num_hidden_layers);
+    Ok(DecoderConfig {
+        family,
+        hidden_size,
+        intermediate_size: require(raw.intermediate_size, "intermediate_size", path)?,
+        vocab_size: require(raw.vocab_size, "vocab_size", path)?,
+        num_hidden_layers,
+        num_attention_heads,
+        num_key_value_heads,
+        head_dim,
+        norm: NormKind::Rms,
+        rms_norm_eps: raw.rms_norm_eps.unwrap_or(1e-6),
+        rotary_dim: head_dim,
+        parallel_residual: false,
+        mlp: MlpKind::GatedSilu,
+        rope_theta,
+        rope_scaling,
+        max_position_embeddings: raw.max_position_embeddings.unwrap_or(2048),
+        tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
+        qkv_bias,
+        o_bias,
+        mlp_bias: raw.mlp_bias.unwrap_or(false),
+        qk_norm: family == Family::Qwen3,
+        sliding_window,
+    })
+}
+
+/// Per-layer sliding windows: transformers 5 lists `layer_types`; Mistral applies `sliding_window` everywhere;
+/// Qwen2/Qwen3 only with `use_sliding_window`, from layer `max_window_layers` on.
+fn sliding_windows(raw: &LlamaConfig, family: Family, layers: usize) -> Vec<Option<usize>> {
+    let Some(window) = raw.sliding_window else {
+        return vec![None; layers];
+    };
+    if let Some(types) = &raw.layer_types {
+        return (0..layers)
+            .map(|i| {
+                (types.get(i).map(String::as_str) == Some("sliding_attention")).then_some(window)
+            })
+            .collect();
+    }
+    match family {
+        Family::Mistral => vec![Some(window); layers],
+        Family::Qwen2 | Family::Qwen3 if raw.use_sliding_window == Some(true) => {
+            let from = raw.max_window_layers.unwrap_or(layers);
+            (0..layers).map(|i| (i >= from).then_some(window)).collect()
+        }
+        _ => vec![None; layers],
+    }
+}
+
+/// Loads a Llama-family checkpoint's tensors.
+pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Parts> {
+    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let (nh, nkv, hd) = (
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.head_dim,
+    );
+    let eps = cfg.rms_norm_eps;
+    let embed = src.tensor("model.embed_tokens.weight", &[v, h])?;
+    let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+    for l in 0..cfg.num_hidden_layers {
+        let p = format!("model.layers.{l}");
+        let a = format!("{p}.self_attn");
+        let qk_norm = |name: &str| -> Result<Option<Norm>> {
+            if cfg.qk_norm {
+                Ok(Some(Norm::load(
+                    src,
+                    &format!("{a}.{name}"),
+                    hd,
+                    NormKind::Rms,
+                    eps,
+                )?))
+            } else {
+                Ok(None)
+            }
+        };
+        let attn = Attention {
+            qkv: Projections::load(
+                src,
+                &[
+                    (format!("{a}.q_proj"), nh * hd),
+                    (format!("{a}.k_proj"), nkv * hd),
+                    (format!("{a}.v_proj"), nkv * hd),
+                ],
+                h,
+                cfg.qkv_bias,
+                kernels,
+            )?,
+            o: Linear::load(
+                src,
+                &format!("{a}.o_proj"),
+                (h, nh * hd),
+                cfg.o_bias,
+                kernels,
+            )?,
+            q_norm: qk_norm("q_norm")?,
+            k_norm: qk_norm("k_norm")?,
+            heads: nh,
+            kv_heads: nkv,
+            head_dim: hd,
+            rotary_dim: cfg.rotary_dim,
+            sliding_window: cfg.sliding_window.get(l).copied().flatten(),
+        };
+        layers.push(Layer {
+            input_norm: Norm::load(src, &format!("{p}.input_layernorm"), h, NormKind::Rms, eps)?,
+            attn,
+            post_norm: Norm::load(
+                src,
+                &format!("{p}.post_attention_layernorm"),
+                h,
+                NormKind::Rms,
+                eps,
+            )?,
+            mlp: Mlp {
+                up: Projections::load(
+                    src,
+                    &[
+                        (format!("{p}.mlp.gate_proj"), i),
+                        (format!("{p}.mlp.up_proj"), i),
+                    ],
+                    h,
+                    cfg.mlp_bias,
+                    kernels,
+                )?,
+                down: Linear::load(
+                    src,
+                    &format!("{p}.mlp.down_proj"),
+                    (h, i),
+                    cfg.mlp_bias,
+                    kernels,
+                )?,
+                kind: MlpKind::GatedSilu,
+            },
+            parallel: false,
+        });
+    }
+    let norm = Norm::load(src, "model.norm", h, NormKind::Rms, eps)?;
+    let lm_head = if cfg.tie_word_embeddings {
+        embed.clone()
+    } else {
+        src.tensor("lm_head.weight", &[v, h])?
+    };
+    Ok(Parts {
+        embed,
+        layers,
+        norm,
+        lm_head,
+    })
+}
+
+/// A Llama-family configuration as a Hugging Face `config.json` (transformers 4 layout, which both 4.x and 5.x
+/// read), with the given special token ids.
+pub(super) fn hf_json(
+    cfg: &DecoderConfig,
+    bos_token_id: Option<u32>,
+    eos_token_id: Option<u32>,
+) -> Result<serde_json::Value> {
+    let model_type = match cfg.family {
+        Family::Llama => "llama",
+        Family::Mistral => "mistral",
+        Family::Qwen2 => "qwen2",
+        Family::Qwen3 => "qwen3",
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "saving a {} checkpoint is not supported; creditlens trains Llama-family models",
+                other.architecture()
+            )));
+        }
+    };
+    let rope_scaling = match &cfg.rope_scaling {
+        RopeScaling::Default => serde_json::Value::Null,
+        RopeScaling::Linear { factor } => {
+            serde_json::json!({"rope_type": "linear", "factor": factor})
+        }
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => serde_json::json!({
+            "rope_type": "llama3", "factor": factor, "low_freq_factor": low_freq_factor,
+            "high_freq_factor": high_freq_factor,
+            "original_max_position_embeddings": original_max_position_embeddings,
+        }),
+    };
+    Ok(serde_json::json!({
+        "architectures": [cfg.family.architecture()],
+        "model_type": model_type,
+        "hidden_size": cfg.hidden_size,
+        "intermediate_size": cfg.intermediate_size,
+        "vocab_size": cfg.vocab_size,
+        "num_hidden_layers": cfg.num_hidden_layers,
+        "num_attention_heads": cfg.num_attention_heads,
+        "num_key_value_heads": cfg.num_key_value_heads,
+        "head_dim": cfg.head_dim,
+        "rms_norm_eps": cfg.rms_norm_eps,
+        "rope_theta": cfg.rope_theta,
+        "rope_scaling": rope_scaling,
+        "max_position_embeddings": cfg.max_position_embeddings,
+        "tie_word_embeddings": cfg.tie_word_embeddings,
+        "attention_bias": cfg.qkv_bias,
+        "mlp_bias": cfg.mlp_bias,
+        "hidden_act": "silu",
+        "bos_token_id": bos_token_id,
+        "eos_token_id": eos_token_id,
+        "torch_dtype": "float32",
+    }))
+}
