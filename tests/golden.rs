@@ -201,6 +201,25 @@ fn qwen3_matches_transformers_and_trl() {
     check("qwen3");
 }
 
+/// Gemma: embeddings scaled by sqrt(hidden), (1 + w) RMSNorm, tanh-GELU gated MLP, tied head, SentencePiece.
+#[test]
+fn gemma_matches_transformers_and_trl() {
+    check("gemma");
+}
+
+/// Gemma 2: four norms a layer, `query_pre_attn_scalar`, attention and final soft-capping, and an 8-token
+/// sliding window on layer 0 that every fixture text outgrows.
+#[test]
+fn gemma2_softcapping_and_sliding_window_match_transformers_and_trl() {
+    check("gemma2");
+}
+
+/// Gemma 3 (text): per-head q/k norms, a 6-token window, linear-scaled global RoPE and a local RoPE base.
+#[test]
+fn gemma3_local_and_global_rope_match_transformers_and_trl() {
+    check("gemma3");
+}
+
 /// GPT-NeoX as Pythia's config.json has it: per-head fused q/k/v with biases, LayerNorm, rotary on a quarter of
 /// each head, parallel residual, untied `embed_out`.
 #[test]

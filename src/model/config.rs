@@ -46,6 +46,24 @@ pub static FAMILIES: &[FamilySpec] = &[
         load: super::llama::load,
     },
     FamilySpec {
+        family: Family::Gemma,
+        architecture: "GemmaForCausalLM",
+        config: super::gemma::config,
+        load: super::gemma::load,
+    },
+    FamilySpec {
+        family: Family::Gemma2,
+        architecture: "Gemma2ForCausalLM",
+        config: super::gemma::config,
+        load: super::gemma::load,
+    },
+    FamilySpec {
+        family: Family::Gemma3,
+        architecture: "Gemma3ForCausalLM",
+        config: super::gemma::config,
+        load: super::gemma::load,
+    },
+    FamilySpec {
         family: Family::GptNeoX,
         architecture: "GPTNeoXForCausalLM",
         config: super::gpt_neox::config,
@@ -59,6 +77,9 @@ pub const SUPPORTED_ARCHITECTURES: &[&str] = &[
     "MistralForCausalLM",
     "Qwen2ForCausalLM",
     "Qwen3ForCausalLM",
+    "GemmaForCausalLM",
+    "Gemma2ForCausalLM",
+    "Gemma3ForCausalLM",
     "GPTNeoXForCausalLM",
 ];
 
@@ -73,6 +94,12 @@ pub enum Family {
     Qwen2,
     /// `Qwen3ForCausalLM`: RMSNorm on queries and keys per head.
     Qwen3,
+    /// `GemmaForCausalLM`: scaled embeddings, (1 + w) RMSNorm, tanh-GELU gated MLP.
+    Gemma,
+    /// `Gemma2ForCausalLM`: four norms a layer, soft-capping, alternating sliding windows.
+    Gemma2,
+    /// `Gemma3ForCausalLM` (text): per-head q/k norms, a local RoPE base for sliding-window layers.
+    Gemma3,
     /// `GPTNeoXForCausalLM` (Pythia): fused per-head q/k/v, LayerNorm, partial rotary, parallel residual.
     GptNeoX,
 }
@@ -115,6 +142,8 @@ pub enum MlpKind {
     GatedSilu,
     /// `down(gelu(up(x)))` with exact (erf) GELU and biases (GPT-NeoX).
     Gelu,
+    /// `down(gelu_tanh(gate(x)) * up(x))` (Gemma's `gelu_pytorch_tanh`).
+    GatedGeluTanh,
 }
 
 /// How rotary position frequencies are scaled.
@@ -169,6 +198,21 @@ pub struct DecoderConfig {
     pub parallel_residual: bool,
     /// The feed-forward block.
     pub mlp: MlpKind,
+    /// Norms are `1 + weight` (Gemma), folded into the weight at load.
+    pub norm_unit_offset: bool,
+    /// A norm on the output of attention and of the MLP besides the ones before them (Gemma 2 and 3).
+    pub sandwich_norms: bool,
+    /// Multiplies the embeddings (Gemma: sqrt(hidden_size)).
+    pub embed_scale: Option<f64>,
+    /// Attention scores are scaled by `1 / sqrt(this)` instead of `1 / sqrt(head_dim)` (Gemma 2/3's
+    /// `query_pre_attn_scalar`).
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Soft-capping of the attention scores (Gemma 2's `attn_logit_softcapping`).
+    pub attn_softcap: Option<f64>,
+    /// Soft-capping of the final logits (Gemma 2's `final_logit_softcapping`).
+    pub final_softcap: Option<f64>,
+    /// RoPE base of the sliding-window layers, when it differs from `rope_theta` (Gemma 3).
+    pub rope_local_theta: Option<f32>,
     /// RoPE base.
     pub rope_theta: f32,
     /// RoPE frequency scaling.
@@ -223,6 +267,14 @@ impl DecoderConfig {
         (family.spec().config)(&raw, family, path)
     }
 
+    /// The attention scores' scale: `1 / sqrt(query_pre_attn_scalar)`, or `1 / sqrt(head_dim)`.
+    pub fn attention_scale(&self) -> f64 {
+        1.0 / self
+            .query_pre_attn_scalar
+            .unwrap_or(self.head_dim as f64)
+            .sqrt()
+    }
+
     /// Number of query heads sharing one key/value head.
     pub fn kv_groups(&self) -> usize {
         self.num_attention_heads / self.num_key_value_heads
@@ -243,21 +295,17 @@ impl DecoderConfig {
         if self.qk_norm {
             attn += 2 * self.head_dim;
         }
-        let mut mlp = match self.mlp {
-            MlpKind::GatedSilu => 3 * h * i,
-            MlpKind::Gelu => 2 * h * i,
-        };
+        let gated = self.mlp != MlpKind::Gelu;
+        let mut mlp = if gated { 3 * h * i } else { 2 * h * i };
         if self.mlp_bias {
-            mlp += match self.mlp {
-                MlpKind::GatedSilu => 2 * i + h,
-                MlpKind::Gelu => i + h,
-            };
+            mlp += if gated { 2 * i + h } else { i + h };
         }
         let norm = match self.norm {
             NormKind::Rms => h,
             NormKind::Layer => 2 * h,
         };
-        let layer = attn + mlp + 2 * norm;
+        let norms = if self.sandwich_norms { 4 } else { 2 };
+        let layer = attn + mlp + norms * norm;
         let head = if self.tie_word_embeddings { 0 } else { v * h };
         v * h + self.num_hidden_layers * layer + norm + head
     }

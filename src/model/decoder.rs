@@ -213,6 +213,14 @@ impl Norm {
         })
     }
 
+    /// The same norm scaling by `1 + weight` (Gemma's RMSNorm), folded into the weight.
+    pub(super) fn plus_one(self) -> Result<Self> {
+        Ok(Self {
+            weight: (self.weight + 1.0)?,
+            ..self
+        })
+    }
+
     fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
         Ok(match (&self.bias, kernels) {
             (None, Kernels::Fused) => {
@@ -244,13 +252,19 @@ pub(super) struct Attention {
     pub(super) head_dim: usize,
     pub(super) rotary_dim: usize,
     pub(super) sliding_window: Option<usize>,
+    /// Which of the model's rotary tables this layer uses.
+    pub(super) rope: usize,
+    /// Multiplies the attention scores (1 / sqrt(head_dim) unless the family says otherwise).
+    pub(super) scale: f64,
+    /// `tanh(score / c) * c` on the scores before the mask (Gemma 2).
+    pub(super) softcap: Option<f64>,
 }
 
 /// Per-forward inputs shared by all layers: rotary tables for positions `start..start + max segment length`, the
 /// attention masks of each segment (per distinct sliding window), and the kernels to use.
 struct Step {
-    cos: Tensor,
-    sin: Tensor,
+    /// cos and sin per rotary table of the model (most have one; Gemma 3 a local and a global one).
+    tables: Vec<(Tensor, Tensor)>,
     kernels: Kernels,
     /// `(window, mask per segment)` for each distinct window of the model's layers.
     masks: Vec<(Option<usize>, Vec<Option<Tensor>>)>,
@@ -271,7 +285,10 @@ impl Attention {
     /// GPT-NeoX does); `x` is `(batch, heads, t, head_dim)`.
     fn rope(&self, x: &Tensor, step: &Step) -> Result<Tensor> {
         let t = x.dim(2)?;
-        let (cos, sin) = (step.cos.narrow(0, 0, t)?, step.sin.narrow(0, 0, t)?);
+        let Some((cos, sin)) = step.tables.get(self.rope) else {
+            return Ok(x.clone());
+        };
+        let (cos, sin) = (cos.narrow(0, 0, t)?, sin.narrow(0, 0, t)?);
         let rotate = |x: &Tensor| -> Result<Tensor> {
             Ok(match step.kernels {
                 Kernels::Fused => candle_nn::rotary_emb::rope(x, &cos, &sin)?,
@@ -329,8 +346,11 @@ impl Attention {
         // the sequence axis (head h uses KV head h / rep, as transformers' repeat_kv).
         let rep = nh / nkv;
         let q = q.reshape((b, nkv, rep * t, hd))?;
-        let scale = 1.0 / (hd as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?;
+        let scores = (q.matmul(&k.t()?)? * self.scale)?;
+        let scores = match self.softcap {
+            Some(c) => ((scores / c)?.tanh()? * c)?,
+            None => scores,
+        };
         let scores = match step.mask(self.sliding_window, segment) {
             Some(mask) => scores
                 .reshape((b, nkv, rep, t, total))?
@@ -425,6 +445,7 @@ impl Mlp {
         let parts = self.up.forward(x)?;
         let hidden = match (self.kind, parts.as_slice()) {
             (MlpKind::GatedSilu, [gate, up]) => (candle_nn::ops::silu(gate)? * up)?,
+            (MlpKind::GatedGeluTanh, [gate, up]) => (gate.gelu()? * up)?,
             (MlpKind::Gelu, [up]) => up.gelu_erf()?,
             _ => return Err(candle_core::Error::Msg("MLP projection count".into()).into()),
         };
@@ -432,15 +453,27 @@ impl Mlp {
     }
 }
 
-/// One decoder layer: a norm before attention and one before the MLP; the two residual branches run one after
-/// the other (`x + attn`, then `+ mlp`) or in parallel from the same input (GPT-NeoX's `use_parallel_residual`).
+/// One decoder layer: a norm before attention and one before the MLP (either may be absent, as in OLMo 2), and
+/// optionally a norm on each branch's output (Gemma 2 and 3: post-attention and post-feedforward norms). The two
+/// residual branches run one after the other (`x + attn`, then `+ mlp`) or in parallel from the same input
+/// (GPT-NeoX's `use_parallel_residual`).
 #[derive(Debug, Clone)]
 pub(super) struct Layer {
-    pub(super) input_norm: Norm,
+    pub(super) input_norm: Option<Norm>,
     pub(super) attn: Attention,
-    pub(super) post_norm: Norm,
+    pub(super) attn_out_norm: Option<Norm>,
+    pub(super) post_norm: Option<Norm>,
     pub(super) mlp: Mlp,
+    pub(super) mlp_out_norm: Option<Norm>,
     pub(super) parallel: bool,
+}
+
+/// `norm(x)`, or `x` without a norm.
+fn maybe_norm(norm: Option<&Norm>, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
+    match norm {
+        Some(n) => n.forward(x, kernels),
+        None => Ok(x.clone()),
+    }
 }
 
 impl Layer {
@@ -451,13 +484,23 @@ impl Layer {
         kernels: Kernels,
         attend: impl FnOnce(&Attention, &Tensor) -> Result<Tensor>,
     ) -> Result<Tensor> {
-        let a = attend(&self.attn, &self.input_norm.forward(&x, kernels)?)?;
+        let a = attend(
+            &self.attn,
+            &maybe_norm(self.input_norm.as_ref(), &x, kernels)?,
+        )?;
+        let a = maybe_norm(self.attn_out_norm.as_ref(), &a, kernels)?;
+        let mlp = |h: &Tensor| -> Result<Tensor> {
+            let m = self
+                .mlp
+                .forward(&maybe_norm(self.post_norm.as_ref(), h, kernels)?)?;
+            maybe_norm(self.mlp_out_norm.as_ref(), &m, kernels)
+        };
         if self.parallel {
-            let m = self.mlp.forward(&self.post_norm.forward(&x, kernels)?)?;
+            let m = mlp(&x)?;
             return Ok(((x + a)? + m)?);
         }
         let x = (x + a)?;
-        let m = self.mlp.forward(&self.post_norm.forward(&x, kernels)?)?;
+        let m = mlp(&x)?;
         Ok((x + m)?)
     }
 }
@@ -470,7 +513,7 @@ pub struct Decoder {
     layers: Vec<Layer>,
     norm: Norm,
     lm_head: Linear,
-    rope: Rope,
+    ropes: Vec<Rope>,
     kernels: Kernels,
 }
 
@@ -492,7 +535,7 @@ impl Decoder {
             layers: parts.layers,
             norm: parts.norm,
             lm_head: Linear::new(parts.lm_head, None, kernels)?,
-            rope: Rope::new(cfg),
+            ropes: Rope::tables(cfg),
             kernels,
         })
     }
@@ -523,7 +566,11 @@ impl Decoder {
     /// The rotary tables and masks for segments of `lens` tokens, each starting at position `start`.
     fn step(&self, start: usize, lens: &[usize], dtype: DType, device: &Device) -> Result<Step> {
         let longest = lens.iter().copied().max().unwrap_or(0);
-        let (cos, sin) = self.rope.cos_sin(start, longest, dtype, device)?;
+        let tables = self
+            .ropes
+            .iter()
+            .map(|r| r.cos_sin(start, longest, dtype, device))
+            .collect::<Result<Vec<_>>>()?;
         let mut windows: Vec<Option<usize>> = Vec::new();
         for w in self.layers.iter().map(|l| l.attn.sliding_window) {
             if !windows.contains(&w) {
@@ -541,8 +588,7 @@ impl Decoder {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Step {
-            cos,
-            sin,
+            tables,
             kernels: self.kernels,
             masks,
         })
@@ -551,7 +597,11 @@ impl Decoder {
     fn embed(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let x = self.embed.index_select(&ids.flatten_all()?, 0)?;
-        Ok(x.reshape((b, t, self.cfg.hidden_size))?)
+        let x = x.reshape((b, t, self.cfg.hidden_size))?;
+        Ok(match self.cfg.embed_scale {
+            Some(scale) => (x * scale)?,
+            None => x,
+        })
     }
 
     /// Runs `ids` (`(batch, t)` u32) after the positions already in `cache`, appends their keys and values to it,
@@ -598,6 +648,10 @@ impl Decoder {
 
     /// Logits over the vocabulary for hidden states `(..., hidden)`.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        self.lm_head.forward(hidden)
+        let logits = self.lm_head.forward(hidden)?;
+        Ok(match self.cfg.final_softcap {
+            Some(c) => ((logits / c)?.tanh()? * c)?,
+            None => logits,
+        })
     }
 }

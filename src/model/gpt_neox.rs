@@ -125,6 +125,13 @@ pub(super) fn config(
         rotary_dim,
         parallel_residual: raw.use_parallel_residual,
         mlp: MlpKind::Gelu,
+        norm_unit_offset: false,
+        sandwich_norms: false,
+        embed_scale: None,
+        query_pre_attn_scalar: None,
+        attn_softcap: None,
+        final_softcap: None,
+        rope_local_theta: None,
         rope_theta,
         rope_scaling,
         max_position_embeddings: raw.max_position_embeddings,
@@ -190,23 +197,27 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
             head_dim: hd,
             rotary_dim: cfg.rotary_dim,
             sliding_window: None,
+            rope: 0,
+            scale: cfg.attention_scale(),
+            softcap: None,
         };
         layers.push(Layer {
-            input_norm: Norm::load(
+            input_norm: Some(Norm::load(
                 src,
                 &format!("{p}.input_layernorm"),
                 h,
                 NormKind::Layer,
                 eps,
-            )?,
+            )?),
             attn,
-            post_norm: Norm::load(
+            attn_out_norm: None,
+            post_norm: Some(Norm::load(
                 src,
                 &format!("{p}.post_attention_layernorm"),
                 h,
                 NormKind::Layer,
                 eps,
-            )?,
+            )?),
             mlp: Mlp {
                 up: Projections::load(
                     src,
@@ -224,6 +235,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
                 )?,
                 kind: MlpKind::Gelu,
             },
+            mlp_out_norm: None,
             parallel: cfg.parallel_residual,
         });
     }

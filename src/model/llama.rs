@@ -114,6 +114,13 @@ pub(super) fn config(
         rotary_dim: head_dim,
         parallel_residual: false,
         mlp: MlpKind::GatedSilu,
+        norm_unit_offset: false,
+        sandwich_norms: false,
+        embed_scale: None,
+        query_pre_attn_scalar: None,
+        attn_softcap: None,
+        final_softcap: None,
+        rope_local_theta: None,
         rope_theta,
         rope_scaling,
         max_position_embeddings: raw.max_position_embeddings.unwrap_or(2048),
@@ -202,17 +209,27 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
             head_dim: hd,
             rotary_dim: cfg.rotary_dim,
             sliding_window: cfg.sliding_window.get(l).copied().flatten(),
+            rope: 0,
+            scale: cfg.attention_scale(),
+            softcap: None,
         };
         layers.push(Layer {
-            input_norm: Norm::load(src, &format!("{p}.input_layernorm"), h, NormKind::Rms, eps)?,
+            input_norm: Some(Norm::load(
+                src,
+                &format!("{p}.input_layernorm"),
+                h,
+                NormKind::Rms,
+                eps,
+            )?),
             attn,
-            post_norm: Norm::load(
+            attn_out_norm: None,
+            post_norm: Some(Norm::load(
                 src,
                 &format!("{p}.post_attention_layernorm"),
                 h,
                 NormKind::Rms,
                 eps,
-            )?,
+            )?),
             mlp: Mlp {
                 up: Projections::load(
                     src,
@@ -233,6 +250,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
                 )?,
                 kind: MlpKind::GatedSilu,
             },
+            mlp_out_norm: None,
             parallel: false,
         });
     }

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod decoder;
+mod gemma;
 pub mod gguf;
 mod gpt_neox;
 mod llama;

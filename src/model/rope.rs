@@ -12,14 +12,31 @@ pub struct Rope {
 }
 
 impl Rope {
+    /// The rotary tables of `cfg`: the main one, and for models whose sliding-window layers use another base
+    /// (Gemma 3's `rope_local_base_freq`) that one second, with plain scaling. None when nothing is rotated.
+    pub fn tables(cfg: &DecoderConfig) -> Vec<Self> {
+        if cfg.rotary_dim == 0 {
+            return Vec::new();
+        }
+        let mut tables = vec![Self::new(cfg)];
+        if let Some(theta) = cfg.rope_local_theta {
+            tables.push(Self::with(cfg.rotary_dim, theta, &RopeScaling::Default));
+        }
+        tables
+    }
+
     /// The inverse frequencies for `cfg` (over its `rotary_dim` features), computed in f32 like transformers.
     pub fn new(cfg: &DecoderConfig) -> Self {
-        let dim = cfg.rotary_dim;
+        Self::with(cfg.rotary_dim, cfg.rope_theta, &cfg.rope_scaling)
+    }
+
+    /// The inverse frequencies over `dim` features for base `theta` and `scaling`.
+    pub fn with(dim: usize, theta: f32, scaling: &RopeScaling) -> Self {
         let base: Vec<f32> = (0..dim)
             .step_by(2)
-            .map(|i| 1.0 / cfg.rope_theta.powf(i as f32 / dim as f32))
+            .map(|i| 1.0 / theta.powf(i as f32 / dim as f32))
             .collect();
-        let inv_freq = match cfg.rope_scaling {
+        let inv_freq = match *scaling {
             RopeScaling::Default => base,
             RopeScaling::Linear { factor } => base.into_iter().map(|f| f / factor).collect(),
             RopeScaling::Llama3 {

@@ -220,7 +220,11 @@ impl MemoryWeights {
         device: &Device,
         seed: u64,
     ) -> Result<Self> {
-        if cfg.family == super::Family::GptNeoX {
+        use super::Family;
+        if !matches!(
+            cfg.family,
+            Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3
+        ) {
             return Err(Error::InvalidArgument(
                 "random initialisation is for Llama-family models (training and benchmarks)".into(),
             ));
