@@ -239,6 +239,70 @@ impl Norm {
     }
 }
 
+/// The attention of layer `l` from the usual tensor names `{prefix}.{q,k,v,o}_proj` (Llama, Gemma, ...), with the
+/// given q/k norms; window, RoPE table, scale and soft-capping as `cfg` says (a sliding-window layer of a model with
+/// a local RoPE base uses the second table).
+pub(super) fn standard_attention(
+    src: &dyn TensorSource,
+    prefix: &str,
+    cfg: &DecoderConfig,
+    l: usize,
+    (q_norm, k_norm): (Option<Norm>, Option<Norm>),
+    kernels: Kernels,
+) -> Result<Attention> {
+    let (h, nh, nkv, hd) = (
+        cfg.hidden_size,
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.head_dim,
+    );
+    let window = cfg.sliding_window.get(l).copied().flatten();
+    Ok(Attention {
+        qkv: Projections::load(
+            src,
+            &[
+                (format!("{prefix}.q_proj"), nh * hd),
+                (format!("{prefix}.k_proj"), nkv * hd),
+                (format!("{prefix}.v_proj"), nkv * hd),
+            ],
+            h,
+            cfg.qkv_bias,
+            kernels,
+        )?,
+        o: Linear::load(
+            src,
+            &format!("{prefix}.o_proj"),
+            (h, nh * hd),
+            cfg.o_bias,
+            kernels,
+        )?,
+        q_norm,
+        k_norm,
+        heads: nh,
+        kv_heads: nkv,
+        head_dim: hd,
+        rotary_dim: cfg.rotary_dim,
+        sliding_window: window,
+        rope: usize::from(cfg.rope_local_theta.is_some() && window.is_some()),
+        scale: cfg.attention_scale(),
+        softcap: cfg.attn_softcap,
+    })
+}
+
+/// The LM head: the embedding matrix when tied, else the tensor `name`.
+pub(super) fn lm_head(
+    cfg: &DecoderConfig,
+    src: &dyn TensorSource,
+    embed: &Tensor,
+    name: &str,
+) -> Result<Tensor> {
+    if cfg.tie_word_embeddings {
+        Ok(embed.clone())
+    } else {
+        src.tensor(name, &[cfg.vocab_size, cfg.hidden_size])
+    }
+}
+
 /// Self-attention: q/k/v projections (grouped-query when there are fewer key/value heads), optional per-head
 /// q/k norms, rotary embeddings on the first `rotary_dim` features of each head, an optional sliding window.
 #[derive(Debug, Clone)]

@@ -7,7 +7,9 @@
 //! as the Llama family's, plus `pre_feedforward_layernorm`, `post_feedforward_layernorm` and `self_attn.{q,k}_norm`.
 
 use super::config::{DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require};
-use super::decoder::{Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections};
+use super::decoder::{
+    Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, lm_head, standard_attention,
+};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -241,11 +243,7 @@ fn rope(raw: &GemmaConfig, family: Family, path: &Path) -> Result<(f32, RopeScal
 /// Loads a Gemma-family checkpoint's tensors.
 pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Parts> {
     let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
-    let (nh, nkv, hd) = (
-        cfg.num_attention_heads,
-        cfg.num_key_value_heads,
-        cfg.head_dim,
-    );
+    let hd = cfg.head_dim;
     let eps = cfg.rms_norm_eps;
     let norm = |name: &str, size: usize| -> Result<Norm> {
         Norm::load(src, name, size, NormKind::Rms, eps)?.plus_one()
@@ -255,7 +253,6 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
         let a = format!("{p}.self_attn");
-        let window = cfg.sliding_window.get(l).copied().flatten();
         let qk_norm = |name: &str| -> Result<Option<Norm>> {
             if cfg.qk_norm {
                 Ok(Some(norm(&format!("{a}.{name}"), hd)?))
@@ -263,37 +260,14 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
                 Ok(None)
             }
         };
-        let attn = Attention {
-            qkv: Projections::load(
-                src,
-                &[
-                    (format!("{a}.q_proj"), nh * hd),
-                    (format!("{a}.k_proj"), nkv * hd),
-                    (format!("{a}.v_proj"), nkv * hd),
-                ],
-                h,
-                cfg.qkv_bias,
-                kernels,
-            )?,
-            o: Linear::load(
-                src,
-                &format!("{a}.o_proj"),
-                (h, nh * hd),
-                cfg.o_bias,
-                kernels,
-            )?,
-            q_norm: qk_norm("q_norm")?,
-            k_norm: qk_norm("k_norm")?,
-            heads: nh,
-            kv_heads: nkv,
-            head_dim: hd,
-            rotary_dim: cfg.rotary_dim,
-            sliding_window: window,
-            // Gemma 3's sliding-window layers use the local RoPE table (the second one).
-            rope: usize::from(cfg.rope_local_theta.is_some() && window.is_some()),
-            scale: cfg.attention_scale(),
-            softcap: cfg.attn_softcap,
-        };
+        let attn = standard_attention(
+            src,
+            &a,
+            cfg,
+            l,
+            (qk_norm("q_norm")?, qk_norm("k_norm")?),
+            kernels,
+        )?;
         let (attn_out_norm, post_norm, mlp_out_norm) = if cfg.sandwich_norms {
             (
                 Some(norm(&format!("{p}.post_attention_layernorm"), h)?),
@@ -331,11 +305,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
         });
     }
     let final_norm = norm("model.norm", h)?;
-    let lm_head = if cfg.tie_word_embeddings {
-        embed.clone()
-    } else {
-        src.tensor("lm_head.weight", &[v, h])?
-    };
+    let lm_head = lm_head(cfg, src, &embed, "lm_head.weight")?;
     Ok(Parts {
         embed,
         layers,

@@ -7,7 +7,7 @@
 //! post_attention_layernorm, mlp.{dense_h_to_4h, dense_4h_to_h}}`, `gpt_neox.final_layer_norm`, `embed_out`.
 
 use super::config::{DecoderConfig, Family, MlpKind, NormKind, parse_rope, require};
-use super::decoder::{Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections};
+use super::decoder::{Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, lm_head};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use candle_core::Tensor;
@@ -240,11 +240,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
         });
     }
     let norm = Norm::load(src, "gpt_neox.final_layer_norm", h, NormKind::Layer, eps)?;
-    let lm_head = if cfg.tie_word_embeddings {
-        embed.clone()
-    } else {
-        src.tensor("embed_out.weight", &[v, h])?
-    };
+    let lm_head = lm_head(cfg, src, &embed, "embed_out.weight")?;
     Ok(Parts {
         embed,
         layers,

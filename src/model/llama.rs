@@ -4,7 +4,9 @@
 //! mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`.
 
 use super::config::{DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require};
-use super::decoder::{Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections};
+use super::decoder::{
+    Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, lm_head, standard_attention,
+};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -159,11 +161,7 @@ fn sliding_windows(raw: &LlamaConfig, family: Family, layers: usize) -> Vec<Opti
 /// Loads a Llama-family checkpoint's tensors.
 pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Parts> {
     let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
-    let (nh, nkv, hd) = (
-        cfg.num_attention_heads,
-        cfg.num_key_value_heads,
-        cfg.head_dim,
-    );
+    let hd = cfg.head_dim;
     let eps = cfg.rms_norm_eps;
     let embed = src.tensor("model.embed_tokens.weight", &[v, h])?;
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
@@ -183,36 +181,14 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
                 Ok(None)
             }
         };
-        let attn = Attention {
-            qkv: Projections::load(
-                src,
-                &[
-                    (format!("{a}.q_proj"), nh * hd),
-                    (format!("{a}.k_proj"), nkv * hd),
-                    (format!("{a}.v_proj"), nkv * hd),
-                ],
-                h,
-                cfg.qkv_bias,
-                kernels,
-            )?,
-            o: Linear::load(
-                src,
-                &format!("{a}.o_proj"),
-                (h, nh * hd),
-                cfg.o_bias,
-                kernels,
-            )?,
-            q_norm: qk_norm("q_norm")?,
-            k_norm: qk_norm("k_norm")?,
-            heads: nh,
-            kv_heads: nkv,
-            head_dim: hd,
-            rotary_dim: cfg.rotary_dim,
-            sliding_window: cfg.sliding_window.get(l).copied().flatten(),
-            rope: 0,
-            scale: cfg.attention_scale(),
-            softcap: None,
-        };
+        let attn = standard_attention(
+            src,
+            &a,
+            cfg,
+            l,
+            (qk_norm("q_norm")?, qk_norm("k_norm")?),
+            kernels,
+        )?;
         layers.push(Layer {
             input_norm: Some(Norm::load(
                 src,
@@ -255,11 +231,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
         });
     }
     let norm = Norm::load(src, "model.norm", h, NormKind::Rms, eps)?;
-    let lm_head = if cfg.tie_word_embeddings {
-        embed.clone()
-    } else {
-        src.tensor("lm_head.weight", &[v, h])?
-    };
+    let lm_head = lm_head(cfg, src, &embed, "lm_head.weight")?;
     Ok(Parts {
         embed,
         layers,

@@ -1,5 +1,6 @@
 //! Loading causal language models from checkpoint directories and running them over every position.
 
+mod causal_lm;
 pub mod config;
 pub mod decoder;
 mod gemma;
@@ -10,6 +11,7 @@ pub mod lora;
 pub mod rope;
 pub mod weights;
 
+pub use causal_lm::CausalLm;
 pub use config::{DecoderConfig, FAMILIES, Family, MlpKind, NormKind, SUPPORTED_ARCHITECTURES};
 pub use decoder::{Decoder, Kernels, KvCache};
 pub use lora::{AdapterFiles, LoraAdapter, LoraConfig};
@@ -197,9 +199,15 @@ impl Model {
         &self.decoder
     }
 
+    /// The model as the scorer runs it.
+    pub fn lm(&self) -> &dyn CausalLm {
+        &self.decoder
+    }
+
     /// Runs token ids after the positions already in `cache` and returns their hidden states `(t, hidden)`.
     pub fn forward_ids(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
-        let t = Tensor::from_slice(ids, (1, ids.len()), self.decoder.device())?;
-        Ok(self.decoder.forward_hidden(&t, cache)?.squeeze(0)?)
+        let lm = self.lm();
+        let t = Tensor::from_slice(ids, (1, ids.len()), lm.device())?;
+        Ok(lm.forward_hidden(&t, cache)?.squeeze(0)?)
     }
 }

@@ -451,7 +451,7 @@ fn scored_logits(model: &Model, seqs: &[EncodedSequence]) -> Result<Vec<Tensor>>
         })
         .min()
         .unwrap_or(0);
-    let decoder = model.decoder();
+    let decoder = model.lm();
     let mut base = decoder.new_cache();
     if shared > 0 {
         model.forward_ids(&first[..shared], &mut base)?;
