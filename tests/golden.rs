@@ -201,6 +201,18 @@ fn qwen3_matches_transformers_and_trl() {
     check("qwen3");
 }
 
+/// Phi-3: fused qkv_proj and gate_up_proj, half-head rotary, a 10-token sliding window on every layer.
+#[test]
+fn phi3_matches_transformers_and_trl() {
+    check("phi3");
+}
+
+/// OLMo 2: norms after attention and the MLP only, q/k RMSNorm over the whole projections.
+#[test]
+fn olmo2_matches_transformers_and_trl() {
+    check("olmo2");
+}
+
 /// Gemma: embeddings scaled by sqrt(hidden), (1 + w) RMSNorm, tanh-GELU gated MLP, tied head, SentencePiece.
 #[test]
 fn gemma_matches_transformers_and_trl() {
@@ -218,6 +230,18 @@ fn gemma2_softcapping_and_sliding_window_match_transformers_and_trl() {
 #[test]
 fn gemma3_local_and_global_rope_match_transformers_and_trl() {
     check("gemma3");
+}
+
+/// StableLM: LayerNorm, q/k/v biases, grouped-query heads, quarter-head rotary, sequential residual.
+#[test]
+fn stablelm_matches_transformers_and_trl() {
+    check("stablelm");
+}
+
+/// StableLM with parallel residual: the MLP reads the attention's normed input.
+#[test]
+fn stablelm_parallel_residual_matches_transformers_and_trl() {
+    check("stablelm_parallel");
 }
 
 /// GPT-NeoX as Pythia's config.json has it: per-head fused q/k/v with biases, LayerNorm, rotary on a quarter of

@@ -46,6 +46,18 @@ pub static FAMILIES: &[FamilySpec] = &[
         load: super::llama::load,
     },
     FamilySpec {
+        family: Family::Phi3,
+        architecture: "Phi3ForCausalLM",
+        config: super::llama::config,
+        load: super::phi3::load,
+    },
+    FamilySpec {
+        family: Family::Olmo2,
+        architecture: "Olmo2ForCausalLM",
+        config: super::llama::config,
+        load: super::olmo2::load,
+    },
+    FamilySpec {
         family: Family::Gemma,
         architecture: "GemmaForCausalLM",
         config: super::gemma::config,
@@ -64,6 +76,12 @@ pub static FAMILIES: &[FamilySpec] = &[
         load: super::gemma::load,
     },
     FamilySpec {
+        family: Family::StableLm,
+        architecture: "StableLmForCausalLM",
+        config: super::stablelm::config,
+        load: super::stablelm::load,
+    },
+    FamilySpec {
         family: Family::GptNeoX,
         architecture: "GPTNeoXForCausalLM",
         config: super::gpt_neox::config,
@@ -77,9 +95,12 @@ pub const SUPPORTED_ARCHITECTURES: &[&str] = &[
     "MistralForCausalLM",
     "Qwen2ForCausalLM",
     "Qwen3ForCausalLM",
+    "Phi3ForCausalLM",
+    "Olmo2ForCausalLM",
     "GemmaForCausalLM",
     "Gemma2ForCausalLM",
     "Gemma3ForCausalLM",
+    "StableLmForCausalLM",
     "GPTNeoXForCausalLM",
 ];
 
@@ -94,12 +115,18 @@ pub enum Family {
     Qwen2,
     /// `Qwen3ForCausalLM`: RMSNorm on queries and keys per head.
     Qwen3,
+    /// `Phi3ForCausalLM`: fused `qkv_proj` and `gate_up_proj`, optional partial rotary, sliding window.
+    Phi3,
+    /// `Olmo2ForCausalLM`: norms after attention and MLP (none before), q/k RMSNorm over the whole projection.
+    Olmo2,
     /// `GemmaForCausalLM`: scaled embeddings, (1 + w) RMSNorm, tanh-GELU gated MLP.
     Gemma,
     /// `Gemma2ForCausalLM`: four norms a layer, soft-capping, alternating sliding windows.
     Gemma2,
     /// `Gemma3ForCausalLM` (text): per-head q/k norms, a local RoPE base for sliding-window layers.
     Gemma3,
+    /// `StableLmForCausalLM`: LayerNorm, partial rotary, optional q/k/v biases and parallel residual.
+    StableLm,
     /// `GPTNeoXForCausalLM` (Pythia): fused per-head q/k/v, LayerNorm, partial rotary, parallel residual.
     GptNeoX,
 }
@@ -293,7 +320,12 @@ impl DecoderConfig {
             attn += h;
         }
         if self.qk_norm {
-            attn += 2 * self.head_dim;
+            // OLMo 2 normalises the whole projections, the others each head.
+            attn += if self.family == Family::Olmo2 {
+                q + kv
+            } else {
+                2 * self.head_dim
+            };
         }
         let gated = self.mlp != MlpKind::Gelu;
         let mut mlp = if gated { 3 * h * i } else { 2 * h * i };

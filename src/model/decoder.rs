@@ -213,6 +213,11 @@ impl Norm {
         })
     }
 
+    /// Number of features normalised.
+    pub(super) fn size(&self) -> usize {
+        self.weight.elem_count()
+    }
+
     /// The same norm scaling by `1 + weight` (Gemma's RMSNorm), folded into the weight.
     pub(super) fn plus_one(self) -> Result<Self> {
         Ok(Self {
@@ -376,10 +381,19 @@ impl Attention {
             .forward(x)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("q/k/v projection count".into()))?;
+        // q/k norms over each head (Qwen 3, Gemma 3) or over the whole projection (OLMo 2), by their size.
+        let (q, k) = match (&self.q_norm, &self.k_norm) {
+            (Some(qn), Some(kn)) if qn.size() != hd => {
+                (qn.forward(&q, kernels)?, kn.forward(&k, kernels)?)
+            }
+            _ => (q, k),
+        };
         let mut q = q.reshape((b, t, nh, hd))?;
         let mut k = k.reshape((b, t, nkv, hd))?;
         let v = v.reshape((b, t, nkv, hd))?;
-        if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
+        if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm)
+            && qn.size() == hd
+        {
             q = qn.forward(&q, kernels)?;
             k = kn.forward(&k, kernels)?;
         }

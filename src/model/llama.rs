@@ -1,5 +1,7 @@
 //! The Llama family: `LlamaForCausalLM`, `MistralForCausalLM` (sliding window), `Qwen2ForCausalLM` (q/k/v biases)
-//! and `Qwen3ForCausalLM` (per-head q/k RMSNorm), after transformers' `modeling_llama.py` and its copies. Tensors
+//! and `Qwen3ForCausalLM` (per-head q/k RMSNorm), after transformers' `modeling_llama.py` and its copies. Its
+//! config.json reader also serves Phi-3 and OLMo 2, whose configs are Llama's with a few fields more (their
+//! tensors are loaded by `phi3.rs` and `olmo2.rs`). Tensors
 //! are named `model.embed_tokens`, `model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
 //! mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`.
 
@@ -36,6 +38,7 @@ struct LlamaConfig {
     use_sliding_window: Option<bool>,
     max_window_layers: Option<usize>,
     layer_types: Option<Vec<String>>,
+    partial_rotary_factor: Option<f64>,
 }
 
 /// Reads a Llama-family config.json.
@@ -112,8 +115,11 @@ pub(super) fn config(
         num_key_value_heads,
         head_dim,
         norm: NormKind::Rms,
-        rms_norm_eps: raw.rms_norm_eps.unwrap_or(1e-6),
-        rotary_dim: head_dim,
+        rms_norm_eps: raw.rms_norm_eps.unwrap_or(match family {
+            Family::Phi3 | Family::Olmo2 => 1e-5,
+            _ => 1e-6,
+        }),
+        rotary_dim: rotary_dim(&raw, head_dim, path)?,
         parallel_residual: false,
         mlp: MlpKind::GatedSilu,
         norm_unit_offset: false,
@@ -130,9 +136,31 @@ pub(super) fn config(
         qkv_bias,
         o_bias,
         mlp_bias: raw.mlp_bias.unwrap_or(false),
-        qk_norm: family == Family::Qwen3,
+        qk_norm: matches!(family, Family::Qwen3 | Family::Olmo2),
         sliding_window,
     })
+}
+
+/// Features of each head that RoPE rotates: `partial_rotary_factor` (top level, or in `rope_parameters`) of the
+/// head, as transformers' `int(head_dim * factor)`.
+fn rotary_dim(raw: &LlamaConfig, head_dim: usize, path: &Path) -> Result<usize> {
+    let factor = raw
+        .rope_parameters
+        .as_ref()
+        .and_then(|p| p.get("partial_rotary_factor"))
+        .and_then(|v| v.as_f64())
+        .or(raw.partial_rotary_factor)
+        .unwrap_or(1.0);
+    let dim = (head_dim as f64 * factor) as usize;
+    if !(factor > 0.0 && factor <= 1.0) || dim == 0 || dim % 2 != 0 {
+        return Err(Error::config(
+            path,
+            format!(
+                "partial_rotary_factor {factor} of head_dim {head_dim} gives {dim} rotated features; it must be in (0, 1] and give an even number"
+            ),
+        ));
+    }
+    Ok(dim)
 }
 
 /// Per-layer sliding windows: transformers 5 lists `layer_types`; Mistral applies `sliding_window` everywhere;
@@ -149,7 +177,7 @@ fn sliding_windows(raw: &LlamaConfig, family: Family, layers: usize) -> Vec<Opti
             .collect();
     }
     match family {
-        Family::Mistral => vec![Some(window); layers],
+        Family::Mistral | Family::Phi3 => vec![Some(window); layers],
         Family::Qwen2 | Family::Qwen3 if raw.use_sliding_window == Some(true) => {
             let from = raw.max_window_layers.unwrap_or(layers);
             (0..layers).map(|i| (i >= from).then_some(window)).collect()

@@ -8,7 +8,10 @@ pub mod gguf;
 mod gpt_neox;
 mod llama;
 pub mod lora;
+mod olmo2;
+mod phi3;
 pub mod rope;
+mod stablelm;
 pub mod weights;
 
 pub use causal_lm::CausalLm;

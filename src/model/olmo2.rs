@@ -1,0 +1,68 @@
+//! OLMo 2 (`Olmo2ForCausalLM`), after transformers' `modeling_olmo2.py`: the Llama block with no norm before
+//! attention or the MLP but one on each branch's output (`post_attention_layernorm`, `post_feedforward_layernorm`),
+//! and RMSNorm on the whole query and key projections (`self_attn.{q,k}_norm`, heads * head_dim wide) before RoPE.
+//! Its config.json is read by the Llama family's reader.
+
+use super::config::{DecoderConfig, MlpKind, NormKind};
+use super::decoder::{
+    Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, lm_head, standard_attention,
+};
+use super::weights::TensorSource;
+use crate::error::Result;
+
+/// Loads an OLMo 2 checkpoint's tensors.
+pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Parts> {
+    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let (q, kv) = (
+        cfg.num_attention_heads * cfg.head_dim,
+        cfg.num_key_value_heads * cfg.head_dim,
+    );
+    let eps = cfg.rms_norm_eps;
+    let norm = |name: String, size: usize| Norm::load(src, &name, size, NormKind::Rms, eps);
+    let embed = src.tensor("model.embed_tokens.weight", &[v, h])?;
+    let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+    for l in 0..cfg.num_hidden_layers {
+        let p = format!("model.layers.{l}");
+        let a = format!("{p}.self_attn");
+        let norms = (
+            Some(norm(format!("{a}.q_norm"), q)?),
+            Some(norm(format!("{a}.k_norm"), kv)?),
+        );
+        layers.push(Layer {
+            input_norm: None,
+            attn: standard_attention(src, &a, cfg, l, norms, kernels)?,
+            attn_out_norm: Some(norm(format!("{p}.post_attention_layernorm"), h)?),
+            post_norm: None,
+            mlp: Mlp {
+                up: Projections::load(
+                    src,
+                    &[
+                        (format!("{p}.mlp.gate_proj"), i),
+                        (format!("{p}.mlp.up_proj"), i),
+                    ],
+                    h,
+                    cfg.mlp_bias,
+                    kernels,
+                )?,
+                down: Linear::load(
+                    src,
+                    &format!("{p}.mlp.down_proj"),
+                    (h, i),
+                    cfg.mlp_bias,
+                    kernels,
+                )?,
+                kind: MlpKind::GatedSilu,
+            },
+            mlp_out_norm: Some(norm(format!("{p}.post_feedforward_layernorm"), h)?),
+            parallel: false,
+        });
+    }
+    let final_norm = norm("model.norm".into(), h)?;
+    let lm_head = lm_head(cfg, src, &embed, "lm_head.weight")?;
+    Ok(Parts {
+        embed,
+        layers,
+        norm: final_norm,
+        lm_head,
+    })
+}
