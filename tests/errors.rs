@@ -119,11 +119,45 @@ fn unknown_architecture_lists_supported() {
     let cfg_path = m.join("config.json");
     let text = std::fs::read_to_string(&cfg_path)
         .unwrap()
-        .replace("LlamaForCausalLM", "GPT2LMHeadModel");
+        .replace("LlamaForCausalLM", "BertForMaskedLM");
     std::fs::write(&cfg_path, text).unwrap();
-    score_cli(dir.path(), &m, &m).fails_with("architecture `GPT2LMHeadModel` is not supported; supported architectures: LlamaForCausalLM");
+    let err = score_cli(dir.path(), &m, &m)
+        .fails_with("architecture `BertForMaskedLM` is not supported; supported architectures: LlamaForCausalLM")
+        .stderr();
+    for family in [
+        "GemmaForCausalLM",
+        "Phi3ForCausalLM",
+        "GPT2LMHeadModel",
+        "GPTNeoXForCausalLM",
+    ] {
+        assert!(err.contains(family), "{err}");
+    }
     std::fs::write(&cfg_path, "{ not json").unwrap();
     assert!(load_err(&m, &m).contains("config.json: not valid config.json"));
+}
+
+/// A config.json that names a family whose tensors the checkpoint does not have: the missing tensor is named.
+#[test]
+fn family_that_contradicts_the_weights_names_the_tensor() {
+    let dir = temp();
+    let m = dir.path().join("m");
+    copy_model("llama", &m);
+    let cfg_path = m.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path).unwrap();
+    std::fs::write(
+        &cfg_path,
+        text.replace("LlamaForCausalLM", "Phi3ForCausalLM"),
+    )
+    .unwrap();
+    score_cli(dir.path(), &m, &m)
+        .fails_with("tensor `model.layers.0.self_attn.qkv_proj.weight` is missing");
+    std::fs::write(
+        &cfg_path,
+        text.replace("LlamaForCausalLM", "Olmo2ForCausalLM"),
+    )
+    .unwrap();
+    score_cli(dir.path(), &m, &m)
+        .fails_with("tensor `model.layers.0.self_attn.q_norm.weight` is missing");
 }
 
 #[test]

@@ -244,6 +244,12 @@ fn stablelm_parallel_residual_matches_transformers_and_trl() {
     check("stablelm_parallel");
 }
 
+/// GPT-2: learned positions (continued correctly after the cached prompt), Conv1D weights, gelu_new, tied head.
+#[test]
+fn gpt2_matches_transformers_and_trl() {
+    check("gpt2");
+}
+
 /// GPT-NeoX as Pythia's config.json has it: per-head fused q/k/v with biases, LayerNorm, rotary on a quarter of
 /// each head, parallel residual, untied `embed_out`.
 #[test]

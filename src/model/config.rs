@@ -82,6 +82,12 @@ pub static FAMILIES: &[FamilySpec] = &[
         load: super::stablelm::load,
     },
     FamilySpec {
+        family: Family::Gpt2,
+        architecture: "GPT2LMHeadModel",
+        config: super::gpt2::config,
+        load: super::gpt2::load,
+    },
+    FamilySpec {
         family: Family::GptNeoX,
         architecture: "GPTNeoXForCausalLM",
         config: super::gpt_neox::config,
@@ -101,6 +107,7 @@ pub const SUPPORTED_ARCHITECTURES: &[&str] = &[
     "Gemma2ForCausalLM",
     "Gemma3ForCausalLM",
     "StableLmForCausalLM",
+    "GPT2LMHeadModel",
     "GPTNeoXForCausalLM",
 ];
 
@@ -127,6 +134,8 @@ pub enum Family {
     Gemma3,
     /// `StableLmForCausalLM`: LayerNorm, partial rotary, optional q/k/v biases and parallel residual.
     StableLm,
+    /// `GPT2LMHeadModel`: learned positions, Conv1D projections, LayerNorm, tanh-GELU MLP.
+    Gpt2,
     /// `GPTNeoXForCausalLM` (Pythia): fused per-head q/k/v, LayerNorm, partial rotary, parallel residual.
     GptNeoX,
 }
@@ -171,6 +180,8 @@ pub enum MlpKind {
     Gelu,
     /// `down(gelu_tanh(gate(x)) * up(x))` (Gemma's `gelu_pytorch_tanh`).
     GatedGeluTanh,
+    /// `down(gelu_tanh(up(x)))` with biases (GPT-2's `gelu_new`).
+    GeluTanh,
 }
 
 /// How rotary position frequencies are scaled.
@@ -327,7 +338,7 @@ impl DecoderConfig {
                 2 * self.head_dim
             };
         }
-        let gated = self.mlp != MlpKind::Gelu;
+        let gated = matches!(self.mlp, MlpKind::GatedSilu | MlpKind::GatedGeluTanh);
         let mut mlp = if gated { 3 * h * i } else { 2 * h * i };
         if self.mlp_bias {
             mlp += if gated { 2 * i + h } else { i + h };
@@ -339,7 +350,13 @@ impl DecoderConfig {
         let norms = if self.sandwich_norms { 4 } else { 2 };
         let layer = attn + mlp + norms * norm;
         let head = if self.tie_word_embeddings { 0 } else { v * h };
-        v * h + self.num_hidden_layers * layer + norm + head
+        // GPT-2 learns its positions instead of rotating (rotary_dim 0).
+        let positions = if self.rotary_dim == 0 {
+            self.max_position_embeddings * h
+        } else {
+            0
+        };
+        v * h + positions + self.num_hidden_layers * layer + norm + head
     }
 }
 

@@ -525,6 +525,7 @@ impl Mlp {
             (MlpKind::GatedSilu, [gate, up]) => (candle_nn::ops::silu(gate)? * up)?,
             (MlpKind::GatedGeluTanh, [gate, up]) => (gate.gelu()? * up)?,
             (MlpKind::Gelu, [up]) => up.gelu_erf()?,
+            (MlpKind::GeluTanh, [up]) => up.gelu()?,
             _ => return Err(candle_core::Error::Msg("MLP projection count".into()).into()),
         };
         self.down.forward(&hidden)
@@ -591,6 +592,7 @@ pub struct Decoder {
     layers: Vec<Layer>,
     norm: Norm,
     lm_head: Linear,
+    positions: Option<Tensor>,
     ropes: Vec<Rope>,
     kernels: Kernels,
 }
@@ -601,6 +603,8 @@ pub(super) struct Parts {
     pub(super) layers: Vec<Layer>,
     pub(super) norm: Norm,
     pub(super) lm_head: Tensor,
+    /// Learned position embeddings `(positions, hidden)` added to the token embeddings (GPT-2).
+    pub(super) positions: Option<Tensor>,
 }
 
 impl Decoder {
@@ -613,6 +617,7 @@ impl Decoder {
             layers: parts.layers,
             norm: parts.norm,
             lm_head: Linear::new(parts.lm_head, None, kernels)?,
+            positions: parts.positions,
             ropes: Rope::tables(cfg),
             kernels,
         })
@@ -672,14 +677,34 @@ impl Decoder {
         })
     }
 
-    fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+    /// Token embeddings of `ids` (`(batch, t)`), scaled where the family does, plus the learned position
+    /// embeddings of segments of `lens` tokens that each start at position `start`.
+    fn embed(&self, ids: &Tensor, start: usize, lens: &[usize]) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let x = self.embed.index_select(&ids.flatten_all()?, 0)?;
         let x = x.reshape((b, t, self.cfg.hidden_size))?;
-        Ok(match self.cfg.embed_scale {
+        let x = match self.cfg.embed_scale {
             Some(scale) => (x * scale)?,
             None => x,
-        })
+        };
+        let Some(table) = &self.positions else {
+            return Ok(x);
+        };
+        let positions: Vec<u32> = lens
+            .iter()
+            .flat_map(|&n| (start..start + n).map(|p| p as u32))
+            .collect();
+        let max = table.dim(0)?;
+        if start + lens.iter().copied().max().unwrap_or(0) > max {
+            return Err(candle_core::Error::Msg(format!(
+                "position {} is beyond the model's {max} learned positions",
+                start + lens.iter().copied().max().unwrap_or(0) - 1
+            ))
+            .into());
+        }
+        let index = Tensor::from_vec(positions, t, table.device())?;
+        let pos = table.index_select(&index, 0)?.unsqueeze(0)?;
+        Ok(x.broadcast_add(&pos)?)
     }
 
     /// Runs `ids` (`(batch, t)` u32) after the positions already in `cache`, appends their keys and values to it,
@@ -689,7 +714,7 @@ impl Decoder {
         if cache.layers.len() != self.layers.len() {
             *cache = self.new_cache();
         }
-        let mut x = self.embed(ids)?;
+        let mut x = self.embed(ids, cache.len, &[t])?;
         let step = self.step(cache.len, &[t], x.dtype(), x.device())?;
         for (layer, kv) in self.layers.iter().zip(cache.layers.iter_mut()) {
             x = layer.forward(x, self.kernels, |attn, h| attn.forward(h, &step, kv))?;
@@ -707,7 +732,7 @@ impl Decoder {
         let ids: Vec<u32> = segments.iter().flat_map(|s| s.iter().copied()).collect();
         let device = self.device().clone();
         let ids = Tensor::from_vec(ids, (1, lens.iter().sum::<usize>()), &device)?;
-        let mut x = self.embed(&ids)?;
+        let mut x = self.embed(&ids, cache.len, &lens)?;
         let step = self.step(cache.len, &lens, x.dtype(), &device)?;
         let fresh;
         let cache = if cache.layers.len() == self.layers.len() {

@@ -311,6 +311,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
         layers,
         norm: final_norm,
         lm_head,
+        positions: None,
     })
 }
 

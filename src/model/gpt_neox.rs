@@ -246,6 +246,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
         layers,
         norm,
         lm_head,
+        positions: None,
     })
 }
 

@@ -5,6 +5,7 @@ pub mod config;
 pub mod decoder;
 mod gemma;
 pub mod gguf;
+mod gpt2;
 mod gpt_neox;
 mod llama;
 pub mod lora;

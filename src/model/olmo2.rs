@@ -64,5 +64,6 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
         layers,
         norm: final_norm,
         lm_head,
+        positions: None,
     })
 }

@@ -93,5 +93,6 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
         layers,
         norm,
         lm_head,
+        positions: None,
     })
 }

@@ -162,12 +162,20 @@ impl<'a> ProgressSource<'a> {
 impl TensorSource for ProgressSource<'_> {
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let t = self.inner.tensor(name, shape)?;
-        // `<prefix>.layers.N.<...>` (model.layers, gpt_neox.layers, ...); the final norm and the head come last.
+        // `<prefix>.layers.N.<...>`, or GPT-2's `<prefix>.h.N.<...>`.
         let layer = name
             .split_once("layers.")
+            .or_else(|| name.split_once(".h."))
+            .or_else(|| name.strip_prefix("h.").map(|r| ("", r)))
             .and_then(|(_, r)| r.split('.').next())
             .and_then(|l| l.parse::<usize>().ok());
-        let last = ["model.norm", "lm_head", "final_layer_norm", "embed_out"];
+        let last = [
+            "model.norm",
+            "lm_head",
+            "final_layer_norm",
+            "embed_out",
+            "ln_f",
+        ];
         let done = match layer {
             Some(l) => (l + 1) as f32 / (self.layers + 1) as f32,
             None if last.iter().any(|n| name.contains(n)) => 1.0,
