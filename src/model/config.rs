@@ -282,6 +282,12 @@ impl DecoderConfig {
     pub fn from_json(text: &str, path: &Path) -> Result<Self> {
         let raw: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| Error::config(path, format!("not valid config.json: {e}")))?;
+        Self::from_value(&raw, path)
+    }
+
+    /// Reads config.json fields already parsed (or built in code, as for GGUF metadata); `path` names the source
+    /// in errors.
+    pub fn from_value(raw: &serde_json::Value, path: &Path) -> Result<Self> {
         let arch = raw
             .get("architectures")
             .and_then(|a| a.as_array())
@@ -302,7 +308,7 @@ impl DecoderConfig {
                 arch: arch.to_string(),
                 supported: SUPPORTED_ARCHITECTURES.join(", "),
             })?;
-        (family.spec().config)(&raw, family, path)
+        (family.spec().config)(raw, family, path)
     }
 
     /// The attention scores' scale: `1 / sqrt(query_pre_attn_scalar)`, or `1 / sqrt(head_dim)`.

@@ -196,7 +196,7 @@ impl GgufFile {
                 )));
             }
         }
-        DecoderConfig::from_json(&json.to_string(), &self.path)
+        DecoderConfig::from_value(&json, &self.path)
     }
 
     /// The storage types of the tensors, e.g. `q4_1+q8_0+f32`.

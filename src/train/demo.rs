@@ -123,7 +123,7 @@ impl DemoConfig {
             "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 256,
             "tie_word_embeddings": self.tied_embeddings,
         });
-        DecoderConfig::from_json(&json.to_string(), Path::new("demo config"))
+        DecoderConfig::from_value(&json, Path::new("demo config"))
     }
 }
 
