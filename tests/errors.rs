@@ -384,11 +384,14 @@ fn bad_gguf_files_are_named() {
         .windows(5)
         .position(|w| w == b"llama")
         .expect("architecture string");
-    patched[at..at + 5].copy_from_slice(b"gemma");
+    patched[at..at + 5].copy_from_slice(b"mamba");
     std::fs::write(&arch, patched).unwrap();
     let err = load_err(&arch, &base);
     assert!(
-        err.contains("GGUF architecture `gemma` is not supported") && err.contains("llama, qwen2"),
+        err.contains("GGUF architecture `mamba` is not supported")
+            && err.contains(
+                "llama, qwen2, qwen3, gemma, gemma2, gemma3, phi3, olmo2, stablelm, gptneox, gpt2"
+            ),
         "{err}"
     );
 }

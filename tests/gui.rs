@@ -297,6 +297,26 @@ fn clicking_a_token_pins_its_details_with_top_k() {
     assert_eq!(app(&h).pinned, None);
 }
 
+/// The model card names the family in words, and for a GGUF file its llama.cpp architecture.
+#[test]
+fn model_card_names_the_family() {
+    let dir = crate::util::fixtures().join("models/gguf_families/gemma2");
+    let mut h = open(Launch {
+        policy: Some(dir.join("policy.gguf")),
+        reference: Some(crate::util::model("gemma2_ref")),
+        ..Launch::default()
+    });
+    wait(&mut h, "the models to load", |a| {
+        !a.loading && a.loaded.is_some()
+    });
+    let loaded = app(&h).loaded.as_ref().expect("loaded");
+    assert_eq!(loaded.policy.family, "Gemma 2");
+    assert_eq!(loaded.reference.family, "Gemma 2");
+    assert_eq!(h.get_all_by_label("Gemma 2").count(), 2, "both cards");
+    h.get_by_label("Gemma2ForCausalLM (GGUF gemma2)");
+    h.get_by_label("Gemma2ForCausalLM");
+}
+
 #[test]
 fn gguf_files_and_lora_adapters_open_with_progress_and_cards() {
     let gguf = crate::util::model("gguf").join("tiny-llama.gguf");

@@ -105,6 +105,9 @@ fn card(
         match info {
             Some(i) => {
                 egui::Grid::new(format!("card-{name}")).num_columns(2).show(ui, |ui| {
+                    ui.weak("family");
+                    ui.label(&i.family);
+                    ui.end_row();
                     ui.weak("architecture");
                     ui.label(&i.architecture);
                     ui.end_row();

@@ -17,6 +17,10 @@ pub trait CausalLm: std::fmt::Debug + Send + Sync {
     fn dtype(&self) -> DType;
     /// An empty cache.
     fn new_cache(&self) -> KvCache;
+    /// An empty cache for a sequence of `sequence_len` tokens in all (LongRoPE picks its factors by it).
+    fn new_cache_for(&self, sequence_len: usize) -> KvCache;
+    /// Whether a sequence of `len` tokens runs with LongRoPE's long factors (false without LongRoPE).
+    fn rope_is_long(&self, len: usize) -> bool;
     /// Runs `ids` (`(batch, t)`) after the positions in `cache`, extends it, and returns the final hidden states
     /// `(batch, t, hidden)` of every new position.
     fn forward_hidden(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor>;
@@ -43,6 +47,12 @@ impl CausalLm for Decoder {
     }
     fn new_cache(&self) -> KvCache {
         Decoder::new_cache(self)
+    }
+    fn new_cache_for(&self, sequence_len: usize) -> KvCache {
+        Decoder::new_cache_for(self, sequence_len)
+    }
+    fn rope_is_long(&self, len: usize) -> bool {
+        Decoder::rope_is_long(self, len)
     }
     fn forward_hidden(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
         Decoder::forward_hidden(self, ids, cache)

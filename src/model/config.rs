@@ -13,6 +13,8 @@ pub struct FamilySpec {
     pub family: Family,
     /// `architectures[0]` in config.json.
     pub architecture: &'static str,
+    /// The family's name for people, as the model card shows it.
+    pub name: &'static str,
     /// Reads config.json (parsed) into a [`DecoderConfig`]; `path` names the file in errors.
     pub config: fn(&serde_json::Value, Family, &Path) -> Result<DecoderConfig>,
     /// Loads the weights of a checkpoint of this family.
@@ -24,72 +26,84 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Llama,
         architecture: "LlamaForCausalLM",
+        name: "Llama",
         config: super::llama::config,
         load: super::llama::load,
     },
     FamilySpec {
         family: Family::Mistral,
         architecture: "MistralForCausalLM",
+        name: "Mistral",
         config: super::llama::config,
         load: super::llama::load,
     },
     FamilySpec {
         family: Family::Qwen2,
         architecture: "Qwen2ForCausalLM",
+        name: "Qwen 2",
         config: super::llama::config,
         load: super::llama::load,
     },
     FamilySpec {
         family: Family::Qwen3,
         architecture: "Qwen3ForCausalLM",
+        name: "Qwen 3",
         config: super::llama::config,
         load: super::llama::load,
     },
     FamilySpec {
         family: Family::Phi3,
         architecture: "Phi3ForCausalLM",
+        name: "Phi-3",
         config: super::llama::config,
         load: super::phi3::load,
     },
     FamilySpec {
         family: Family::Olmo2,
         architecture: "Olmo2ForCausalLM",
+        name: "OLMo 2",
         config: super::llama::config,
         load: super::olmo2::load,
     },
     FamilySpec {
         family: Family::Gemma,
         architecture: "GemmaForCausalLM",
+        name: "Gemma",
         config: super::gemma::config,
         load: super::gemma::load,
     },
     FamilySpec {
         family: Family::Gemma2,
         architecture: "Gemma2ForCausalLM",
+        name: "Gemma 2",
         config: super::gemma::config,
         load: super::gemma::load,
     },
     FamilySpec {
         family: Family::Gemma3,
         architecture: "Gemma3ForCausalLM",
+        name: "Gemma 3 (text)",
         config: super::gemma::config,
         load: super::gemma::load,
     },
     FamilySpec {
         family: Family::StableLm,
         architecture: "StableLmForCausalLM",
+        name: "StableLM",
         config: super::stablelm::config,
         load: super::stablelm::load,
     },
     FamilySpec {
         family: Family::Gpt2,
         architecture: "GPT2LMHeadModel",
+        name: "GPT-2",
         config: super::gpt2::config,
         load: super::gpt2::load,
     },
     FamilySpec {
         family: Family::GptNeoX,
         architecture: "GPTNeoXForCausalLM",
+        name: "GPT-NeoX (Pythia)",
         config: super::gpt_neox::config,
         load: super::gpt_neox::load,
     },
@@ -154,6 +168,11 @@ impl Family {
         self.spec().architecture
     }
 
+    /// The family's name for people (`Gemma 2`, `GPT-NeoX (Pythia)`).
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
     fn from_architecture(name: &str) -> Option<Family> {
         FAMILIES
             .iter()
@@ -204,6 +223,19 @@ pub enum RopeScaling {
         high_freq_factor: f32,
         /// Context length the model was pre-trained with.
         original_max_position_embeddings: usize,
+    },
+    /// LongRoPE (Phi-3 128k, Phi-3.5, Phi-4-mini): per-frequency divisors, `short_factor` for sequences up to
+    /// `original_max_position_embeddings` tokens and `long_factor` beyond, with cos/sin scaled by
+    /// `attention_factor`. As in transformers, the whole sequence's length picks the set.
+    LongRope {
+        /// Divisors of the inverse frequencies for sequences up to the original length.
+        short_factor: Vec<f32>,
+        /// Divisors for longer sequences.
+        long_factor: Vec<f32>,
+        /// Context length the model was pre-trained with.
+        original_max_position_embeddings: usize,
+        /// Multiplier of cos and sin.
+        attention_factor: f32,
     },
 }
 

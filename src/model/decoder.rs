@@ -27,6 +27,9 @@ pub enum Kernels {
 pub struct KvCache {
     layers: Vec<Option<(Tensor, Tensor)>>,
     len: usize,
+    /// The length of the whole sequence the cache is for, when known (it picks LongRoPE's factors); else the
+    /// positions computed so far stand for it.
+    sequence_len: usize,
 }
 
 impl KvCache {
@@ -291,6 +294,37 @@ pub(super) fn standard_attention(
         rope: usize::from(cfg.rope_local_theta.is_some() && window.is_some()),
         scale: cfg.attention_scale(),
         softcap: cfg.attn_softcap,
+    })
+}
+
+/// The gated MLP of layer prefix `p` from the usual names `{p}.mlp.{gate,up,down}_proj` (biases as `cfg.mlp_bias`).
+pub(super) fn gated_mlp(
+    src: &dyn TensorSource,
+    p: &str,
+    cfg: &DecoderConfig,
+    kind: MlpKind,
+    kernels: Kernels,
+) -> Result<Mlp> {
+    let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+    Ok(Mlp {
+        up: Projections::load(
+            src,
+            &[
+                (format!("{p}.mlp.gate_proj"), i),
+                (format!("{p}.mlp.up_proj"), i),
+            ],
+            h,
+            cfg.mlp_bias,
+            kernels,
+        )?,
+        down: Linear::load(
+            src,
+            &format!("{p}.mlp.down_proj"),
+            (h, i),
+            cfg.mlp_bias,
+            kernels,
+        )?,
+        kind,
     })
 }
 
@@ -640,19 +674,40 @@ impl Decoder {
 
     /// An empty cache for this decoder.
     pub fn new_cache(&self) -> KvCache {
+        self.new_cache_for(0)
+    }
+
+    /// An empty cache for a sequence of `sequence_len` tokens in all (the positions fed plus any after them):
+    /// with LongRoPE, that length picks the factors of every position, as in transformers' one forward pass.
+    pub fn new_cache_for(&self, sequence_len: usize) -> KvCache {
         KvCache {
             layers: vec![None; self.layers.len()],
             len: 0,
+            sequence_len,
         }
     }
 
-    /// The rotary tables and masks for segments of `lens` tokens, each starting at position `start`.
-    fn step(&self, start: usize, lens: &[usize], dtype: DType, device: &Device) -> Result<Step> {
+    /// Whether a sequence of `len` tokens runs with LongRoPE's long factors.
+    pub fn rope_is_long(&self, len: usize) -> bool {
+        self.ropes.iter().any(|r| r.is_long(len))
+    }
+
+    /// The rotary tables and masks for segments of `lens` tokens, each starting at position `start`, in a
+    /// sequence of at least `sequence_len` tokens.
+    fn step(
+        &self,
+        start: usize,
+        lens: &[usize],
+        sequence_len: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Step> {
         let longest = lens.iter().copied().max().unwrap_or(0);
+        let sequence_len = sequence_len.max(start + longest);
         let tables = self
             .ropes
             .iter()
-            .map(|r| r.cos_sin(start, longest, dtype, device))
+            .map(|r| r.cos_sin(start, longest, sequence_len, dtype, device))
             .collect::<Result<Vec<_>>>()?;
         let mut windows: Vec<Option<usize>> = Vec::new();
         for w in self.layers.iter().map(|l| l.attn.sliding_window) {
@@ -715,7 +770,7 @@ impl Decoder {
             *cache = self.new_cache();
         }
         let mut x = self.embed(ids, cache.len, &[t])?;
-        let step = self.step(cache.len, &[t], x.dtype(), x.device())?;
+        let step = self.step(cache.len, &[t], cache.sequence_len, x.dtype(), x.device())?;
         for (layer, kv) in self.layers.iter().zip(cache.layers.iter_mut()) {
             x = layer.forward(x, self.kernels, |attn, h| attn.forward(h, &step, kv))?;
         }
@@ -733,7 +788,7 @@ impl Decoder {
         let device = self.device().clone();
         let ids = Tensor::from_vec(ids, (1, lens.iter().sum::<usize>()), &device)?;
         let mut x = self.embed(&ids, cache.len, &lens)?;
-        let step = self.step(cache.len, &lens, x.dtype(), &device)?;
+        let step = self.step(cache.len, &lens, cache.sequence_len, x.dtype(), &device)?;
         let fresh;
         let cache = if cache.layers.len() == self.layers.len() {
             cache

@@ -7,9 +7,7 @@
 //! as the Llama family's, plus `pre_feedforward_layernorm`, `post_feedforward_layernorm` and `self_attn.{q,k}_norm`.
 
 use super::config::{DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require};
-use super::decoder::{
-    Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, lm_head, standard_attention,
-};
+use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, lm_head, standard_attention};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -242,7 +240,7 @@ fn rope(raw: &GemmaConfig, family: Family, path: &Path) -> Result<(f32, RopeScal
 
 /// Loads a Gemma-family checkpoint's tensors.
 pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Parts> {
-    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let (h, v) = (cfg.hidden_size, cfg.vocab_size);
     let hd = cfg.head_dim;
     let eps = cfg.rms_norm_eps;
     let norm = |name: &str, size: usize| -> Result<Norm> {
@@ -286,20 +284,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
             attn,
             attn_out_norm,
             post_norm: Some(post_norm),
-            mlp: Mlp {
-                up: Projections::load(
-                    src,
-                    &[
-                        (format!("{p}.mlp.gate_proj"), i),
-                        (format!("{p}.mlp.up_proj"), i),
-                    ],
-                    h,
-                    false,
-                    kernels,
-                )?,
-                down: Linear::load(src, &format!("{p}.mlp.down_proj"), (h, i), false, kernels)?,
-                kind: MlpKind::GatedGeluTanh,
-            },
+            mlp: gated_mlp(src, &p, cfg, MlpKind::GatedGeluTanh, kernels)?,
             mlp_out_norm,
             parallel: false,
         });

@@ -1,8 +1,9 @@
 //! GGUF files (llama.cpp's format): the model configuration from the `{arch}.*` metadata, and the tensors under
-//! their Hugging Face names, dequantised to the compute dtype, with the query/key rows llama.cpp's converter
-//! permutes for its rotary layout put back in Hugging Face order, so the one decoder runs them.
+//! their Hugging Face names, dequantised to the compute dtype, with what llama.cpp's converter changed undone
+//! (see [`gguf_arch`](super::gguf_arch)), so each family's own loader runs them.
 
 use super::config::DecoderConfig;
+use super::gguf_arch::{self, GgufArch, Heads, Metadata, Undo};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -10,13 +11,6 @@ use candle_core::{DType, Device, Tensor};
 use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-
-/// The GGUF architectures creditlens runs, with the Hugging Face architecture each corresponds to.
-pub const GGUF_ARCHITECTURES: &[(&str, &str)] = &[
-    ("llama", "LlamaForCausalLM"),
-    ("qwen2", "Qwen2ForCausalLM"),
-    ("qwen3", "Qwen3ForCausalLM"),
-];
 
 /// An opened GGUF file: its metadata and tensor directory, memory-mapped.
 pub struct GgufFile {
@@ -114,89 +108,21 @@ impl GgufFile {
             .or_else(|| v.to_i64().ok().map(|x| x as f64))
     }
 
-    /// The decoder configuration, as the config.json transformers would write for this model.
+    /// The row of [`GGUF_ARCHS`] for this file's `general.architecture`.
+    pub fn arch(&self) -> Result<&'static GgufArch> {
+        gguf_arch::find(&self.architecture()?, &self.path)
+    }
+
+    /// The decoder configuration: the file's metadata read as the config.json transformers would write for this
+    /// model, by the Hugging Face family's own reader.
     pub fn config(&self) -> Result<DecoderConfig> {
-        let arch = self.architecture()?;
-        let hf = GGUF_ARCHITECTURES
-            .iter()
-            .find(|(g, _)| *g == arch)
-            .map(|(_, h)| *h)
-            .ok_or_else(|| {
-                self.config_error(format!(
-                    "GGUF architecture `{arch}` is not supported; supported: {}",
-                    GGUF_ARCHITECTURES
-                        .iter()
-                        .map(|(g, _)| *g)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
-        let need = |key: &str| -> Result<f64> {
-            self.number(&format!("{arch}.{key}")).ok_or_else(|| {
-                self.config_error(format!(
-                    "metadata `{arch}.{key}` is missing or not a number"
-                ))
-            })
-        };
-        let hidden = need("embedding_length")? as usize;
-        let heads = need("attention.head_count")? as usize;
-        let kv_heads = self
-            .number(&format!("{arch}.attention.head_count_kv"))
-            .map_or(heads, |v| v as usize);
-        let head_dim = self
-            .number(&format!("{arch}.attention.key_length"))
-            .or_else(|| self.number(&format!("{arch}.rope.dimension_count")))
-            .map_or(hidden / heads.max(1), |v| v as usize);
-        let vocab = match self.number(&format!("{arch}.vocab_size")) {
-            Some(v) => v as usize,
-            None => self
-                .metadata("tokenizer.ggml.tokens")
-                .and_then(|v| v.to_vec().ok())
-                .map(|v| v.len())
-                .ok_or_else(|| {
-                    self.config_error(format!(
-                        "neither `{arch}.vocab_size` nor `tokenizer.ggml.tokens` is present"
-                    ))
-                })?,
-        };
+        let arch = self.arch()?;
         if self.content.tensor_infos.contains_key("rope_freqs.weight") {
             return Err(self.config_error(
                 "the file carries rope_freqs.weight (Llama 3.1-style RoPE frequency factors), which creditlens does not read from GGUF; open the safetensors checkpoint instead".into(),
             ));
         }
-        let mut json = serde_json::json!({
-            "architectures": [hf],
-            "hidden_size": hidden,
-            "intermediate_size": need("feed_forward_length")? as usize,
-            "num_hidden_layers": need("block_count")? as usize,
-            "num_attention_heads": heads,
-            "num_key_value_heads": kv_heads,
-            "head_dim": head_dim,
-            "vocab_size": vocab,
-            "rms_norm_eps": need("attention.layer_norm_rms_epsilon")?,
-            "rope_theta": self.number(&format!("{arch}.rope.freq_base")).unwrap_or(10000.0),
-            "max_position_embeddings": need("context_length")? as usize,
-            "tie_word_embeddings": !self.content.tensor_infos.contains_key("output.weight"),
-        });
-        let scaling = self
-            .metadata(&format!("{arch}.rope.scaling.type"))
-            .and_then(|v| v.to_string().ok())
-            .cloned();
-        match scaling.as_deref() {
-            None | Some("none") => {}
-            Some("linear") => {
-                json["rope_scaling"] = serde_json::json!({
-                    "rope_type": "linear",
-                    "factor": need("rope.scaling.factor")?,
-                });
-            }
-            Some(other) => {
-                return Err(self.config_error(format!(
-                    "RoPE scaling `{other}` is not supported for GGUF files; open the safetensors checkpoint instead"
-                )));
-            }
-        }
-        DecoderConfig::from_value(&json, &self.path)
+        DecoderConfig::from_value(&arch.config_json(self)?, &self.path)
     }
 
     /// The storage types of the tensors, e.g. `q4_1+q8_0+f32`.
@@ -212,57 +138,61 @@ impl GgufFile {
 
     /// The tensors under Hugging Face names, dequantised to `dtype` on `device`.
     pub fn weights(&self, dtype: DType, device: &Device) -> Result<GgufWeights<'_>> {
-        let arch = self.architecture()?;
         let cfg = self.config()?;
         Ok(GgufWeights {
             file: self,
+            arch: self.arch()?,
             dtype,
             device: device.clone(),
-            // llama.cpp's converter permutes q/k rows only for the architectures whose rotary embedding is the
-            // interleaved ("normal") kind.
-            unpermute: arch == "llama",
-            heads: cfg.num_attention_heads,
-            kv_heads: cfg.num_key_value_heads,
+            heads: Heads {
+                q: cfg.num_attention_heads,
+                kv: cfg.num_key_value_heads,
+            },
         })
     }
 }
 
-/// The Hugging Face name's GGUF counterpart (`model.layers.3.mlp.up_proj.weight` -> `blk.3.ffn_up.weight`).
-pub fn gguf_name(hf: &str) -> Option<String> {
-    match hf {
-        "model.embed_tokens.weight" => return Some("token_embd.weight".into()),
-        "model.norm.weight" => return Some("output_norm.weight".into()),
-        "lm_head.weight" => return Some("output.weight".into()),
-        _ => {}
+impl Metadata for GgufFile {
+    fn number(&self, key: &str) -> Option<f64> {
+        GgufFile::number(self, key)
     }
-    let rest = hf.strip_prefix("model.layers.")?;
-    let (layer, rest) = rest.split_once('.')?;
-    let (module, kind) = rest.rsplit_once('.')?;
-    let g = match module {
-        "input_layernorm" => "attn_norm",
-        "post_attention_layernorm" => "ffn_norm",
-        "self_attn.q_proj" => "attn_q",
-        "self_attn.k_proj" => "attn_k",
-        "self_attn.v_proj" => "attn_v",
-        "self_attn.o_proj" => "attn_output",
-        "self_attn.q_norm" => "attn_q_norm",
-        "self_attn.k_norm" => "attn_k_norm",
-        "mlp.gate_proj" => "ffn_gate",
-        "mlp.up_proj" => "ffn_up",
-        "mlp.down_proj" => "ffn_down",
-        _ => return None,
-    };
-    Some(format!("blk.{layer}.{g}.{kind}"))
+
+    fn flag(&self, key: &str) -> Option<bool> {
+        self.metadata(key).and_then(|v| v.to_bool().ok())
+    }
+
+    fn text(&self, key: &str) -> Option<String> {
+        self.metadata(key).and_then(|v| v.to_string().ok()).cloned()
+    }
+
+    fn flags(&self, key: &str) -> Option<Vec<bool>> {
+        let items = self.metadata(key)?.to_vec().ok()?;
+        items.iter().map(|v| v.to_bool().ok()).collect()
+    }
+
+    fn has_tensor(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    fn rows(&self, name: &str) -> Option<usize> {
+        self.content
+            .tensor_infos
+            .get(name)
+            .and_then(|t| t.shape.dims().first().copied())
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// A GGUF file's tensors as a [`TensorSource`].
 pub struct GgufWeights<'a> {
     file: &'a GgufFile,
+    arch: &'static GgufArch,
     dtype: DType,
     device: Device,
-    unpermute: bool,
-    heads: usize,
-    kv_heads: usize,
+    heads: Heads,
 }
 
 /// Undoes llama.cpp's `permute(w, n_head)`: rows (head, pair, 2) back to (head, 2, pair).
@@ -277,20 +207,46 @@ fn unpermute_rows(t: &Tensor, heads: usize) -> Result<Tensor> {
     Ok(t.reshape(dims)?)
 }
 
+/// Puts GPT-NeoX's fused qkv rows back from the converter's `q | k | v` (each all heads) to per-head
+/// `(q, k, v)` groups.
+fn interleave_qkv(t: &Tensor, heads: usize) -> Result<Tensor> {
+    let dims = t.dims().to_vec();
+    let head_dim = dims[0] / 3 / heads.max(1);
+    let mut shape = vec![3, heads, head_dim];
+    shape.extend(&dims[1..]);
+    let t = t.reshape(shape)?.transpose(0, 1)?.contiguous()?;
+    Ok(t.reshape(dims)?)
+}
+
 impl TensorSource for GgufWeights<'_> {
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let path = &self.file.path;
-        let missing = || Error::MissingTensor {
-            dir: path.clone(),
-            name: gguf_name(name).unwrap_or_else(|| name.to_string()),
+        let plan = self
+            .arch
+            .plan(name, self.heads)
+            .ok_or_else(|| Error::MissingTensor {
+                dir: path.clone(),
+                name: name.to_string(),
+            })?;
+        let info = self
+            .file
+            .content
+            .tensor_infos
+            .get(&plan.name)
+            .ok_or_else(|| Error::MissingTensor {
+                dir: path.clone(),
+                name: plan.name.clone(),
+            })?;
+        let stored: Vec<usize> = if plan.undo == Undo::Transpose {
+            shape.iter().rev().copied().collect()
+        } else {
+            shape.to_vec()
         };
-        let g = gguf_name(name).ok_or_else(missing)?;
-        let info = self.file.content.tensor_infos.get(&g).ok_or_else(missing)?;
-        if info.shape.dims() != shape {
+        if info.shape.dims() != stored {
             return Err(Error::ShapeMismatch {
                 path: path.clone(),
-                name: g,
-                expected: shape.to_vec(),
+                name: plan.name,
+                expected: stored,
                 got: info.shape.dims().to_vec(),
             });
         }
@@ -299,49 +255,27 @@ impl TensorSource for GgufWeights<'_> {
             self.file.content.tensor_data_offset,
             &self.device,
         )?;
-        let mut t = q.dequantize(&self.device)?;
-        if self.unpermute {
-            if name.ends_with("self_attn.q_proj.weight") || name.ends_with("self_attn.q_proj.bias")
-            {
-                t = unpermute_rows(&t, self.heads)?;
-            } else if name.ends_with("self_attn.k_proj.weight")
-                || name.ends_with("self_attn.k_proj.bias")
-            {
-                t = unpermute_rows(&t, self.kv_heads)?;
-            }
-        }
+        let t = q.dequantize(&self.device)?;
+        let t = match plan.undo {
+            Undo::Nothing => t,
+            Undo::Unpermute(heads) => unpermute_rows(&t, heads)?,
+            Undo::MinusOne => t.affine(1.0, -1.0)?,
+            Undo::Transpose => t.t()?.contiguous()?,
+            Undo::Interleave(heads) => interleave_qkv(&t, heads)?,
+        };
         Ok(t.to_dtype(self.dtype)?)
     }
 
     fn contains(&self, name: &str) -> bool {
-        gguf_name(name).is_some_and(|g| self.file.content.tensor_infos.contains_key(&g))
+        self.arch
+            .plan(name, self.heads)
+            .is_some_and(|p| self.file.content.tensor_infos.contains_key(&p.name))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_map_like_llama_cpp() {
-        assert_eq!(
-            gguf_name("model.layers.12.self_attn.o_proj.weight").as_deref(),
-            Some("blk.12.attn_output.weight")
-        );
-        assert_eq!(
-            gguf_name("model.layers.0.self_attn.q_proj.bias").as_deref(),
-            Some("blk.0.attn_q.bias")
-        );
-        assert_eq!(
-            gguf_name("model.layers.1.post_attention_layernorm.weight").as_deref(),
-            Some("blk.1.ffn_norm.weight")
-        );
-        assert_eq!(
-            gguf_name("lm_head.weight").as_deref(),
-            Some("output.weight")
-        );
-        assert_eq!(gguf_name("model.layers.1.mystery.weight"), None);
-    }
 
     #[test]
     fn unpermute_inverts_llama_cpp_permute() -> Result<()> {

@@ -6,9 +6,7 @@
 //! mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`.
 
 use super::config::{DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require};
-use super::decoder::{
-    Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, lm_head, standard_attention,
-};
+use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, lm_head, standard_attention};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -39,6 +37,7 @@ struct LlamaConfig {
     max_window_layers: Option<usize>,
     layer_types: Option<Vec<String>>,
     partial_rotary_factor: Option<f64>,
+    original_max_position_embeddings: Option<usize>,
 }
 
 /// Reads a Llama-family config.json.
@@ -92,13 +91,17 @@ pub(super) fn config(
         ));
     }
     let num_hidden_layers = require(raw.num_hidden_layers, "num_hidden_layers", path)?;
-    let (rope_theta, rope_scaling) = parse_rope(
-        raw.rope_theta,
-        raw.rope_scaling.as_ref(),
-        raw.rope_parameters.as_ref(),
-        10_000.0,
-        path,
-    )?;
+    let rotary_dim = rotary_dim(&raw, head_dim, path)?;
+    let (rope_theta, rope_scaling) = match longrope(&raw, family, rotary_dim, path)? {
+        Some(pair) => pair,
+        None => parse_rope(
+            raw.rope_theta,
+            raw.rope_scaling.as_ref(),
+            raw.rope_parameters.as_ref(),
+            10_000.0,
+            path,
+        )?,
+    };
     let attention_bias = raw.attention_bias.unwrap_or(false);
     let (qkv_bias, o_bias) = match family {
         Family::Qwen2 => (true, false),
@@ -119,7 +122,7 @@ pub(super) fn config(
             Family::Phi3 | Family::Olmo2 => 1e-5,
             _ => 1e-6,
         }),
-        rotary_dim: rotary_dim(&raw, head_dim, path)?,
+        rotary_dim,
         parallel_residual: false,
         mlp: MlpKind::GatedSilu,
         norm_unit_offset: false,
@@ -139,6 +142,91 @@ pub(super) fn config(
         qk_norm: matches!(family, Family::Qwen3 | Family::Olmo2),
         sliding_window,
     })
+}
+
+/// Phi-3's LongRoPE (`rope_type` `longrope`, or the older `su` and `yarn` that transformers reads as it):
+/// `short_factor` and `long_factor` (one per rotated frequency), `original_max_position_embeddings` (in the
+/// parameters or at the top level), and `attention_factor`, by default sqrt(1 + ln(factor) / ln(original)) where
+/// `factor` (by default max_position_embeddings / original) exceeds 1. None for any other RoPE.
+fn longrope(
+    raw: &LlamaConfig,
+    family: Family,
+    rotary_dim: usize,
+    path: &Path,
+) -> Result<Option<(f32, RopeScaling)>> {
+    let field = if raw.rope_parameters.is_some() {
+        "rope_parameters"
+    } else {
+        "rope_scaling"
+    };
+    let Some(p) = raw
+        .rope_parameters
+        .as_ref()
+        .or(raw.rope_scaling.as_ref())
+        .filter(|p| p.is_object())
+    else {
+        return Ok(None);
+    };
+    let kind = p
+        .get("rope_type")
+        .or_else(|| p.get("type"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("default");
+    if family != Family::Phi3 || !matches!(kind, "longrope" | "su" | "yarn") {
+        return Ok(None);
+    }
+    let factors = |key: &str| -> Result<Vec<f32>> {
+        let list = p.get(key).and_then(|v| v.as_array()).ok_or_else(|| {
+            Error::config(
+                path,
+                format!("`{field}` of type `{kind}` needs a list `{key}`"),
+            )
+        })?;
+        let values: Option<Vec<f32>> = list.iter().map(|v| v.as_f64().map(|x| x as f32)).collect();
+        match values {
+            Some(v) if v.len() == rotary_dim / 2 => Ok(v),
+            _ => Err(Error::config(
+                path,
+                format!(
+                    "`{field}.{key}` must hold {} numbers (one per rotated frequency pair)",
+                    rotary_dim / 2
+                ),
+            )),
+        }
+    };
+    let original = p
+        .get("original_max_position_embeddings")
+        .and_then(|v| v.as_u64())
+        .map(|v| v as usize)
+        .or(raw.original_max_position_embeddings)
+        .filter(|&v| v > 1)
+        .ok_or_else(|| {
+            Error::config(
+                path,
+                format!("`{field}` of type `{kind}` needs original_max_position_embeddings"),
+            )
+        })?;
+    let factor = p.get("factor").and_then(|v| v.as_f64()).unwrap_or_else(|| {
+        raw.max_position_embeddings.unwrap_or(original) as f64 / original as f64
+    });
+    let attention_factor = match p.get("attention_factor").and_then(|v| v.as_f64()) {
+        Some(a) => a,
+        None if factor <= 1.0 => 1.0,
+        None => (1.0 + factor.ln() / (original as f64).ln()).sqrt(),
+    };
+    let theta = raw
+        .rope_theta
+        .or_else(|| p.get("rope_theta").and_then(|v| v.as_f64()))
+        .unwrap_or(10_000.0);
+    Ok(Some((
+        theta as f32,
+        RopeScaling::LongRope {
+            short_factor: factors("short_factor")?,
+            long_factor: factors("long_factor")?,
+            original_max_position_embeddings: original,
+            attention_factor: attention_factor as f32,
+        },
+    )))
 }
 
 /// Features of each head that RoPE rotates: `partial_rotary_factor` (top level, or in `rope_parameters`) of the
@@ -188,7 +276,7 @@ fn sliding_windows(raw: &LlamaConfig, family: Family, layers: usize) -> Vec<Opti
 
 /// Loads a Llama-family checkpoint's tensors.
 pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Parts> {
-    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let (h, v) = (cfg.hidden_size, cfg.vocab_size);
     let hd = cfg.head_dim;
     let eps = cfg.rms_norm_eps;
     let embed = src.tensor("model.embed_tokens.weight", &[v, h])?;
@@ -234,26 +322,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
                 NormKind::Rms,
                 eps,
             )?),
-            mlp: Mlp {
-                up: Projections::load(
-                    src,
-                    &[
-                        (format!("{p}.mlp.gate_proj"), i),
-                        (format!("{p}.mlp.up_proj"), i),
-                    ],
-                    h,
-                    cfg.mlp_bias,
-                    kernels,
-                )?,
-                down: Linear::load(
-                    src,
-                    &format!("{p}.mlp.down_proj"),
-                    (h, i),
-                    cfg.mlp_bias,
-                    kernels,
-                )?,
-                kind: MlpKind::GatedSilu,
-            },
+            mlp: gated_mlp(src, &p, cfg, MlpKind::GatedSilu, kernels)?,
             mlp_out_norm: None,
             parallel: false,
         });
@@ -303,6 +372,11 @@ pub(super) fn hf_json(
             "high_freq_factor": high_freq_factor,
             "original_max_position_embeddings": original_max_position_embeddings,
         }),
+        RopeScaling::LongRope { .. } => {
+            return Err(Error::InvalidArgument(
+                "saving a LongRoPE checkpoint is not supported".into(),
+            ));
+        }
     };
     Ok(serde_json::json!({
         "architectures": [cfg.family.architecture()],
@@ -326,4 +400,70 @@ pub(super) fn hf_json(
         "eos_token_id": eos_token_id,
         "torch_dtype": "float32",
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<DecoderConfig> {
+        DecoderConfig::from_json(json, Path::new("config.json"))
+    }
+
+    const PHI3: &str = r#""architectures":["Phi3ForCausalLM"],"hidden_size":32,"intermediate_size":64,
+        "vocab_size":100,"num_hidden_layers":2,"num_attention_heads":4,"max_position_embeddings":4096"#;
+
+    #[test]
+    fn longrope_is_read_with_its_defaults() {
+        // transformers 4 layout: `rope_scaling` of type `su`, the original length at the top level.
+        let cfg = parse(&format!(
+            r#"{{{PHI3},"original_max_position_embeddings":1024,
+            "rope_scaling":{{"type":"su","short_factor":[1,1,1,1],"long_factor":[1,2,3,4]}}}}"#
+        ))
+        .unwrap();
+        let RopeScaling::LongRope {
+            long_factor,
+            original_max_position_embeddings,
+            attention_factor,
+            ..
+        } = &cfg.rope_scaling
+        else {
+            panic!("{:?}", cfg.rope_scaling);
+        };
+        assert_eq!(long_factor, &vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(*original_max_position_embeddings, 1024);
+        let expected = (1.0 + 4f64.ln() / 1024f64.ln()).sqrt() as f32;
+        assert!((attention_factor - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn longrope_errors_name_the_field() {
+        let err = parse(&format!(
+            r#"{{{PHI3},"rope_parameters":{{"rope_type":"longrope","short_factor":[1,1],
+            "long_factor":[1,2,3,4],"original_max_position_embeddings":1024}}}}"#
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("config.json")
+                && err.contains("rope_parameters.short_factor")
+                && err.contains("4 numbers"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            r#"{{{PHI3},"rope_parameters":{{"rope_type":"longrope","short_factor":[1,1,1,1],
+            "long_factor":[1,2,3,4]}}}}"#
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("original_max_position_embeddings"), "{err}");
+        // Only Phi-3 reads LongRoPE; a Llama config with it is refused by name.
+        let err = parse(
+            r#"{"architectures":["LlamaForCausalLM"],"hidden_size":32,"intermediate_size":64,"vocab_size":100,
+            "num_hidden_layers":2,"num_attention_heads":4,"rope_scaling":{"rope_type":"longrope","factor":2}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("longrope"), "{err}");
+    }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod decoder;
 mod gemma;
 pub mod gguf;
+pub mod gguf_arch;
 mod gpt2;
 mod gpt_neox;
 mod llama;
@@ -45,6 +46,8 @@ pub struct ModelInfo {
     pub path: PathBuf,
     /// `architectures[0]` of config.json.
     pub architecture: String,
+    /// The model family, named for people (`Gemma 2`).
+    pub family: String,
     /// Number of parameters.
     pub parameters: usize,
     /// The dtype(s) the weights are stored in, e.g. `bf16`.
@@ -81,6 +84,7 @@ impl ModelInfo {
         Self {
             path,
             architecture: cfg.family.architecture().to_string(),
+            family: cfg.family.name().to_string(),
             parameters: cfg.num_parameters(),
             stored_dtype,
             compute_dtype: dtype_name(compute).to_string(),
@@ -176,6 +180,7 @@ impl Model {
                 cfg.family.architecture(),
                 file.architecture()?
             ),
+            family: cfg.family.name().to_string(),
             parameters: cfg.num_parameters(),
             stored_dtype: file.stored_dtypes(),
             compute_dtype: dtype_name(dtype).to_string(),

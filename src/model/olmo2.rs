@@ -4,15 +4,13 @@
 //! Its config.json is read by the Llama family's reader.
 
 use super::config::{DecoderConfig, MlpKind, NormKind};
-use super::decoder::{
-    Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, lm_head, standard_attention,
-};
+use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, lm_head, standard_attention};
 use super::weights::TensorSource;
 use crate::error::Result;
 
 /// Loads an OLMo 2 checkpoint's tensors.
 pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Parts> {
-    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let (h, v) = (cfg.hidden_size, cfg.vocab_size);
     let (q, kv) = (
         cfg.num_attention_heads * cfg.head_dim,
         cfg.num_key_value_heads * cfg.head_dim,
@@ -33,26 +31,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
             attn: standard_attention(src, &a, cfg, l, norms, kernels)?,
             attn_out_norm: Some(norm(format!("{p}.post_attention_layernorm"), h)?),
             post_norm: None,
-            mlp: Mlp {
-                up: Projections::load(
-                    src,
-                    &[
-                        (format!("{p}.mlp.gate_proj"), i),
-                        (format!("{p}.mlp.up_proj"), i),
-                    ],
-                    h,
-                    cfg.mlp_bias,
-                    kernels,
-                )?,
-                down: Linear::load(
-                    src,
-                    &format!("{p}.mlp.down_proj"),
-                    (h, i),
-                    cfg.mlp_bias,
-                    kernels,
-                )?,
-                kind: MlpKind::GatedSilu,
-            },
+            mlp: gated_mlp(src, &p, cfg, MlpKind::GatedSilu, kernels)?,
             mlp_out_norm: Some(norm(format!("{p}.post_feedforward_layernorm"), h)?),
             parallel: false,
         });

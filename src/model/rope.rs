@@ -1,5 +1,6 @@
 //! Rotary position embeddings, with the frequency scalings of transformers' `ROPE_INIT_FUNCTIONS`
-//! (`default`, `linear`, `llama3`). cos/sin are computed for the positions asked, so no table bounds the length.
+//! (`default`, `linear`, `llama3`, `longrope`). cos/sin are computed for the positions asked, so no table bounds
+//! the length.
 
 use super::config::{DecoderConfig, RopeScaling};
 use crate::error::Result;
@@ -9,6 +10,10 @@ use candle_core::{DType, Device, Tensor};
 #[derive(Debug, Clone)]
 pub struct Rope {
     inv_freq: Vec<f32>,
+    /// LongRoPE: the inverse frequencies for sequences longer than the given length.
+    long: Option<(Vec<f32>, usize)>,
+    /// Multiplier of cos and sin (LongRoPE's attention factor; 1 otherwise).
+    scale: f32,
 }
 
 impl Rope {
@@ -36,10 +41,15 @@ impl Rope {
             .step_by(2)
             .map(|i| 1.0 / theta.powf(i as f32 / dim as f32))
             .collect();
-        let inv_freq = match *scaling {
-            RopeScaling::Default => base,
-            RopeScaling::Linear { factor } => base.into_iter().map(|f| f / factor).collect(),
-            RopeScaling::Llama3 {
+        let plain = |inv_freq| Self {
+            inv_freq,
+            long: None,
+            scale: 1.0,
+        };
+        match scaling {
+            RopeScaling::Default => plain(base),
+            RopeScaling::Linear { factor } => plain(base.into_iter().map(|f| f / factor).collect()),
+            &RopeScaling::Llama3 {
                 factor,
                 low_freq_factor,
                 high_freq_factor,
@@ -48,41 +58,75 @@ impl Rope {
                 let old = original_max_position_embeddings as f32;
                 let low_wavelen = old / low_freq_factor;
                 let high_wavelen = old / high_freq_factor;
-                base.into_iter()
-                    .map(|freq| {
-                        let wavelen = 2.0 * std::f32::consts::PI / freq;
-                        if wavelen < high_wavelen {
-                            freq
-                        } else if wavelen > low_wavelen {
-                            freq / factor
-                        } else {
-                            let smooth = (old / wavelen - low_freq_factor)
-                                / (high_freq_factor - low_freq_factor);
-                            (1.0 - smooth) * freq / factor + smooth * freq
-                        }
-                    })
-                    .collect()
+                plain(
+                    base.into_iter()
+                        .map(|freq| {
+                            let wavelen = 2.0 * std::f32::consts::PI / freq;
+                            if wavelen < high_wavelen {
+                                freq
+                            } else if wavelen > low_wavelen {
+                                freq / factor
+                            } else {
+                                let smooth = (old / wavelen - low_freq_factor)
+                                    / (high_freq_factor - low_freq_factor);
+                                (1.0 - smooth) * freq / factor + smooth * freq
+                            }
+                        })
+                        .collect(),
+                )
             }
-        };
-        Self { inv_freq }
+            RopeScaling::LongRope {
+                short_factor,
+                long_factor,
+                original_max_position_embeddings,
+                attention_factor,
+            } => {
+                // transformers: 1 / (ext_factor * base ** (2i / dim)), with the power in f32.
+                let divided = |factors: &[f32]| -> Vec<f32> {
+                    (0..dim)
+                        .step_by(2)
+                        .zip(factors)
+                        .map(|(i, e)| 1.0 / (e * theta.powf(i as f32 / dim as f32)))
+                        .collect()
+                };
+                Self {
+                    inv_freq: divided(short_factor),
+                    long: Some((divided(long_factor), *original_max_position_embeddings)),
+                    scale: *attention_factor,
+                }
+            }
+        }
     }
 
-    /// cos and sin, each `(len, rotary_dim / 2)`, for positions `start..start + len`.
+    /// Whether a sequence of `len` tokens uses LongRoPE's long factors.
+    pub fn is_long(&self, len: usize) -> bool {
+        self.long
+            .as_ref()
+            .is_some_and(|(_, original)| len > *original)
+    }
+
+    /// cos and sin, each `(len, rotary_dim / 2)`, for positions `start..start + len` of a sequence of
+    /// `sequence_len` tokens (which picks LongRoPE's factors).
     pub fn cos_sin(
         &self,
         start: usize,
         len: usize,
+        sequence_len: usize,
         dtype: DType,
         device: &Device,
     ) -> Result<(Tensor, Tensor)> {
-        let half = self.inv_freq.len();
+        let inv_freq = match &self.long {
+            Some((long, original)) if sequence_len > *original => long,
+            _ => &self.inv_freq,
+        };
+        let half = inv_freq.len();
         let mut cos = Vec::with_capacity(len * half);
         let mut sin = Vec::with_capacity(len * half);
         for p in start..start + len {
-            for &f in &self.inv_freq {
+            for &f in inv_freq {
                 let angle = p as f32 * f;
-                cos.push(angle.cos());
-                sin.push(angle.sin());
+                cos.push(angle.cos() * self.scale);
+                sin.push(angle.sin() * self.scale);
             }
         }
         let cos = Tensor::from_vec(cos, (len, half), device)?.to_dtype(dtype)?;

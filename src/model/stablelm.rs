@@ -5,9 +5,7 @@
 //! as the Llama family's. The per-head q/k LayerNorms of `qk_layernorm` are refused by name.
 
 use super::config::{DecoderConfig, Family, MlpKind, NormKind, parse_rope, require};
-use super::decoder::{
-    Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, lm_head, standard_attention,
-};
+use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, lm_head, standard_attention};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -132,7 +130,7 @@ pub(super) fn config(
 
 /// Loads a StableLM checkpoint's tensors.
 pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Parts> {
-    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let (h, v) = (cfg.hidden_size, cfg.vocab_size);
     let eps = cfg.rms_norm_eps;
     let norm = |name: String| Norm::load(src, &name, h, NormKind::Layer, eps);
     let embed = src.tensor("model.embed_tokens.weight", &[v, h])?;
@@ -158,20 +156,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
             )?,
             attn_out_norm: None,
             post_norm: Some(post_norm),
-            mlp: Mlp {
-                up: Projections::load(
-                    src,
-                    &[
-                        (format!("{p}.mlp.gate_proj"), i),
-                        (format!("{p}.mlp.up_proj"), i),
-                    ],
-                    h,
-                    false,
-                    kernels,
-                )?,
-                down: Linear::load(src, &format!("{p}.mlp.down_proj"), (h, i), false, kernels)?,
-                kind: MlpKind::GatedSilu,
-            },
+            mlp: gated_mlp(src, &p, cfg, MlpKind::GatedSilu, kernels)?,
             mlp_out_norm: None,
             parallel: cfg.parallel_residual,
         });

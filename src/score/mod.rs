@@ -441,7 +441,22 @@ fn missing_response() -> Error {
 /// sequences (up to the position before the first scored token) runs once; the sequences then continue from it
 /// together, packed into one forward ([`crate::model::Decoder::forward_segments`]). The last token of a sequence
 /// is never fed in: nothing after it is scored.
+///
+/// With LongRoPE, a sequence's own length picks its factors (as in transformers' forward of it alone), so
+/// sequences on both sides of the switch are run apart.
 fn scored_logits(model: &Model, seqs: &[EncodedSequence]) -> Result<Vec<Tensor>> {
+    let decoder = model.lm();
+    let long: Vec<bool> = seqs
+        .iter()
+        .map(|s| decoder.rope_is_long(s.ids.len()))
+        .collect();
+    if long.iter().any(|&l| l != long[0]) {
+        let mut out = Vec::with_capacity(seqs.len());
+        for s in seqs {
+            out.extend(scored_logits(model, std::slice::from_ref(s))?);
+        }
+        return Ok(out);
+    }
     let first = &seqs[0].ids;
     let shared = seqs
         .iter()
@@ -451,8 +466,8 @@ fn scored_logits(model: &Model, seqs: &[EncodedSequence]) -> Result<Vec<Tensor>>
         })
         .min()
         .unwrap_or(0);
-    let decoder = model.lm();
-    let mut base = decoder.new_cache();
+    let longest = seqs.iter().map(|s| s.ids.len()).max().unwrap_or(0);
+    let mut base = decoder.new_cache_for(longest);
     if shared > 0 {
         model.forward_ids(&first[..shared], &mut base)?;
     }
