@@ -147,9 +147,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             record: Ok(records[i % records.len()].clone()),
         })
         .collect();
-    let mut d = Dataset::new(demo.pairs(), rows);
+    let mut d = Dataset::new(demo.pairs(), rows, 0.1);
     for i in 0..10_000 {
-        d.set_score(i, Ok(RowScore::of(&scored[i % scored.len()])));
+        d.set_score(i, Ok(RowScore::of(&scored[i % scored.len()], 0.1)));
     }
     {
         let app = h.state_mut().as_mut().ok_or("no app")?;

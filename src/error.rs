@@ -138,7 +138,25 @@ pub enum Error {
 
 impl From<candle_core::Error> for Error {
     fn from(e: candle_core::Error) -> Self {
-        Error::Candle(e)
+        Error::Candle(without_backtrace(e))
+    }
+}
+
+/// A candle error without the backtrace candle attaches when `RUST_BACKTRACE` is set (common among Rust users):
+/// messages are for people, and a backtrace in a dialog or a CLI error helps none of them.
+pub fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+    use candle_core::Error as E;
+    match e {
+        E::WithBacktrace { inner, .. } => without_backtrace(*inner),
+        E::WithPath { inner, path } => E::WithPath {
+            inner: Box::new(without_backtrace(*inner)),
+            path,
+        },
+        E::Context { inner, context } => E::Context {
+            inner: Box::new(without_backtrace(*inner)),
+            context,
+        },
+        other => other,
     }
 }
 
@@ -162,5 +180,29 @@ impl Error {
             path: path.into(),
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With `RUST_BACKTRACE=1`, candle wraps its errors in a backtrace; the message shown keeps only the words.
+    #[test]
+    fn candle_backtraces_stay_out_of_messages() {
+        let e = candle_core::Error::WithBacktrace {
+            inner: Box::new(candle_core::Error::Msg("unexpected end of file".into())),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        let e = candle_core::Error::WithPath {
+            inner: Box::new(e),
+            path: "m.gguf".into(),
+        };
+        let msg = Error::from(e).to_string();
+        assert!(
+            msg.contains("unexpected end of file") && msg.contains("m.gguf"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'), "a backtrace in the message: {msg}");
     }
 }

@@ -551,3 +551,26 @@ fn gguf_families_match_transformers_and_llama_cpp() {
         }
     }
 }
+
+/// Rewards are linear in beta: a score recomputed for another beta from its stored log-probabilities equals
+/// scoring again with that beta, field for field.
+#[test]
+fn changing_beta_needs_no_forward_pass() {
+    let load = |beta: f64| {
+        let options = ScoreOptions {
+            beta,
+            mode: TokenizationMode::Trl,
+            top_k: 2,
+            max_length: None,
+        };
+        Scorer::load(&model("llama"), &model("llama_ref"), "f32", options).expect("load")
+    };
+    let (a, b) = (load(0.1), load(0.37));
+    for (i, rec) in records().iter().enumerate() {
+        let mut s = a.score_record(i, rec).expect("score");
+        let direct = b.score_record(i, rec).expect("score");
+        assert_ne!(s, direct, "record {i}: beta matters");
+        s.set_beta(0.37);
+        assert_eq!(s, direct, "record {i}");
+    }
+}

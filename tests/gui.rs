@@ -146,6 +146,136 @@ fn typing_an_error_rescored_off_the_ui_thread() {
     h.get_by_label_contains(&format!("response: R = {:+.4}", u.response.reward));
 }
 
+/// A bad policy path leaves the loaded models, their drift and live scoring in place, and says so; reopening the
+/// demo's policy (as from the Recent menu) keeps its drift (issue 15, item 5).
+#[test]
+fn a_failed_load_keeps_the_models_loaded_before() {
+    let mut h = demo();
+    wait(&mut h, "the drift", |a| {
+        !a.drift_running && !a.drift.is_empty()
+    });
+    let policy = app(&h).loaded.as_ref().expect("loaded").policy.path.clone();
+    let (checkpoints, points) = (app(&h).checkpoints.len(), app(&h).drift.len());
+    let a = app_mut(&mut h);
+    let good = a.form.policy.clone();
+    a.form.policy = "/no/such/checkpoint".into();
+    a.load_models(None);
+    wait(&mut h, "the load to fail", |a| !a.loading);
+    let a = app(&h);
+    let loaded = a.loaded.as_ref().expect("the models loaded before");
+    assert_eq!(loaded.policy.path, policy);
+    let err = a.load_error.clone().expect("the error");
+    assert!(
+        err.contains("/no/such/checkpoint") && err.contains("Still using"),
+        "{err}"
+    );
+    assert_eq!((a.checkpoints.len(), a.drift.len()), (checkpoints, points));
+    h.get_by_label_contains("Still using the models loaded before");
+    // Edits are still scored.
+    app_mut(&mut h).editor.chosen.push_str(" Indeed.");
+    app_mut(&mut h).rescore_now();
+    wait(&mut h, "the edit to be scored", |a| {
+        !a.scoring && pair(a).chosen.text.ends_with(" Indeed.")
+    });
+    // Reopening the demo's policy keeps its checkpoints and drift.
+    let a = app_mut(&mut h);
+    a.form.policy = good;
+    a.load_models(None);
+    wait(&mut h, "the demo to reload with its drift", |a| {
+        !a.loading && a.load_error.is_none() && !a.drift_running && a.drift.len() == points
+    });
+    assert_eq!(app(&h).checkpoints.len(), checkpoints);
+}
+
+/// A pinned token is walked with the arrow keys and its numbers copied with Ctrl+C or the Copy button (issue 15,
+/// item 12).
+#[test]
+fn pinned_tokens_walk_with_arrows_and_copy() {
+    let mut h = demo();
+    let p = pair(app(&h));
+    app_mut(&mut h).pinned = Some((0, 1));
+    h.step();
+    h.key_press(egui::Key::ArrowRight);
+    h.step();
+    assert_eq!(app(&h).pinned, Some((0, 2)));
+    for _ in 0..5 {
+        h.key_press(egui::Key::ArrowLeft);
+    }
+    h.step();
+    assert_eq!(app(&h).pinned, Some((0, 0)), "stops at the first token");
+    h.key_press(egui::Key::ArrowDown);
+    h.step();
+    assert_eq!(app(&h).pinned, Some((1, 0)), "down moves to rejected");
+    let last = p.rejected.tokens.len() - 1;
+    for _ in 0..p.rejected.tokens.len() + 3 {
+        h.key_press(egui::Key::ArrowRight);
+    }
+    h.step();
+    assert_eq!(app(&h).pinned, Some((1, last)), "stops at the last token");
+    let copied = |h: &Gui| {
+        h.output()
+            .platform_output
+            .commands
+            .iter()
+            .find_map(|c| match c {
+                egui::OutputCommand::CopyText(t) => Some(t.clone()),
+                _ => None,
+            })
+    };
+    h.event(egui::Event::Copy);
+    h.step();
+    let text = copied(&h).expect("Ctrl+C copies the pinned token");
+    let t = &p.rejected.tokens[last];
+    assert!(
+        text.starts_with(&format!("rejected token {last}"))
+            && text.contains(&format!("r_t {:+.6}", t.reward)),
+        "{text}"
+    );
+    h.get_by_label("Copy").click();
+    h.step();
+    assert_eq!(
+        copied(&h).as_deref(),
+        Some(text.as_str()),
+        "the Copy button"
+    );
+}
+
+/// An edit of a data-file record survives looking at another record, says it is there, and Revert drops it
+/// (issue 15, item 10).
+#[test]
+fn edits_are_kept_per_record() {
+    let mut h = demo();
+    wait(&mut h, "the demo pairs", |a| {
+        a.dataset.is_some() && a.selected_row.is_some()
+    });
+    let row = app(&h).selected_row.expect("a selected row");
+    let original = app(&h).editor.chosen.clone();
+    app_mut(&mut h).editor.chosen.push_str(" Edited.");
+    app_mut(&mut h).rescore_now();
+    wait(&mut h, "the edit scored", |a| !a.scoring);
+    h.get_by_label_contains(&format!("record {row} edited"));
+    app_mut(&mut h).select_row(row + 1);
+    wait(&mut h, "the next record", |a| !a.scoring);
+    assert!(!app(&h).editor.chosen.ends_with(" Edited."));
+    app_mut(&mut h).select_row(row);
+    wait(&mut h, "the edited record again", |a| !a.scoring);
+    assert_eq!(
+        app(&h).editor.chosen,
+        format!("{original} Edited."),
+        "the edit is kept"
+    );
+    assert!(
+        pair(app(&h)).chosen.text.ends_with(" Edited."),
+        "and scored"
+    );
+    h.get_by_label("Revert").click();
+    wait(&mut h, "the reverted record scored", |a| {
+        !a.scoring && !pair(a).chosen.text.ends_with(" Edited.")
+    });
+    assert_eq!(app(&h).editor.chosen, original);
+    assert!(h.query_by_label_contains("edited: kept").is_none());
+}
+
 #[test]
 fn dataset_table_scores_sorts_and_selects() {
     let mut h = demo();
@@ -198,6 +328,95 @@ fn dataset_table_scores_sorts_and_selects() {
     );
 }
 
+/// Beta recolours at once (issue 15, item 11): rewards are linear in it, so the shown pair, the table and the
+/// drift points are recomputed from stored log-probabilities; no scoring, loading or drift run starts.
+#[test]
+fn changing_beta_recomputes_without_a_forward_pass() {
+    let mut h = demo();
+    wait(&mut h, "the demo pairs and drift", |a| {
+        a.dataset.as_ref().is_some_and(|d| !d.running && d.done > 0)
+            && !a.drift_running
+            && !a.drift.is_empty()
+    });
+    let beta = app(&h).settings.beta;
+    let before = pair(app(&h));
+    let first_margin = |a: &App| {
+        a.dataset.as_ref().and_then(|d| {
+            d.rows.iter().find_map(|r| {
+                r.score
+                    .as_ref()
+                    .and_then(|s| s.as_ref().ok())
+                    .map(|s| s.margin)
+            })
+        })
+    };
+    let (m0, d0) = (first_margin(app(&h)), app(&h).drift[0].margin);
+    let values: Vec<Option<String>> = h
+        .get_all_by_role(egui::accesskit::Role::SpinButton)
+        .map(|n| n.value())
+        .collect();
+    h.get_all_by_role(egui::accesskit::Role::SpinButton)
+        .find(|n| n.value().and_then(|v| v.parse::<f64>().ok()) == Some(beta))
+        .unwrap_or_else(|| panic!("the beta field ({beta}) among {values:?}"))
+        .set_value_accesskit(3.0 * beta);
+    h.step();
+    let a = app(&h);
+    assert!(
+        (a.settings.beta - 3.0 * beta).abs() < 1e-12,
+        "beta set through the field"
+    );
+    assert!(
+        !a.scoring
+            && !a.loading
+            && !a.drift_running
+            && a.dataset.as_ref().is_some_and(|d| !d.running),
+        "a change of beta runs no model"
+    );
+    let after = pair(a);
+    assert!((after.margin - 3.0 * before.margin).abs() < 1e-9);
+    for (t, t0) in after.chosen.tokens.iter().zip(&before.chosen.tokens) {
+        assert_eq!(t.reward, 3.0 * beta * (t.logp_policy - t.logp_reference));
+        assert_eq!(t.logp_policy, t0.logp_policy);
+    }
+    let m1 = first_margin(a).expect("a scored row");
+    assert!((m1 - 3.0 * m0.expect("a scored row")).abs() < 1e-9);
+    assert!((a.drift[0].margin - 3.0 * d0).abs() < 1e-9);
+    h.step();
+    h.get_by_label_contains(&format!("margin {:+.4}", after.margin));
+}
+
+/// A click on a row's numbers (not only its blank part) selects it (issue 15, item 2).
+#[test]
+fn clicking_a_rows_numbers_selects_it() {
+    let mut h = demo();
+    wait(&mut h, "the demo pairs to be scored", |a| {
+        a.dataset.as_ref().is_some_and(|d| !d.running && d.done > 0)
+    });
+    let selected = app(&h).selected_row;
+    let view = app_mut(&mut h)
+        .dataset
+        .as_mut()
+        .expect("dataset")
+        .view()
+        .to_vec();
+    // A visible row other than the selected one whose margin, as shown, appears once on screen.
+    let (row, text) = view
+        .iter()
+        .take(8)
+        .filter(|&&i| Some(i) != selected)
+        .find_map(|&i| {
+            let d = app(&h).dataset.as_ref().expect("dataset");
+            let m = d.rows[i].score.as_ref()?.as_ref().ok()?.margin;
+            let text = format!("{m:+.3}");
+            (h.get_all_by_label(&text).count() == 1).then_some((i, text))
+        })
+        .expect("a row with a unique margin");
+    h.get_by_label(&text).click();
+    wait(&mut h, "the clicked row to be selected", |a| {
+        a.selected_row == Some(row)
+    });
+}
+
 #[test]
 fn switching_metric_recolours_and_export_writes_png_without_overwriting() {
     let mut h = demo();
@@ -207,6 +426,12 @@ fn switching_metric_recolours_and_export_writes_png_without_overwriting() {
         h.get_all_by_label_contains("tokens coloured by surprisal (reference)")
             .count(),
         2
+    );
+    // A one-signed metric's bar starts at 0 and says in words what red means.
+    h.get_by_label("surprisal (reference) (red: surprising to the reference)");
+    assert!(
+        h.query_all_by_label("0").count() >= 1,
+        "the bar starts at 0"
     );
     let dir = temp();
     let path = dir.path().join("fig.png");

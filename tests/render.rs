@@ -144,3 +144,43 @@ fn render_draws_any_script() {
     .ok();
     assert!(image::open(&out).is_ok());
 }
+
+/// A one-signed metric's colour bar runs from neutral (0) to red, not symmetric around 0 (issue 15, item 6); the
+/// chips use the same half of the colormap.
+#[test]
+fn one_signed_metrics_get_a_sequential_colour_bar() {
+    let scorer = Scorer::load(
+        &model("llama"),
+        &model("llama_ref"),
+        "f32",
+        ScoreOptions {
+            top_k: 0,
+            ..ScoreOptions::default()
+        },
+    )
+    .expect("load");
+    let entries = read_entries(&fixtures().join("records.jsonl")).expect("read");
+    let scored = scorer
+        .score_record(0, entries[0].record.as_ref().expect("record"))
+        .expect("score");
+    let cmap = Colormap::for_theme(Theme::Light);
+    for metric in [Metric::Kl, Metric::LogpPolicy, Metric::SurprisalReference] {
+        let spec = HeatmapSpec::for_record(&scored, metric, ScaleMode::default());
+        let rendered = render(&spec, &RenderOptions::default()).expect("render");
+        let [x0, y0, x1, y1] = rendered.colorbar;
+        let y = (y0 + y1) / 2;
+        let png = &rendered.image;
+        assert!(
+            close(pixel(png, x0, y), cmap.neutral()),
+            "{metric:?}: left end neutral"
+        );
+        assert!(
+            close(pixel(png, x1 - 1, y), cmap.at(-1.0)),
+            "{metric:?}: right end red"
+        );
+        assert!(
+            !close(pixel(png, (x0 + x1) / 2, y), cmap.neutral()),
+            "{metric:?}: no neutral middle"
+        );
+    }
+}

@@ -211,6 +211,12 @@ pub struct App {
     drift_error: Option<String>,
     drift_selected_stale: bool,
     trainer: Vec<TrainerCurve>,
+    /// What a load in flight replaced (checkpoints, trainer curves, drift), put back if it fails.
+    before_load: Option<(Vec<TrainingCheckpoint>, Vec<TrainerCurve>, Vec<DriftPoint>)>,
+    /// Edited texts of data-file records, by row, kept when another row is opened (cleared by Revert).
+    edits: std::collections::HashMap<usize, Editor>,
+    /// Policies opened with a run folder of `checkpoint-N/` elsewhere (the demo's), so reopening one keeps its drift.
+    runs: Vec<(PathBuf, PathBuf)>,
     /// Bottom panel tab.
     pub plot_tab: PlotTab,
     /// Export window.
@@ -293,6 +299,9 @@ impl App {
             drift_error: None,
             drift_selected_stale: false,
             trainer: Vec::new(),
+            before_load: None,
+            edits: std::collections::HashMap::new(),
+            runs: Vec::new(),
             plot_tab: PlotTab::Tokens,
             export: ExportState::default(),
             dialog: None,
@@ -378,6 +387,18 @@ impl App {
             self.load_error = Some("choose both a policy and a reference".into());
             return;
         }
+        let checkpoints_dir = match checkpoints_dir {
+            Some(dir) => {
+                self.runs.retain(|(p, _)| p != &policy);
+                self.runs.push((policy.clone(), dir.clone()));
+                Some(dir)
+            }
+            None => self
+                .runs
+                .iter()
+                .find(|(p, _)| p == &policy)
+                .map(|(_, d)| d.clone()),
+        };
         let mut checkpoints = training_checkpoints(checkpoints_dir.as_deref().unwrap_or(&policy));
         if !policy.join("config.json").is_file()
             && !crate::source::is_adapter(&policy)
@@ -388,12 +409,15 @@ impl App {
         if checkpoints.len() < 2 {
             checkpoints.clear();
         }
-        self.trainer = checkpoints
+        let trainer = checkpoints
             .last()
             .map(|c| plots::trainer_curves(&c.dir.join("trainer_state.json")))
             .unwrap_or_default();
-        self.checkpoints = checkpoints;
-        self.drift.clear();
+        self.before_load = Some((
+            std::mem::replace(&mut self.checkpoints, checkpoints),
+            std::mem::replace(&mut self.trainer, trainer),
+            std::mem::take(&mut self.drift),
+        ));
         self.drift_cancel.store(true, Ordering::Relaxed);
         self.load_generation += 1;
         self.loading = true;
@@ -418,7 +442,9 @@ impl App {
                     d.cancel.store(true, Ordering::Relaxed);
                 }
                 push_recent(&mut self.settings.recent_data, path);
-                let mut d = Dataset::new(path.to_path_buf(), entries);
+                self.edits.clear();
+                self.selected_row = None;
+                let mut d = Dataset::new(path.to_path_buf(), entries, self.settings.beta);
                 let first = d.rows.iter().position(|r| r.record.is_ok());
                 d.generation = self.dataset.as_ref().map_or(1, |o| o.generation + 1);
                 self.dataset = Some(d);
@@ -439,10 +465,51 @@ impl App {
             return;
         };
         let record = record.clone();
+        self.keep_edits();
         self.selected_row = Some(row);
-        self.editor.set(&record);
+        match self.edits.get(&row) {
+            Some(edited) => self.editor = edited.clone(),
+            None => self.editor.set(&record),
+        }
         self.pinned = None;
         self.drift_selected_stale = true;
+        self.rescore_now();
+    }
+
+    /// The selected row's record as the data file has it.
+    fn selected_record(&self) -> Option<&Record> {
+        let row = self.selected_row?;
+        self.dataset.as_ref()?.rows.get(row)?.record.as_ref().ok()
+    }
+
+    /// Whether the editor holds edits of the selected data-file record.
+    pub fn selected_is_edited(&self) -> bool {
+        self.selected_record()
+            .is_some_and(|r| *r != self.editor.record())
+    }
+
+    /// Keeps the editor's text for the selected row when it differs from the file (forgets it otherwise).
+    fn keep_edits(&mut self) {
+        let Some(row) = self.selected_row else { return };
+        if self.selected_is_edited() {
+            let mut e = self.editor.clone();
+            e.dirty_since = None;
+            self.edits.insert(row, e);
+        } else {
+            self.edits.remove(&row);
+        }
+    }
+
+    /// Puts the selected record back as the data file has it, dropping its edits.
+    pub fn revert_selected(&mut self) {
+        let Some(record) = self.selected_record().cloned() else {
+            return;
+        };
+        if let Some(row) = self.selected_row {
+            self.edits.remove(&row);
+        }
+        self.editor.set(&record);
+        self.pinned = None;
         self.rescore_now();
     }
 
@@ -546,6 +613,7 @@ impl App {
                     self.loading = false;
                     match result {
                         Ok(l) => {
+                            self.before_load = None;
                             push_recent(&mut self.settings.recent_policies, &l.policy.path);
                             push_recent(&mut self.settings.recent_references, &l.reference.path);
                             self.notice = Some(format!("models loaded in {:.1} s", l.seconds));
@@ -555,8 +623,20 @@ impl App {
                             self.start_drift(true);
                         }
                         Err(e) => {
-                            self.loaded = None;
-                            self.load_error = Some(e);
+                            // The models loaded before stay in use, with their checkpoints and drift.
+                            if let Some((checkpoints, trainer, drift)) = self.before_load.take() {
+                                self.checkpoints = checkpoints;
+                                self.trainer = trainer;
+                                self.drift = drift;
+                            }
+                            self.load_error = Some(match &self.loaded {
+                                Some(l) => format!(
+                                    "{e}\nStill using the models loaded before: {} and {}.",
+                                    l.policy.path.display(),
+                                    l.reference.path.display()
+                                ),
+                                None => e,
+                            });
                         }
                     }
                 }
@@ -573,7 +653,9 @@ impl App {
                 Reply::Scored { generation, result } if generation == self.score_generation => {
                     self.scoring = false;
                     match result {
-                        Ok(s) => {
+                        Ok(mut s) => {
+                            // Scored before a change of beta: shown for the beta in force.
+                            s.set_beta(self.settings.beta);
                             self.diff = match &s {
                                 RecordScore::Pair(p) => {
                                     differing_spans(&p.chosen.text, &p.rejected.text)
@@ -606,13 +688,14 @@ impl App {
                     if let Some(d) = &mut self.dataset
                         && d.generation == generation
                     {
-                        d.running = false;
-                        if !cancelled {
-                            d.seconds = Some(seconds);
-                        }
+                        d.finish((!cancelled).then_some(seconds));
                     }
                 }
-                Reply::Drift { generation, point } if generation == self.drift_generation => {
+                Reply::Drift {
+                    generation,
+                    mut point,
+                } if generation == self.drift_generation => {
+                    point.set_beta(self.settings.beta);
                     match self.drift.iter_mut().find(|d| d.step == point.step) {
                         Some(existing) if point.pairs == 0 => existing.selected = point.selected,
                         Some(existing) => *existing = point,
@@ -629,6 +712,59 @@ impl App {
                 Reply::Drift { .. } | Reply::DriftDone { .. } => {}
             }
         }
+    }
+
+    /// With a token pinned and no text field focused: Left/Right walk the response's tokens, Up/Down move between
+    /// chosen and rejected, and Ctrl+C copies the token's numbers.
+    fn pinned_keys(&mut self, ctx: &egui::Context) {
+        let Some((side, idx)) = self.pinned else {
+            return;
+        };
+        if ctx.memory(|m| m.focused().is_some()) {
+            return;
+        }
+        let lens: Vec<usize> = self
+            .shown
+            .as_ref()
+            .map(|s| s.responses().iter().map(|(_, r)| r.tokens.len()).collect())
+            .unwrap_or_default();
+        let (left, right, up, down, copy) = ctx.input_mut(|i| {
+            let copy = i.events.iter().any(|e| matches!(e, egui::Event::Copy));
+            (
+                i.consume_key(Modifiers::NONE, Key::ArrowLeft),
+                i.consume_key(Modifiers::NONE, Key::ArrowRight),
+                i.consume_key(Modifiers::NONE, Key::ArrowUp),
+                i.consume_key(Modifiers::NONE, Key::ArrowDown),
+                copy,
+            )
+        });
+        let len = |s: usize| lens.get(s).copied().unwrap_or(0);
+        let mut at = (side, idx);
+        if left {
+            at.1 = at.1.saturating_sub(1);
+        }
+        if right && at.1 + 1 < len(at.0) {
+            at.1 += 1;
+        }
+        if (up || down) && lens.len() == 2 {
+            let other = 1 - at.0;
+            if len(other) > 0 {
+                at = (other, at.1.min(len(other) - 1));
+            }
+        }
+        self.pinned = Some(at);
+        if copy && let Some(text) = self.pinned_summary() {
+            ctx.copy_text(text);
+        }
+    }
+
+    /// The pinned token's numbers as one line of text (for the clipboard).
+    pub fn pinned_summary(&self) -> Option<String> {
+        let (side, idx) = self.pinned?;
+        let shown = self.shown.as_ref()?;
+        let responses = shown.responses();
+        let (name, r) = responses.get(side)?;
+        Some(super::detail::summary(name, idx, r.tokens.get(idx)?))
     }
 
     fn handle_input(&mut self, ctx: &egui::Context) {
@@ -660,6 +796,7 @@ impl App {
         if esc {
             self.pinned = None;
         }
+        self.pinned_keys(ctx);
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
                 .dropped_files
@@ -976,6 +1113,7 @@ impl App {
                                 Action::Browse(p) => self.open_dialog(ui.ctx(), p),
                                 Action::Load => self.load_models(None),
                                 Action::SettingsChanged => self.apply_settings(),
+                                Action::BetaChanged => self.apply_beta(),
                             }
                         }
                         if !self.checkpoints.is_empty() {
@@ -991,7 +1129,34 @@ impl App {
             });
     }
 
-    /// Beta or tokenisation changed: new scorer settings, rescore everything shown.
+    /// Beta changed: rewards are linear in it, so everything shown is recomputed from the stored log-probabilities
+    /// (no model runs, nothing is reloaded), and later scoring uses the new beta.
+    pub fn apply_beta(&mut self) {
+        let beta = self.settings.beta;
+        let options = self.options();
+        if let Some(l) = &mut self.loaded {
+            match l.scorer.with_options(options) {
+                Ok(s) => l.scorer = Arc::new(s),
+                Err(e) => {
+                    self.notice = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        if let Some(shown) = &self.shown {
+            let mut s = (**shown).clone();
+            s.set_beta(beta);
+            self.shown = Some(Arc::new(s));
+        }
+        if let Some(d) = &mut self.dataset {
+            d.set_beta(beta);
+        }
+        for p in &mut self.drift {
+            p.set_beta(beta);
+        }
+    }
+
+    /// Tokenisation changed: new scorer settings, rescore everything shown.
     fn apply_settings(&mut self) {
         let options = self.options();
         if let Some(l) = &mut self.loaded {
@@ -1204,6 +1369,22 @@ impl App {
 
     fn editor_ui(&mut self, ui: &mut Ui) {
         let mut changed = false;
+        if let Some(row) = self.selected_row
+            && self.selected_is_edited()
+        {
+            ui.horizontal(|ui| {
+                ui.label(format!(
+                    "record {row} edited: kept while you look at other records"
+                ));
+                if ui
+                    .button("Revert")
+                    .on_hover_text("Put the record back as the data file has it")
+                    .clicked()
+                {
+                    self.revert_selected();
+                }
+            });
+        }
         ui.horizontal(|ui| {
             ui.label("prompt");
             changed |= ui

@@ -74,6 +74,8 @@ pub struct Dataset {
     pub seconds: Option<f64>,
     /// Sort column and direction.
     pub sort: (SortKey, bool),
+    /// The beta the shown rewards are for.
+    pub beta: f64,
     /// Only pairs whose margin is negative.
     pub only_disagreements: bool,
     /// Text search.
@@ -85,7 +87,7 @@ pub struct Dataset {
 
 impl Dataset {
     /// The browser over `entries` of `path`.
-    pub fn new(path: PathBuf, entries: Vec<Entry>) -> Self {
+    pub fn new(path: PathBuf, entries: Vec<Entry>, beta: f64) -> Self {
         let rows = entries
             .into_iter()
             .map(|e| {
@@ -123,6 +125,7 @@ impl Dataset {
             done: 0,
             seconds: None,
             sort: (SortKey::Index, true),
+            beta,
             only_disagreements: false,
             search: String::new(),
             view: Vec::new(),
@@ -148,13 +151,37 @@ impl Dataset {
         self.view_key = None;
     }
 
-    /// Records a row's score.
-    pub fn set_score(&mut self, row: usize, score: Result<RowScore, String>) {
+    /// The scoring run ended: the rows take their sorted places.
+    pub fn finish(&mut self, seconds: Option<f64>) {
+        self.running = false;
+        if seconds.is_some() {
+            self.seconds = seconds;
+        }
+        self.view_key = None;
+    }
+
+    /// Shows the rewards for `beta`, rescaling the scores already in (rewards are linear in beta).
+    pub fn set_beta(&mut self, beta: f64) {
+        self.beta = beta;
+        for r in &mut self.rows {
+            if let Some(Ok(s)) = &mut r.score {
+                s.set_beta(beta);
+            }
+        }
+        self.view_key = None;
+    }
+
+    /// Records a row's score (for the beta in force, whatever beta it was computed with).
+    pub fn set_score(&mut self, row: usize, mut score: Result<RowScore, String>) {
+        if let Ok(s) = &mut score {
+            s.set_beta(self.beta);
+        }
         if let Some(r) = self.rows.get_mut(row) {
             r.score = Some(score);
             self.done += 1;
-            // Sorting by a score column must see it; the index order needs no rebuild.
-            if self.sort.0 != SortKey::Index || self.only_disagreements {
+            // Sorting by a score column must see it, but not while scores pour in (rows would jump under the
+            // pointer): the order is rebuilt when the run ends. The index order needs no rebuild.
+            if !self.running && (self.sort.0 != SortKey::Index || self.only_disagreements) {
                 self.view_key = None;
             }
         }
@@ -249,6 +276,8 @@ impl Dataset {
                 *new_sort = Some((key, if sort.0 == key { !sort.1 } else { true }));
             }
         };
+        // Cell text is not selectable, so a click anywhere on a row (its numbers included) selects the row.
+        ui.style_mut().interaction.selectable_labels = false;
         TableBuilder::new(ui)
             .id_salt("dataset-table")
             .striped(true)
@@ -381,7 +410,7 @@ mod tests {
                 }),
             })
             .collect();
-        Dataset::new(PathBuf::from("x.jsonl"), entries)
+        Dataset::new(PathBuf::from("x.jsonl"), entries, 0.1)
     }
 
     fn score(margin: f64) -> RowScore {
@@ -391,6 +420,7 @@ mod tests {
             margin,
             len_chosen: 1,
             len_rejected: 1,
+            beta: 0.1,
         }
     }
 
@@ -409,5 +439,33 @@ mod tests {
         d.only_disagreements = false;
         d.search = "C2".into();
         assert_eq!(d.view(), &[2]);
+    }
+
+    /// While a run fills the table, rows keep their places under the pointer; they sort when it ends.
+    #[test]
+    fn the_order_holds_while_scores_arrive() {
+        let mut d = dataset(3);
+        d.sort = (SortKey::Margin, true);
+        d.running = true;
+        assert_eq!(d.view(), &[0, 1, 2]);
+        d.set_score(2, Ok(score(-1.0)));
+        d.set_score(0, Ok(score(1.0)));
+        assert_eq!(d.view(), &[0, 1, 2], "no re-sort while filling");
+        d.finish(Some(1.0));
+        assert_eq!(d.view(), &[2, 0, 1]);
+    }
+
+    /// A new beta rescales the rewards in place (they are linear in beta), also those scored with the old one
+    /// that arrive later, and the order follows.
+    #[test]
+    fn beta_rescales_without_rescoring() {
+        let mut d = dataset(2);
+        d.set_score(0, Ok(score(1.0)));
+        d.set_beta(0.3);
+        let s = |d: &Dataset, i: usize| d.rows[i].score.clone().unwrap().unwrap();
+        assert!((s(&d, 0).margin - 3.0).abs() < 1e-12);
+        d.set_score(1, Ok(score(-2.0)));
+        assert!((s(&d, 1).margin + 6.0).abs() < 1e-12);
+        assert_eq!(s(&d, 1).beta, 0.3);
     }
 }

@@ -5,6 +5,23 @@ use super::heatmap_view::token_details;
 use crate::score::{TokenScore, TopToken};
 use egui::Ui;
 
+/// One line with a token's numbers, tab-separated after its name (what the copy button and Ctrl+C copy).
+pub fn summary(response: &str, index: usize, t: &TokenScore) -> String {
+    format!(
+        "{response} token {index} {:?} (id {})\tr_t {:+.6}\tlog pi {:.6}\tlog pi_ref {:.6}\tKL {:.6}\tentropy pi {:.6}\tentropy pi_ref {:.6}\trank pi {}\trank pi_ref {}",
+        t.text,
+        t.id,
+        t.reward,
+        t.logp_policy,
+        t.logp_reference,
+        t.kl,
+        t.entropy_policy,
+        t.entropy_reference,
+        t.rank_policy,
+        t.rank_reference
+    )
+}
+
 /// Shows the pinned token of `response` ("chosen", "rejected" or "response"); returns true when unpinned.
 pub fn show(ui: &mut Ui, response: &str, index: usize, t: &TokenScore) -> bool {
     let mut close = false;
@@ -12,6 +29,13 @@ pub fn show(ui: &mut Ui, response: &str, index: usize, t: &TokenScore) -> bool {
         ui.heading(format!("{response} token {index}"));
         if ui.button("✕").on_hover_text("Unpin (Esc)").clicked() {
             close = true;
+        }
+        if ui
+            .button("Copy")
+            .on_hover_text("Copy this token's numbers (Ctrl+C). Left/Right walk the tokens, Up/Down switch response")
+            .clicked()
+        {
+            ui.ctx().copy_text(summary(response, index, t));
         }
     });
     token_details(ui, t);

@@ -17,6 +17,8 @@ pub enum Action {
     Load,
     /// Scoring settings changed: rescore.
     SettingsChanged,
+    /// Beta changed: rewards are recomputed from the stored log-probabilities.
+    BetaChanged,
 }
 
 /// The path fields.
@@ -199,9 +201,9 @@ pub fn show(
                     .speed(0.005)
                     .max_decimals(4),
             )
-            .on_hover_text("DPO's beta: r_t = beta * (log pi - log pi_ref). Use the beta you trained with (TRL's default is 0.1)");
+            .on_hover_text("DPO's beta: r_t = beta * (log pi - log pi_ref). Use the beta you trained with (TRL's default is 0.1). Changing it recolours at once: no model runs");
         if r.changed() {
-            actions.push(Action::SettingsChanged);
+            actions.push(Action::BetaChanged);
         }
         let before = settings.tokenization;
         egui::ComboBox::from_id_salt("tokenization")

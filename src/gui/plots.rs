@@ -13,12 +13,13 @@ use std::path::Path;
 /// Above this many tokens the per-token plot draws a line instead of bars.
 const MAX_BARS: usize = 1000;
 
-/// Okabe-Ito blue and vermillion: chosen and rejected in every plot.
-pub const CHOSEN: Color32 = Color32::from_rgb(0, 114, 178);
+/// Bluish green and violet: chosen and rejected in every plot, hues away from the heatmap's red (suspicious) and
+/// blue, so a series colour is never read as a reward.
+pub const CHOSEN: Color32 = Color32::from_rgb(0, 158, 115);
 /// See [`CHOSEN`].
-pub const REJECTED: Color32 = Color32::from_rgb(213, 94, 0);
-/// Okabe-Ito bluish green: margins.
-pub const MARGIN: Color32 = Color32::from_rgb(0, 158, 115);
+pub const REJECTED: Color32 = Color32::from_rgb(148, 85, 200);
+/// Mid grey: margins (readable on light and dark backgrounds).
+pub const MARGIN: Color32 = Color32::from_rgb(128, 128, 128);
 
 fn series(record: &RecordScore) -> Vec<(&'static str, &ResponseScore, Color32)> {
     record
@@ -329,6 +330,36 @@ fn v_of(metric: Metric, t: &crate::score::TokenScore) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Series colours stay clear of the hues at both ends of the heatmap's colormap, in both themes (issue 15,
+    /// item 6): at least 30 degrees of hue away from its red and its blue.
+    #[test]
+    fn series_colours_do_not_clash_with_the_heatmap() {
+        use crate::heatmap::{Colormap, Theme};
+        fn hue(r: u8, g: u8, b: u8) -> f64 {
+            let (r, g, b) = (f64::from(r), f64::from(g), f64::from(b));
+            let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+            let d = (max - min).max(1e-9);
+            let h = if max == r {
+                (g - b) / d
+            } else if max == g {
+                2.0 + (b - r) / d
+            } else {
+                4.0 + (r - g) / d
+            };
+            (h * 60.0).rem_euclid(360.0)
+        }
+        for theme in [Theme::Light, Theme::Dark] {
+            let cmap = Colormap::for_theme(theme);
+            for end in [cmap.at(-1.0), cmap.at(-0.5), cmap.at(0.5), cmap.at(1.0)] {
+                for c in [CHOSEN, REJECTED] {
+                    let d = (hue(c.r(), c.g(), c.b()) - hue(end.0, end.1, end.2)).abs();
+                    let d = d.min(360.0 - d);
+                    assert!(d > 30.0, "{c:?} is {d:.0} degrees from {end:?} ({theme:?})");
+                }
+            }
+        }
+    }
 
     #[test]
     fn decimation_keeps_extremes_in_order() {

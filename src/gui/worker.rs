@@ -41,11 +41,13 @@ pub struct RowScore {
     pub len_chosen: usize,
     /// Scored tokens of rejected (0 for unpaired records).
     pub len_rejected: usize,
+    /// The beta the rewards are for.
+    pub beta: f64,
 }
 
 impl RowScore {
-    /// The summary of a scored record.
-    pub fn of(score: &RecordScore) -> Self {
+    /// The summary of a record scored with `beta`.
+    pub fn of(score: &RecordScore, beta: f64) -> Self {
         match score {
             RecordScore::Pair(p) => Self {
                 reward_chosen: p.chosen.reward,
@@ -53,6 +55,7 @@ impl RowScore {
                 margin: p.margin,
                 len_chosen: p.chosen.num_tokens,
                 len_rejected: p.rejected.num_tokens,
+                beta,
             },
             RecordScore::Unpaired(u) => Self {
                 reward_chosen: u.response.reward,
@@ -60,8 +63,18 @@ impl RowScore {
                 margin: f64::NAN,
                 len_chosen: u.response.num_tokens,
                 len_rejected: 0,
+                beta,
             },
         }
+    }
+
+    /// The rewards for another beta (they are linear in it).
+    pub fn set_beta(&mut self, beta: f64) {
+        let k = beta / self.beta;
+        self.reward_chosen *= k;
+        self.reward_rejected *= k;
+        self.margin *= k;
+        self.beta = beta;
     }
 }
 
@@ -80,6 +93,22 @@ pub struct DriftPoint {
     pub pairs: usize,
     /// The selected record scored with this checkpoint (for the token x checkpoint heatmap).
     pub selected: Option<RecordScore>,
+    /// The beta the rewards are for.
+    pub beta: f64,
+}
+
+impl DriftPoint {
+    /// The rewards for another beta (they are linear in it): no checkpoint is scored again.
+    pub fn set_beta(&mut self, beta: f64) {
+        let k = beta / self.beta;
+        self.chosen *= k;
+        self.rejected *= k;
+        self.margin *= k;
+        if let Some(s) = &mut self.selected {
+            s.set_beta(beta);
+        }
+        self.beta = beta;
+    }
 }
 
 /// A message from a worker.
@@ -325,7 +354,7 @@ impl Worker {
                 }
                 let result = scorer
                     .score_record(row, &record)
-                    .map(|s| RowScore::of(&s))
+                    .map(|s| RowScore::of(&s, scorer.options().beta))
                     .map_err(|e| e.to_string());
                 if tx
                     .send(Reply::Row {
@@ -400,6 +429,7 @@ impl Worker {
                         margin: (c - r) / k,
                         pairs: n,
                         selected,
+                        beta: s.options().beta,
                     };
                     if tx.send(Reply::Drift { generation, point }).is_err() {
                         return Ok(());

@@ -108,6 +108,40 @@ impl Metric {
         )
     }
 
+    /// The sign every value of the metric has: `Some(1.0)` for metrics that are never negative (KL, surprisal),
+    /// `Some(-1.0)` for those never positive (log-probabilities), `None` when both signs occur (reward,
+    /// log-ratio). A one-signed metric is coloured from neutral (0) to red only: a sequential scale.
+    pub fn sign(self) -> Option<f64> {
+        match self {
+            Metric::Reward | Metric::LogRatio => None,
+            Metric::LogpPolicy | Metric::LogpReference => Some(-1.0),
+            Metric::Kl | Metric::SurprisalPolicy | Metric::SurprisalReference => Some(1.0),
+        }
+    }
+
+    /// What red means, in words, for colour bars and legends.
+    pub fn red_means(self) -> &'static str {
+        match self {
+            Metric::Reward | Metric::LogRatio => {
+                "red: the policy made the token less likely than the reference; blue: more likely"
+            }
+            Metric::LogpPolicy => "red: unlikely under the policy",
+            Metric::LogpReference => "red: unlikely under the reference",
+            Metric::Kl => "red: policy and reference disagree on the next token",
+            Metric::SurprisalPolicy => "red: surprising to the policy",
+            Metric::SurprisalReference => "red: surprising to the reference",
+        }
+    }
+
+    /// The values at the left and right ends of a colour bar with colour limit `limit`: `-limit..limit` for a
+    /// two-signed metric (red on the left), `0..±limit` (neutral to red) for a one-signed one.
+    pub fn bar_range(self, limit: f64) -> (f64, f64) {
+        match self.sign() {
+            None => (-limit, limit),
+            Some(s) => (0.0, s * limit),
+        }
+    }
+
     /// Position of `value` on a colormap over [-1, 1] whose limit is `limit`: red (negative) is always the
     /// suspicious end.
     pub fn colormap_position(self, value: f64, limit: f64) -> f64 {
@@ -126,6 +160,18 @@ mod tests {
             assert_eq!(Metric::from_key(m.key()), Some(m));
         }
         assert_eq!(Metric::from_key("nope"), None);
+    }
+
+    #[test]
+    fn one_signed_metrics_use_only_the_red_half() {
+        for m in Metric::ALL {
+            let (lo, hi) = m.bar_range(2.0);
+            let (a, b) = (m.colormap_position(lo, 2.0), m.colormap_position(hi, 2.0));
+            match m.sign() {
+                None => assert_eq!((a, b), (-1.0, 1.0), "{m:?}"),
+                Some(_) => assert_eq!((a, b), (0.0, -1.0), "{m:?}: neutral to red"),
+            }
+        }
     }
 
     #[test]

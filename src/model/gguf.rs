@@ -46,7 +46,9 @@ impl GgufFile {
         // SAFETY: read-only map of a file we only read; like llama.cpp and candle we rely on it not being modified
         // while it is open.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let content = Content::read(&mut Cursor::new(&mmap[..])).map_err(|e| Error::Safetensors {
+        let content = Content::read(&mut Cursor::new(&mmap[..]))
+            .map_err(crate::error::without_backtrace)
+            .map_err(|e| Error::Safetensors {
             path: path.to_path_buf(),
             message: format!(
                 "not a readable GGUF file ({e}); it is probably truncated or not GGUF: download or convert it again"

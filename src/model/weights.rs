@@ -41,8 +41,9 @@ impl SafetensorsWeights {
         }
         // SAFETY: the files are memory-mapped read-only; like every safetensors reader (candle, transformers)
         // we rely on them not being modified while the model is alive.
-        let mmaped =
-            unsafe { MmapedSafetensors::multi(files) }.map_err(|e| Error::Safetensors {
+        let mmaped = unsafe { MmapedSafetensors::multi(files) }
+            .map_err(crate::error::without_backtrace)
+            .map_err(|e| Error::Safetensors {
                 path: dir.to_path_buf(),
                 message: format!("cannot memory-map the weights: {e}"),
             })?;

@@ -12,7 +12,9 @@ pub enum Op {
     Gradient {
         rect: [f32; 4],
         cmap: Colormap,
-        flip: bool,
+        /// Colormap positions ([-1, 1]) at the left and right ends.
+        from: f64,
+        to: f64,
     },
     /// One line of text whose top-left corner is (x, y).
     Text {
@@ -71,12 +73,17 @@ impl Canvas {
     pub fn paint(&mut self, fonts: &FontStack, op: &Op) {
         match op {
             Op::Rect { rect, color } => self.fill(*rect, |_| *color),
-            Op::Gradient { rect, cmap, flip } => {
+            Op::Gradient {
+                rect,
+                cmap,
+                from,
+                to,
+            } => {
                 let (x0, x1) = (rect[0], rect[2]);
                 let span = (x1 - x0).max(1.0);
                 self.fill(*rect, |x| {
-                    let t = f64::from(((x as f32 + 0.5 - x0) / span) * 2.0 - 1.0);
-                    cmap.at(if *flip { -t } else { t })
+                    let f = f64::from((x as f32 + 0.5 - x0) / span);
+                    cmap.at(from + (to - from) * f)
                 });
             }
             Op::Text {

@@ -83,7 +83,8 @@ pub struct Rendered {
     pub image: image::RgbaImage,
     /// Every token chip.
     pub boxes: Vec<TokenBox>,
-    /// The colour bar's gradient, [x0, y0, x1, y1) device pixels; left end = -limit, right end = +limit.
+    /// The colour bar's gradient, [x0, y0, x1, y1) device pixels; its ends are the metric's
+    /// [`bar_range`](crate::heatmap::Metric::bar_range).
     pub colorbar: [u32; 4],
 }
 
@@ -253,32 +254,32 @@ pub fn render(spec: &HeatmapSpec<'_>, opts: &RenderOptions) -> Result<Rendered> 
         y += 8.0 * k;
     }
 
-    // Colour bar: a gradient with ticks at -limit, -limit/2, 0, limit/2, limit.
+    // Colour bar: a gradient over the metric's range (both signs, or neutral to red for a one-signed metric),
+    // with five ticks, and what red means in words.
     let bar_w = (right - margin).min(420.0 * k);
     let bar_h = 12.0 * k;
+    let limit = spec.scale.limit;
+    let (lo, hi) = spec.metric.bar_range(limit);
     ops.push(canvas::Op::Text {
         x: margin,
         y,
         size: small,
         color: fg,
-        text: format!(
-            "{} (colour limit ±{})",
-            spec.metric.label(),
-            fmt_num(spec.scale.limit)
-        ),
+        text: format!("{} ({})", spec.metric.label(), spec.metric.red_means()),
     });
     y += fonts_line_height(&fonts, small) + 4.0 * k;
     let bar = [margin, y, margin + bar_w, y + bar_h];
     ops.push(canvas::Op::Gradient {
         rect: bar,
         cmap,
-        flip: spec.metric.higher_is_worse(),
+        from: spec.metric.colormap_position(lo, limit),
+        to: spec.metric.colormap_position(hi, limit),
     });
     let tick_y = y + bar_h;
     for i in 0..=4 {
         let f = f64::from(i) / 4.0;
         let tx = margin + bar_w * f as f32;
-        let value = spec.scale.limit * (2.0 * f - 1.0);
+        let value = lo + (hi - lo) * f;
         ops.push(canvas::Op::Rect {
             rect: [tx - 0.5 * k, tick_y, tx + 0.5 * k, tick_y + 4.0 * k],
             color: fg,

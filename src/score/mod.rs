@@ -391,45 +391,43 @@ impl Scorer {
                 })
                 .collect()
         };
-        let mut cum = 0.0;
         let tokens: Vec<TokenScore> = seq
             .tokens
             .iter()
             .zip(m)
-            .map(|(t, pm)| {
-                let reward = beta * (pm.policy.logp - pm.reference.logp);
-                cum += reward;
-                TokenScore {
-                    id: t.id,
-                    text: t.text.clone(),
-                    start: t.start,
-                    end: t.end,
-                    template: t.template,
-                    logp_policy: pm.policy.logp,
-                    logp_reference: pm.reference.logp,
-                    reward,
-                    cum_reward: cum,
-                    kl: pm.kl,
-                    entropy_policy: pm.policy.entropy,
-                    entropy_reference: pm.reference.entropy,
-                    rank_policy: pm.policy.rank,
-                    rank_reference: pm.reference.rank,
-                    top_policy: top(&pm.policy.top),
-                    top_reference: top(&pm.reference.top),
-                }
+            .map(|(t, pm)| TokenScore {
+                id: t.id,
+                text: t.text.clone(),
+                start: t.start,
+                end: t.end,
+                template: t.template,
+                logp_policy: pm.policy.logp,
+                logp_reference: pm.reference.logp,
+                reward: 0.0,
+                cum_reward: 0.0,
+                kl: pm.kl,
+                entropy_policy: pm.policy.entropy,
+                entropy_reference: pm.reference.entropy,
+                rank_policy: pm.policy.rank,
+                rank_reference: pm.reference.rank,
+                top_policy: top(&pm.policy.top),
+                top_reference: top(&pm.reference.top),
             })
             .collect();
         let logp_policy = tokens.iter().map(|t| t.logp_policy).sum::<f64>();
         let logp_reference = tokens.iter().map(|t| t.logp_reference).sum::<f64>();
-        ResponseScore {
+        let mut score = ResponseScore {
             text: text.to_string(),
             num_tokens: tokens.len(),
-            reward: beta * (logp_policy - logp_reference),
+            reward: 0.0,
             logp_policy,
             logp_reference,
             content_start: None,
             tokens,
-        }
+        };
+        // The rewards, computed where a change of beta recomputes them.
+        score.set_beta(beta);
+        score
     }
 }
 

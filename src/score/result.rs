@@ -74,6 +74,18 @@ pub struct ResponseScore {
 }
 
 impl ResponseScore {
+    /// Recomputes every reward for `beta` from the stored log-probabilities: r_t = beta * (log pi - log pi_ref),
+    /// their running sum, and the sequence reward. Rewards are linear in beta, so no model runs.
+    pub fn set_beta(&mut self, beta: f64) {
+        let mut cum = 0.0;
+        for t in &mut self.tokens {
+            t.reward = beta * (t.logp_policy - t.logp_reference);
+            cum += t.reward;
+            t.cum_reward = cum;
+        }
+        self.reward = beta * (self.logp_policy - self.logp_reference);
+    }
+
     /// Labelled spans of the response's own text moved onto `text`: for a conversation, whose `text` is the
     /// rendered completion, they are shifted to where the message text starts in it.
     pub fn locate_spans(&self, spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
@@ -133,6 +145,19 @@ pub enum RecordScore {
 }
 
 impl RecordScore {
+    /// Recomputes all rewards, margins and preference probabilities for `beta` (see [`ResponseScore::set_beta`]).
+    pub fn set_beta(&mut self, beta: f64) {
+        match self {
+            RecordScore::Pair(p) => {
+                p.chosen.set_beta(beta);
+                p.rejected.set_beta(beta);
+                p.margin = p.chosen.reward - p.rejected.reward;
+                p.preference_prob = super::metrics::sigmoid(p.margin);
+            }
+            RecordScore::Unpaired(u) => u.response.set_beta(beta),
+        }
+    }
+
     /// The record's index in its data file.
     pub fn index(&self) -> usize {
         match self {
