@@ -61,6 +61,7 @@ pub struct ScoreWriter {
     format: Format,
     path: Option<PathBuf>,
     wrote_header: bool,
+    context: Vec<(String, String)>,
 }
 
 impl ScoreWriter {
@@ -71,6 +72,7 @@ impl ScoreWriter {
             format: Format::Jsonl,
             path: None,
             wrote_header: false,
+            context: Vec::new(),
         }
     }
 
@@ -89,7 +91,15 @@ impl ScoreWriter {
             format,
             path: Some(path.to_path_buf()),
             wrote_header: false,
+            context: Vec::new(),
         })
+    }
+
+    /// Adds fields that hold for every record written (the app's export: `beta`, `policy`, `reference`): JSON
+    /// objects get them as keys, CSV rows as trailing columns.
+    pub fn with_context(mut self, context: Vec<(String, String)>) -> Self {
+        self.context = context;
+        self
     }
 
     fn io_error(&self, e: std::io::Error) -> Error {
@@ -105,7 +115,8 @@ impl ScoreWriter {
     pub fn write(&mut self, record: &RecordScore) -> Result<()> {
         let bytes = match self.format {
             Format::Jsonl => {
-                let mut line = serde_json::to_vec(record)
+                let value = record_json(record, &self.context)?;
+                let mut line = serde_json::to_vec(&value)
                     .map_err(|e| Error::InvalidArgument(format!("cannot serialise scores: {e}")))?;
                 line.push(b'\n');
                 line
@@ -120,33 +131,67 @@ impl ScoreWriter {
         let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
         let err = |e: csv::Error| Error::InvalidArgument(format!("cannot write CSV: {e}"));
         if !self.wrote_header {
-            w.write_record(CSV_HEADER).map_err(err)?;
+            let header = CSV_HEADER
+                .iter()
+                .map(|h| h.to_string())
+                .chain(self.context.iter().map(|(k, _)| k.clone()));
+            w.write_record(header).map_err(err)?;
             self.wrote_header = true;
         }
         for (name, resp) in record.responses() {
             for (pos, t) in resp.tokens.iter().enumerate() {
-                w.write_record([
-                    record.index().to_string(),
-                    name.to_string(),
-                    pos.to_string(),
-                    t.id.to_string(),
-                    t.text.clone(),
-                    t.start.to_string(),
-                    t.end.to_string(),
-                    t.logp_policy.to_string(),
-                    t.logp_reference.to_string(),
-                    t.reward.to_string(),
-                    t.cum_reward.to_string(),
-                    t.kl.to_string(),
-                    t.entropy_policy.to_string(),
-                    t.entropy_reference.to_string(),
-                    t.rank_policy.to_string(),
-                    t.rank_reference.to_string(),
-                ])
+                w.write_record(
+                    [
+                        record.index().to_string(),
+                        name.to_string(),
+                        pos.to_string(),
+                        t.id.to_string(),
+                        t.text.clone(),
+                        t.start.to_string(),
+                        t.end.to_string(),
+                        t.logp_policy.to_string(),
+                        t.logp_reference.to_string(),
+                        t.reward.to_string(),
+                        t.cum_reward.to_string(),
+                        t.kl.to_string(),
+                        t.entropy_policy.to_string(),
+                        t.entropy_reference.to_string(),
+                        t.rank_policy.to_string(),
+                        t.rank_reference.to_string(),
+                    ]
+                    .into_iter()
+                    .chain(self.context.iter().map(|(_, v)| v.clone())),
+                )
                 .map_err(err)?;
             }
         }
         w.into_inner()
             .map_err(|e| Error::InvalidArgument(format!("cannot write CSV: {e}")))
     }
+}
+
+/// A scored record as a JSON object, with the `context` fields added as keys.
+pub fn record_json(
+    record: &RecordScore,
+    context: &[(String, String)],
+) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(record)
+        .map_err(|e| Error::InvalidArgument(format!("cannot serialise scores: {e}")))?;
+    if let Some(obj) = value.as_object_mut() {
+        for (k, v) in context {
+            obj.insert(k.clone(), context_value(v));
+        }
+    }
+    Ok(value)
+}
+
+/// A context value in JSON: a number when it reads as one, else a string.
+fn context_value(v: &str) -> serde_json::Value {
+    v.parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or_else(
+            || serde_json::Value::String(v.to_string()),
+            serde_json::Value::Number,
+        )
 }

@@ -276,6 +276,53 @@ fn edits_are_kept_per_record() {
     assert!(h.query_by_label_contains("edited: kept").is_none());
 }
 
+/// CSV and JSON exports carry the record's own index in the data file, beta and the model paths (issue 15,
+/// item 8).
+#[test]
+fn exports_carry_the_index_beta_and_models() {
+    let mut h = demo();
+    wait(&mut h, "the demo pairs", |a| a.dataset.is_some());
+    app_mut(&mut h).select_row(5);
+    wait(&mut h, "record 5", |a| {
+        a.selected_row == Some(5) && !a.scoring
+    });
+    let dir = temp();
+    let policy = app(&h).loaded.as_ref().expect("loaded").policy.path.clone();
+    let beta = app(&h).settings.beta;
+    let json = dir.path().join("r.json");
+    let a = app_mut(&mut h);
+    a.export.format = creditlens::gui::ExportFormat::Json;
+    a.export.path = json.display().to_string();
+    a.run_export(false);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("JSON");
+    assert_eq!(v["index"], 5);
+    assert_eq!(v["beta"].as_f64(), Some(beta));
+    assert_eq!(
+        v["policy"].as_str(),
+        Some(policy.display().to_string().as_str())
+    );
+    assert!(v["reference"].is_string() && v["chosen"]["tokens"].is_array());
+    let csv = dir.path().join("r.csv");
+    let a = app_mut(&mut h);
+    a.export.format = creditlens::gui::ExportFormat::Csv;
+    a.export.path = csv.display().to_string();
+    a.run_export(false);
+    let text = std::fs::read_to_string(&csv).expect("written");
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    assert!(
+        header.starts_with("index,response,")
+            && header.ends_with(",beta,policy,reference,tokenization"),
+        "{header}"
+    );
+    let first = lines.next().expect("a token row");
+    assert!(
+        first.starts_with("5,chosen,0,") && first.contains(&policy.display().to_string()),
+        "{first}"
+    );
+}
+
 #[test]
 fn dataset_table_scores_sorts_and_selects() {
     let mut h = demo();

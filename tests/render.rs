@@ -184,3 +184,113 @@ fn one_signed_metrics_get_a_sequential_colour_bar() {
         );
     }
 }
+
+/// The figure keeps what the app shows: labelled error tokens framed, a pair's differing words underlined; it is
+/// as wide as its content; its ticks are round; and the same figure comes as SVG (issue 15, item 8).
+#[test]
+fn figure_frames_errors_underlines_differences_and_comes_as_svg() {
+    let demo = creditlens::demo_assets::DemoAssets::locate().expect("demo");
+    let scorer = Scorer::load(
+        &demo.policy(),
+        &demo.reference(),
+        "f32",
+        ScoreOptions {
+            top_k: 0,
+            ..ScoreOptions::default()
+        },
+    )
+    .expect("load");
+    let entries = read_entries(&demo.pairs()).expect("pairs");
+    let (i, record, spans) = entries
+        .iter()
+        .find_map(|e| match e.record.as_ref().ok()? {
+            r @ creditlens::data::Record::Pair { error_spans, .. } if !error_spans.is_empty() => {
+                Some((e.index, r.clone(), error_spans.clone()))
+            }
+            _ => None,
+        })
+        .expect("a labelled pair");
+    let scored = scorer.score_record(i, &record).expect("score");
+    let spec =
+        HeatmapSpec::for_record_with_errors(&scored, Metric::Reward, ScaleMode::default(), &spans);
+    let rendered = render(&spec, &RenderOptions::default()).expect("render");
+    let png = &rendered.image;
+    let fg = Rgb(25, 25, 25);
+    let quiet = Rgb(120, 120, 120);
+    let responses = scored.responses();
+    let rejected = &responses[1].1;
+    let (mut framed, mut plain, mut underlined) = (0, 0, 0);
+    for b in &rendered.boxes {
+        let t = &responses[b.response].1.tokens[b.token];
+        let [x0, y0, x1, y1] = b.rect;
+        let left = pixel(png, x0 - 1, (y0 + y1) / 2);
+        let in_error = b.response == 1
+            && rejected
+                .locate_spans(&spans)
+                .iter()
+                .any(|&(s, e)| t.start < e && s < t.end);
+        if in_error {
+            assert!(close(left, fg), "error token {} is framed", b.token);
+            framed += 1;
+        } else if !close(left, fg) {
+            plain += 1;
+        }
+        if close(pixel(png, (x0 + x1) / 2, y1 + 1), quiet) {
+            underlined += 1;
+        }
+    }
+    assert!(
+        framed > 0 && plain > framed,
+        "framed {framed}, plain {plain}"
+    );
+    assert!(underlined > 0, "the differing words are underlined");
+    // As wide as the content: a one-word response leaves no empty right half.
+    let short = scorer.score_prompted("Q: 2+2?", &[" 4."]).expect("score");
+    let record = creditlens::score::RecordScore::Unpaired(creditlens::score::UnpairedScore {
+        index: 0,
+        prompt: "Q: 2+2?".into(),
+        response: short.responses[0].clone(),
+        warnings: vec![],
+        prompt_tokens: vec![],
+    });
+    let small = render(
+        &HeatmapSpec::for_record(&record, Metric::Reward, ScaleMode::Fixed(0.131)),
+        &RenderOptions::default(),
+    )
+    .expect("render");
+    assert!(
+        small.image.width() < 1800 * 3 / 4,
+        "width {}",
+        small.image.width()
+    );
+    // SVG: the same chips (their fill colours), the gradient and the text, in a well-formed document.
+    let svg = &rendered.svg;
+    assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("linearGradient"));
+    for b in rendered.boxes.iter().take(20) {
+        let hex = format!("#{:02x}{:02x}{:02x}", b.fill.0, b.fill.1, b.fill.2);
+        assert!(svg.contains(&hex), "chip colour {hex}");
+    }
+    assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+    let dir = temp();
+    let out = dir.path().join("fig.svg");
+    creditlens(
+        dir.path(),
+        &[
+            "render",
+            "--policy",
+            &s(&demo.policy()),
+            "--reference",
+            &s(&demo.reference()),
+            "--data",
+            &s(&demo.pairs()),
+            "--index",
+            &i.to_string(),
+            "--out",
+            &s(&out),
+        ],
+    )
+    .ok();
+    let text = std::fs::read_to_string(&out).expect("svg written");
+    assert!(text.starts_with("<svg "), "{}", &text[..80.min(text.len())]);
+}

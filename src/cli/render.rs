@@ -1,4 +1,4 @@
-//! `creditlens render`: the heatmap of one record as a PNG, headless.
+//! `creditlens render`: the heatmap of one record as a PNG or SVG, headless.
 
 use super::{ModelArgs, TextRecordArgs};
 use anyhow::{Context, bail};
@@ -6,7 +6,7 @@ use clap::Args;
 use creditlens::data::read_entries;
 use creditlens::demo_assets::DemoAssets;
 use creditlens::heatmap::{Metric, ScaleMode, Theme};
-use creditlens::render::{HeatmapSpec, RenderOptions, render, save_png};
+use creditlens::render::{HeatmapSpec, RenderOptions, render, save_png, save_svg};
 use std::path::PathBuf;
 
 /// Arguments of `creditlens render`.
@@ -22,7 +22,7 @@ pub struct RenderArgs {
     index: usize,
     #[command(flatten)]
     text: TextRecordArgs,
-    /// The PNG to write.
+    /// The figure to write: PNG, or SVG (vector) when the name ends in .svg.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// Overwrite --out if it exists.
@@ -114,7 +114,11 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     for w in scored.warnings() {
         eprintln!("warning: {w}");
     }
-    let spec = HeatmapSpec::for_record(&scored, args.metric, args.scale);
+    let errors = match &record {
+        creditlens::data::Record::Pair { error_spans, .. } => error_spans.clone(),
+        creditlens::data::Record::Unpaired { .. } => Vec::new(),
+    };
+    let spec = HeatmapSpec::for_record_with_errors(&scored, args.metric, args.scale, &errors);
     let opts = RenderOptions {
         width: args.width,
         pixel_ratio: args.pixel_ratio,
@@ -122,7 +126,15 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         ..RenderOptions::default()
     };
     let rendered = render(&spec, &opts)?;
-    save_png(&rendered, &args.out, args.force)?;
+    let svg = args
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    if svg {
+        save_svg(&rendered, &args.out, args.force)?;
+    } else {
+        save_png(&rendered, &args.out, args.force)?;
+    }
     eprintln!(
         "wrote {} ({}x{} pixels, {} tokens, colour limit ±{})",
         args.out.display(),

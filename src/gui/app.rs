@@ -656,6 +656,10 @@ impl App {
                         Ok(mut s) => {
                             // Scored before a change of beta: shown for the beta in force.
                             s.set_beta(self.settings.beta);
+                            // Filed under the data-file row it shows (the CSV/JSON export's index).
+                            if let Some(row) = self.selected_row {
+                                s.set_index(row);
+                            }
                             self.diff = match &s {
                                 RecordScore::Pair(p) => {
                                     differing_spans(&p.chosen.text, &p.rejected.text)
@@ -1525,12 +1529,15 @@ impl App {
             .resizable(false)
             .show(ctx, |ui| {
                 ui.horizontal(|ui| {
-                    for f in [Format::Png, Format::Csv, Format::Json] {
+                    for f in [Format::Png, Format::Svg, Format::Csv, Format::Json] {
                         if ui
                             .selectable_label(self.export.format == f, f.extension().to_uppercase())
                             .on_hover_text(match f {
                                 Format::Png => {
                                     "The heatmap as a figure (the same as `creditlens render`)"
+                                }
+                                Format::Svg => {
+                                    "The heatmap as vector graphics, for papers (the same layout as the PNG)"
                                 }
                                 Format::Csv => "One row per token with every metric",
                                 Format::Json => "The record's scores as JSON",
@@ -1551,7 +1558,7 @@ impl App {
                         self.open_dialog(ui.ctx(), Purpose::Export);
                     }
                 });
-                if self.export.format == Format::Png {
+                if matches!(self.export.format, Format::Png | Format::Svg) {
                     ui.horizontal(|ui| {
                         ui.label("pixel ratio");
                         ui.add(
@@ -1613,14 +1620,27 @@ impl App {
             return;
         }
         self.export.confirm = None;
+        let mut fields = vec![("beta".to_string(), self.settings.beta.to_string())];
+        if let Some(l) = &self.loaded {
+            fields.push(("policy".into(), l.policy.path.display().to_string()));
+            fields.push(("reference".into(), l.reference.path.display().to_string()));
+        }
+        fields.push((
+            "tokenization".into(),
+            self.settings.tokenization.to_string(),
+        ));
+        let context = export::ExportContext {
+            fields,
+            error_spans: self.editor.error_spans.clone(),
+        };
         self.export.status = Some(
             export::write(
                 shown,
                 &path,
                 self.export.format,
-                self.settings.metric,
-                self.settings.scale,
+                (self.settings.metric, self.settings.scale),
                 &self.export,
+                &context,
                 overwrite,
             )
             .map_err(|e| e.to_string()),

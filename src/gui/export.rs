@@ -3,7 +3,7 @@
 
 use crate::heatmap::{Metric, ScaleMode, Theme};
 use crate::output::ScoreWriter;
-use crate::render::{HeatmapSpec, RenderOptions, render, save_png};
+use crate::render::{HeatmapSpec, RenderOptions, render, save_png, save_svg};
 use crate::score::RecordScore;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 pub enum Format {
     /// The heatmap figure.
     Png,
+    /// The heatmap figure as vector graphics (for papers).
+    Svg,
     /// One row per token.
     Csv,
     /// The record's scores as one JSON object.
@@ -23,6 +25,7 @@ impl Format {
     pub fn extension(self) -> &'static str {
         match self {
             Format::Png => "png",
+            Format::Svg => "svg",
             Format::Csv => "csv",
             Format::Json => "json",
         }
@@ -61,19 +64,29 @@ impl Default for ExportState {
     }
 }
 
+/// What an export says beyond the scores.
+#[derive(Debug, Clone, Default)]
+pub struct ExportContext {
+    /// Fields for CSV (trailing columns) and JSON (keys): beta, the model paths, the tokenisation.
+    pub fields: Vec<(String, String)>,
+    /// Labelled error spans of rejected, outlined in the figure.
+    pub error_spans: Vec<(usize, usize)>,
+}
+
 /// Writes `record` to `path` in `format`; `overwrite` must be true to replace an existing file.
 pub fn write(
     record: &RecordScore,
     path: &Path,
     format: Format,
-    metric: Metric,
-    scale: ScaleMode,
+    (metric, scale): (Metric, ScaleMode),
     state: &ExportState,
+    context: &ExportContext,
     overwrite: bool,
 ) -> crate::error::Result<String> {
     match format {
-        Format::Png => {
-            let spec = HeatmapSpec::for_record(record, metric, scale);
+        Format::Png | Format::Svg => {
+            let spec =
+                HeatmapSpec::for_record_with_errors(record, metric, scale, &context.error_spans);
             let rendered = render(
                 &spec,
                 &RenderOptions {
@@ -82,7 +95,11 @@ pub fn write(
                     ..RenderOptions::default()
                 },
             )?;
-            save_png(&rendered, path, overwrite)?;
+            if format == Format::Svg {
+                save_svg(&rendered, path, overwrite)?;
+            } else {
+                save_png(&rendered, path, overwrite)?;
+            }
             Ok(format!(
                 "wrote {} ({}x{} px)",
                 path.display(),
@@ -98,12 +115,14 @@ pub fn write(
                         path.display()
                     )));
                 }
-                let json = serde_json::to_string_pretty(record).map_err(|e| {
+                let value = crate::output::record_json(record, &context.fields)?;
+                let json = serde_json::to_string_pretty(&value).map_err(|e| {
                     crate::error::Error::InvalidArgument(format!("cannot serialise: {e}"))
                 })?;
                 std::fs::write(path, json).map_err(|e| crate::error::Error::io(path, e))?;
             } else {
-                let mut w = ScoreWriter::create(path, overwrite)?;
+                let mut w =
+                    ScoreWriter::create(path, overwrite)?.with_context(context.fields.clone());
                 w.write(record)?;
             }
             Ok(format!("wrote {}", path.display()))

@@ -19,6 +19,7 @@ mod worker;
 
 pub use app::{App, Launch, PlotTab};
 pub use dataset::Dataset;
+pub use export::Format as ExportFormat;
 pub use settings::Settings;
 pub use worker::RowScore;
 

@@ -1,4 +1,5 @@
-//! A minimal CPU canvas: filled rectangles, colormap gradients and anti-aliased text from the bundled fonts.
+//! A minimal CPU canvas: filled rectangles, colormap gradients and anti-aliased text from the bundled fonts; the
+//! same operations also written as SVG.
 
 use crate::fonts::FontStack;
 use crate::heatmap::{Colormap, Rgb};
@@ -8,7 +9,7 @@ use ab_glyph::{Font, ScaleFont, point};
 pub enum Op {
     /// A filled rectangle [x0, y0, x1, y1).
     Rect { rect: [f32; 4], color: Rgb },
-    /// The colormap from -1 (left) to +1 (right), or reversed when `flip`.
+    /// The colormap between two positions, left to right.
     Gradient {
         rect: [f32; 4],
         cmap: Colormap,
@@ -148,4 +149,111 @@ impl Canvas {
             });
         }
     }
+}
+
+fn hex(c: Rgb) -> String {
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c if (c as u32) < 0x20 && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `ops` as an SVG document of `width` x `height` on `bg`. Text keeps the PNG's layout: each run is pinned to the
+/// width the bundled fonts give it (`textLength`), in the bundled fonts' families.
+pub fn svg(ops: &[Op], fonts: &FontStack, width: u32, height: u32, bg: Rgb) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">"#
+    );
+    let _ = writeln!(
+        out,
+        r#"<rect x="0" y="0" width="{width}" height="{height}" fill="{}"/>"#,
+        hex(bg)
+    );
+    let ascent = |size: f32| {
+        fonts
+            .primary()
+            .map_or(size * 0.8, |f| f.as_scaled(size).ascent())
+    };
+    let mut gradients = 0;
+    for op in ops {
+        match op {
+            Op::Rect { rect, color } => {
+                let _ = writeln!(
+                    out,
+                    r#"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="{:.2}" fill="{}"/>"#,
+                    rect[0],
+                    rect[1],
+                    (rect[2] - rect[0]).max(0.0),
+                    (rect[3] - rect[1]).max(0.0),
+                    hex(*color)
+                );
+            }
+            Op::Gradient {
+                rect,
+                cmap,
+                from,
+                to,
+            } => {
+                let id = format!("g{gradients}");
+                gradients += 1;
+                let _ = write!(
+                    out,
+                    r#"<defs><linearGradient id="{id}" x1="0" x2="1" y1="0" y2="0">"#
+                );
+                for i in 0..=20 {
+                    let f = f64::from(i) / 20.0;
+                    let _ = write!(
+                        out,
+                        r#"<stop offset="{f:.2}" stop-color="{}"/>"#,
+                        hex(cmap.at(from + (to - from) * f))
+                    );
+                }
+                let _ = writeln!(out, "</linearGradient></defs>");
+                let _ = writeln!(
+                    out,
+                    r#"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="{:.2}" fill="url(#{id})"/>"#,
+                    rect[0],
+                    rect[1],
+                    rect[2] - rect[0],
+                    rect[3] - rect[1]
+                );
+            }
+            Op::Text {
+                x,
+                y,
+                size,
+                color,
+                text,
+            } => {
+                if text.is_empty() {
+                    continue;
+                }
+                let w = text_width(fonts, text, *size);
+                let _ = writeln!(
+                    out,
+                    r#"<text x="{x:.2}" y="{:.2}" font-size="{size:.2}" font-family="DejaVu Sans, Unifont, sans-serif" fill="{}" textLength="{w:.2}" lengthAdjust="spacingAndGlyphs" xml:space="preserve">{}</text>"#,
+                    y + ascent(*size),
+                    hex(*color),
+                    xml_escape(text)
+                );
+            }
+        }
+    }
+    out.push_str("</svg>\n");
+    out
 }

@@ -23,6 +23,10 @@ pub struct ResponseView<'a> {
     pub summary: String,
     /// The scored tokens.
     pub tokens: &'a [TokenScore],
+    /// Labelled error spans (characters of the response): their tokens are outlined, as in the app.
+    pub error_spans: Vec<(usize, usize)>,
+    /// Where a pair's texts differ (characters of the response): underlined, as in the app.
+    pub diff_spans: Vec<(usize, usize)>,
 }
 
 /// What to draw.
@@ -86,6 +90,8 @@ pub struct Rendered {
     /// The colour bar's gradient, [x0, y0, x1, y1) device pixels; its ends are the metric's
     /// [`bar_range`](crate::heatmap::Metric::bar_range).
     pub colorbar: [u32; 4],
+    /// The same figure as SVG (vector: rectangles, gradients and text, sized as in the PNG).
+    pub svg: String,
 }
 
 const MARGIN: f32 = 24.0;
@@ -95,19 +101,46 @@ const CHIP_GAP: f32 = 2.0;
 const LINE_GAP: f32 = 4.0;
 
 impl<'a> HeatmapSpec<'a> {
-    /// The figure of a scored record: the prompt as title, each response with its sequence reward, for a pair
-    /// the margin and sigmoid(margin) below; one colour scale over all shown tokens.
+    /// The figure of a scored record: the prompt as title, each response with its sequence reward (a pair's
+    /// differing words underlined), for a pair the margin and sigmoid(margin) below; one colour scale over all
+    /// shown tokens.
     pub fn for_record(record: &'a RecordScore, metric: Metric, mode: ScaleMode) -> Self {
+        Self::for_record_with_errors(record, metric, mode, &[])
+    }
+
+    /// [`HeatmapSpec::for_record`] with the labelled error spans of rejected (characters of its text, as
+    /// `error_spans` in a data file) outlined.
+    pub fn for_record_with_errors(
+        record: &'a RecordScore,
+        metric: Metric,
+        mode: ScaleMode,
+        error_spans: &[(usize, usize)],
+    ) -> Self {
+        let diff = match record {
+            RecordScore::Pair(p) => {
+                crate::textdiff::differing_spans(&p.chosen.text, &p.rejected.text)
+            }
+            RecordScore::Unpaired(_) => crate::textdiff::DiffSpans::default(),
+        };
         let responses: Vec<ResponseView<'a>> = record
             .responses()
             .into_iter()
-            .map(|(name, r)| ResponseView {
-                label: name.to_string(),
-                summary: format!(
-                    "R = {:+.4}   ({} tokens, log pi = {:.3}, log pi_ref = {:.3})",
-                    r.reward, r.num_tokens, r.logp_policy, r.logp_reference
-                ),
-                tokens: &r.tokens,
+            .map(|(name, r)| {
+                let (errors, diffs) = match name {
+                    "rejected" => (r.locate_spans(error_spans), r.locate_spans(&diff.b)),
+                    "chosen" => (Vec::new(), r.locate_spans(&diff.a)),
+                    _ => (Vec::new(), Vec::new()),
+                };
+                ResponseView {
+                    label: name.to_string(),
+                    summary: format!(
+                        "R = {:+.4}   ({} tokens, log pi = {:.3}, log pi_ref = {:.3})",
+                        r.reward, r.num_tokens, r.logp_policy, r.logp_reference
+                    ),
+                    tokens: &r.tokens,
+                    error_spans: errors,
+                    diff_spans: diffs,
+                }
             })
             .collect();
         let scale = Scale::resolve(
@@ -219,6 +252,26 @@ pub fn render(spec: &HeatmapSpec<'_>, opts: &RenderOptions) -> Result<Rendered> 
                     dx += 5.0 * k;
                 }
             }
+            if overlaps(tok, &resp.diff_spans) {
+                // Where the pair's texts differ: a line under the chip.
+                ops.push(canvas::Op::Rect {
+                    rect: [x, y + chip_h + 0.5 * k, x + w, y + chip_h + 1.5 * k],
+                    color: quiet,
+                });
+            }
+            if overlaps(tok, &resp.error_spans) {
+                // A labelled error: a frame around the chip.
+                let t = 1.5 * k;
+                let [x0, y0, x1, y1] = [x - t, y - t, x + w + t, y + chip_h + t];
+                for r in [
+                    [x0, y0, x1, y0 + t],
+                    [x0, y1 - t, x1, y1],
+                    [x0, y0, x0 + t, y1],
+                    [x1 - t, y0, x1, y1],
+                ] {
+                    ops.push(canvas::Op::Rect { rect: r, color: fg });
+                }
+            }
             let mut tx = x + CHIP_PAD_X * k;
             for (s, is_quiet) in &chip.segments {
                 let color = if *is_quiet {
@@ -276,15 +329,14 @@ pub fn render(spec: &HeatmapSpec<'_>, opts: &RenderOptions) -> Result<Rendered> 
         to: spec.metric.colormap_position(hi, limit),
     });
     let tick_y = y + bar_h;
-    for i in 0..=4 {
-        let f = f64::from(i) / 4.0;
+    for value in nice_ticks(lo, hi) {
+        let f = (value - lo) / (hi - lo);
         let tx = margin + bar_w * f as f32;
-        let value = lo + (hi - lo) * f;
         ops.push(canvas::Op::Rect {
             rect: [tx - 0.5 * k, tick_y, tx + 0.5 * k, tick_y + 4.0 * k],
             color: fg,
         });
-        let label = fmt_num(value);
+        let label = fmt_tick(value);
         let lw = canvas::text_width(&fonts, &label, small);
         let lx = (tx - lw / 2.0).clamp(margin, width as f32 - margin - lw);
         ops.push(canvas::Op::Text {
@@ -297,6 +349,15 @@ pub fn render(spec: &HeatmapSpec<'_>, opts: &RenderOptions) -> Result<Rendered> 
     }
     y = tick_y + 5.0 * k + fonts_line_height(&fonts, small) + margin;
 
+    // The figure is as wide as what it holds (a short pair leaves no empty right half).
+    let used = ops
+        .iter()
+        .map(|op| match op {
+            canvas::Op::Rect { rect, .. } | canvas::Op::Gradient { rect, .. } => rect[2],
+            canvas::Op::Text { x, size, text, .. } => x + canvas::text_width(&fonts, text, *size),
+        })
+        .fold(0.0f32, f32::max);
+    let width = ((used + margin).ceil() as u32).clamp(1, width);
     let height = y.ceil() as u32;
     if u64::from(width) * u64::from(height) > 400_000_000 {
         return Err(Error::InvalidArgument(format!(
@@ -311,7 +372,19 @@ pub fn render(spec: &HeatmapSpec<'_>, opts: &RenderOptions) -> Result<Rendered> 
         image: canvas.into_image(),
         boxes,
         colorbar: bar.map(|v| v.round().max(0.0) as u32),
+        svg: canvas::svg(&ops, &fonts, width, height, bg),
     })
+}
+
+/// Writes `rendered` as SVG at `path`; an existing file is kept unless `force`.
+pub fn save_svg(rendered: &Rendered, path: &Path, force: bool) -> Result<()> {
+    if path.exists() && !force {
+        return Err(Error::InvalidArgument(format!(
+            "{} already exists; choose another name or pass --force to overwrite it",
+            path.display()
+        )));
+    }
+    std::fs::write(path, &rendered.svg).map_err(|e| Error::io(path, e))
 }
 
 /// Writes `rendered` as a PNG at `path`; an existing file is kept unless `force`.
@@ -326,6 +399,51 @@ pub fn save_png(rendered: &Rendered, path: &Path, force: bool) -> Result<()> {
         .image
         .save_with_format(path, image::ImageFormat::Png)
         .map_err(|e| Error::InvalidArgument(format!("cannot write {}: {e}", path.display())))
+}
+
+fn overlaps(t: &TokenScore, spans: &[(usize, usize)]) -> bool {
+    spans.iter().any(|&(s, e)| t.start < e && s < t.end)
+}
+
+/// Round tick values between `a` and `b` (either order): multiples of 1, 2, 2.5 or 5 times a power of ten, three
+/// to seven of them, the ends included when they are round.
+pub fn nice_ticks(a: f64, b: f64) -> Vec<f64> {
+    let (lo, hi) = (a.min(b), a.max(b));
+    let span = hi - lo;
+    if !(span.is_finite() && span > 0.0) {
+        return vec![a];
+    }
+    let e = (span / 4.0).log10().floor() as i32;
+    // i * m * 10^e, divided rather than multiplied by a negative power so that 3 * 0.2 prints as 0.6.
+    let scaled = |x: f64| {
+        if e < 0 {
+            x / 10f64.powi(-e)
+        } else {
+            x * 10f64.powi(e)
+        }
+    };
+    let m = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .find(|&m| span / scaled(m) <= 6.0)
+        .unwrap_or(10.0);
+    let step = scaled(m);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    let mut ticks: Vec<f64> = (first..=last).map(|i| scaled(i as f64 * m)).collect();
+    if a > b {
+        ticks.reverse();
+    }
+    ticks
+}
+
+/// A tick label: [`fmt_num`] without trailing zeros (round ticks read as 0.05, not 0.0500).
+pub fn fmt_tick(v: f64) -> String {
+    let s = fmt_num(v);
+    if s.contains('.') && !s.contains('e') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// A number for axis labels: 3 significant digits, no exponent for everyday magnitudes.
@@ -410,11 +528,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ticks_are_round() {
+        assert_eq!(nice_ticks(-0.131, 0.131), vec![-0.1, -0.05, 0.0, 0.05, 0.1]);
+        assert_eq!(nice_ticks(0.0, 2.94), vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5]);
+        assert_eq!(
+            nice_ticks(0.0, -1.0),
+            vec![0.0, -0.2, -0.4, -0.6, -0.8, -1.0]
+        );
+        for (a, b) in [(-3.7, 3.7), (0.0, 0.013), (0.0, 123.0), (-1e-6, 1e-6)] {
+            let t = nice_ticks(a, b);
+            assert!((3..=7).contains(&t.len()), "{a} {b}: {t:?}");
+            assert!(
+                t.iter().all(|v| v.abs() <= a.abs().max(b.abs()) + 1e-12),
+                "{t:?}"
+            );
+        }
+    }
+
+    #[test]
     fn numbers_read_well() {
         assert_eq!(fmt_num(0.0), "0");
         assert_eq!(fmt_num(1.234_56), "1.23");
         assert_eq!(fmt_num(-0.05), "-0.0500");
         assert_eq!(fmt_num(123.4), "123");
         assert_eq!(fmt_num(1e-6), "1.00e-6");
+        assert_eq!(fmt_tick(-0.05), "-0.05");
+        assert_eq!(fmt_tick(2.5), "2.5");
+        assert_eq!(fmt_tick(100.0), "100");
     }
 }

@@ -158,6 +158,15 @@ impl RecordScore {
         }
     }
 
+    /// Sets the record's index in its data file (the app scores what the editor holds, then files it under the
+    /// selected row).
+    pub fn set_index(&mut self, index: usize) {
+        match self {
+            RecordScore::Pair(p) => p.index = index,
+            RecordScore::Unpaired(u) => u.index = index,
+        }
+    }
+
     /// The record's index in its data file.
     pub fn index(&self) -> usize {
         match self {
