@@ -156,6 +156,33 @@ impl Editor {
     }
 }
 
+/// A multi-line text box that grows with its text up to `max_height`, then scrolls: a long prompt or response
+/// never takes the whole window.
+fn bounded_text(
+    ui: &mut Ui,
+    id: &str,
+    text: &mut String,
+    rows: usize,
+    max_height: f32,
+    hint: &str,
+) -> egui::Response {
+    egui::ScrollArea::vertical()
+        .id_salt(id)
+        .max_height(max_height)
+        .show(ui, |ui| {
+            ui.add(
+                egui::TextEdit::multiline(text)
+                    .desired_rows(rows)
+                    .desired_width(f32::INFINITY),
+            )
+            .on_hover_text(hint)
+        })
+        .inner
+}
+
+/// Height of the heatmaps, whatever else the centre holds (it scrolls to reach them).
+const MIN_HEATMAP: f32 = 220.0;
+
 /// Debounce between the last keystroke and rescoring.
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
@@ -213,6 +240,10 @@ pub struct App {
     trainer: Vec<TrainerCurve>,
     /// What a load in flight replaced (checkpoints, trainer curves, drift), put back if it fails.
     before_load: Option<(Vec<TrainingCheckpoint>, Vec<TrainerCurve>, Vec<DriftPoint>)>,
+    /// Height given to the heatmaps in the last frame (for tests of the layout).
+    pub heatmap_height: f32,
+    /// Height of the text editor in the last frame (for tests of the layout).
+    pub editor_height: f32,
     /// Edited texts of data-file records, by row, kept when another row is opened (cleared by Revert).
     edits: std::collections::HashMap<usize, Editor>,
     /// Policies opened with a run folder of `checkpoint-N/` elsewhere (the demo's), so reopening one keeps its drift.
@@ -300,6 +331,8 @@ impl App {
             drift_selected_stale: false,
             trainer: Vec::new(),
             before_load: None,
+            heatmap_height: 0.0,
+            editor_height: 0.0,
             edits: std::collections::HashMap::new(),
             runs: Vec::new(),
             plot_tab: PlotTab::Tokens,
@@ -760,6 +793,11 @@ impl App {
         if copy && let Some(text) = self.pinned_summary() {
             ctx.copy_text(text);
         }
+    }
+
+    /// How many times the heatmaps' chips have been laid out (they are cached across frames).
+    pub fn chip_layouts(&self) -> u64 {
+        self.caches.iter().map(ChipCache::builds).sum()
     }
 
     /// The pinned token's numbers as one line of text (for the clipboard).
@@ -1238,10 +1276,22 @@ impl App {
         }
     }
 
+    /// The centre scrolls as a whole, so the heatmaps (at least [`MIN_HEATMAP`] tall) are always reachable, however
+    /// long the prompt or small the window.
     fn centre(&mut self, ui: &mut Ui) {
+        let view = ui.available_rect_before_wrap();
+        egui::ScrollArea::vertical()
+            .id_salt("centre-scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| self.centre_body(ui, view));
+    }
+
+    fn centre_body(&mut self, ui: &mut Ui, view: egui::Rect) {
+        let top = ui.cursor().top();
         egui::CollapsingHeader::new("Prompt and responses (edit to rescore)")
             .default_open(true)
             .show(ui, |ui| self.editor_ui(ui));
+        self.editor_height = ui.cursor().top() - top;
         if let Some(e) = &self.load_error
             && self.loaded.is_none()
         {
@@ -1306,7 +1356,9 @@ impl App {
         let metric = self.settings.metric;
         let theme = self.settings.theme;
         let responses = shown.responses();
-        let height = (ui.available_height() - 30.0).max(80.0);
+        let used = ui.cursor().top() - top;
+        let height = (view.height() - used - 30.0).max(MIN_HEATMAP);
+        self.heatmap_height = height;
         let mut clicked = None;
         let n = responses.len();
         let error_spans = self.editor.error_spans.clone();
@@ -1391,14 +1443,15 @@ impl App {
         }
         ui.horizontal(|ui| {
             ui.label("prompt");
-            changed |= ui
-                .add(
-                    egui::TextEdit::multiline(&mut self.editor.prompt)
-                        .desired_rows(1)
-                        .desired_width(f32::INFINITY),
-                )
-                .on_hover_text("The prompt (scored tokens start after it)")
-                .changed();
+            changed |= bounded_text(
+                ui,
+                "prompt-edit",
+                &mut self.editor.prompt,
+                1,
+                90.0,
+                "The prompt (scored tokens start after it)",
+            )
+            .changed();
         });
         let before = self.editor.pair;
         ui.horizontal(|ui| {
@@ -1435,36 +1488,39 @@ impl App {
         if self.editor.pair {
             ui.columns(2, |cols| {
                 cols[0].label("chosen");
-                changed |= cols[0]
-                    .add(
-                        egui::TextEdit::multiline(&mut self.editor.chosen)
-                            .desired_rows(2)
-                            .desired_width(f32::INFINITY),
-                    )
-                    .on_hover_text("The preferred response")
-                    .changed();
+                changed |= bounded_text(
+                    &mut cols[0],
+                    "chosen-edit",
+                    &mut self.editor.chosen,
+                    2,
+                    120.0,
+                    "The preferred response",
+                )
+                .changed();
                 cols[1].label("rejected");
-                let r = cols[1]
-                    .add(
-                        egui::TextEdit::multiline(&mut self.editor.rejected)
-                            .desired_rows(2)
-                            .desired_width(f32::INFINITY),
-                    )
-                    .on_hover_text("The dispreferred response");
+                let r = bounded_text(
+                    &mut cols[1],
+                    "rejected-edit",
+                    &mut self.editor.rejected,
+                    2,
+                    120.0,
+                    "The dispreferred response",
+                );
                 if r.changed() {
                     self.editor.error_spans.clear();
                     changed = true;
                 }
             });
         } else {
-            changed |= ui
-                .add(
-                    egui::TextEdit::multiline(&mut self.editor.chosen)
-                        .desired_rows(2)
-                        .desired_width(f32::INFINITY),
-                )
-                .on_hover_text("The response to score")
-                .changed();
+            changed |= bounded_text(
+                ui,
+                "response-edit",
+                &mut self.editor.chosen,
+                2,
+                120.0,
+                "The response to score",
+            )
+            .changed();
         }
         if changed {
             self.editor.dirty_since = Some(Instant::now());

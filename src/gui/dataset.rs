@@ -287,7 +287,7 @@ impl Dataset {
             .columns(Column::exact(62.0), 3)
             .column(Column::exact(26.0))
             .columns(Column::exact(48.0), 2)
-            .min_scrolled_height(120.0)
+            .min_scrolled_height(200.0)
             .header(22.0, |mut row| {
                 let cols = [
                     (SortKey::Index, "#", "Record number in the file, from 0"),

@@ -32,6 +32,11 @@ pub struct ChipCache {
     key: u64,
     chips: Vec<Chip>,
     height: f32,
+    /// A galley laid out every frame: egui hands out a new one when it rebuilds its font atlas (a theme switch
+    /// changes how glyphs are rasterised; a full atlas is cleared), and then the cached chips, which point into
+    /// the old atlas, are laid out again.
+    probe: Option<Arc<Galley>>,
+    builds: u64,
 }
 
 /// Identifies a layout without walking every token each frame: where the tokens live (a new record is a new
@@ -51,11 +56,22 @@ fn layout_key(tokens: &[TokenScore], width: f32, font: &FontId) -> u64 {
 }
 
 impl ChipCache {
+    /// How many times the chips were laid out.
+    pub fn builds(&self) -> u64 {
+        self.builds
+    }
+
     fn ensure(&mut self, ui: &Ui, tokens: &[TokenScore], width: f32, font: &FontId) {
         let key = layout_key(tokens, width, font);
-        if key == self.key && self.chips.len() == tokens.len() {
+        let probe = ui
+            .painter()
+            .layout_no_wrap("·".into(), font.clone(), Color32::PLACEHOLDER);
+        let same_atlas = self.probe.as_ref().is_some_and(|p| Arc::ptr_eq(p, &probe));
+        if key == self.key && self.chips.len() == tokens.len() && same_atlas {
             return;
         }
+        self.probe = Some(probe);
+        self.builds += 1;
         self.key = key;
         self.chips.clear();
         let quiet = Color32::from_gray(128);

@@ -297,6 +297,33 @@ pub(super) fn standard_attention(
     })
 }
 
+/// The two RMSNorms of a Llama-style layer with prefix `p`: `{p}.input_layernorm` (before attention) and
+/// `{p}.post_attention_layernorm` (before the MLP).
+pub(super) fn llama_norms(
+    src: &dyn TensorSource,
+    p: &str,
+    cfg: &DecoderConfig,
+) -> Result<(Option<Norm>, Option<Norm>)> {
+    let h = cfg.hidden_size;
+    let eps = cfg.rms_norm_eps;
+    Ok((
+        Some(Norm::load(
+            src,
+            &format!("{p}.input_layernorm"),
+            h,
+            NormKind::Rms,
+            eps,
+        )?),
+        Some(Norm::load(
+            src,
+            &format!("{p}.post_attention_layernorm"),
+            h,
+            NormKind::Rms,
+            eps,
+        )?),
+    ))
+}
+
 /// The gated MLP of layer prefix `p` from the usual names `{p}.mlp.{gate,up,down}_proj` (biases as `cfg.mlp_bias`).
 pub(super) fn gated_mlp(
     src: &dyn TensorSource,

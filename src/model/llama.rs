@@ -6,7 +6,9 @@
 //! mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`.
 
 use super::config::{DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require};
-use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, lm_head, standard_attention};
+use super::decoder::{
+    Kernels, Layer, Norm, Parts, gated_mlp, llama_norms, lm_head, standard_attention,
+};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -305,23 +307,12 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
             (qk_norm("q_norm")?, qk_norm("k_norm")?),
             kernels,
         )?;
+        let (input_norm, post_norm) = llama_norms(src, &p, cfg)?;
         layers.push(Layer {
-            input_norm: Some(Norm::load(
-                src,
-                &format!("{p}.input_layernorm"),
-                h,
-                NormKind::Rms,
-                eps,
-            )?),
+            input_norm,
             attn,
             attn_out_norm: None,
-            post_norm: Some(Norm::load(
-                src,
-                &format!("{p}.post_attention_layernorm"),
-                h,
-                NormKind::Rms,
-                eps,
-            )?),
+            post_norm,
             mlp: gated_mlp(src, &p, cfg, MlpKind::GatedSilu, kernels)?,
             mlp_out_norm: None,
             parallel: false,

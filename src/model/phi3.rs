@@ -4,7 +4,9 @@
 //! config.json is read by the Llama family's reader; `longrope` scaling is refused there by name.
 
 use super::config::{DecoderConfig, MlpKind, NormKind};
-use super::decoder::{Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, lm_head};
+use super::decoder::{
+    Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, llama_norms, lm_head,
+};
 use super::weights::TensorSource;
 use crate::error::Result;
 
@@ -60,23 +62,12 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
             softcap: None,
         };
         let gate_up = src.tensor(&format!("{p}.mlp.gate_up_proj.weight"), &[2 * i, h])?;
+        let (input_norm, post_norm) = llama_norms(src, &p, cfg)?;
         layers.push(Layer {
-            input_norm: Some(Norm::load(
-                src,
-                &format!("{p}.input_layernorm"),
-                h,
-                NormKind::Rms,
-                eps,
-            )?),
+            input_norm,
             attn,
             attn_out_norm: None,
-            post_norm: Some(Norm::load(
-                src,
-                &format!("{p}.post_attention_layernorm"),
-                h,
-                NormKind::Rms,
-                eps,
-            )?),
+            post_norm,
             mlp: Mlp {
                 up: Projections::from_tensors(split(&gate_up, &[i, i])?, kernels)?,
                 down: Linear::load(src, &format!("{p}.mlp.down_proj"), (h, i), false, kernels)?,
