@@ -11,6 +11,7 @@ pub mod chat;
 pub mod checkpoint;
 pub mod data;
 pub mod demo_assets;
+pub mod drift;
 pub mod error;
 pub mod eval;
 pub mod fonts;

@@ -328,3 +328,106 @@ fn eval_agrees_with_scores_recomputed_here() {
         assert!((0.0..=1.0).contains(&v), "{key} = {v}");
     }
 }
+
+/// `creditlens drift` on the demo run: one row per checkpoint, each checkpoint's means equal to the means of
+/// `creditlens score` with that checkpoint as the policy, and trainer_state.json's logged values beside them.
+#[test]
+fn drift_rows_equal_scoring_each_checkpoint() {
+    let dir = temp();
+    let demo = creditlens::demo_assets::DemoAssets::locate().expect("demo");
+    let out = dir.path().join("drift.csv");
+    creditlens(
+        dir.path(),
+        &["drift", "--max-pairs", "4", "--out", &s(&out)],
+    )
+    .ok();
+    let mut reader = csv::Reader::from_path(&out).expect("CSV");
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        header[..8],
+        [
+            "step",
+            "checkpoint",
+            "pairs",
+            "beta",
+            "rewards/chosen",
+            "rewards/rejected",
+            "rewards/margins",
+            "rewards/accuracies"
+        ]
+    );
+    assert!(header.contains(&"trainer/rewards/margins".to_string()));
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    let steps = creditlens::checkpoint::training_checkpoints(&demo.checkpoints());
+    assert_eq!(rows.len(), steps.len());
+    // The first four pairs, scored with the first checkpoint by `creditlens score`.
+    let pairs: Vec<String> = std::fs::read_to_string(demo.pairs())
+        .expect("pairs")
+        .lines()
+        .take(4)
+        .map(String::from)
+        .collect();
+    let data = dir.path().join("four.jsonl");
+    std::fs::write(&data, pairs.join("\n") + "\n").expect("write");
+    let scores = dir.path().join("scores.jsonl");
+    creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--policy",
+            &s(&steps[0].dir),
+            "--reference",
+            &s(&demo.reference()),
+            "--data",
+            &s(&data),
+            "--out",
+            &s(&scores),
+            "--top-k",
+            "0",
+        ],
+    )
+    .ok();
+    let chosen: Vec<f64> = std::fs::read_to_string(&scores)
+        .expect("scores")
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            v["chosen"]["reward"].as_f64().expect("reward")
+        })
+        .collect();
+    let mean = chosen.iter().sum::<f64>() / chosen.len() as f64;
+    let row = &rows[0];
+    assert_eq!(row[0].parse::<usize>().expect("step"), steps[0].step);
+    assert_eq!(&row[2], "4");
+    let ours: f64 = row[4].parse().expect("rewards/chosen");
+    assert!((ours - mean).abs() < 1e-9, "{ours} vs {mean}");
+    let logged: f64 = rows[rows.len() - 1][10]
+        .parse()
+        .expect("trainer/rewards/margins");
+    assert!(logged.is_finite());
+    // Bad input: a folder without checkpoints, an unknown output type, an existing file.
+    creditlens(
+        dir.path(),
+        &[
+            "drift",
+            "--policy",
+            &s(dir.path()),
+            "--reference",
+            &s(&demo.reference()),
+            "--data",
+            &s(&data),
+        ],
+    )
+    .fails_with("no checkpoint-N/ folders");
+    creditlens(dir.path(), &["drift", "--out", "d.txt"]).fails_with("must end in .jsonl or .csv");
+    creditlens(
+        dir.path(),
+        &["drift", "--max-pairs", "1", "--out", &s(&out)],
+    )
+    .fails_with("already exists");
+}

@@ -1,6 +1,7 @@
 //! Command-line definitions and dispatch.
 
 mod demo;
+mod drift;
 mod eval;
 mod gui;
 mod render;
@@ -35,6 +36,8 @@ enum Command {
     Gui(gui::GuiArgs),
     /// Draw the heatmap of one record (a response or a pair) as a PNG, for papers; needs no display.
     Render(render::RenderArgs),
+    /// Mean implicit rewards of every checkpoint of a training run, next to its trainer_state.json curves.
+    Drift(drift::DriftArgs),
     /// The demo: train its checkpoints from scratch.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -196,6 +199,7 @@ pub fn run() -> anyhow::Result<()> {
             Command::Score(args) => score::run(args),
             Command::Eval(args) => eval::run(args),
             Command::Render(args) => render::run(args),
+            Command::Drift(args) => drift::run(args),
             Command::Demo(cmd) => demo::run(cmd),
         },
     }

@@ -7,8 +7,7 @@ use crate::heatmap::{Colormap, Metric, Scale, ScaleMode, Theme};
 use crate::render::fmt_num;
 use crate::score::{RecordScore, ResponseScore};
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Ui, Vec2};
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
-use std::path::Path;
+use egui_plot::{AxisHints, Bar, BarChart, GridInput, GridMark, Line, Plot, PlotPoints};
 
 /// Above this many tokens the per-token plot draws a line instead of bars.
 const MAX_BARS: usize = 1000;
@@ -20,6 +19,46 @@ pub const CHOSEN: Color32 = Color32::from_rgb(0, 158, 115);
 pub const REJECTED: Color32 = Color32::from_rgb(148, 85, 200);
 /// Mid grey: margins (readable on light and dark backgrounds).
 pub const MARGIN: Color32 = Color32::from_rgb(128, 128, 128);
+
+/// Grid lines at round values (1, 2 or 5 times a power of ten), up to eight over the visible range, all
+/// labelled: egui_plot's default powers-of-ten grid labels a 12-token axis with only 0 and 10.
+pub fn round_grid(input: GridInput) -> Vec<GridMark> {
+    let (lo, hi) = input.bounds;
+    let ticks = crate::render::nice_ticks(lo, hi);
+    let step = match ticks.as_slice() {
+        [a, b, ..] => (b - a).abs(),
+        _ => (hi - lo).abs().max(f64::MIN_POSITIVE),
+    };
+    ticks
+        .into_iter()
+        .map(|value| GridMark {
+            value,
+            step_size: step,
+        })
+        .collect()
+}
+
+/// A plot with round, labelled ticks on both axes, room for the y tick labels, and no legend over the data (the
+/// series are named in a row above it, [`legend_row`]).
+fn plot<'a>(id: &'a str, height: f32, x: &'a str, y: &'a str) -> Plot<'a> {
+    Plot::new(id)
+        .height(height)
+        .x_grid_spacer(round_grid)
+        .y_grid_spacer(round_grid)
+        .custom_x_axes(vec![AxisHints::new_x().label(x).label_spacing(24.0..=36.0)])
+        .custom_y_axes(vec![AxisHints::new_y().label(y).label_spacing(14.0..=20.0)])
+        .y_axis_min_width(46.0)
+        .allow_scroll(false)
+}
+
+/// The names of a plot's series in their colours, in a row above it.
+fn legend_row(ui: &mut Ui, entries: &[(&str, Color32)]) {
+    ui.horizontal(|ui| {
+        for (name, c) in entries {
+            ui.label(egui::RichText::new(format!("━ {name}")).color(*c));
+        }
+    });
+}
 
 fn series(record: &RecordScore) -> Vec<(&'static str, &ResponseScore, Color32)> {
     record
@@ -33,63 +72,54 @@ fn series(record: &RecordScore) -> Vec<(&'static str, &ResponseScore, Color32)> 
 pub fn tokens(ui: &mut Ui, record: &RecordScore, metric: Metric, height: f32) {
     let responses = series(record);
     let n = responses.len().max(1) as f64;
+    let names: Vec<(&str, Color32)> = responses.iter().map(|(n, _, c)| (*n, *c)).collect();
+    legend_row(ui, &names);
+    let height = (height - 24.0).max(80.0);
     ui.columns(2, |cols| {
-        Plot::new("per-token")
-            .legend(Legend::default())
-            .height(height)
-            .x_axis_label("token position")
-            .y_axis_label(metric.label())
-            .allow_scroll(false)
-            .show(&mut cols[0], |p| {
-                let many = responses
-                    .iter()
-                    .map(|(_, r, _)| r.tokens.len())
-                    .max()
-                    .unwrap_or(0)
-                    > MAX_BARS;
-                for (k, (name, r, c)) in responses.iter().enumerate() {
-                    if many {
-                        // Thousands of bars cost more than they show: a line of the same values.
-                        let pts: Vec<[f64; 2]> = r
-                            .tokens
-                            .iter()
-                            .enumerate()
-                            .map(|(i, t)| [i as f64, metric.value(t)])
-                            .collect();
-                        p.line(Line::new(*name, PlotPoints::new(pts)).color(*c));
-                        continue;
-                    }
-                    let bars: Vec<Bar> = r
+        plot("per-token", height, "token position", metric.label()).show(&mut cols[0], |p| {
+            let many = responses
+                .iter()
+                .map(|(_, r, _)| r.tokens.len())
+                .max()
+                .unwrap_or(0)
+                > MAX_BARS;
+            for (k, (name, r, c)) in responses.iter().enumerate() {
+                if many {
+                    // Thousands of bars cost more than they show: a line of the same values.
+                    let pts: Vec<[f64; 2]> = r
                         .tokens
                         .iter()
                         .enumerate()
-                        .map(|(i, t)| {
-                            Bar::new(
-                                i as f64 + (k as f64 - (n - 1.0) / 2.0) * 0.8 / n,
-                                metric.value(t),
-                            )
-                            .name(format!("{name} {i}: {:?}", t.text))
-                        })
+                        .map(|(i, t)| [i as f64, metric.value(t)])
                         .collect();
-                    p.bar_chart(BarChart::new(*name, bars).width(0.8 / n).color(*c));
+                    p.line(Line::new(*name, PlotPoints::new(pts)).color(*c));
+                    continue;
                 }
-            });
-        Plot::new("cumulative")
-            .legend(Legend::default())
-            .height(height)
-            .x_axis_label("token position")
-            .y_axis_label("cumulative reward")
-            .allow_scroll(false)
-            .show(&mut cols[1], |p| {
-                for (name, r, c) in &responses {
-                    let values: Vec<f64> = r.tokens.iter().map(|t| t.cum_reward).collect();
-                    p.line(
-                        Line::new(*name, PlotPoints::new(decimate(&values)))
-                            .color(*c)
-                            .width(2.0),
-                    );
-                }
-            });
+                let bars: Vec<Bar> = r
+                    .tokens
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        Bar::new(
+                            i as f64 + (k as f64 - (n - 1.0) / 2.0) * 0.8 / n,
+                            metric.value(t),
+                        )
+                        .name(format!("{name} {i}: {:?}", t.text))
+                    })
+                    .collect();
+                p.bar_chart(BarChart::new(*name, bars).width(0.8 / n).color(*c));
+            }
+        });
+        plot("cumulative", height, "token position", "cumulative reward").show(&mut cols[1], |p| {
+            for (name, r, c) in &responses {
+                let values: Vec<f64> = r.tokens.iter().map(|t| t.cum_reward).collect();
+                p.line(
+                    Line::new(*name, PlotPoints::new(decimate(&values)))
+                        .color(*c)
+                        .width(2.0),
+                );
+            }
+        });
     });
 }
 
@@ -124,85 +154,56 @@ pub fn decimate(values: &[f64]) -> Vec<[f64; 2]> {
     out
 }
 
-/// One curve of `trainer_state.json`'s `log_history`.
-pub struct TrainerCurve {
-    /// Field name, e.g. `rewards/margins`.
-    pub name: String,
-    /// (step, value).
-    pub points: Vec<[f64; 2]>,
-}
-
-/// The reward curves of a `trainer_state.json` (empty if it is missing or has none).
-pub fn trainer_curves(path: &Path) -> Vec<TrainerCurve> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return Vec::new();
-    };
-    let Some(history) = json.get("log_history").and_then(|h| h.as_array()) else {
-        return Vec::new();
-    };
-    ["rewards/chosen", "rewards/rejected", "rewards/margins"]
-        .iter()
-        .map(|&name| TrainerCurve {
-            name: name.to_string(),
-            points: history
-                .iter()
-                .filter_map(|e| Some([e.get("step")?.as_f64()?, e.get(name)?.as_f64()?]))
-                .collect(),
-        })
-        .filter(|c| !c.points.is_empty())
-        .collect()
-}
+pub use crate::drift::{TrainerCurve, trainer_curves};
 
 /// Mean rewards per checkpoint over the loaded pairs, next to the training log's own curves.
 pub fn drift(ui: &mut Ui, points: &[DriftPoint], curves: &[TrainerCurve], height: f32) {
+    legend_row(
+        ui,
+        &[
+            ("chosen", CHOSEN),
+            ("rejected", REJECTED),
+            ("margin", MARGIN),
+        ],
+    );
+    let height = (height - 24.0).max(80.0);
     ui.columns(2, |cols| {
-        Plot::new("drift")
-            .legend(Legend::default())
-            .height(height)
-            .x_axis_label("training step")
-            .y_axis_label("mean implicit reward")
-            .allow_scroll(false)
-            .show(&mut cols[0], |p| {
-                let pick = |f: fn(&DriftPoint) -> f64| -> Vec<[f64; 2]> {
-                    points.iter().map(|d| [d.step as f64, f(d)]).collect()
+        plot("drift", height, "training step", "mean implicit reward").show(&mut cols[0], |p| {
+            let pick = |f: fn(&DriftPoint) -> f64| -> Vec<[f64; 2]> {
+                points.iter().map(|d| [d.step as f64, f(d)]).collect()
+            };
+            p.line(
+                Line::new("chosen", PlotPoints::new(pick(|d| d.chosen)))
+                    .color(CHOSEN)
+                    .width(2.0),
+            );
+            p.line(
+                Line::new("rejected", PlotPoints::new(pick(|d| d.rejected)))
+                    .color(REJECTED)
+                    .width(2.0),
+            );
+            p.line(
+                Line::new("margin", PlotPoints::new(pick(|d| d.margin)))
+                    .color(MARGIN)
+                    .width(2.0),
+            );
+        });
+        plot(
+            "trainer-state",
+            height,
+            "training step",
+            "trainer_state.json (batch means)",
+        )
+        .show(&mut cols[1], |p| {
+            for c in curves {
+                let colour = match c.name.as_str() {
+                    "rewards/chosen" => CHOSEN,
+                    "rewards/rejected" => REJECTED,
+                    _ => MARGIN,
                 };
-                p.line(
-                    Line::new("chosen", PlotPoints::new(pick(|d| d.chosen)))
-                        .color(CHOSEN)
-                        .width(2.0),
-                );
-                p.line(
-                    Line::new("rejected", PlotPoints::new(pick(|d| d.rejected)))
-                        .color(REJECTED)
-                        .width(2.0),
-                );
-                p.line(
-                    Line::new("margin", PlotPoints::new(pick(|d| d.margin)))
-                        .color(MARGIN)
-                        .width(2.0),
-                );
-            });
-        Plot::new("trainer-state")
-            .legend(Legend::default())
-            .height(height)
-            .x_axis_label("training step")
-            .y_axis_label("trainer_state.json (batch means)")
-            .allow_scroll(false)
-            .show(&mut cols[1], |p| {
-                for c in curves {
-                    let colour = match c.name.as_str() {
-                        "rewards/chosen" => CHOSEN,
-                        "rewards/rejected" => REJECTED,
-                        _ => MARGIN,
-                    };
-                    p.line(
-                        Line::new(c.name.clone(), PlotPoints::new(c.points.clone())).color(colour),
-                    );
-                }
-            });
+                p.line(Line::new(c.name.clone(), PlotPoints::new(c.points.clone())).color(colour));
+            }
+        });
     });
 }
 
@@ -359,6 +360,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A 12-token axis gets 0, 2, ..., 12 (not only 0 and 10); a small reward axis gets round values.
+    #[test]
+    fn plot_ticks_are_round_and_several() {
+        let marks = |lo: f64, hi: f64| {
+            round_grid(GridInput {
+                bounds: (lo, hi),
+                base_step_size: 1e-9,
+            })
+        };
+        let x: Vec<f64> = marks(-0.5, 12.5).iter().map(|m| m.value).collect();
+        assert_eq!(x, vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]);
+        let y = marks(-0.41, 0.13);
+        assert!(
+            y.len() >= 4 && y.iter().all(|m| (m.step_size - 0.1).abs() < 1e-12),
+            "{y:?}"
+        );
     }
 
     #[test]

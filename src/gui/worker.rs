@@ -6,8 +6,6 @@ use crate::checkpoint::TrainingCheckpoint;
 use crate::data::Record;
 use crate::model::{ModelInfo, parse_dtype};
 use crate::score::{RecordScore, ScoreOptions, Scorer};
-use crate::source::ModelSource;
-use candle_core::Device;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -78,38 +76,7 @@ impl RowScore {
     }
 }
 
-/// One checkpoint's point of the drift plot.
-#[derive(Debug, Clone)]
-pub struct DriftPoint {
-    /// Training step.
-    pub step: usize,
-    /// Mean R_chosen over the pairs.
-    pub chosen: f64,
-    /// Mean R_rejected.
-    pub rejected: f64,
-    /// Mean margin.
-    pub margin: f64,
-    /// Pairs averaged.
-    pub pairs: usize,
-    /// The selected record scored with this checkpoint (for the token x checkpoint heatmap).
-    pub selected: Option<RecordScore>,
-    /// The beta the rewards are for.
-    pub beta: f64,
-}
-
-impl DriftPoint {
-    /// The rewards for another beta (they are linear in it): no checkpoint is scored again.
-    pub fn set_beta(&mut self, beta: f64) {
-        let k = beta / self.beta;
-        self.chosen *= k;
-        self.rejected *= k;
-        self.margin *= k;
-        if let Some(s) = &mut self.selected {
-            s.set_beta(beta);
-        }
-        self.beta = beta;
-    }
-}
+pub use crate::drift::DriftPoint;
 
 /// A message from a worker.
 pub enum Reply {
@@ -380,7 +347,7 @@ impl Worker {
     }
 
     /// For each checkpoint: loads it as the policy, scores the job's pairs and selected record against the same
-    /// reference.
+    /// reference ([`crate::drift::drift`]), and sends each point as it is done.
     pub fn drift(&self, job: DriftJob) {
         let DriftJob {
             generation,
@@ -395,48 +362,20 @@ impl Worker {
         self.spawn("drift", move |tx| {
             let error = (|| -> Result<(), String> {
                 let dtype = parse_dtype(&dtype).map_err(|e| e.to_string())?;
-                for ck in checkpoints {
-                    if cancel.load(Ordering::Relaxed) {
-                        return Ok(());
-                    }
-                    // Adapter checkpoints (TRL + PEFT) apply to the reference when their base is not local.
-                    let base = scorer.reference().info().path.clone();
-                    let model = ModelSource::resolve(&ck.dir, Some(&base))
-                        .and_then(|src| src.load_model(dtype, &Device::Cpu))
-                        .map_err(|e| e.to_string())?;
-                    let s = scorer
-                        .with_policy(Arc::new(model))
-                        .map_err(|e| format!("{}: {e}", ck.dir.display()))?;
-                    let (mut c, mut r, mut n) = (0.0, 0.0, 0usize);
-                    for (i, rec) in pairs.iter().enumerate() {
-                        if cancel.load(Ordering::Relaxed) {
-                            return Ok(());
-                        }
-                        if let Ok(RecordScore::Pair(p)) = s.score_record(i, rec) {
-                            c += p.chosen.reward;
-                            r += p.rejected.reward;
-                            n += 1;
-                        }
-                    }
-                    let selected = selected
-                        .as_ref()
-                        .and_then(|rec| s.score_record(0, rec).ok());
-                    let k = n.max(1) as f64;
-                    let point = DriftPoint {
-                        step: ck.step,
-                        chosen: c / k,
-                        rejected: r / k,
-                        margin: (c - r) / k,
-                        pairs: n,
-                        selected,
-                        beta: s.options().beta,
-                    };
-                    if tx.send(Reply::Drift { generation, point }).is_err() {
-                        return Ok(());
-                    }
+                let run = crate::drift::DriftRun {
+                    scorer: &scorer,
+                    checkpoints: &checkpoints,
+                    pairs: &pairs,
+                    selected: selected.as_ref(),
+                    dtype,
+                    cancel: &cancel,
+                };
+                crate::drift::drift(&run, |point| {
+                    let sent = tx.send(Reply::Drift { generation, point }).is_ok();
                     wake(&w);
-                }
-                Ok(())
+                    sent
+                })
+                .map_err(|e| e.to_string())
             })()
             .err();
             let _ = tx.send(Reply::DriftDone { generation, error });

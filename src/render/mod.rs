@@ -405,8 +405,8 @@ fn overlaps(t: &TokenScore, spans: &[(usize, usize)]) -> bool {
     spans.iter().any(|&(s, e)| t.start < e && s < t.end)
 }
 
-/// Round tick values between `a` and `b` (either order): multiples of 1, 2, 2.5 or 5 times a power of ten, three
-/// to seven of them, the ends included when they are round.
+/// Round tick values between `a` and `b` (either order): multiples of 1, 2 or 5 times a power of ten, two to eight
+/// of them, the ends included when they are round.
 pub fn nice_ticks(a: f64, b: f64) -> Vec<f64> {
     let (lo, hi) = (a.min(b), a.max(b));
     let span = hi - lo;
@@ -422,9 +422,9 @@ pub fn nice_ticks(a: f64, b: f64) -> Vec<f64> {
             x * 10f64.powi(e)
         }
     };
-    let m = [1.0, 2.0, 2.5, 5.0, 10.0]
+    let m = [1.0, 2.0, 5.0, 10.0]
         .into_iter()
-        .find(|&m| span / scaled(m) <= 6.0)
+        .find(|&m| span / scaled(m) <= 7.0)
         .unwrap_or(10.0);
     let step = scaled(m);
     let first = (lo / step).ceil() as i64;
@@ -537,7 +537,7 @@ mod tests {
         );
         for (a, b) in [(-3.7, 3.7), (0.0, 0.013), (0.0, 123.0), (-1e-6, 1e-6)] {
             let t = nice_ticks(a, b);
-            assert!((3..=7).contains(&t.len()), "{a} {b}: {t:?}");
+            assert!((2..=8).contains(&t.len()), "{a} {b}: {t:?}");
             assert!(
                 t.iter().all(|v| v.abs() <= a.abs().max(b.abs()) + 1e-12),
                 "{t:?}"

@@ -1,0 +1,232 @@
+//! `creditlens drift`: the mean implicit rewards of every `checkpoint-N/` of a training run against one reference,
+//! next to the curves TRL logged in its `trainer_state.json`, as JSON lines or CSV, headless.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use creditlens::checkpoint::training_checkpoints;
+use creditlens::data::{Record, read_entries};
+use creditlens::demo_assets::DemoAssets;
+use creditlens::drift::{DriftPoint, DriftRun, TRAINER_METRICS, at_step, drift, trainer_curves};
+use creditlens::model::parse_dtype;
+use creditlens::score::Scorer;
+use creditlens::tokenize::TokenizationMode;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+/// Arguments of `creditlens drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// The training run: a folder of `checkpoint-N/` subfolders (full checkpoints or LoRA adapters, as TRL saves
+    /// them) [default: the embedded demo's].
+    #[arg(long, value_name = "RUN_DIR")]
+    policy: Option<PathBuf>,
+    /// The reference (usually the SFT model) [default: the embedded demo's reference].
+    #[arg(long, value_name = "DIR", requires = "policy")]
+    reference: Option<PathBuf>,
+    /// Preference pairs (JSONL or JSON array) [default: the embedded demo's pairs].
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+    /// Average over the first N pairs of --data.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    max_pairs: usize,
+    /// DPO's beta.
+    #[arg(long, default_value_t = 0.1)]
+    beta: f64,
+    /// `trl` or `joint` tokenisation.
+    #[arg(long, value_name = "MODE", default_value = "trl")]
+    tokenization: TokenizationMode,
+    /// Compute dtype: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Write here (.jsonl or .csv) instead of JSON lines on stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Overwrite --out if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The columns, one row per checkpoint: ours, then trainer_state.json's value at that step (`trainer/...`).
+fn header() -> Vec<String> {
+    let mut h: Vec<String> = ["step", "checkpoint", "pairs", "beta"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    h.extend(TRAINER_METRICS.iter().map(|m| m.to_string()));
+    h.extend(TRAINER_METRICS.iter().map(|m| format!("trainer/{m}")));
+    h
+}
+
+pub fn run(args: DriftArgs) -> anyhow::Result<()> {
+    let (run_dir, reference, data) = match (&args.policy, &args.reference) {
+        (Some(p), Some(r)) => (
+            p.clone(),
+            r.clone(),
+            args.data
+                .clone()
+                .context("--data is required with --policy")?,
+        ),
+        (Some(p), None) => bail!(
+            "{}: give --reference (the model DPO started from)",
+            p.display()
+        ),
+        _ => {
+            let demo = DemoAssets::locate()?;
+            (
+                demo.checkpoints(),
+                demo.reference(),
+                args.data.clone().unwrap_or_else(|| demo.pairs()),
+            )
+        }
+    };
+    let checkpoints = training_checkpoints(&run_dir);
+    let Some(last) = checkpoints.last() else {
+        bail!(
+            "{}: no checkpoint-N/ folders with a config.json or adapter_config.json; point --policy at the run's output_dir",
+            run_dir.display()
+        );
+    };
+    let pairs: Vec<Record> = read_entries(&data)?
+        .into_iter()
+        .filter_map(|e| e.record.ok())
+        .filter(|r| matches!(r, Record::Pair { .. }))
+        .take(args.max_pairs)
+        .collect();
+    if pairs.is_empty() {
+        bail!("{}: no preference pairs", data.display());
+    }
+    let mut out = Output::open(args.out.as_deref(), args.force)?;
+    let options = creditlens::score::ScoreOptions {
+        beta: args.beta,
+        mode: args.tokenization,
+        top_k: 0,
+        max_length: None,
+    };
+    let scorer = Scorer::load(&last.dir, &reference, &args.dtype, options)
+        .context("cannot load the models")?;
+    let curves = trainer_curves(&last.dir.join("trainer_state.json"));
+    let cancel = AtomicBool::new(false);
+    let run = DriftRun {
+        scorer: &scorer,
+        checkpoints: &checkpoints,
+        pairs: &pairs,
+        selected: None,
+        dtype: parse_dtype(&args.dtype)?,
+        cancel: &cancel,
+    };
+    let mut failed = None;
+    drift(&run, |p| {
+        eprintln!(
+            "step {}: margin {:+.4}, accuracy {:.3} over {} pairs",
+            p.step, p.margin, p.accuracy, p.pairs
+        );
+        let logged: Vec<Option<f64>> = TRAINER_METRICS
+            .iter()
+            .map(|m| {
+                curves
+                    .iter()
+                    .find(|c| c.name == *m)
+                    .and_then(|c| at_step(c, p.step))
+            })
+            .collect();
+        match out.row(&p, &logged) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if curves.is_empty() {
+        eprintln!(
+            "note: {} has no trainer_state.json with reward logs; the trainer/ columns are empty",
+            last.dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// JSON lines or CSV, to a file or stdout.
+struct Output {
+    out: Box<dyn Write>,
+    csv: bool,
+    wrote_header: bool,
+}
+
+impl Output {
+    fn open(path: Option<&Path>, force: bool) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self {
+                out: Box::new(std::io::stdout()),
+                csv: false,
+                wrote_header: false,
+            });
+        };
+        let csv = match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => true,
+            Some("jsonl") | Some("json") => false,
+            _ => bail!("{}: the name must end in .jsonl or .csv", path.display()),
+        };
+        if path.exists() && !force {
+            bail!(
+                "{}: already exists; choose another --out or pass --force to overwrite it",
+                path.display()
+            );
+        }
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self {
+            out: Box::new(std::io::BufWriter::new(file)),
+            csv,
+            wrote_header: false,
+        })
+    }
+
+    fn row(&mut self, p: &DriftPoint, logged: &[Option<f64>]) -> anyhow::Result<()> {
+        let ours = [p.chosen, p.rejected, p.margin, p.accuracy];
+        if self.csv {
+            let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+            if !self.wrote_header {
+                w.write_record(header())?;
+                self.wrote_header = true;
+            }
+            let mut rec = vec![
+                p.step.to_string(),
+                p.checkpoint.display().to_string(),
+                p.pairs.to_string(),
+                p.beta.to_string(),
+            ];
+            rec.extend(ours.iter().map(|v| v.to_string()));
+            rec.extend(
+                logged
+                    .iter()
+                    .map(|v| v.map(|x| x.to_string()).unwrap_or_default()),
+            );
+            w.write_record(rec)?;
+            self.out.write_all(&w.into_inner()?)?;
+        } else {
+            let mut obj = serde_json::Map::new();
+            obj.insert("step".into(), p.step.into());
+            obj.insert(
+                "checkpoint".into(),
+                p.checkpoint.display().to_string().into(),
+            );
+            obj.insert("pairs".into(), p.pairs.into());
+            obj.insert("beta".into(), p.beta.into());
+            for (m, v) in TRAINER_METRICS.iter().zip(ours) {
+                obj.insert(m.to_string(), v.into());
+            }
+            for (m, v) in TRAINER_METRICS.iter().zip(logged) {
+                obj.insert(format!("trainer/{m}"), (*v).into());
+            }
+            serde_json::to_writer(&mut self.out, &obj)?;
+            self.out.write_all(b"\n")?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,170 @@
+//! Drift across training checkpoints: each `checkpoint-N/` of a run scored as the policy against one reference on
+//! the same preference pairs, giving the mean implicit rewards per step, which sit next to the curves TRL logged
+//! in `trainer_state.json`. The desktop app's drift plot and `creditlens drift` both call [`drift`].
+
+use crate::checkpoint::TrainingCheckpoint;
+use crate::data::Record;
+use crate::error::{Error, Result};
+use crate::score::{RecordScore, Scorer};
+use crate::source::ModelSource;
+use candle_core::{DType, Device};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One checkpoint's means over the pairs.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftPoint {
+    /// Training step (N of `checkpoint-N`).
+    pub step: usize,
+    /// The checkpoint folder.
+    pub checkpoint: PathBuf,
+    /// Pairs averaged (those that scored).
+    pub pairs: usize,
+    /// Mean R_chosen (TRL's `rewards/chosen`).
+    pub chosen: f64,
+    /// Mean R_rejected (`rewards/rejected`).
+    pub rejected: f64,
+    /// Mean margin (`rewards/margins`).
+    pub margin: f64,
+    /// Share of pairs whose margin is positive (`rewards/accuracies`).
+    pub accuracy: f64,
+    /// The beta the rewards are for.
+    pub beta: f64,
+    /// The selected record scored with this checkpoint (for the app's token x checkpoint heatmap).
+    #[serde(skip)]
+    pub selected: Option<RecordScore>,
+}
+
+impl DriftPoint {
+    /// The rewards for another beta (they are linear in it): no checkpoint is scored again.
+    pub fn set_beta(&mut self, beta: f64) {
+        let k = beta / self.beta;
+        self.chosen *= k;
+        self.rejected *= k;
+        self.margin *= k;
+        if let Some(s) = &mut self.selected {
+            s.set_beta(beta);
+        }
+        self.beta = beta;
+    }
+}
+
+/// What to score: the reference and settings of `scorer`, each checkpoint as the policy, on `pairs` (unpaired
+/// records are skipped), and `selected` in full for each checkpoint.
+pub struct DriftRun<'a> {
+    /// Reference, tokenizer and options (its policy is replaced by each checkpoint).
+    pub scorer: &'a Scorer,
+    /// The checkpoints, in order.
+    pub checkpoints: &'a [TrainingCheckpoint],
+    /// The pairs to average over.
+    pub pairs: &'a [Record],
+    /// A record to score in full at every checkpoint.
+    pub selected: Option<&'a Record>,
+    /// Compute dtype of the checkpoints.
+    pub dtype: DType,
+    /// Set to stop between records.
+    pub cancel: &'a AtomicBool,
+}
+
+/// Scores every checkpoint of `run` and hands each point to `on_point` as it is done (return false to stop).
+/// A checkpoint that does not load, or whose vocabulary differs from the reference's, is an error naming it.
+pub fn drift(run: &DriftRun<'_>, mut on_point: impl FnMut(DriftPoint) -> bool) -> Result<()> {
+    let base = run.scorer.reference().info().path.clone();
+    let beta = run.scorer.options().beta;
+    for ck in run.checkpoints {
+        if run.cancel.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        // Adapter checkpoints (TRL + PEFT) apply to the reference when their base is not local.
+        let model = ModelSource::resolve(&ck.dir, Some(&base))
+            .and_then(|src| src.load_model(run.dtype, &Device::Cpu))?;
+        let scorer = run
+            .scorer
+            .with_policy(Arc::new(model))
+            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", ck.dir.display())))?;
+        let (mut chosen, mut rejected, mut right, mut n) = (0.0, 0.0, 0usize, 0usize);
+        for (i, rec) in run.pairs.iter().enumerate() {
+            if run.cancel.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if let Ok(RecordScore::Pair(p)) = scorer.score_record(i, rec) {
+                chosen += p.chosen.reward;
+                rejected += p.rejected.reward;
+                right += usize::from(p.margin > 0.0);
+                n += 1;
+            }
+        }
+        let selected = run
+            .selected
+            .and_then(|rec| scorer.score_record(0, rec).ok());
+        let k = n.max(1) as f64;
+        let point = DriftPoint {
+            step: ck.step,
+            checkpoint: ck.dir.clone(),
+            pairs: n,
+            chosen: chosen / k,
+            rejected: rejected / k,
+            margin: (chosen - rejected) / k,
+            accuracy: right as f64 / k,
+            beta,
+            selected,
+        };
+        if !on_point(point) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// One curve of a `trainer_state.json`: (step, value) points of a logged metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainerCurve {
+    /// The metric, e.g. `rewards/chosen`.
+    pub name: String,
+    /// (step, value).
+    pub points: Vec<[f64; 2]>,
+}
+
+/// The metrics of a DPO training log that drift compares with.
+pub const TRAINER_METRICS: [&str; 4] = [
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins",
+    "rewards/accuracies",
+];
+
+/// The reward curves of a `trainer_state.json` (empty if it is missing or has none).
+pub fn trainer_curves(path: &Path) -> Vec<TrainerCurve> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    let Some(history) = json.get("log_history").and_then(|h| h.as_array()) else {
+        return Vec::new();
+    };
+    TRAINER_METRICS
+        .iter()
+        .map(|&name| TrainerCurve {
+            name: name.to_string(),
+            points: history
+                .iter()
+                .filter_map(|e| Some([e.get("step")?.as_f64()?, e.get(name)?.as_f64()?]))
+                .collect(),
+        })
+        .filter(|c| !c.points.is_empty())
+        .collect()
+}
+
+/// The value a curve logged last at or before `step`, if any.
+pub fn at_step(curve: &TrainerCurve, step: usize) -> Option<f64> {
+    curve
+        .points
+        .iter()
+        .filter(|p| p[0] <= step as f64)
+        .max_by(|a, b| a[0].total_cmp(&b[0]))
+        .map(|p| p[1])
+}
