@@ -17,6 +17,19 @@ fn close(a: Rgb, b: Rgb) -> bool {
     d(a.0, b.0) <= 2 && d(a.1, b.1) <= 2 && d(a.2, b.2) <= 2
 }
 
+/// The tiny Llama fixture against its reference, without top-k alternatives.
+fn llama_scorer() -> Scorer {
+    scorer_for(&model("llama"), &model("llama_ref"))
+}
+
+fn scorer_for(policy: &std::path::Path, reference: &std::path::Path) -> Scorer {
+    let options = ScoreOptions {
+        top_k: 0,
+        ..ScoreOptions::default()
+    };
+    Scorer::load(policy, reference, "f32", options).expect("load")
+}
+
 #[test]
 fn render_writes_a_png_whose_token_boxes_have_the_colormap_colours() {
     let dir = temp();
@@ -42,16 +55,7 @@ fn render_writes_a_png_whose_token_boxes_have_the_colormap_colours() {
     let png = image::open(&out).expect("decode the PNG").to_rgba8();
 
     // The same record scored in-process gives the rewards and the layout; the file must match it exactly.
-    let scorer = Scorer::load(
-        &model("llama"),
-        &model("llama_ref"),
-        "f32",
-        ScoreOptions {
-            top_k: 0,
-            ..ScoreOptions::default()
-        },
-    )
-    .expect("load");
+    let scorer = llama_scorer();
     let entries = read_entries(&data).expect("read");
     let record = entries[0].record.as_ref().expect("record");
     let scored = scorer.score_record(0, record).expect("score");
@@ -149,16 +153,7 @@ fn render_draws_any_script() {
 /// chips use the same half of the colormap.
 #[test]
 fn one_signed_metrics_get_a_sequential_colour_bar() {
-    let scorer = Scorer::load(
-        &model("llama"),
-        &model("llama_ref"),
-        "f32",
-        ScoreOptions {
-            top_k: 0,
-            ..ScoreOptions::default()
-        },
-    )
-    .expect("load");
+    let scorer = llama_scorer();
     let entries = read_entries(&fixtures().join("records.jsonl")).expect("read");
     let scored = scorer
         .score_record(0, entries[0].record.as_ref().expect("record"))
@@ -190,16 +185,7 @@ fn one_signed_metrics_get_a_sequential_colour_bar() {
 #[test]
 fn figure_frames_errors_underlines_differences_and_comes_as_svg() {
     let demo = creditlens::demo_assets::DemoAssets::locate().expect("demo");
-    let scorer = Scorer::load(
-        &demo.policy(),
-        &demo.reference(),
-        "f32",
-        ScoreOptions {
-            top_k: 0,
-            ..ScoreOptions::default()
-        },
-    )
-    .expect("load");
+    let scorer = scorer_for(&demo.policy(), &demo.reference());
     let entries = read_entries(&demo.pairs()).expect("pairs");
     let (i, record, spans) = entries
         .iter()

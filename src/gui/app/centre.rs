@@ -1,0 +1,178 @@
+//! The centre: the editor, the scores, the prompt as tokens and the heatmaps, scrolling as a whole.
+
+use super::*;
+
+/// Height of the heatmaps, whatever else the centre holds (it scrolls to reach them).
+pub(super) const MIN_HEATMAP: f32 = 220.0;
+
+impl App {
+    /// The colour scale over the shown tokens (computed once per shown record, metric and mode).
+    pub fn scale(&self) -> Scale {
+        let metric = self.settings.metric;
+        let mode = self.settings.scale;
+        let key = self.shown.as_ref().map_or(0, |s| Arc::as_ptr(s) as usize);
+        if let Some((k, m, md, scale)) = *self.scale_cache.borrow()
+            && k == key
+            && m == metric
+            && md == mode
+        {
+            return scale;
+        }
+        let scale = Scale::resolve(
+            mode,
+            self.shown
+                .iter()
+                .flat_map(|s| s.responses())
+                .flat_map(|(_, r)| r.tokens.iter().map(move |t| metric.value(t))),
+        );
+        *self.scale_cache.borrow_mut() = Some((key, metric, mode, scale));
+        scale
+    }
+
+    /// The centre scrolls as a whole, so the heatmaps (at least [`MIN_HEATMAP`] tall) are always reachable, however
+    /// long the prompt or small the window.
+    pub(super) fn centre(&mut self, ui: &mut Ui) {
+        let view = ui.available_rect_before_wrap();
+        egui::ScrollArea::vertical()
+            .id_salt("centre-scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| self.centre_body(ui, view));
+    }
+
+    pub(super) fn centre_body(&mut self, ui: &mut Ui, view: egui::Rect) {
+        let top = ui.cursor().top();
+        egui::CollapsingHeader::new("Prompt and responses (edit to rescore)")
+            .default_open(true)
+            .show(ui, |ui| self.editor_ui(ui));
+        self.editor_height = ui.cursor().top() - top;
+        if let Some(e) = &self.load_error
+            && self.loaded.is_none()
+        {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("Models not loaded: {e}"),
+            );
+        }
+        if let Some(e) = &self.score_error {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("Cannot score this text: {e}"),
+            );
+        }
+        let Some(shown) = self.shown.clone() else {
+            if self.loading || self.scoring {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(if self.loading {
+                        format!("loading models… {:.0}%", self.load_progress * 100.0)
+                    } else {
+                        "scoring…".to_string()
+                    });
+                });
+            }
+            return;
+        };
+        if let RecordScore::Pair(p) = shown.as_ref() {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(
+                    egui::RichText::new(format!("R_chosen {:+.4}", p.chosen.reward))
+                        .color(plots::CHOSEN)
+                        .strong(),
+                );
+                ui.label(
+                    egui::RichText::new(format!("R_rejected {:+.4}", p.rejected.reward))
+                        .color(plots::REJECTED)
+                        .strong(),
+                );
+                ui.strong(format!("margin {:+.4}", p.margin))
+                    .on_hover_text("R_chosen - R_rejected");
+                ui.strong(format!("sigmoid(margin) {:.4}", p.preference_prob))
+                    .on_hover_text(
+                        "The implicit reward model's probability that chosen is preferred",
+                    );
+                ui.label(if p.margin > 0.0 {
+                    "✓ reward prefers chosen"
+                } else if p.margin < 0.0 {
+                    "✗ reward prefers rejected"
+                } else {
+                    "= reward ties (policy and reference agree)"
+                });
+                if self.scoring {
+                    ui.spinner();
+                }
+            });
+        } else if self.scoring {
+            ui.spinner();
+        }
+        super::super::prompt_view::prompt_tokens(ui, shown.prompt_tokens(), self.editor.chat);
+        let scale = self.scale();
+        let metric = self.settings.metric;
+        let theme = self.settings.theme;
+        let responses = shown.responses();
+        let used = ui.cursor().top() - top;
+        let height = (view.height() - used - 30.0).max(MIN_HEATMAP);
+        self.heatmap_height = height;
+        let mut clicked = None;
+        let n = responses.len();
+        let error_spans = self.editor.error_spans.clone();
+        let diff = self.diff.clone();
+        ui.columns(n, |cols| {
+            for (k, (name, r)) in responses.iter().enumerate() {
+                let ui = &mut cols[k];
+                ui.label(
+                    egui::RichText::new(format!(
+                        "{name}: R = {:+.4} · {} tokens · log pi {:.2} · log pi_ref {:.2}",
+                        r.reward, r.num_tokens, r.logp_policy, r.logp_reference
+                    ))
+                    .color(if *name == "rejected" {
+                        plots::REJECTED
+                    } else {
+                        plots::CHOSEN
+                    }),
+                );
+                let is_rejected = *name == "rejected";
+                // Spans of the texts, moved onto the rendered completion of a conversation.
+                let errors = if is_rejected {
+                    r.locate_spans(&error_spans)
+                } else {
+                    Vec::new()
+                };
+                let diffs = match (n, is_rejected) {
+                    (2, true) => r.locate_spans(&diff.b),
+                    (2, false) => r.locate_spans(&diff.a),
+                    _ => Vec::new(),
+                };
+                let chips = TokenChips {
+                    id_salt: name,
+                    tokens: &r.tokens,
+                    metric,
+                    limit: scale.limit,
+                    theme,
+                    error_spans: &errors,
+                    diff_spans: &diffs,
+                    pinned: self.pinned.filter(|(s, _)| *s == k).map(|(_, i)| i),
+                    max_height: height,
+                };
+                if let Some(i) = chips.show(ui, &mut self.caches[k]) {
+                    clicked = Some((k, i));
+                }
+            }
+        });
+        if clicked.is_some() {
+            self.pinned = clicked;
+        }
+        let templated = responses
+            .iter()
+            .any(|(_, r)| r.tokens.iter().any(|t| t.template));
+        let dashed = if templated {
+            " · dashed: special or chat-template token"
+        } else {
+            ""
+        };
+        if n == 2 {
+            ui.weak(format!("outlined: labelled error · underlined: where the two texts differ{dashed} · hover a token for its numbers, click to pin"));
+        } else if templated {
+            ui.weak("dashed: special or chat-template token · hover a token for its numbers, click to pin");
+        }
+    }
+}

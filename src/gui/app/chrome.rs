@@ -1,0 +1,139 @@
+//! The menu bar and the toolbar.
+
+use super::*;
+
+impl App {
+    pub(super) fn menu_bar(&mut self, ui: &mut Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open policy…").clicked() {
+                    self.open_dialog(ui.ctx(), Purpose::Policy);
+                    ui.close();
+                }
+                if ui.button("Open reference…").clicked() {
+                    self.open_dialog(ui.ctx(), Purpose::Reference);
+                    ui.close();
+                }
+                if ui.button("Open policy GGUF file…").clicked() {
+                    self.open_dialog(ui.ctx(), Purpose::PolicyFile);
+                    ui.close();
+                }
+                if ui.button("Open reference GGUF file…").clicked() {
+                    self.open_dialog(ui.ctx(), Purpose::ReferenceFile);
+                    ui.close();
+                }
+                if ui
+                    .add(
+                        egui::Button::new("Open data…")
+                            .shortcut_text(ui.ctx().format_shortcut(&OPEN_DATA)),
+                    )
+                    .clicked()
+                {
+                    self.open_dialog(ui.ctx(), Purpose::Data);
+                    ui.close();
+                }
+                ui.menu_button("Recent data", |ui| {
+                    let recent = self.settings.recent_data.clone();
+                    if recent.is_empty() {
+                        ui.weak("nothing yet");
+                    }
+                    for p in recent {
+                        if ui.button(p.display().to_string()).clicked() {
+                            self.open_data(&p);
+                            ui.close();
+                        }
+                    }
+                });
+                ui.separator();
+                if ui
+                    .add(
+                        egui::Button::new("Export…")
+                            .shortcut_text(ui.ctx().format_shortcut(&EXPORT)),
+                    )
+                    .clicked()
+                {
+                    self.export.open = true;
+                    ui.close();
+                }
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                let dark = self.settings.theme == Theme::Dark;
+                if ui
+                    .add(
+                        egui::Button::new(if dark { "Light theme" } else { "Dark theme" })
+                            .shortcut_text(ui.ctx().format_shortcut(&THEME)),
+                    )
+                    .clicked()
+                {
+                    self.toggle_theme(ui.ctx());
+                    ui.close();
+                }
+                ui.checkbox(&mut self.settings.show_plots, "Plots panel");
+            });
+            ui.menu_button("Help", |ui| {
+                ui.label("Ctrl+O open data · Ctrl+E export · Ctrl+T theme");
+                ui.label("Ctrl+↓ / Ctrl+↑ next / previous record · Esc unpin");
+                ui.label("Drop a checkpoint folder on a model card, or a data file anywhere");
+                ui.separator();
+                ui.label(format!("creditlens {}", env!("CARGO_PKG_VERSION")));
+            });
+        });
+    }
+
+    pub(super) fn toolbar(&mut self, ui: &mut Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("colour by");
+            egui::ComboBox::from_id_salt("metric")
+                .selected_text(self.settings.metric.label())
+                .show_ui(ui, |ui| {
+                    for m in Metric::ALL {
+                        ui.selectable_value(&mut self.settings.metric, m, m.label())
+                            .on_hover_text(m.description());
+                    }
+                })
+                .response
+                .on_hover_text("The per-token quantity the chips are coloured by");
+            ui.separator();
+            let robust = matches!(self.settings.scale, ScaleMode::Robust(_));
+            if ui
+                .selectable_label(robust, "robust")
+                .on_hover_text(
+                    "Colour limit = the 98th percentile of |value| over the shown tokens",
+                )
+                .clicked()
+            {
+                self.settings.scale = ScaleMode::Robust(98.0);
+            }
+            let current = self.scale().limit;
+            if ui
+                .selectable_label(!robust, "fixed")
+                .on_hover_text(
+                    "A fixed colour limit, the same for every record (comparable across records)",
+                )
+                .clicked()
+                && robust
+            {
+                self.settings.scale = ScaleMode::Fixed(current);
+            }
+            if let ScaleMode::Fixed(v) = &mut self.settings.scale {
+                ui.add(
+                    egui::DragValue::new(v)
+                        .range(1e-6..=1e6)
+                        .speed(0.01)
+                        .prefix("±"),
+                )
+                .on_hover_text("Values at ± this limit reach the ends of the colormap");
+            }
+            ui.separator();
+            colour_bar(ui, self.settings.metric, current, self.settings.theme);
+            ui.separator();
+            if let Some(n) = &self.notice {
+                ui.weak(n);
+            }
+        });
+    }
+}

@@ -1,0 +1,117 @@
+//! What the workers answer: loads, scores, dataset rows and drift points, applied to the state.
+
+use super::*;
+
+impl App {
+    pub(super) fn handle_replies(&mut self) {
+        for reply in self.worker.poll() {
+            match reply {
+                Reply::Loaded { generation, result } if generation == self.load_generation => {
+                    self.loading = false;
+                    match result {
+                        Ok(l) => {
+                            self.before_load = None;
+                            push_recent(&mut self.settings.recent_policies, &l.policy.path);
+                            push_recent(&mut self.settings.recent_references, &l.reference.path);
+                            self.notice = Some(format!("models loaded in {:.1} s", l.seconds));
+                            self.loaded = Some(l);
+                            self.rescore_now();
+                            self.score_dataset();
+                            self.start_drift(true);
+                        }
+                        Err(e) => {
+                            // The models loaded before stay in use, with their checkpoints and drift.
+                            if let Some((checkpoints, trainer, drift)) = self.before_load.take() {
+                                self.checkpoints = checkpoints;
+                                self.trainer = trainer;
+                                self.drift = drift;
+                            }
+                            self.load_error = Some(match &self.loaded {
+                                Some(l) => format!(
+                                    "{e}\nStill using the models loaded before: {} and {}.",
+                                    l.policy.path.display(),
+                                    l.reference.path.display()
+                                ),
+                                None => e,
+                            });
+                        }
+                    }
+                }
+                Reply::LoadProgress {
+                    generation,
+                    fraction,
+                } if generation == self.load_generation => self.load_progress = fraction,
+                Reply::LoadProgress { .. } => {}
+                Reply::Loaded {
+                    generation: 0,
+                    result: Err(e),
+                } => self.notice = Some(e),
+                Reply::Loaded { .. } => {}
+                Reply::Scored { generation, result } if generation == self.score_generation => {
+                    self.scoring = false;
+                    match result {
+                        Ok(mut s) => {
+                            // Scored before a change of beta: shown for the beta in force.
+                            s.set_beta(self.settings.beta);
+                            // Filed under the data-file row it shows (the CSV/JSON export's index).
+                            if let Some(row) = self.selected_row {
+                                s.set_index(row);
+                            }
+                            self.diff = match &s {
+                                RecordScore::Pair(p) => {
+                                    differing_spans(&p.chosen.text, &p.rejected.text)
+                                }
+                                RecordScore::Unpaired(_) => DiffSpans::default(),
+                            };
+                            self.shown = Some(Arc::new(s));
+                            self.score_error = None;
+                        }
+                        Err(e) => self.score_error = Some(e),
+                    }
+                }
+                Reply::Scored { .. } => {}
+                Reply::Row {
+                    generation,
+                    row,
+                    result,
+                } => {
+                    if let Some(d) = &mut self.dataset
+                        && d.generation == generation
+                    {
+                        d.set_score(row, result);
+                    }
+                }
+                Reply::RowsDone {
+                    generation,
+                    seconds,
+                    cancelled,
+                } => {
+                    if let Some(d) = &mut self.dataset
+                        && d.generation == generation
+                    {
+                        d.finish((!cancelled).then_some(seconds));
+                    }
+                }
+                Reply::Drift {
+                    generation,
+                    mut point,
+                } if generation == self.drift_generation => {
+                    point.set_beta(self.settings.beta);
+                    match self.drift.iter_mut().find(|d| d.step == point.step) {
+                        Some(existing) if point.pairs == 0 => existing.selected = point.selected,
+                        Some(existing) => *existing = point,
+                        None => {
+                            self.drift.push(point);
+                            self.drift.sort_by_key(|d| d.step);
+                        }
+                    }
+                }
+                Reply::DriftDone { generation, error } if generation == self.drift_generation => {
+                    self.drift_running = false;
+                    self.drift_error = error;
+                }
+                Reply::Drift { .. } | Reply::DriftDone { .. } => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The side panel: models and scoring settings (beta applied without a forward pass), and the data file.
+
+use super::*;
+
+impl App {
+    pub(super) fn side_panel(&mut self, ui: &mut Ui) {
+        egui::ScrollArea::vertical()
+            .id_salt("side-scroll")
+            .show(ui, |ui| {
+                egui::CollapsingHeader::new("Models")
+                    .default_open(true)
+                    .show(ui, |ui| {
+                        let (actions, rects) = models_panel::show(
+                            ui,
+                            &mut self.form,
+                            &mut self.settings,
+                            self.loaded.as_ref().map(|l| &l.policy),
+                            self.loaded.as_ref().map(|l| &l.reference),
+                            self.loaded.as_ref().map(|l| l.tokenizer_vocab),
+                            self.loading.then_some(self.load_progress),
+                            self.load_error.as_deref(),
+                        );
+                        self.cards = rects;
+                        for a in actions {
+                            match a {
+                                Action::Browse(p) => self.open_dialog(ui.ctx(), p),
+                                Action::Load => self.load_models(None),
+                                Action::SettingsChanged => self.apply_settings(),
+                                Action::BetaChanged => self.apply_beta(),
+                            }
+                        }
+                        if !self.checkpoints.is_empty() {
+                            ui.label(format!(
+                                "{} training checkpoints found (drift plot)",
+                                self.checkpoints.len()
+                            ));
+                        }
+                    });
+                egui::CollapsingHeader::new("Data")
+                    .default_open(true)
+                    .show(ui, |ui| self.data_section(ui));
+            });
+    }
+
+    /// Beta changed: rewards are linear in it, so everything shown is recomputed from the stored log-probabilities
+    /// (no model runs, nothing is reloaded), and later scoring uses the new beta.
+    pub fn apply_beta(&mut self) {
+        let beta = self.settings.beta;
+        let options = self.options();
+        if let Some(l) = &mut self.loaded {
+            match l.scorer.with_options(options) {
+                Ok(s) => l.scorer = Arc::new(s),
+                Err(e) => {
+                    self.notice = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        if let Some(shown) = &self.shown {
+            let mut s = (**shown).clone();
+            s.set_beta(beta);
+            self.shown = Some(Arc::new(s));
+        }
+        if let Some(d) = &mut self.dataset {
+            d.set_beta(beta);
+        }
+        for p in &mut self.drift {
+            p.set_beta(beta);
+        }
+    }
+
+    /// Tokenisation changed: new scorer settings, rescore everything shown.
+    pub(super) fn apply_settings(&mut self) {
+        let options = self.options();
+        if let Some(l) = &mut self.loaded {
+            match l.scorer.with_options(options) {
+                Ok(s) => {
+                    l.scorer = Arc::new(s);
+                    self.rescore_now();
+                    self.score_dataset();
+                    self.drift.clear();
+                    self.start_drift(true);
+                }
+                Err(e) => self.notice = Some(e.to_string()),
+            }
+        }
+    }
+
+    pub(super) fn data_section(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            if ui
+                .button("Open data…")
+                .on_hover_text("A JSONL file (or JSON array) of {prompt, chosen, rejected} or {prompt, completion} records (Ctrl+O)")
+                .clicked()
+            {
+                self.open_dialog(ui.ctx(), Purpose::Data);
+            }
+            if let Some(d) = &self.dataset {
+                ui.label(d.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+                    .on_hover_text(d.path.display().to_string());
+            }
+        });
+        let Some(d) = &mut self.dataset else {
+            ui.weak("no data file open");
+            return;
+        };
+        let total = d.rows.iter().filter(|r| r.record.is_ok()).count();
+        if d.running {
+            ui.horizontal(|ui| {
+                let frac = d.done as f32 / total.max(1) as f32;
+                ui.add(
+                    egui::ProgressBar::new(frac)
+                        .text(format!("scoring {}/{total}", d.done))
+                        .desired_width(220.0),
+                );
+                if ui
+                    .button("Cancel")
+                    .on_hover_text("Stop scoring the file")
+                    .clicked()
+                {
+                    d.cancel.store(true, Ordering::Relaxed);
+                }
+            });
+        } else if let Some(s) = d.seconds {
+            let correct = d
+                .rows
+                .iter()
+                .filter(|r| matches!(&r.score, Some(Ok(s)) if s.margin > 0.0))
+                .count();
+            let pairs = d
+                .rows
+                .iter()
+                .filter(|r| matches!(&r.score, Some(Ok(s)) if !s.margin.is_nan()))
+                .count();
+            ui.label(format!(
+                "{} records scored in {s:.1} s; reward accuracy {}",
+                d.done,
+                if pairs > 0 {
+                    format!("{:.3}", correct as f64 / pairs as f64)
+                } else {
+                    "–".into()
+                }
+            ));
+        }
+        if let Some(i) = d.show(ui, self.selected_row) {
+            self.select_row(i);
+        }
+    }
+}

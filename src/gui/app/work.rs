@@ -1,0 +1,205 @@
+//! Starting background work: loading models (keeping the old ones if the load fails), opening a data file,
+//! selecting and rescoring records, scoring the dataset, and the drift over checkpoints.
+
+use super::*;
+
+impl App {
+    /// Loads the models named in the path fields. A policy folder holding `checkpoint-N/` subfolders (and no
+    /// config.json of its own) opens its last checkpoint, and the others feed the drift plot; `checkpoints_dir`
+    /// names such a folder explicitly (the demo's).
+    pub fn load_models(&mut self, checkpoints_dir: Option<PathBuf>) {
+        let mut policy = PathBuf::from(self.form.policy.trim());
+        let mut reference = PathBuf::from(self.form.reference.trim());
+        // A LoRA adapter's local base is its reference (PEFT + DPO) unless another one is given.
+        if reference.as_os_str().is_empty()
+            && let Ok(Some(base)) = crate::source::adapter_base(&policy)
+        {
+            self.form.reference = base.display().to_string();
+            reference = base;
+        }
+        if policy.as_os_str().is_empty() || reference.as_os_str().is_empty() {
+            self.load_error = Some("choose both a policy and a reference".into());
+            return;
+        }
+        let checkpoints_dir = match checkpoints_dir {
+            Some(dir) => {
+                self.runs.retain(|(p, _)| p != &policy);
+                self.runs.push((policy.clone(), dir.clone()));
+                Some(dir)
+            }
+            None => self
+                .runs
+                .iter()
+                .find(|(p, _)| p == &policy)
+                .map(|(_, d)| d.clone()),
+        };
+        let mut checkpoints = training_checkpoints(checkpoints_dir.as_deref().unwrap_or(&policy));
+        if !policy.join("config.json").is_file()
+            && !crate::source::is_adapter(&policy)
+            && let Some(last) = checkpoints.last()
+        {
+            policy = last.dir.clone();
+        }
+        if checkpoints.len() < 2 {
+            checkpoints.clear();
+        }
+        let trainer = checkpoints
+            .last()
+            .map(|c| plots::trainer_curves(&c.dir.join("trainer_state.json")))
+            .unwrap_or_default();
+        self.before_load = Some((
+            std::mem::replace(&mut self.checkpoints, checkpoints),
+            std::mem::replace(&mut self.trainer, trainer),
+            std::mem::take(&mut self.drift),
+        ));
+        self.drift_cancel.store(true, Ordering::Relaxed);
+        self.load_generation += 1;
+        self.loading = true;
+        self.load_progress = 0.0;
+        self.load_error = None;
+        self.worker.load(
+            self.load_generation,
+            policy,
+            reference,
+            Some(PathBuf::from(self.form.chat_template.trim()))
+                .filter(|p| !p.as_os_str().is_empty()),
+            self.settings.dtype.clone(),
+            self.options(),
+        );
+    }
+
+    /// Opens a data file and selects its first record.
+    pub fn open_data(&mut self, path: &Path) {
+        match read_entries(path) {
+            Ok(entries) => {
+                if let Some(d) = &self.dataset {
+                    d.cancel.store(true, Ordering::Relaxed);
+                }
+                push_recent(&mut self.settings.recent_data, path);
+                self.edits.clear();
+                self.selected_row = None;
+                let mut d = Dataset::new(path.to_path_buf(), entries, self.settings.beta);
+                let first = d.rows.iter().position(|r| r.record.is_ok());
+                d.generation = self.dataset.as_ref().map_or(1, |o| o.generation + 1);
+                self.dataset = Some(d);
+                self.notice = None;
+                if let Some(i) = first {
+                    self.select_row(i);
+                }
+                self.score_dataset();
+            }
+            Err(e) => self.notice = Some(e.to_string()),
+        }
+    }
+
+    /// Shows record `row` of the data file.
+    pub fn select_row(&mut self, row: usize) {
+        let Some(d) = &self.dataset else { return };
+        let Some(Ok(record)) = d.rows.get(row).map(|r| &r.record) else {
+            return;
+        };
+        let record = record.clone();
+        self.keep_edits();
+        self.selected_row = Some(row);
+        match self.edits.get(&row) {
+            Some(edited) => self.editor = edited.clone(),
+            None => self.editor.set(&record),
+        }
+        self.pinned = None;
+        self.drift_selected_stale = true;
+        self.rescore_now();
+    }
+
+    /// Moves the selection by `delta` in the table's current order.
+    pub fn step_row(&mut self, delta: isize) {
+        let Some(d) = &mut self.dataset else { return };
+        let view = d.view().to_vec();
+        if view.is_empty() {
+            return;
+        }
+        let at = self
+            .selected_row
+            .and_then(|s| view.iter().position(|&v| v == s))
+            .map_or(0, |p| {
+                (p as isize + delta).clamp(0, view.len() as isize - 1) as usize
+            });
+        self.select_row(view[at]);
+    }
+
+    /// Scores the editor's text now.
+    pub fn rescore_now(&mut self) {
+        self.editor.dirty_since = None;
+        let Some(l) = &self.loaded else { return };
+        self.score_generation += 1;
+        self.scoring = true;
+        self.worker.score(
+            self.score_generation,
+            l.scorer.clone(),
+            self.editor.record(),
+        );
+    }
+
+    pub(super) fn score_dataset(&mut self) {
+        let (Some(l), Some(d)) = (&self.loaded, &mut self.dataset) else {
+            return;
+        };
+        d.cancel.store(true, Ordering::Relaxed);
+        d.cancel = Arc::new(AtomicBool::new(false));
+        d.generation += 1;
+        d.clear_scores();
+        d.running = true;
+        d.seconds = None;
+        self.worker.score_rows(
+            d.generation,
+            l.scorer.clone(),
+            d.scorable(),
+            d.cancel.clone(),
+        );
+    }
+
+    pub(super) fn start_drift(&mut self, with_pairs: bool) {
+        let Some(l) = &self.loaded else { return };
+        if self.checkpoints.is_empty() {
+            return;
+        }
+        self.drift_cancel.store(true, Ordering::Relaxed);
+        self.drift_cancel = Arc::new(AtomicBool::new(false));
+        self.drift_generation += 1;
+        self.drift_running = true;
+        self.drift_error = None;
+        self.drift_selected_stale = false;
+        let pairs: Vec<Record> = if with_pairs {
+            self.dataset
+                .as_ref()
+                .map(|d| {
+                    d.rows
+                        .iter()
+                        .filter_map(|r| match &r.record {
+                            Ok(rec @ Record::Pair { .. }) => Some(rec.clone()),
+                            _ => None,
+                        })
+                        .take(100)
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let scorer = match l.scorer.with_options(ScoreOptions {
+            top_k: 0,
+            ..self.options()
+        }) {
+            Ok(s) => Arc::new(s),
+            Err(_) => l.scorer.clone(),
+        };
+        self.worker.drift(DriftJob {
+            generation: self.drift_generation,
+            scorer,
+            checkpoints: self.checkpoints.clone(),
+            pairs,
+            selected: Some(self.editor.record()),
+            dtype: self.settings.dtype.clone(),
+            cancel: self.drift_cancel.clone(),
+        });
+    }
+}
