@@ -15,6 +15,7 @@ pub mod drift;
 pub mod error;
 pub mod eval;
 pub mod fonts;
+#[cfg(feature = "gui")]
 pub mod gui;
 pub mod heatmap;
 pub mod model;

@@ -5,8 +5,10 @@ mod cli;
 mod demo;
 mod errors;
 mod golden;
+#[cfg(feature = "gui")]
 mod gui;
 mod render;
+#[cfg(feature = "gui")]
 mod screenshot;
 mod train;
 mod util;

@@ -3,6 +3,7 @@
 mod demo;
 mod drift;
 mod eval;
+#[cfg(feature = "gui")]
 mod gui;
 mod render;
 mod score;
@@ -33,6 +34,7 @@ enum Command {
     /// Measure how well per-token rewards localise labelled errors (records with "error_spans").
     Eval(eval::EvalArgs),
     /// Open the desktop app (the embedded demo unless --policy and --reference are given).
+    #[cfg(feature = "gui")]
     Gui(gui::GuiArgs),
     /// Draw the heatmap of one record (a response or a pair) as a PNG, for papers; needs no display.
     Render(render::RenderArgs),
@@ -193,8 +195,14 @@ fn progress_bar(len: usize, what: &str) -> ProgressBar {
 /// Parses the command line and runs the chosen command.
 pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
+        #[cfg(feature = "gui")]
         None => gui::run(gui::GuiArgs::default()),
+        #[cfg(not(feature = "gui"))]
+        None => anyhow::bail!(
+            "this creditlens was built without the desktop app (cargo feature `gui`); see `creditlens --help` for its commands"
+        ),
         Some(command) => match command {
+            #[cfg(feature = "gui")]
             Command::Gui(args) => gui::run(args),
             Command::Score(args) => score::run(args),
             Command::Eval(args) => eval::run(args),
