@@ -7,6 +7,9 @@
 //! the demo models, concatenated to 10,000 tokens (the demo model's context is 256 tokens) and repeated to 10,000
 //! table rows. Run with `cargo bench --bench gui`.
 
+#[global_allocator]
+static GLOBAL: creditlens::alloc::Allocator = mimalloc::MiMalloc;
+
 use creditlens::data::{Entry, read_entries};
 use creditlens::demo_assets::DemoAssets;
 use creditlens::gui::{App, Dataset, Launch, RowScore, Settings};

@@ -8,6 +8,9 @@
 //! JSON written by `benches/transformers_baseline.py` in the same sitting, the ratio to HF transformers.
 //! Run everything with `bash benches/compare.sh`, or this alone with `cargo bench --bench score`.
 
+#[global_allocator]
+static GLOBAL: creditlens::alloc::Allocator = mimalloc::MiMalloc;
+
 use candle_core::{DType, Device};
 use creditlens::model::{Decoder, DecoderConfig, Kernels, MemoryWeights, Model};
 use creditlens::score::{ScoreOptions, Scorer};
