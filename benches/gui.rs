@@ -43,7 +43,7 @@ fn open() -> Gui {
     loop {
         h.step();
         let ready = h.state().as_ref().is_some_and(|a| {
-            a.shown.is_some() && !a.scoring && a.dataset.as_ref().is_some_and(|d| !d.running)
+            a.shown().is_some() && !a.is_scoring() && a.dataset().is_some_and(|d| !d.job.running())
         });
         if ready || start.elapsed() > Duration::from_secs(120) {
             break;
@@ -83,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scorer = Scorer::load(
         &demo.policy(),
         &demo.reference(),
-        "f32",
+        creditlens::defaults::DTYPE,
         ScoreOptions::default(),
     )?;
     let entries = read_entries(&demo.pairs())?;
@@ -156,9 +156,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     {
         let app = h.state_mut().as_mut().ok_or("no app")?;
-        app.dataset = Some(d);
-        app.editor.pair = false;
-        app.shown = Some(Arc::new(big));
+        app.set_dataset(d);
+        app.show_score(big);
     }
     let heavy = report("10,000 tokens + 10,000 rows", &time_frames(&mut h, 300));
     println!("ratio to the demo as opened: {:.2}x", heavy / base);

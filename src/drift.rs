@@ -5,9 +5,10 @@
 use crate::checkpoint::TrainingCheckpoint;
 use crate::data::Record;
 use crate::error::{Error, Result};
+use crate::model::Dtype;
 use crate::score::{RecordScore, Scorer};
 use crate::source::ModelSource;
-use candle_core::{DType, Device};
+use candle_core::Device;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,7 +64,7 @@ pub struct DriftRun<'a> {
     /// A record to score in full at every checkpoint.
     pub selected: Option<&'a Record>,
     /// Compute dtype of the checkpoints.
-    pub dtype: DType,
+    pub dtype: Dtype,
     /// Set to stop between records.
     pub cancel: &'a AtomicBool,
 }
@@ -79,7 +80,7 @@ pub fn drift(run: &DriftRun<'_>, mut on_point: impl FnMut(DriftPoint) -> bool) -
         }
         // Adapter checkpoints (TRL + PEFT) apply to the reference when their base is not local.
         let model = ModelSource::resolve(&ck.dir, Some(&base))
-            .and_then(|src| src.load_model(run.dtype, &Device::Cpu))?;
+            .and_then(|src| src.load_model(run.dtype.candle(), &Device::Cpu))?;
         let scorer = run
             .scorer
             .with_policy(Arc::new(model))

@@ -131,9 +131,12 @@ pub enum Error {
     /// The tensor library failed during computation.
     #[error("model computation failed: {0}")]
     Candle(candle_core::Error),
-    /// The computation was cancelled by the caller.
-    #[error("cancelled")]
-    Cancelled,
+    /// Results could not be written (serialised, or put in their file).
+    #[error("{0}")]
+    Output(String),
+    /// The desktop app's window could not open or failed.
+    #[error("{0}")]
+    Window(String),
 }
 
 impl From<candle_core::Error> for Error {

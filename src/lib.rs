@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod chat;
 pub mod checkpoint;
 pub mod data;
+pub mod defaults;
 pub mod demo_assets;
 pub mod drift;
 pub mod error;

@@ -117,7 +117,7 @@ impl ScoreWriter {
             Format::Jsonl => {
                 let value = record_json(record, &self.context)?;
                 let mut line = serde_json::to_vec(&value)
-                    .map_err(|e| Error::InvalidArgument(format!("cannot serialise scores: {e}")))?;
+                    .map_err(|e| Error::Output(format!("cannot serialise scores: {e}")))?;
                 line.push(b'\n');
                 line
             }
@@ -129,7 +129,7 @@ impl ScoreWriter {
 
     fn csv_rows(&mut self, record: &RecordScore) -> Result<Vec<u8>> {
         let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-        let err = |e: csv::Error| Error::InvalidArgument(format!("cannot write CSV: {e}"));
+        let err = |e: csv::Error| Error::Output(format!("cannot write CSV: {e}"));
         if !self.wrote_header {
             let header = CSV_HEADER
                 .iter()
@@ -166,7 +166,7 @@ impl ScoreWriter {
             }
         }
         w.into_inner()
-            .map_err(|e| Error::InvalidArgument(format!("cannot write CSV: {e}")))
+            .map_err(|e| Error::Output(format!("cannot write CSV: {e}")))
     }
 }
 
@@ -176,7 +176,7 @@ pub fn record_json(
     context: &[(String, String)],
 ) -> Result<serde_json::Value> {
     let mut value = serde_json::to_value(record)
-        .map_err(|e| Error::InvalidArgument(format!("cannot serialise scores: {e}")))?;
+        .map_err(|e| Error::Output(format!("cannot serialise scores: {e}")))?;
     if let Some(obj) = value.as_object_mut() {
         for (k, v) in context {
             obj.insert(k.clone(), context_value(v));

@@ -7,6 +7,7 @@ use crate::golden::{check_trl_metrics, floats, golden, ints, max_diff, smollm2_p
 use crate::util::{Run, creditlens, fixtures, s as path_str, temp};
 use creditlens::chat::{ChatTemplate, RenderOptions, load};
 use creditlens::data::{Record, read_entries};
+use creditlens::model::Dtype;
 use creditlens::score::{ScoreOptions, Scorer};
 use creditlens::tokenize::{TokenizationMode, encode_conversation};
 use serde_json::Value;
@@ -34,7 +35,7 @@ fn scorer(
         top_k: 2,
         max_length: None,
     };
-    let s = Scorer::load(policy, reference, "f32", options).expect("load");
+    let s = Scorer::load(policy, reference, Dtype::F32, options).expect("load");
     match template {
         Some(file) => {
             let t = load::from_file(

@@ -1,11 +1,12 @@
 //! Every input that can be wrong gives one clear line naming the file or field, and a non-zero exit.
 
 use crate::util::{copy_model, creditlens, model, s, temp};
+use creditlens::model::Dtype;
 use creditlens::score::{ScoreOptions, Scorer};
 use std::path::Path;
 
 fn load_err(policy: &Path, reference: &Path) -> String {
-    Scorer::load(policy, reference, "f32", ScoreOptions::default())
+    Scorer::load(policy, reference, Dtype::F32, ScoreOptions::default())
         .expect_err("load should fail")
         .to_string()
 }
@@ -290,7 +291,7 @@ fn bad_lora_adapters_are_refused_with_the_field() {
     let config = a.join("adapter_config.json");
     let original = std::fs::read_to_string(&config).unwrap();
     // Its base "../llama_ref" does not exist next to the copy: the reference stands in, so it loads.
-    Scorer::load(&a, &base, "f32", ScoreOptions::default()).expect("reference as base");
+    Scorer::load(&a, &base, Dtype::F32, ScoreOptions::default()).expect("reference as base");
     for (from, to, expect) in [
         (
             "\"use_dora\": false",

@@ -3,6 +3,7 @@
 
 use crate::util::{fixtures, model};
 use creditlens::data::{Record, read_entries};
+use creditlens::model::Dtype;
 use creditlens::score::{ScoreOptions, Scorer};
 use creditlens::tokenize::{TokenizationMode, encode_record};
 use serde_json::Value;
@@ -90,7 +91,7 @@ fn check_models(name: &str, policy: &std::path::Path, reference: &std::path::Pat
             top_k: 3,
             max_length: None,
         };
-        let scorer = Scorer::load(policy, reference, "f32", options).expect("load");
+        let scorer = Scorer::load(policy, reference, Dtype::F32, options).expect("load");
         let expected = g["modes"][mode.to_string()].as_array().expect("mode array");
         assert_eq!(expected.len(), recs.len(), "{name} {mode}: record count");
         for (rec, exp) in recs.iter().zip(expected) {
@@ -227,7 +228,7 @@ fn longrope_pair_straddling_the_switch_scores_like_each_alone() {
     let scorer = Scorer::load(
         &model("phi3_longrope"),
         &model("phi3_longrope_ref"),
-        "f32",
+        Dtype::F32,
         options,
     )
     .expect("load");
@@ -385,7 +386,7 @@ fn adapter_base_is_the_default_reference() {
             .canonicalize()
             .expect("ref")
     );
-    let scorer = Scorer::load(&adapter, &base, "f32", ScoreOptions::default()).expect("load");
+    let scorer = Scorer::load(&adapter, &base, Dtype::F32, ScoreOptions::default()).expect("load");
     let card = scorer
         .policy()
         .info()
@@ -406,7 +407,7 @@ fn adapter_base_is_the_default_reference() {
 #[test]
 fn same_directory_twice_gives_zero_rewards() {
     let p = model("qwen2");
-    let scorer = Scorer::load(&p, &p, "f32", ScoreOptions::default()).expect("load");
+    let scorer = Scorer::load(&p, &p, Dtype::F32, ScoreOptions::default()).expect("load");
     let (scores, _) = scorer.score_texts("Q: 2+2?\nA:", &[" 4"]).expect("score");
     assert!(
         scores[0]
@@ -422,7 +423,7 @@ fn shared_prompt_cache_equals_separate_runs() {
     let scorer = Scorer::load(
         &model("llama"),
         &model("llama_ref"),
-        "f32",
+        Dtype::F32,
         ScoreOptions::default(),
     )
     .expect("load");
@@ -445,7 +446,7 @@ fn half_precision_compute_stays_close_to_f32() {
         "Q: What is the capital of France?\nA:",
         [" The capital of France is Paris."],
     );
-    let score = |dtype: &str| {
+    let score = |dtype: Dtype| {
         let s = Scorer::load(
             &model("llama"),
             &model("llama_ref"),
@@ -459,8 +460,8 @@ fn half_precision_compute_stays_close_to_f32() {
             .map(|t| t.logp_policy)
             .collect::<Vec<f64>>()
     };
-    let f32 = score("f32");
-    for dtype in ["f16", "bf16"] {
+    let f32 = score(Dtype::F32);
+    for dtype in [Dtype::F16, Dtype::Bf16] {
         let d = max_diff(&score(dtype), &f32);
         assert!(d < 0.15, "{dtype}: {d}");
     }
@@ -492,7 +493,7 @@ fn gguf_families_match_transformers_and_llama_cpp() {
                 top_k: 1,
                 max_length: None,
             };
-            let scorer = Scorer::load(&policy, &reference, "f32", options)
+            let scorer = Scorer::load(&policy, &reference, Dtype::F32, options)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             let expected = fam["modes"][mode.to_string()].as_array().expect("mode");
             assert_eq!(expected.len(), recs.len(), "{name} {mode}: record count");
@@ -563,7 +564,7 @@ fn changing_beta_needs_no_forward_pass() {
             top_k: 2,
             max_length: None,
         };
-        Scorer::load(&model("llama"), &model("llama_ref"), "f32", options).expect("load")
+        Scorer::load(&model("llama"), &model("llama_ref"), Dtype::F32, options).expect("load")
     };
     let (a, b) = (load(0.1), load(0.37));
     for (i, rec) in records().iter().enumerate() {

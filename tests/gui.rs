@@ -2,11 +2,12 @@
 //! compares a pair, sorts and selects in the dataset table, switches metric and exports.
 
 use crate::util::temp;
-use creditlens::gui::{App, Launch, Settings};
+use creditlens::gui::{Action, App, Launch, Settings};
 use creditlens::heatmap::Metric;
 use creditlens::score::RecordScore;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,13 +68,13 @@ fn wait(h: &mut Gui, what: &str, done: impl Fn(&App) -> bool) {
 fn demo() -> Gui {
     let mut h = open(Launch::default());
     wait(&mut h, "the demo to load and score", |a| {
-        a.loaded.is_some() && a.shown.is_some() && !a.scoring
+        a.loaded().is_some() && a.shown().is_some() && !a.is_scoring()
     });
     h
 }
 
 fn pair(a: &App) -> creditlens::score::PairScore {
-    match a.shown.as_deref().cloned() {
+    match a.shown().cloned() {
         Some(RecordScore::Pair(p)) => p,
         other => panic!("expected a pair, got {other:?}"),
     }
@@ -83,11 +84,11 @@ fn pair(a: &App) -> creditlens::score::PairScore {
 fn opens_on_the_demo_with_the_error_standing_out() {
     let mut h = demo();
     let a = app(&h);
-    assert!(a.load_error.is_none(), "{:?}", a.load_error);
+    assert!(a.load_error().is_none(), "{:?}", a.load_error());
     let p = pair(a);
     // The first demo pair's labelled error: its lowest-reward token lies in the error span, and the pair is
     // ranked correctly.
-    let spans = a.editor.error_spans.clone();
+    let spans = a.editor().error_spans.clone();
     assert!(!spans.is_empty(), "the demo pairs carry error spans");
     let lowest = p
         .rejected
@@ -122,11 +123,11 @@ fn typing_an_error_rescored_off_the_ui_thread() {
     let before = pair(app(&h)).rejected.reward;
     {
         let a = app_mut(&mut h);
-        a.editor.pair = false;
+        a.editor_mut().pair = false;
     }
-    let prompt = app(&h).editor.prompt.clone();
+    let prompt = app(&h).editor().prompt.clone();
     // Type into the response box as a user would.
-    app_mut(&mut h).editor.chosen.clear();
+    app_mut(&mut h).editor_mut().chosen.clear();
     h.step();
     let response = h.get_by_label_contains("The response to score");
     response.focus();
@@ -137,9 +138,9 @@ fn typing_an_error_rescored_off_the_ui_thread() {
     wait(
         &mut h,
         "the typed response to be scored",
-        |a| matches!(a.shown.as_deref(), Some(RecordScore::Unpaired(u)) if u.response.text == " The answer is 7."),
+        |a| matches!(a.shown(), Some(RecordScore::Unpaired(u)) if u.response.text == " The answer is 7."),
     );
-    let shown = app(&h).shown.as_deref().cloned();
+    let shown = app(&h).shown().cloned();
     let Some(RecordScore::Unpaired(u)) = shown else {
         panic!()
     };
@@ -154,39 +155,48 @@ fn typing_an_error_rescored_off_the_ui_thread() {
 fn a_failed_load_keeps_the_models_loaded_before() {
     let mut h = demo();
     wait(&mut h, "the drift", |a| {
-        !a.drift_running && !a.drift.is_empty()
+        !a.drift_running() && !a.drift().is_empty()
     });
-    let policy = app(&h).loaded.as_ref().expect("loaded").policy.path.clone();
-    let (checkpoints, points) = (app(&h).checkpoints.len(), app(&h).drift.len());
+    let policy = app(&h).loaded().expect("loaded").policy.path.clone();
+    let (checkpoints, points) = (app(&h).checkpoints().len(), app(&h).drift().len());
     let a = app_mut(&mut h);
-    let good = a.form.policy.clone();
-    a.form.policy = "/no/such/checkpoint".into();
-    a.load_models(None);
-    wait(&mut h, "the load to fail", |a| !a.loading);
+    let good = a.form().policy.clone();
+    a.apply(Action::OpenModels {
+        policy: "/no/such/checkpoint".into(),
+        reference: None,
+    });
+    wait(&mut h, "the load to fail", |a| !a.is_loading());
     let a = app(&h);
-    let loaded = a.loaded.as_ref().expect("the models loaded before");
+    let loaded = a.loaded().expect("the models loaded before");
     assert_eq!(loaded.policy.path, policy);
-    let err = a.load_error.clone().expect("the error");
+    let err = a.load_error().map(str::to_string).expect("the error");
     assert!(
         err.contains("/no/such/checkpoint") && err.contains("Still using"),
         "{err}"
     );
-    assert_eq!((a.checkpoints.len(), a.drift.len()), (checkpoints, points));
+    assert_eq!(
+        (a.checkpoints().len(), a.drift().len()),
+        (checkpoints, points)
+    );
     h.get_by_label_contains("Still using the models loaded before");
     // Edits are still scored.
-    app_mut(&mut h).editor.chosen.push_str(" Indeed.");
-    app_mut(&mut h).rescore_now();
+    app_mut(&mut h).editor_mut().chosen.push_str(" Indeed.");
+    app_mut(&mut h).apply(Action::Rescore);
     wait(&mut h, "the edit to be scored", |a| {
-        !a.scoring && pair(a).chosen.text.ends_with(" Indeed.")
+        !a.is_scoring() && pair(a).chosen.text.ends_with(" Indeed.")
     });
     // Reopening the demo's policy keeps its checkpoints and drift.
-    let a = app_mut(&mut h);
-    a.form.policy = good;
-    a.load_models(None);
-    wait(&mut h, "the demo to reload with its drift", |a| {
-        !a.loading && a.load_error.is_none() && !a.drift_running && a.drift.len() == points
+    app_mut(&mut h).apply(Action::OpenModels {
+        policy: good.into(),
+        reference: None,
     });
-    assert_eq!(app(&h).checkpoints.len(), checkpoints);
+    wait(&mut h, "the demo to reload with its drift", |a| {
+        !a.is_loading()
+            && a.load_error().is_none()
+            && !a.drift_running()
+            && a.drift().len() == points
+    });
+    assert_eq!(app(&h).checkpoints().len(), checkpoints);
 }
 
 /// A pinned token is walked with the arrow keys and its numbers copied with Ctrl+C or the Copy button (issue 15,
@@ -195,25 +205,25 @@ fn a_failed_load_keeps_the_models_loaded_before() {
 fn pinned_tokens_walk_with_arrows_and_copy() {
     let mut h = demo();
     let p = pair(app(&h));
-    app_mut(&mut h).pinned = Some((0, 1));
+    app_mut(&mut h).apply(Action::Pin(Some((0, 1))));
     h.step();
     h.key_press(egui::Key::ArrowRight);
     h.step();
-    assert_eq!(app(&h).pinned, Some((0, 2)));
+    assert_eq!(app(&h).pinned(), Some((0, 2)));
     for _ in 0..5 {
         h.key_press(egui::Key::ArrowLeft);
     }
     h.step();
-    assert_eq!(app(&h).pinned, Some((0, 0)), "stops at the first token");
+    assert_eq!(app(&h).pinned(), Some((0, 0)), "stops at the first token");
     h.key_press(egui::Key::ArrowDown);
     h.step();
-    assert_eq!(app(&h).pinned, Some((1, 0)), "down moves to rejected");
+    assert_eq!(app(&h).pinned(), Some((1, 0)), "down moves to rejected");
     let last = p.rejected.tokens.len() - 1;
     for _ in 0..p.rejected.tokens.len() + 3 {
         h.key_press(egui::Key::ArrowRight);
     }
     h.step();
-    assert_eq!(app(&h).pinned, Some((1, last)), "stops at the last token");
+    assert_eq!(app(&h).pinned(), Some((1, last)), "stops at the last token");
     let copied = |h: &Gui| {
         h.output()
             .platform_output
@@ -248,21 +258,21 @@ fn pinned_tokens_walk_with_arrows_and_copy() {
 fn edits_are_kept_per_record() {
     let mut h = demo();
     wait(&mut h, "the demo pairs", |a| {
-        a.dataset.is_some() && a.selected_row.is_some()
+        a.dataset().is_some() && a.selected_row().is_some()
     });
-    let row = app(&h).selected_row.expect("a selected row");
-    let original = app(&h).editor.chosen.clone();
-    app_mut(&mut h).editor.chosen.push_str(" Edited.");
-    app_mut(&mut h).rescore_now();
-    wait(&mut h, "the edit scored", |a| !a.scoring);
+    let row = app(&h).selected_row().expect("a selected row");
+    let original = app(&h).editor().chosen.clone();
+    app_mut(&mut h).editor_mut().chosen.push_str(" Edited.");
+    app_mut(&mut h).apply(Action::Rescore);
+    wait(&mut h, "the edit scored", |a| !a.is_scoring());
     h.get_by_label_contains(&format!("record {row} edited"));
-    app_mut(&mut h).select_row(row + 1);
-    wait(&mut h, "the next record", |a| !a.scoring);
-    assert!(!app(&h).editor.chosen.ends_with(" Edited."));
-    app_mut(&mut h).select_row(row);
-    wait(&mut h, "the edited record again", |a| !a.scoring);
+    app_mut(&mut h).apply(Action::SelectRow(row + 1));
+    wait(&mut h, "the next record", |a| !a.is_scoring());
+    assert!(!app(&h).editor().chosen.ends_with(" Edited."));
+    app_mut(&mut h).apply(Action::SelectRow(row));
+    wait(&mut h, "the edited record again", |a| !a.is_scoring());
     assert_eq!(
-        app(&h).editor.chosen,
+        app(&h).editor().chosen,
         format!("{original} Edited."),
         "the edit is kept"
     );
@@ -272,9 +282,9 @@ fn edits_are_kept_per_record() {
     );
     h.get_by_label("Revert").click();
     wait(&mut h, "the reverted record scored", |a| {
-        !a.scoring && !pair(a).chosen.text.ends_with(" Edited.")
+        !a.is_scoring() && !pair(a).chosen.text.ends_with(" Edited.")
     });
-    assert_eq!(app(&h).editor.chosen, original);
+    assert_eq!(app(&h).editor().chosen, original);
     assert!(h.query_by_label_contains("edited: kept").is_none());
 }
 
@@ -283,19 +293,19 @@ fn edits_are_kept_per_record() {
 #[test]
 fn exports_carry_the_index_beta_and_models() {
     let mut h = demo();
-    wait(&mut h, "the demo pairs", |a| a.dataset.is_some());
-    app_mut(&mut h).select_row(5);
+    wait(&mut h, "the demo pairs", |a| a.dataset().is_some());
+    app_mut(&mut h).apply(Action::SelectRow(5));
     wait(&mut h, "record 5", |a| {
-        a.selected_row == Some(5) && !a.scoring
+        a.selected_row() == Some(5) && !a.is_scoring()
     });
     let dir = temp();
-    let policy = app(&h).loaded.as_ref().expect("loaded").policy.path.clone();
-    let beta = app(&h).settings.beta;
+    let policy = app(&h).loaded().expect("loaded").policy.path.clone();
+    let beta = app(&h).settings().beta;
     let json = dir.path().join("r.json");
     let a = app_mut(&mut h);
-    a.export.format = creditlens::gui::ExportFormat::Json;
-    a.export.path = json.display().to_string();
-    a.run_export(false);
+    a.export_mut().format = creditlens::gui::ExportFormat::Json;
+    a.export_mut().path = json.display().to_string();
+    a.apply(Action::Export { overwrite: false });
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("JSON");
     assert_eq!(v["index"], 5);
@@ -307,9 +317,9 @@ fn exports_carry_the_index_beta_and_models() {
     assert!(v["reference"].is_string() && v["chosen"]["tokens"].is_array());
     let csv = dir.path().join("r.csv");
     let a = app_mut(&mut h);
-    a.export.format = creditlens::gui::ExportFormat::Csv;
-    a.export.path = csv.display().to_string();
-    a.run_export(false);
+    a.export_mut().format = creditlens::gui::ExportFormat::Csv;
+    a.export_mut().path = csv.display().to_string();
+    a.apply(Action::Export { overwrite: false });
     let text = std::fs::read_to_string(&csv).expect("written");
     let mut lines = text.lines();
     let header = lines.next().expect("header");
@@ -361,13 +371,13 @@ fn theme_switch_lays_the_chips_out_again() {
 #[test]
 fn the_prompt_is_shown_as_tokens() {
     let mut h = demo();
-    let n = app(&h).shown.as_ref().expect("shown").prompt_tokens().len();
+    let n = app(&h).shown().expect("shown").prompt_tokens().len();
     assert!(n > 3);
     h.get_by_label(&format!("Prompt as scored: {n} tokens"))
         .click();
     h.step();
     h.step();
-    let first = app(&h).shown.as_ref().expect("shown").prompt_tokens()[0].clone();
+    let first = app(&h).shown().expect("shown").prompt_tokens()[0].clone();
     assert!(
         h.query_all_by_label_contains(&format!("token {} ", first.id))
             .count()
@@ -391,29 +401,29 @@ fn the_prompt_is_shown_as_tokens() {
 fn small_windows_and_long_prompts_keep_the_heatmap() {
     let mut h = open_sized(Launch::default(), [1024.0, 640.0]);
     wait(&mut h, "the demo to load and score", |a| {
-        a.loaded.is_some() && a.shown.is_some() && !a.scoring
+        a.loaded().is_some() && a.shown().is_some() && !a.is_scoring()
     });
     let long: String = (0..60)
         .map(|i| format!("line {i} of a long prompt\n"))
         .collect();
     let a = app_mut(&mut h);
-    a.editor.prompt = long;
-    a.settings.show_plots = true;
-    a.rescore_now();
-    wait(&mut h, "the long prompt scored", |a| !a.scoring);
-    app_mut(&mut h).pinned = Some((0, 0));
+    a.editor_mut().prompt = long;
+    assert!(a.settings().show_plots);
+    a.apply(Action::Rescore);
+    wait(&mut h, "the long prompt scored", |a| !a.is_scoring());
+    app_mut(&mut h).apply(Action::Pin(Some((0, 0))));
     h.step();
     h.step();
     let a = app(&h);
     assert!(
-        a.editor_height < 330.0,
+        a.editor_height() < 330.0,
         "editor {} px tall",
-        a.editor_height
+        a.editor_height()
     );
     assert!(
-        a.heatmap_height >= 220.0,
+        a.heatmap_height() >= 220.0,
         "heatmap {} px tall",
-        a.heatmap_height
+        a.heatmap_height()
     );
 }
 
@@ -421,9 +431,9 @@ fn small_windows_and_long_prompts_keep_the_heatmap() {
 fn dataset_table_scores_sorts_and_selects() {
     let mut h = demo();
     wait(&mut h, "the demo pairs to be scored", |a| {
-        a.dataset.as_ref().is_some_and(|d| !d.running && d.done > 0)
+        a.dataset().is_some_and(|d| !d.job.running() && d.done > 0)
     });
-    let n = app(&h).dataset.as_ref().map_or(0, |d| d.rows.len());
+    let n = app(&h).dataset().map_or(0, |d| d.rows.len());
     assert!(n >= 200, "the demo pairs file has {n} records");
     // Sort by margin, ascending: the first row is the worst-ranked pair.
     h.get_by_label("margin").click();
@@ -431,7 +441,7 @@ fn dataset_table_scores_sorts_and_selects() {
     h.step();
     let worst = {
         let a = app_mut(&mut h);
-        let d = a.dataset.as_mut().expect("dataset");
+        let d = a.dataset_mut().expect("dataset");
         let view = d.view().to_vec();
         let margins: Vec<f64> = view
             .iter()
@@ -450,18 +460,18 @@ fn dataset_table_scores_sorts_and_selects() {
         view[0]
     };
     // Select it with the keyboard shortcut from the top: Ctrl+Down moves through the sorted order.
-    app_mut(&mut h).select_row(worst);
+    app_mut(&mut h).apply(Action::SelectRow(worst));
     wait(&mut h, "the selected pair to be shown", |a| {
-        a.selected_row == Some(worst) && !a.scoring
+        a.selected_row() == Some(worst) && !a.is_scoring()
     });
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::ArrowDown);
     wait(&mut h, "the next pair", |a| {
-        a.selected_row != Some(worst) && !a.scoring
+        a.selected_row() != Some(worst) && !a.is_scoring()
     });
     // The filter for pairs where the reward disagrees with the label.
     h.get_by_label("reward disagrees").click();
     h.step();
-    let d = app_mut(&mut h).dataset.as_mut().expect("dataset");
+    let d = app_mut(&mut h).dataset_mut().expect("dataset");
     let view = d.view().to_vec();
     assert!(
         view.iter()
@@ -475,14 +485,14 @@ fn dataset_table_scores_sorts_and_selects() {
 fn changing_beta_recomputes_without_a_forward_pass() {
     let mut h = demo();
     wait(&mut h, "the demo pairs and drift", |a| {
-        a.dataset.as_ref().is_some_and(|d| !d.running && d.done > 0)
-            && !a.drift_running
-            && !a.drift.is_empty()
+        a.dataset().is_some_and(|d| !d.job.running() && d.done > 0)
+            && !a.drift_running()
+            && !a.drift().is_empty()
     });
-    let beta = app(&h).settings.beta;
+    let beta = app(&h).settings().beta;
     let before = pair(app(&h));
     let first_margin = |a: &App| {
-        a.dataset.as_ref().and_then(|d| {
+        a.dataset().and_then(|d| {
             d.rows.iter().find_map(|r| {
                 r.score
                     .as_ref()
@@ -491,7 +501,7 @@ fn changing_beta_recomputes_without_a_forward_pass() {
             })
         })
     };
-    let (m0, d0) = (first_margin(app(&h)), app(&h).drift[0].margin);
+    let (m0, d0) = (first_margin(app(&h)), app(&h).drift()[0].margin);
     let values: Vec<Option<String>> = h
         .get_all_by_role(egui::accesskit::Role::SpinButton)
         .map(|n| n.value())
@@ -503,14 +513,14 @@ fn changing_beta_recomputes_without_a_forward_pass() {
     h.step();
     let a = app(&h);
     assert!(
-        (a.settings.beta - 3.0 * beta).abs() < 1e-12,
+        (a.settings().beta - 3.0 * beta).abs() < 1e-12,
         "beta set through the field"
     );
     assert!(
-        !a.scoring
-            && !a.loading
-            && !a.drift_running
-            && a.dataset.as_ref().is_some_and(|d| !d.running),
+        !a.is_scoring()
+            && !a.is_loading()
+            && !a.drift_running()
+            && a.dataset().is_some_and(|d| !d.job.running()),
         "a change of beta runs no model"
     );
     let after = pair(a);
@@ -521,7 +531,7 @@ fn changing_beta_recomputes_without_a_forward_pass() {
     }
     let m1 = first_margin(a).expect("a scored row");
     assert!((m1 - 3.0 * m0.expect("a scored row")).abs() < 1e-9);
-    assert!((a.drift[0].margin - 3.0 * d0).abs() < 1e-9);
+    assert!((a.drift()[0].margin - 3.0 * d0).abs() < 1e-9);
     h.step();
     h.get_by_label_contains(&format!("margin {:+.4}", after.margin));
 }
@@ -531,12 +541,11 @@ fn changing_beta_recomputes_without_a_forward_pass() {
 fn clicking_a_rows_numbers_selects_it() {
     let mut h = demo();
     wait(&mut h, "the demo pairs to be scored", |a| {
-        a.dataset.as_ref().is_some_and(|d| !d.running && d.done > 0)
+        a.dataset().is_some_and(|d| !d.job.running() && d.done > 0)
     });
-    let selected = app(&h).selected_row;
+    let selected = app(&h).selected_row();
     let view = app_mut(&mut h)
-        .dataset
-        .as_mut()
+        .dataset_mut()
         .expect("dataset")
         .view()
         .to_vec();
@@ -546,7 +555,7 @@ fn clicking_a_rows_numbers_selects_it() {
         .take(8)
         .filter(|&&i| Some(i) != selected)
         .find_map(|&i| {
-            let d = app(&h).dataset.as_ref().expect("dataset");
+            let d = app(&h).dataset().expect("dataset");
             let m = d.rows[i].score.as_ref()?.as_ref().ok()?.margin;
             let text = format!("{m:+.3}");
             (h.get_all_by_label(&text).count() == 1).then_some((i, text))
@@ -554,14 +563,14 @@ fn clicking_a_rows_numbers_selects_it() {
         .expect("a row with a unique margin");
     h.get_by_label(&text).click();
     wait(&mut h, "the clicked row to be selected", |a| {
-        a.selected_row == Some(row)
+        a.selected_row() == Some(row)
     });
 }
 
 #[test]
 fn switching_metric_recolours_and_export_writes_png_without_overwriting() {
     let mut h = demo();
-    app_mut(&mut h).settings.metric = Metric::SurprisalReference;
+    app_mut(&mut h).apply(Action::SetMetric(Metric::SurprisalReference));
     h.step();
     assert_eq!(
         h.get_all_by_label_contains("tokens coloured by surprisal (reference)")
@@ -580,8 +589,8 @@ fn switching_metric_recolours_and_export_writes_png_without_overwriting() {
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::E);
     h.step();
     h.step();
-    assert!(app(&h).export.open);
-    app_mut(&mut h).export.path = path.display().to_string();
+    assert!(app(&h).export().open);
+    app_mut(&mut h).export_mut().path = path.display().to_string();
     h.step();
     h.get_by_label("Save").click();
     h.step();
@@ -593,9 +602,9 @@ fn switching_metric_recolours_and_export_writes_png_without_overwriting() {
     h.step();
     h.step();
     assert!(
-        matches!(&app(&h).export.status, Some(Ok(_))),
+        matches!(&app(&h).export().status, Some(Ok(_))),
         "{:?}",
-        app(&h).export.status
+        app(&h).export().status
     );
     let png = image::open(&path).expect("a PNG").to_rgba8();
     // At 2x for print, as wide as its content (at most 900 logical pixels).
@@ -611,7 +620,7 @@ fn a_bad_checkpoint_shows_an_error_in_the_window() {
         ..Launch::default()
     });
     wait(&mut h, "the load to fail", |a| {
-        !a.loading && a.load_error.is_some()
+        !a.is_loading() && a.load_error().is_some()
     });
     assert!(
         h.get_all_by_label_contains("no such file or directory")
@@ -643,7 +652,7 @@ fn clicking_a_token_pins_its_details_with_top_k() {
         h.step();
     }
     h.step();
-    assert_eq!(app(&h).pinned, Some((0, 0)));
+    assert_eq!(app(&h).pinned(), Some((0, 0)));
     h.get_by_label("chosen token 0");
     h.get_by_label("Next-token alternatives at this position");
     // Both models' alternatives are listed, as scored.
@@ -661,7 +670,7 @@ fn clicking_a_token_pins_its_details_with_top_k() {
     }
     h.key_press(egui::Key::Escape);
     h.step();
-    assert_eq!(app(&h).pinned, None);
+    assert_eq!(app(&h).pinned(), None);
 }
 
 /// The model card names the family in words, and for a GGUF file its llama.cpp architecture.
@@ -674,9 +683,9 @@ fn model_card_names_the_family() {
         ..Launch::default()
     });
     wait(&mut h, "the models to load", |a| {
-        !a.loading && a.loaded.is_some()
+        !a.is_loading() && a.loaded().is_some()
     });
-    let loaded = app(&h).loaded.as_ref().expect("loaded");
+    let loaded = app(&h).loaded().expect("loaded");
     assert_eq!(loaded.policy.family, "Gemma 2");
     assert_eq!(loaded.reference.family, "Gemma 2");
     assert_eq!(h.get_all_by_label("Gemma 2").count(), 2, "both cards");
@@ -694,29 +703,26 @@ fn gguf_files_and_lora_adapters_open_with_progress_and_cards() {
         ..Launch::default()
     });
     wait(&mut h, "the GGUF file to load", |a| {
-        !a.loading && a.loaded.is_some()
+        !a.is_loading() && a.loaded().is_some()
     });
-    assert_eq!(app(&h).load_progress, 1.0, "progress ends at 100%");
-    let card = &app(&h).loaded.as_ref().expect("loaded").policy;
+    assert_eq!(app(&h).load_progress(), Some(1.0), "progress ends at 100%");
+    let card = &app(&h).loaded().expect("loaded").policy;
     assert!(card.architecture.contains("GGUF llama"), "{card:?}");
     assert!(card.stored_dtype.contains("q4_1"), "{card:?}");
     assert!(h.get_all_by_label_contains("GGUF llama").count() >= 1);
 
     // A LoRA adapter with the reference left empty: its local base becomes the reference.
-    let a = app_mut(&mut h);
-    a.form.policy = crate::util::model("llama_lora_rs").display().to_string();
-    a.form.reference = String::new();
-    a.load_models(None);
+    app_mut(&mut h).apply(Action::OpenModels {
+        policy: crate::util::model("llama_lora_rs"),
+        reference: Some(PathBuf::new()),
+    });
     wait(&mut h, "the adapter to load", |a| {
-        !a.loading
-            && a.loaded
-                .as_ref()
-                .is_some_and(|l| l.policy.adapter.is_some())
+        !a.is_loading() && a.loaded().is_some_and(|l| l.policy.adapter.is_some())
     });
     assert!(
-        app(&h).form.reference.ends_with("llama_ref"),
+        app(&h).form().reference.ends_with("llama_ref"),
         "{}",
-        app(&h).form.reference
+        app(&h).form().reference
     );
     assert!(h.get_all_by_label_contains("rsLoRA").count() >= 1);
 }
@@ -732,14 +738,14 @@ fn conversational_records_show_their_template_tokens() {
         ..Launch::default()
     });
     wait(&mut h, "the chat records to be scored", |a| {
-        a.shown.is_some() && !a.scoring && a.dataset.as_ref().is_some_and(|d| !d.running)
+        a.shown().is_some() && !a.is_scoring() && a.dataset().is_some_and(|d| !d.job.running())
     });
     h.get_by_label_contains("How many legs has a cat?");
-    app_mut(&mut h).select_row(1);
+    app_mut(&mut h).apply(Action::SelectRow(1));
     wait(&mut h, "record 1 to be shown", |a| {
-        a.selected_row == Some(1) && !a.scoring
+        a.selected_row() == Some(1) && !a.is_scoring()
     });
-    let shown = app(&h).shown.as_deref().cloned().expect("shown");
+    let shown = app(&h).shown().cloned().expect("shown");
     let prompt: Vec<_> = shown.prompt_tokens().to_vec();
     assert!(
         prompt
@@ -753,7 +759,7 @@ fn conversational_records_show_their_template_tokens() {
         .collect();
     assert!(user.contains("How many legs has a cat?"), "{user}");
     assert!(
-        app(&h).editor.chat,
+        app(&h).editor().chat,
         "a conversational record turns the chat switch on"
     );
     h.get_by_label_contains("through the chat template");
@@ -768,14 +774,13 @@ fn conversational_records_show_their_template_tokens() {
     );
 
     // Editing the rejected answer rescores through the template, keeping the system message.
-    app_mut(&mut h).editor.rejected = "A cat has 9 legs.".into();
-    app_mut(&mut h).editor.dirty_since = Some(Instant::now() - Duration::from_secs(1));
+    app_mut(&mut h).editor_mut().rejected = "A cat has 9 legs.".into();
+    app_mut(&mut h).editor_mut().dirty_since = Some(Instant::now() - Duration::from_secs(1));
     wait(&mut h, "the edit to be scored", |a| {
-        !a.scoring && pair(a).rejected.text.starts_with("A cat has 9 legs.")
+        !a.is_scoring() && pair(a).rejected.text.starts_with("A cat has 9 legs.")
     });
     let texts: String = app(&h)
-        .shown
-        .as_deref()
+        .shown()
         .map(|s| s.prompt_tokens().iter().map(|t| t.text.clone()).collect())
         .unwrap_or_default();
     assert!(
@@ -784,11 +789,11 @@ fn conversational_records_show_their_template_tokens() {
     );
 
     // The chat switch off: the same texts as plain text, no template.
-    app_mut(&mut h).editor.chat = false;
-    app_mut(&mut h).editor.dirty_since = Some(Instant::now() - Duration::from_secs(1));
+    app_mut(&mut h).editor_mut().chat = false;
+    app_mut(&mut h).editor_mut().dirty_since = Some(Instant::now() - Duration::from_secs(1));
     wait(&mut h, "plain-text scoring", |a| {
-        !a.scoring
-            && a.shown.as_deref().is_some_and(|s| {
+        !a.is_scoring()
+            && a.shown().is_some_and(|s| {
                 !s.prompt_tokens()
                     .iter()
                     .any(|t| t.text == "<|start_header_id|>")
@@ -809,25 +814,77 @@ fn a_template_error_is_shown_and_the_app_keeps_running() {
         ..Launch::default()
     });
     wait(&mut h, "the first record", |a| {
-        a.shown.is_some() && !a.scoring
+        a.shown().is_some() && !a.is_scoring()
     });
-    app_mut(&mut h).select_row(1);
+    app_mut(&mut h).apply(Action::SelectRow(1));
     wait(&mut h, "the template's refusal", |a| {
-        !a.scoring
-            && a.score_error
-                .as_deref()
+        !a.is_scoring()
+            && a.score_error()
                 .is_some_and(|e| e.contains("System role not supported"))
     });
     h.get_by_label_contains("System role not supported");
-    app_mut(&mut h).select_row(2);
+    app_mut(&mut h).apply(Action::SelectRow(2));
     wait(&mut h, "record 2 scored", |a| {
-        !a.scoring && a.score_error.is_none() && a.selected_row == Some(2)
+        !a.is_scoring() && a.score_error().is_none() && a.selected_row() == Some(2)
     });
-    let shown = app(&h).shown.as_deref().cloned().expect("shown");
+    let shown = app(&h).shown().cloned().expect("shown");
     let prompt: String = shown
         .prompt_tokens()
         .iter()
         .map(|t| t.text.clone())
         .collect();
     assert!(prompt.contains("<start_of_turn>"), "{prompt}");
+}
+
+/// Below 1024x640 the panels give way (issue 15, item 3): Ctrl+B hides the side panel, Ctrl+P the plots, and the
+/// heatmaps keep their room in a centre that scrolls.
+#[test]
+fn panels_collapse_in_a_small_window() {
+    let mut h = open_sized(Launch::default(), [900.0, 560.0]);
+    wait(&mut h, "the demo to load and score", |a| {
+        a.loaded().is_some() && a.shown().is_some() && !a.is_scoring()
+    });
+    assert!(h.query_by_label("Models").is_some() && h.query_by_label("Per token").is_some());
+    assert!(
+        app(&h).heatmap_height() >= 220.0,
+        "{}",
+        app(&h).heatmap_height()
+    );
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::B);
+    h.step();
+    h.step();
+    assert!(!app(&h).settings().show_side);
+    assert!(
+        h.query_by_label("Models").is_none(),
+        "the side panel is hidden"
+    );
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::P);
+    h.step();
+    h.step();
+    assert!(
+        h.query_by_label("Per token").is_none(),
+        "the plots are hidden"
+    );
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::B);
+    h.step();
+    h.step();
+    h.get_by_label("Models");
+}
+
+/// The plots panel keeps the height it opens with (about 30% of the window) once its plots arrive: egui sizes a
+/// panel to its content, and the first frames, with nothing to plot yet, used to shrink it to its minimum for good.
+#[test]
+fn the_plots_panel_keeps_its_height() {
+    let mut h = open(Launch {
+        plot: Some(creditlens::gui::PlotTab::Drift),
+        ..Launch::default()
+    });
+    wait(&mut h, "the drift", |a| {
+        a.loaded().is_some() && !a.drift_running() && !a.drift().is_empty()
+    });
+    let height = app(&h).plots_height();
+    assert!(
+        height >= 200.0,
+        "the plots get {height} px of a 900 px window"
+    );
 }

@@ -4,6 +4,7 @@
 use crate::util::{creditlens, fixtures, model, s, temp};
 use creditlens::data::read_entries;
 use creditlens::heatmap::{Colormap, Metric, Rgb, ScaleMode, Theme};
+use creditlens::model::Dtype;
 use creditlens::render::{HeatmapSpec, RenderOptions, render};
 use creditlens::score::{ScoreOptions, Scorer};
 
@@ -27,7 +28,7 @@ fn scorer_for(policy: &std::path::Path, reference: &std::path::Path) -> Scorer {
         top_k: 0,
         ..ScoreOptions::default()
     };
-    Scorer::load(policy, reference, "f32", options).expect("load")
+    Scorer::load(policy, reference, Dtype::F32, options).expect("load")
 }
 
 #[test]

@@ -5,9 +5,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 use creditlens::checkpoint::training_checkpoints;
 use creditlens::data::{Record, read_entries};
+use creditlens::defaults;
 use creditlens::demo_assets::DemoAssets;
 use creditlens::drift::{DriftPoint, DriftRun, TRAINER_METRICS, at_step, drift, trainer_curves};
-use creditlens::model::parse_dtype;
+use creditlens::model::Dtype;
 use creditlens::score::Scorer;
 use creditlens::tokenize::TokenizationMode;
 use std::io::Write;
@@ -28,17 +29,17 @@ pub struct DriftArgs {
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
     /// Average over the first N pairs of --data.
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = defaults::DRIFT_PAIRS)]
     max_pairs: usize,
     /// DPO's beta.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = defaults::BETA)]
     beta: f64,
     /// `trl` or `joint` tokenisation.
-    #[arg(long, value_name = "MODE", default_value = "trl")]
+    #[arg(long, value_name = "MODE", default_value_t = defaults::TOKENIZATION)]
     tokenization: TokenizationMode,
     /// Compute dtype: f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    dtype: String,
+    #[arg(long, default_value_t = defaults::DTYPE)]
+    dtype: Dtype,
     /// Write here (.jsonl or .csv) instead of JSON lines on stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -103,7 +104,7 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
         top_k: 0,
         max_length: None,
     };
-    let scorer = Scorer::load(&last.dir, &reference, &args.dtype, options)
+    let scorer = Scorer::load(&last.dir, &reference, args.dtype, options)
         .context("cannot load the models")?;
     let curves = trainer_curves(&last.dir.join("trainer_state.json"));
     let cancel = AtomicBool::new(false);
@@ -112,7 +113,7 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
         checkpoints: &checkpoints,
         pairs: &pairs,
         selected: None,
-        dtype: parse_dtype(&args.dtype)?,
+        dtype: args.dtype,
         cancel: &cancel,
     };
     let mut failed = None;

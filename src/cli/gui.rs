@@ -30,6 +30,28 @@ pub struct GuiArgs {
     /// A Jinja chat template file for conversational records, instead of the tokenizer's own.
     #[arg(long, value_name = "FILE")]
     chat_template: Option<PathBuf>,
+    /// Open the window at this size in logical pixels, e.g. 1024x640 [default: 1400x880, or the remembered size].
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    window_size: Option<[f32; 2]>,
+}
+
+/// Parses `WIDTHxHEIGHT` (at least the window's smallest size, 720x480).
+fn parse_size(text: &str) -> Result<[f32; 2], String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{text}` is not WIDTHxHEIGHT, e.g. 1024x640"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("`{v}` in `{text}` is not a whole number of pixels"))
+    };
+    let (w, h) = (parse(w)?, parse(h)?);
+    if w < 720 || h < 480 {
+        return Err(format!(
+            "{w}x{h} is smaller than the window's smallest size, 720x480"
+        ));
+    }
+    Ok([w as f32, h as f32])
 }
 
 pub fn run(args: GuiArgs) -> anyhow::Result<()> {
@@ -51,6 +73,7 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
         }),
         plot: args.plot,
         chat_template: args.chat_template,
+        window_size: args.window_size,
     })?;
     Ok(())
 }

@@ -12,7 +12,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use creditlens::chat::Conversation;
 use creditlens::data::{Entry, Record};
+use creditlens::defaults;
 use creditlens::demo_assets::DemoAssets;
+use creditlens::model::Dtype;
 use creditlens::score::{RecordScore, ScoreOptions, Scorer};
 use creditlens::tokenize::TokenizationMode;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -57,17 +59,17 @@ struct ModelArgs {
     #[arg(long, value_name = "DIR", requires = "policy")]
     reference: Option<PathBuf>,
     /// DPO's beta: r_t = beta * (log pi - log pi_ref).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = defaults::BETA)]
     beta: f64,
     /// `trl`: exactly what TRL's DPOTrainer scores (EOS appended); `joint`: prompt+response as one string.
-    #[arg(long, value_name = "MODE", default_value = "trl")]
+    #[arg(long, value_name = "MODE", default_value_t = defaults::TOKENIZATION)]
     tokenization: TokenizationMode,
     /// Longest sequence (prompt included); longer ones lose their end, as with TRL's max_length.
     #[arg(long, value_name = "N")]
     max_length: Option<usize>,
     /// Compute dtype: f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    dtype: String,
+    #[arg(long, default_value_t = defaults::DTYPE)]
+    dtype: Dtype,
     /// A Jinja chat template file for conversational records and --chat, instead of the tokenizer's own
     /// (chat_template.jinja or tokenizer_config.json's chat_template; a GGUF file's tokenizer.chat_template).
     #[arg(long, value_name = "FILE")]
@@ -99,7 +101,7 @@ impl ModelArgs {
     fn load(&self, top_k: usize) -> anyhow::Result<Scorer> {
         let template = self.template_file()?;
         let (policy, reference) = self.paths()?;
-        let scorer = Scorer::load(&policy, &reference, &self.dtype, self.options(top_k))
+        let scorer = Scorer::load(&policy, &reference, self.dtype, self.options(top_k))
             .context("cannot load the models")?;
         Ok(match template {
             Some(t) => {

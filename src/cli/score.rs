@@ -20,7 +20,7 @@ pub struct ScoreArgs {
     #[command(flatten)]
     text: TextRecordArgs,
     /// Alternatives reported per model and token.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = creditlens::defaults::TOP_K)]
     top_k: usize,
     /// Write here (.jsonl or .csv) instead of stdout.
     #[arg(long, value_name = "FILE")]

@@ -1,11 +1,13 @@
 //! The app's state and frame: menus and toolbar, the models and dataset side panel, the editor and the paired
 //! heatmaps in the centre, the pinned-token panel, the plots, export and the start-up screenshot mode.
 
+use super::colour_bar::colour_bar;
 use super::dataset::Dataset;
 use super::dialogs::{Pending, Purpose};
 use super::export::{self, ExportState, Format};
-use super::heatmap_view::{ChipCache, TokenChips, colour_bar};
-use super::models_panel::{self, Action, CardRects, ModelForm};
+use super::heatmap_view::{ChipCache, TokenChips};
+use super::job::Job;
+use super::models_panel::{self, CardRects, ModelForm};
 use super::plots::{self, TrainerCurve};
 use super::settings::{STORAGE_KEY, Settings, push_recent};
 use super::worker::{DriftJob, DriftPoint, Loaded, Reply, Worker};
@@ -18,15 +20,16 @@ use crate::score::{RecordScore, ScoreOptions};
 use crate::textdiff::{DiffSpans, differing_spans};
 use egui::{Key, KeyboardShortcut, Modifiers, Ui};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod access;
 mod centre;
 mod chrome;
 mod editor;
 mod export_view;
 mod input;
+mod plots_panel;
 mod replies;
 mod screenshot;
 mod side;
@@ -51,6 +54,8 @@ pub struct Launch {
     pub plot: Option<PlotTab>,
     /// Render conversations with this chat template file instead of the tokenizer's own.
     pub chat_template: Option<PathBuf>,
+    /// Open the window at this size (logical pixels) instead of the default or remembered one.
+    pub window_size: Option<[f32; 2]>,
 }
 
 /// Which plot the bottom panel shows.
@@ -77,71 +82,64 @@ struct ScreenshotMode {
 /// The app.
 pub struct App {
     /// Persisted settings.
-    pub settings: Settings,
+    settings: Settings,
     worker: Worker,
+    /// The window's context (to open dialogs and wake it).
+    ctx: egui::Context,
     /// The model path fields.
-    pub form: ModelForm,
+    form: ModelForm,
     /// Loaded models.
-    pub loaded: Option<Loaded>,
-    load_generation: u64,
-    /// A load is running.
-    pub loading: bool,
-    /// Share of the current load done (0 to 1).
-    pub load_progress: f32,
-    /// Why the last load failed.
-    pub load_error: Option<String>,
+    loaded: Option<Loaded>,
+    /// Loading the models (its error: why the last load failed).
+    load: Job,
     /// The text being inspected.
-    pub editor: Editor,
+    editor: Editor,
     /// Its scores (shared, so drawing a frame never copies them).
-    pub shown: Option<Arc<RecordScore>>,
+    shown: Option<Arc<RecordScore>>,
     scale_cache: std::cell::RefCell<Option<(usize, Metric, ScaleMode, Scale)>>,
-    score_generation: u64,
-    /// A scoring request is in flight.
-    pub scoring: bool,
-    /// Why the shown text could not be scored.
-    pub score_error: Option<String>,
+    /// Scoring the editor's text (its error: why the shown text could not be scored).
+    scoring: Job,
     diff: DiffSpans,
     /// The open data file.
-    pub dataset: Option<Dataset>,
+    dataset: Option<Dataset>,
     /// Selected record of the data file.
-    pub selected_row: Option<usize>,
+    selected_row: Option<usize>,
     /// Pinned token: (response 0 = chosen/response, 1 = rejected; token index).
-    pub pinned: Option<(usize, usize)>,
+    pinned: Option<(usize, usize)>,
     caches: [ChipCache; 2],
     /// Training checkpoints of the policy (for drift).
-    pub checkpoints: Vec<TrainingCheckpoint>,
+    checkpoints: Vec<TrainingCheckpoint>,
     /// Drift points received.
-    pub drift: Vec<DriftPoint>,
-    drift_generation: u64,
-    drift_cancel: Arc<AtomicBool>,
-    /// A drift run is going.
-    pub drift_running: bool,
-    drift_error: Option<String>,
+    drift: Vec<DriftPoint>,
+    /// The drift over checkpoints.
+    drift_job: Job,
     drift_selected_stale: bool,
     trainer: Vec<TrainerCurve>,
     /// What a load in flight replaced (checkpoints, trainer curves, drift), put back if it fails.
     before_load: Option<(Vec<TrainingCheckpoint>, Vec<TrainerCurve>, Vec<DriftPoint>)>,
     /// Height given to the heatmaps in the last frame (for tests of the layout).
-    pub heatmap_height: f32,
+    heatmap_height: f32,
     /// Height of the text editor in the last frame (for tests of the layout).
-    pub editor_height: f32,
+    editor_height: f32,
+    /// Height of the plots panel's content in the last frame (for tests of the layout).
+    plots_height: f32,
     /// Edited texts of data-file records, by row, kept when another row is opened (cleared by Revert).
     edits: std::collections::HashMap<usize, Editor>,
     /// Policies opened with a run folder of `checkpoint-N/` elsewhere (the demo's), so reopening one keeps its drift.
     runs: Vec<(PathBuf, PathBuf)>,
     /// Bottom panel tab.
-    pub plot_tab: PlotTab,
+    plot_tab: PlotTab,
     /// Export window.
-    pub export: ExportState,
+    export: ExportState,
     dialog: Option<Pending>,
     cards: CardRects,
     title: String,
     screenshot: Option<ScreenshotMode>,
     outcome: Arc<Mutex<Option<String>>>,
     /// Status line.
-    pub notice: Option<String>,
+    notice: Option<String>,
     /// Frames drawn (for tests and the screenshot mode).
-    pub frames: u64,
+    frames: u64,
 }
 
 fn shortcut(modifiers: Modifiers, key: Key) -> KeyboardShortcut {
@@ -151,6 +149,8 @@ fn shortcut(modifiers: Modifiers, key: Key) -> KeyboardShortcut {
 const OPEN_DATA: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
 const EXPORT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
 const THEME: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::T);
+const SIDE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::B);
+const PLOTS: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::P);
 
 impl App {
     /// The app inside eframe: fonts, persisted settings, then [`App::start`].
@@ -160,6 +160,8 @@ impl App {
         outcome: Arc<Mutex<Option<String>>>,
     ) -> Self {
         let settings = if launch.screenshot.is_some() {
+            // A screenshot shows the app as a new user opens it: no remembered panel sizes either.
+            cc.egui_ctx.memory_mut(|m| *m = egui::Memory::default());
             Settings::default()
         } else {
             cc.storage
@@ -183,21 +185,17 @@ impl App {
         let mut app = Self {
             settings,
             worker,
+            ctx: ctx.clone(),
             form: ModelForm::default(),
             loaded: None,
-            load_generation: 0,
-            loading: false,
-            load_progress: 0.0,
-            load_error: None,
+            load: Job::default(),
             editor: Editor {
                 pair: true,
                 ..Editor::default()
             },
             shown: None,
             scale_cache: std::cell::RefCell::new(None),
-            score_generation: 0,
-            scoring: false,
-            score_error: None,
+            scoring: Job::default(),
             diff: DiffSpans::default(),
             dataset: None,
             selected_row: None,
@@ -205,15 +203,13 @@ impl App {
             caches: [ChipCache::default(), ChipCache::default()],
             checkpoints: Vec::new(),
             drift: Vec::new(),
-            drift_generation: 0,
-            drift_cancel: Arc::new(AtomicBool::new(false)),
-            drift_running: false,
-            drift_error: None,
+            drift_job: Job::default(),
             drift_selected_stale: false,
             trainer: Vec::new(),
             before_load: None,
             heatmap_height: 0.0,
             editor_height: 0.0,
+            plots_height: 0.0,
             edits: std::collections::HashMap::new(),
             runs: Vec::new(),
             plot_tab: PlotTab::Tokens,
@@ -249,7 +245,7 @@ impl App {
                     Some(demo.checkpoints()),
                 ),
                 Err(e) => {
-                    app.load_error = Some(e.to_string());
+                    app.load.fail(e.to_string());
                     (None, None, launch.data.clone(), None)
                 }
             },
@@ -284,10 +280,10 @@ impl App {
         }
     }
 
-    fn open_dialog(&mut self, ctx: &egui::Context, purpose: Purpose) {
+    fn open_dialog(&mut self, purpose: Purpose) {
         if self.dialog.is_none() {
             let suggested = (purpose == Purpose::Export).then(|| PathBuf::from(&self.export.path));
-            self.dialog = Some(Pending::open(purpose, ctx, suggested));
+            self.dialog = Some(Pending::open(purpose, &self.ctx, suggested));
         }
     }
 
@@ -349,11 +345,16 @@ impl App {
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
-        egui::Panel::left("side")
-            .resizable(true)
-            .default_size(420.0)
-            .min_size(320.0)
-            .show(ui, |ui| self.side_panel(ui));
+        // Panels start in proportion to the window (a 1024x640 one keeps most of its width for the heatmaps);
+        // each can be resized, and the side and plot panels hidden (View menu, Ctrl+B / Ctrl+P).
+        let window = ui.available_rect_before_wrap().size();
+        if self.settings.show_side {
+            egui::Panel::left("side")
+                .resizable(true)
+                .default_size((window.x * 0.36).clamp(320.0, 540.0))
+                .min_size(300.0)
+                .show(ui, |ui| self.side_panel(ui));
+        }
         if let Some((side, idx)) = self.pinned {
             let token = self.shown.as_ref().and_then(|s| {
                 let responses = s.responses();
@@ -379,64 +380,23 @@ impl App {
         if self.settings.show_plots {
             egui::Panel::bottom("plots")
                 .resizable(true)
-                .default_size(260.0)
-                .min_size(200.0)
+                .default_size((window.y * 0.3).clamp(170.0, 260.0))
+                .min_size(150.0)
                 .show(ui, |ui| self.plots(ui));
         }
         egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
         self.export_window(&ctx);
         self.screenshot_step(&ctx);
     }
-
-    fn plots(&mut self, ui: &mut Ui) {
-        ui.horizontal(|ui| {
-            ui.selectable_value(&mut self.plot_tab, PlotTab::Tokens, "Per token")
-                .on_hover_text("The metric per token and the cumulative reward of the shown responses");
-            ui.add_enabled_ui(!self.checkpoints.is_empty(), |ui| {
-                ui.selectable_value(&mut self.plot_tab, PlotTab::Drift, "Drift over checkpoints")
-                    .on_hover_text("Mean chosen and rejected rewards and the margin at each training checkpoint")
-                    .on_disabled_hover_text("Open a policy folder that holds checkpoint-N subfolders");
-                ui.selectable_value(&mut self.plot_tab, PlotTab::TokenByCheckpoint, "Token × checkpoint")
-                    .on_hover_text("The selected response's per-token values at each checkpoint")
-                    .on_disabled_hover_text("Open a policy folder that holds checkpoint-N subfolders");
-            });
-            if self.drift_running {
-                ui.spinner();
-                if ui.button("Cancel").on_hover_text("Stop the drift computation").clicked() {
-                    self.drift_cancel.store(true, Ordering::Relaxed);
-                }
-            }
-            if let Some(e) = &self.drift_error {
-                ui.colored_label(ui.visuals().error_fg_color, e);
-            }
-        });
-        let height = (ui.available_height() - 8.0).max(80.0);
-        match self.plot_tab {
-            PlotTab::Tokens => match self.shown.as_deref() {
-                Some(s) => plots::tokens(ui, s, self.settings.metric, height),
-                None => {
-                    ui.weak("nothing scored yet");
-                }
-            },
-            PlotTab::Drift => plots::drift(ui, &self.drift, &self.trainer, height),
-            PlotTab::TokenByCheckpoint => {
-                if self.drift_selected_stale && !self.drift_running {
-                    self.start_drift(false);
-                }
-                plots::token_by_checkpoint(
-                    ui,
-                    &self.drift,
-                    self.settings.metric,
-                    self.settings.theme,
-                );
-            }
-        }
-    }
 }
 
 impl eframe::App for App {
     fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
+    }
+
+    fn persist_egui_memory(&self) -> bool {
+        self.screenshot.is_none()
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

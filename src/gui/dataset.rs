@@ -1,13 +1,10 @@
 //! The dataset browser: the records of a data file with their scores as they arrive, sortable by any column,
 //! filterable to the pairs where the reward disagrees with the label, searchable; only visible rows are laid out.
 
+use super::job::Job;
 use super::worker::RowScore;
 use crate::data::{Entry, Record};
-use egui::Ui;
-use egui_extras::{Column, TableBuilder};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 /// A sortable column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +34,7 @@ pub struct Row {
     /// Its scores once computed (or why scoring failed).
     pub score: Option<Result<RowScore, String>>,
     /// Lower-cased text for searching.
-    haystack: String,
+    pub(super) haystack: String,
     /// The prompt as the table shows it (for a conversation, its last user message), on one line.
     pub prompt: String,
 }
@@ -62,12 +59,8 @@ pub struct Dataset {
     pub path: PathBuf,
     /// Its records.
     pub rows: Vec<Row>,
-    /// The scoring run's generation.
-    pub generation: u64,
-    /// Set to stop the scoring run.
-    pub cancel: Arc<AtomicBool>,
-    /// Whether scoring is still running.
-    pub running: bool,
+    /// Scoring the file's records.
+    pub job: Job,
     /// Rows scored so far in this run.
     pub done: usize,
     /// Seconds the last completed run took.
@@ -119,9 +112,7 @@ impl Dataset {
         Self {
             path,
             rows,
-            generation: 0,
-            cancel: Arc::new(AtomicBool::new(false)),
-            running: false,
+            job: Job::default(),
             done: 0,
             seconds: None,
             sort: (SortKey::Index, true),
@@ -151,9 +142,12 @@ impl Dataset {
         self.view_key = None;
     }
 
-    /// The scoring run ended: the rows take their sorted places.
-    pub fn finish(&mut self, seconds: Option<f64>) {
-        self.running = false;
+    /// The scoring run tagged `generation` ended (after `seconds`, or cancelled): the rows take their sorted
+    /// places. A stale run's end changes nothing.
+    pub fn finish(&mut self, generation: u64, seconds: Option<f64>) {
+        if !self.job.finish(generation, None) {
+            return;
+        }
         if seconds.is_some() {
             self.seconds = seconds;
         }
@@ -181,7 +175,7 @@ impl Dataset {
             self.done += 1;
             // Sorting by a score column must see it, but not while scores pour in (rows would jump under the
             // pointer): the order is rebuilt when the run ends. The index order needs no rebuild.
-            if !self.running && (self.sort.0 != SortKey::Index || self.only_disagreements) {
+            if !self.job.running() && (self.sort.0 != SortKey::Index || self.only_disagreements) {
                 self.view_key = None;
             }
         }
@@ -235,160 +229,6 @@ impl Dataset {
             self.view_key = Some(key);
         }
         &self.view
-    }
-
-    /// Shows filter, search and the table; returns the row clicked, if any.
-    pub fn show(&mut self, ui: &mut Ui, selected: Option<usize>) -> Option<usize> {
-        ui.horizontal(|ui| {
-            ui.add(
-                egui::TextEdit::singleline(&mut self.search)
-                    .hint_text("search text")
-                    .desired_width(150.0),
-            )
-            .on_hover_text("Show only records whose prompt or responses contain this text");
-            ui.checkbox(&mut self.only_disagreements, "reward disagrees")
-                .on_hover_text("Show only pairs where R_chosen < R_rejected: the implicit reward prefers the rejected response");
-        });
-        let mut clicked = None;
-        let sort = self.sort;
-        let mut new_sort = None;
-        let view: Vec<usize> = self.view().to_vec();
-        ui.label(format!(
-            "{} of {} records shown",
-            view.len(),
-            self.rows.len()
-        ));
-        let header = |ui: &mut Ui,
-                      key: SortKey,
-                      name: &str,
-                      tip: &str,
-                      new_sort: &mut Option<(SortKey, bool)>| {
-            let arrow = if sort.0 == key {
-                if sort.1 { " ⏶" } else { " ⏷" }
-            } else {
-                ""
-            };
-            if ui
-                .button(format!("{name}{arrow}"))
-                .on_hover_text(format!("{tip}. Click to sort"))
-                .clicked()
-            {
-                *new_sort = Some((key, if sort.0 == key { !sort.1 } else { true }));
-            }
-        };
-        // Cell text is not selectable, so a click anywhere on a row (its numbers included) selects the row.
-        ui.style_mut().interaction.selectable_labels = false;
-        TableBuilder::new(ui)
-            .id_salt("dataset-table")
-            .striped(true)
-            .sense(egui::Sense::click())
-            .column(Column::exact(44.0))
-            .column(Column::exact(200.0).clip(true))
-            .columns(Column::exact(62.0), 3)
-            .column(Column::exact(26.0))
-            .columns(Column::exact(48.0), 2)
-            .min_scrolled_height(200.0)
-            .header(22.0, |mut row| {
-                let cols = [
-                    (SortKey::Index, "#", "Record number in the file, from 0"),
-                    (SortKey::Margin, "margin", "R_chosen - R_rejected"),
-                    (SortKey::Chosen, "R_c", "Sequence reward of chosen"),
-                    (SortKey::Rejected, "R_r", "Sequence reward of rejected"),
-                    (
-                        SortKey::Correct,
-                        "✓",
-                        "Whether the implicit reward prefers chosen",
-                    ),
-                    (SortKey::LenChosen, "len c", "Tokens of chosen"),
-                    (SortKey::LenRejected, "len r", "Tokens of rejected"),
-                ];
-                for (k, (key, name, tip)) in cols.into_iter().enumerate() {
-                    row.col(|ui| header(ui, key, name, tip, &mut new_sort));
-                    if k == 0 {
-                        row.col(|ui| {
-                            ui.strong("prompt").on_hover_text(
-                                "The prompt (for a conversation, its last user message)",
-                            );
-                        });
-                    }
-                }
-            })
-            .body(|body| {
-                body.rows(20.0, view.len(), |mut row| {
-                    let i = view[row.index()];
-                    row.set_selected(selected == Some(i));
-                    let r = &self.rows[i];
-                    let num = |v: f64| {
-                        if v.is_nan() {
-                            "–".to_string()
-                        } else {
-                            format!("{v:+.3}")
-                        }
-                    };
-                    row.col(|ui| {
-                        ui.label(i.to_string());
-                    });
-                    row.col(|ui| {
-                        ui.add(egui::Label::new(r.prompt.as_str()).truncate());
-                    });
-                    match (&r.record, &r.score) {
-                        (Err(e), _) => {
-                            row.col(|ui| {
-                                ui.colored_label(ui.visuals().error_fg_color, "bad")
-                                    .on_hover_text(format!("line {}: {e}", r.line));
-                            });
-                        }
-                        (Ok(_), None) => {
-                            row.col(|ui| {
-                                ui.weak("…");
-                            });
-                        }
-                        (Ok(_), Some(Err(e))) => {
-                            row.col(|ui| {
-                                ui.colored_label(ui.visuals().error_fg_color, "error")
-                                    .on_hover_text(e.as_str());
-                            });
-                        }
-                        (Ok(_), Some(Ok(s))) => {
-                            row.col(|ui| {
-                                ui.monospace(num(s.margin));
-                            });
-                            row.col(|ui| {
-                                ui.monospace(num(s.reward_chosen));
-                            });
-                            row.col(|ui| {
-                                ui.monospace(num(s.reward_rejected));
-                            });
-                            row.col(|ui| {
-                                if !s.margin.is_nan() {
-                                    ui.label(if s.margin > 0.0 {
-                                        "✓"
-                                    } else if s.margin < 0.0 {
-                                        "✗"
-                                    } else {
-                                        "="
-                                    });
-                                }
-                            });
-                            row.col(|ui| {
-                                ui.monospace(s.len_chosen.to_string());
-                            });
-                            row.col(|ui| {
-                                if s.len_rejected > 0 {
-                                    ui.monospace(s.len_rejected.to_string());
-                                }
-                            });
-                        }
-                    }
-                    if row.response().clicked() {
-                        clicked = Some(i);
-                    }
-                });
-            });
-        if let Some(s) = new_sort {
-            self.sort = s;
-        }
-        clicked
     }
 }
 
@@ -446,12 +286,12 @@ mod tests {
     fn the_order_holds_while_scores_arrive() {
         let mut d = dataset(3);
         d.sort = (SortKey::Margin, true);
-        d.running = true;
+        let ticket = d.job.start();
         assert_eq!(d.view(), &[0, 1, 2]);
         d.set_score(2, Ok(score(-1.0)));
         d.set_score(0, Ok(score(1.0)));
         assert_eq!(d.view(), &[0, 1, 2], "no re-sort while filling");
-        d.finish(Some(1.0));
+        d.finish(ticket.generation, Some(1.0));
         assert_eq!(d.view(), &[2, 0, 1]);
     }
 

@@ -116,9 +116,8 @@ pub fn write(
                     )));
                 }
                 let value = crate::output::record_json(record, &context.fields)?;
-                let json = serde_json::to_string_pretty(&value).map_err(|e| {
-                    crate::error::Error::InvalidArgument(format!("cannot serialise: {e}"))
-                })?;
+                let json = serde_json::to_string_pretty(&value)
+                    .map_err(|e| crate::error::Error::Output(format!("cannot serialise: {e}")))?;
                 std::fs::write(path, json).map_err(|e| crate::error::Error::io(path, e))?;
             } else {
                 let mut w =

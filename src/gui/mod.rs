@@ -4,23 +4,33 @@
 //! The app is a client of the scoring core: heavy work (loading, scoring, drift) runs on worker threads
 //! ([`worker`]) and comes back through a channel, so the window never waits on a model.
 
+pub mod action;
 mod app;
+mod colour_bar;
 mod dataset;
+mod dataset_table;
 mod detail;
 mod dialogs;
 mod export;
 mod fonts;
 mod heatmap_view;
+mod job;
 mod models_panel;
 mod plots;
+mod plots_checkpoints;
 mod prompt_view;
 mod settings;
 mod worker;
 
-pub use app::{App, Launch, PlotTab};
+pub use action::Action;
+pub use app::{App, Editor, Launch, PlotTab};
 pub use dataset::Dataset;
+pub use dialogs::Purpose;
+pub use export::ExportState;
 pub use export::Format as ExportFormat;
+pub use models_panel::ModelForm;
 pub use settings::Settings;
+pub use worker::Loaded;
 pub use worker::RowScore;
 
 use crate::error::{Error, Result};
@@ -34,10 +44,10 @@ pub fn run(launch: Launch) -> Result<()> {
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_title(title)
-            .with_inner_size([1400.0, 880.0])
+            .with_inner_size(launch.window_size.unwrap_or([1400.0, 880.0]))
             .with_min_inner_size([720.0, 480.0])
             .with_drag_and_drop(true),
-        persist_window: launch.screenshot.is_none(),
+        persist_window: launch.screenshot.is_none() && launch.window_size.is_none(),
         ..Default::default()
     };
     let failure = outcome.clone();
@@ -46,10 +56,10 @@ pub fn run(launch: Launch) -> Result<()> {
         options,
         Box::new(move |cc| Ok(Box::new(App::new(cc, launch, failure)))),
     )
-    .map_err(|e| Error::InvalidArgument(format!("cannot open the window: {e}")))?;
+    .map_err(|e| Error::Window(format!("cannot open the window: {e}")))?;
     let failed = outcome.lock().ok().and_then(|mut o| o.take());
     match failed {
-        Some(message) => Err(Error::InvalidArgument(message)),
+        Some(message) => Err(Error::Window(message)),
         None => Ok(()),
     }
 }

@@ -1,25 +1,13 @@
 //! The models section: policy and reference pickers (path field, folder dialog, recent list, drag and drop) with a
 //! card describing each loaded checkpoint, and the scoring settings (beta, tokenisation, dtype).
 
+use super::action::Action;
 use super::dialogs::Purpose;
 use super::settings::Settings;
-use crate::model::ModelInfo;
+use crate::model::{Dtype, ModelInfo};
 use crate::tokenize::TokenizationMode;
 use egui::{Rect, Ui};
 use std::path::PathBuf;
-
-/// What the user asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Open a folder or file dialog.
-    Browse(Purpose),
-    /// (Re)load the models in the path fields.
-    Load,
-    /// Scoring settings changed: rescore.
-    SettingsChanged,
-    /// Beta changed: rewards are recomputed from the stored log-probabilities.
-    BetaChanged,
-}
 
 /// The path fields.
 #[derive(Debug, Default, Clone)]
@@ -237,12 +225,12 @@ pub fn show(
         }
     });
     ui.horizontal(|ui| {
-        let before = settings.dtype.clone();
+        let before = settings.dtype;
         egui::ComboBox::from_id_salt("dtype")
-            .selected_text(settings.dtype.clone())
+            .selected_text(settings.dtype.name())
             .show_ui(ui, |ui| {
-                for d in ["f32", "bf16", "f16"] {
-                    ui.selectable_value(&mut settings.dtype, d.to_string(), d);
+                for d in Dtype::ALL {
+                    ui.selectable_value(&mut settings.dtype, d, d.name());
                 }
             })
             .response

@@ -1,6 +1,8 @@
 //! What the app remembers between runs (eframe persistence): look, scoring settings and recent files.
 
+use crate::defaults;
 use crate::heatmap::{Metric, ScaleMode, Theme};
+use crate::model::Dtype;
 use crate::tokenize::TokenizationMode;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -19,8 +21,8 @@ pub struct Settings {
     pub beta: f64,
     /// TRL or joint tokenisation.
     pub tokenization: TokenizationMode,
-    /// Compute dtype (f32, f16, bf16).
-    pub dtype: String,
+    /// Compute dtype.
+    pub dtype: Dtype,
     /// Alternatives listed per token in the detail panel.
     pub top_k: usize,
     /// Recently opened policies (newest first).
@@ -31,6 +33,8 @@ pub struct Settings {
     pub recent_data: Vec<PathBuf>,
     /// Whether the plots panel is open.
     pub show_plots: bool,
+    /// Whether the side panel (models, settings, data) is open.
+    pub show_side: bool,
 }
 
 impl Default for Settings {
@@ -39,14 +43,15 @@ impl Default for Settings {
             theme: Theme::Light,
             metric: Metric::Reward,
             scale: ScaleMode::default(),
-            beta: 0.1,
-            tokenization: TokenizationMode::Trl,
-            dtype: "f32".into(),
-            top_k: 5,
+            beta: defaults::BETA,
+            tokenization: defaults::TOKENIZATION,
+            dtype: defaults::DTYPE,
+            top_k: defaults::TOP_K,
             recent_policies: Vec::new(),
             recent_references: Vec::new(),
             recent_data: Vec::new(),
             show_plots: true,
+            show_side: true,
         }
     }
 }

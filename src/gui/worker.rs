@@ -2,12 +2,13 @@
 //! dataset (cancellable, row by row) and the drift across training checkpoints. Every result goes back through one
 //! channel tagged with the generation it was asked for, so stale answers are dropped, and wakes the UI.
 
+use super::job::Ticket;
 use crate::checkpoint::TrainingCheckpoint;
 use crate::data::Record;
-use crate::model::{ModelInfo, parse_dtype};
+use crate::model::{Dtype, ModelInfo};
 use crate::score::{RecordScore, ScoreOptions, Scorer};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -115,8 +116,8 @@ pub enum Reply {
 
 /// A drift computation over training checkpoints.
 pub struct DriftJob {
-    /// Tags the replies.
-    pub generation: u64,
+    /// Tags the replies and stops the run.
+    pub ticket: Ticket,
     /// The loaded scorer (its reference and settings are kept; the policy is swapped per checkpoint).
     pub scorer: Arc<Scorer>,
     /// The checkpoints, by step.
@@ -126,9 +127,7 @@ pub struct DriftJob {
     /// The record of the token x checkpoint heatmap.
     pub selected: Option<Record>,
     /// Compute dtype.
-    pub dtype: String,
-    /// Set to stop.
-    pub cancel: Arc<AtomicBool>,
+    pub dtype: Dtype,
 }
 
 /// A request to score the shown record.
@@ -234,13 +233,14 @@ impl Worker {
     /// Loads a policy and a reference.
     pub fn load(
         &self,
-        generation: u64,
+        ticket: &Ticket,
         policy: PathBuf,
         reference: PathBuf,
         chat_template: Option<PathBuf>,
-        dtype: String,
+        dtype: Dtype,
         options: ScoreOptions,
     ) {
+        let generation = ticket.generation;
         let w = self.wake.clone();
         self.spawn("load", move |tx| {
             let started = Instant::now();
@@ -260,7 +260,7 @@ impl Worker {
                     wake(&w);
                 }
             };
-            let result = Scorer::load_reporting(&policy, &reference, &dtype, options, &report)
+            let result = Scorer::load_reporting(&policy, &reference, dtype, options, &report)
                 .and_then(|scorer| match &chat_template {
                     Some(path) => {
                         let t = crate::chat::load::from_file(path, Default::default())?;
@@ -292,13 +292,8 @@ impl Worker {
     }
 
     /// Scores `records` (row number, record) one by one until done or `cancel` is set.
-    pub fn score_rows(
-        &self,
-        generation: u64,
-        scorer: Arc<Scorer>,
-        records: Vec<(usize, Record)>,
-        cancel: Arc<AtomicBool>,
-    ) {
+    pub fn score_rows(&self, ticket: &Ticket, scorer: Arc<Scorer>, records: Vec<(usize, Record)>) {
+        let Ticket { generation, cancel } = ticket.clone();
         let w = self.wake.clone();
         self.spawn("dataset", move |tx| {
             let started = Instant::now();
@@ -350,34 +345,30 @@ impl Worker {
     /// reference ([`crate::drift::drift`]), and sends each point as it is done.
     pub fn drift(&self, job: DriftJob) {
         let DriftJob {
-            generation,
+            ticket: Ticket { generation, cancel },
             scorer,
             checkpoints,
             pairs,
             selected,
             dtype,
-            cancel,
         } = job;
         let w = self.wake.clone();
         self.spawn("drift", move |tx| {
-            let error = (|| -> Result<(), String> {
-                let dtype = parse_dtype(&dtype).map_err(|e| e.to_string())?;
-                let run = crate::drift::DriftRun {
-                    scorer: &scorer,
-                    checkpoints: &checkpoints,
-                    pairs: &pairs,
-                    selected: selected.as_ref(),
-                    dtype,
-                    cancel: &cancel,
-                };
-                crate::drift::drift(&run, |point| {
-                    let sent = tx.send(Reply::Drift { generation, point }).is_ok();
-                    wake(&w);
-                    sent
-                })
-                .map_err(|e| e.to_string())
-            })()
-            .err();
+            let run = crate::drift::DriftRun {
+                scorer: &scorer,
+                checkpoints: &checkpoints,
+                pairs: &pairs,
+                selected: selected.as_ref(),
+                dtype,
+                cancel: &cancel,
+            };
+            let error = crate::drift::drift(&run, |point| {
+                let sent = tx.send(Reply::Drift { generation, point }).is_ok();
+                wake(&w);
+                sent
+            })
+            .err()
+            .map(|e| e.to_string());
             let _ = tx.send(Reply::DriftDone { generation, error });
         });
     }

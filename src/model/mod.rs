@@ -3,6 +3,7 @@
 mod causal_lm;
 pub mod config;
 pub mod decoder;
+mod dtype;
 mod gemma;
 pub mod gguf;
 pub mod gguf_arch;
@@ -19,6 +20,7 @@ pub mod weights;
 pub use causal_lm::CausalLm;
 pub use config::{DecoderConfig, FAMILIES, Family, MlpKind, NormKind, SUPPORTED_ARCHITECTURES};
 pub use decoder::{Decoder, Kernels, KvCache};
+pub use dtype::Dtype;
 pub use lora::{AdapterFiles, LoraAdapter, LoraConfig};
 pub use weights::{MemoryWeights, ProgressSource, SafetensorsWeights, TensorSource};
 
@@ -26,18 +28,6 @@ use crate::checkpoint::CheckpointFiles;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use std::path::PathBuf;
-
-/// Parses a dtype name as given on the command line (`f32`, `f16`, `bf16`).
-pub fn parse_dtype(name: &str) -> Result<DType> {
-    match name.to_ascii_lowercase().as_str() {
-        "f32" | "float32" => Ok(DType::F32),
-        "f16" | "float16" | "half" => Ok(DType::F16),
-        "bf16" | "bfloat16" => Ok(DType::BF16),
-        other => Err(Error::InvalidArgument(format!(
-            "unknown dtype `{other}`; use f32, f16 or bf16"
-        ))),
-    }
-}
 
 /// What a user wants to know about a loaded checkpoint.
 #[derive(Debug, Clone, serde::Serialize)]

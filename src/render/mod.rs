@@ -398,7 +398,7 @@ pub fn save_png(rendered: &Rendered, path: &Path, force: bool) -> Result<()> {
     rendered
         .image
         .save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| Error::InvalidArgument(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| Error::Output(format!("cannot write {}: {e}", path.display())))
 }
 
 fn overlaps(t: &TokenScore, spans: &[(usize, usize)]) -> bool {

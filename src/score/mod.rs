@@ -12,7 +12,7 @@ pub use result::{
 use crate::chat::{ChatTemplate, Conversation};
 use crate::data::Record;
 use crate::error::{Error, Result};
-use crate::model::{Model, parse_dtype};
+use crate::model::{Dtype, Model};
 use crate::source::ModelSource;
 use crate::tokenize::{
     EncodedRecord, EncodedSequence, TextTokenizer, TokenizationMode, encode_conversation,
@@ -39,9 +39,9 @@ pub struct ScoreOptions {
 impl Default for ScoreOptions {
     fn default() -> Self {
         Self {
-            beta: 0.1,
-            mode: TokenizationMode::Trl,
-            top_k: 5,
+            beta: crate::defaults::BETA,
+            mode: crate::defaults::TOKENIZATION,
+            top_k: crate::defaults::TOP_K,
             max_length: None,
         }
     }
@@ -91,13 +91,13 @@ pub struct ScoredTexts {
 
 impl Scorer {
     /// Loads policy and reference (once, if they are the same), checks they share a tokenizer, and computes in
-    /// `dtype` (`f32`, `f16`, `bf16`) on the CPU. Each path is a Hugging Face checkpoint directory or a LoRA
+    /// `dtype` on the CPU. Each path is a Hugging Face checkpoint directory or a LoRA
     /// adapter directory; an adapter whose base is not a local directory is applied to the reference (TRL + PEFT:
     /// the reference is the base with the adapter disabled).
     pub fn load(
         policy: &Path,
         reference: &Path,
-        dtype: &str,
+        dtype: Dtype,
         options: ScoreOptions,
     ) -> Result<Self> {
         Self::load_reporting(policy, reference, dtype, options, &|_| {})
@@ -108,12 +108,12 @@ impl Scorer {
     pub fn load_reporting(
         policy: &Path,
         reference: &Path,
-        dtype: &str,
+        dtype: Dtype,
         options: ScoreOptions,
         report: &dyn Fn(f32),
     ) -> Result<Self> {
         options.validate()?;
-        let dtype = parse_dtype(dtype)?;
+        let dtype = dtype.candle();
         let device = Device::Cpu;
         let ps = ModelSource::resolve(policy, Some(reference))?;
         let rs = ModelSource::resolve(reference, None)?;

@@ -323,7 +323,7 @@ pub fn train_demo(
     let mut lines = String::new();
     for p in &heldout {
         let line = serde_json::to_string(p)
-            .map_err(|e| Error::InvalidArgument(format!("cannot serialise a pair: {e}")))?;
+            .map_err(|e| Error::Output(format!("cannot serialise a pair: {e}")))?;
         lines.push_str(&line);
         lines.push('\n');
     }
@@ -335,7 +335,7 @@ pub fn train_demo(
         let scorer = Scorer::load(
             policy,
             &reference_dir,
-            "f32",
+            crate::defaults::DTYPE,
             ScoreOptions {
                 top_k: 0,
                 ..ScoreOptions::default()

@@ -106,7 +106,7 @@ impl TrainableModel {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let config = self.cfg.to_hf_json(special.0, special.1)?;
         let config = serde_json::to_string_pretty(&config)
-            .map_err(|e| Error::InvalidArgument(format!("cannot serialise config.json: {e}")))?;
+            .map_err(|e| Error::Output(format!("cannot serialise config.json: {e}")))?;
         let write = |name: &str, text: &str| {
             let path = dir.join(name);
             std::fs::write(&path, text).map_err(|e| Error::io(path, e))

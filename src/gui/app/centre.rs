@@ -45,7 +45,7 @@ impl App {
             .default_open(true)
             .show(ui, |ui| self.editor_ui(ui));
         self.editor_height = ui.cursor().top() - top;
-        if let Some(e) = &self.load_error
+        if let Some(e) = self.load.error()
             && self.loaded.is_none()
         {
             ui.colored_label(
@@ -53,18 +53,21 @@ impl App {
                 format!("Models not loaded: {e}"),
             );
         }
-        if let Some(e) = &self.score_error {
+        if let Some(e) = self.scoring.error() {
             ui.colored_label(
                 ui.visuals().error_fg_color,
                 format!("Cannot score this text: {e}"),
             );
         }
         let Some(shown) = self.shown.clone() else {
-            if self.loading || self.scoring {
+            if self.load.running() || self.scoring.running() {
                 ui.horizontal(|ui| {
                     ui.spinner();
-                    ui.label(if self.loading {
-                        format!("loading models… {:.0}%", self.load_progress * 100.0)
+                    ui.label(if self.load.running() {
+                        format!(
+                            "loading models… {:.0}%",
+                            self.load.progress().unwrap_or(0.0) * 100.0
+                        )
                     } else {
                         "scoring…".to_string()
                     });
@@ -97,11 +100,11 @@ impl App {
                 } else {
                     "= reward ties (policy and reference agree)"
                 });
-                if self.scoring {
+                if self.scoring.running() {
                     ui.spinner();
                 }
             });
-        } else if self.scoring {
+        } else if self.scoring.running() {
             ui.spinner();
         }
         super::super::prompt_view::prompt_tokens(ui, shown.prompt_tokens(), self.editor.chat);

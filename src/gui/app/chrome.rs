@@ -7,19 +7,19 @@ impl App {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 if ui.button("Open policy…").clicked() {
-                    self.open_dialog(ui.ctx(), Purpose::Policy);
+                    self.open_dialog(Purpose::Policy);
                     ui.close();
                 }
                 if ui.button("Open reference…").clicked() {
-                    self.open_dialog(ui.ctx(), Purpose::Reference);
+                    self.open_dialog(Purpose::Reference);
                     ui.close();
                 }
                 if ui.button("Open policy GGUF file…").clicked() {
-                    self.open_dialog(ui.ctx(), Purpose::PolicyFile);
+                    self.open_dialog(Purpose::PolicyFile);
                     ui.close();
                 }
                 if ui.button("Open reference GGUF file…").clicked() {
-                    self.open_dialog(ui.ctx(), Purpose::ReferenceFile);
+                    self.open_dialog(Purpose::ReferenceFile);
                     ui.close();
                 }
                 if ui
@@ -29,7 +29,7 @@ impl App {
                     )
                     .clicked()
                 {
-                    self.open_dialog(ui.ctx(), Purpose::Data);
+                    self.open_dialog(Purpose::Data);
                     ui.close();
                 }
                 ui.menu_button("Recent data", |ui| {
@@ -72,10 +72,22 @@ impl App {
                     self.toggle_theme(ui.ctx());
                     ui.close();
                 }
-                ui.checkbox(&mut self.settings.show_plots, "Plots panel");
+                let side = egui::Button::selectable(self.settings.show_side, "Side panel")
+                    .shortcut_text(ui.ctx().format_shortcut(&SIDE));
+                if ui.add(side).clicked() {
+                    self.settings.show_side = !self.settings.show_side;
+                    ui.close();
+                }
+                let plots = egui::Button::selectable(self.settings.show_plots, "Plots panel")
+                    .shortcut_text(ui.ctx().format_shortcut(&PLOTS));
+                if ui.add(plots).clicked() {
+                    self.settings.show_plots = !self.settings.show_plots;
+                    ui.close();
+                }
             });
             ui.menu_button("Help", |ui| {
                 ui.label("Ctrl+O open data · Ctrl+E export · Ctrl+T theme");
+                ui.label("Ctrl+B side panel · Ctrl+P plots panel");
                 ui.label("Ctrl+↓ / Ctrl+↑ next / previous record · Esc unpin");
                 ui.label("Drop a checkpoint folder on a model card, or a data file anywhere");
                 ui.separator();

@@ -41,7 +41,7 @@ impl App {
                             "Where to write; relative paths are relative to the working directory",
                         );
                     if ui.button("Browse…").clicked() {
-                        self.open_dialog(ui.ctx(), Purpose::Export);
+                        self.open_dialog(Purpose::Export);
                     }
                 });
                 if matches!(self.export.format, Format::Png | Format::Svg) {

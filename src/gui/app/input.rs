@@ -62,6 +62,14 @@ impl App {
     }
 
     pub(super) fn handle_input(&mut self, ctx: &egui::Context) {
+        let (side, plots) =
+            ctx.input_mut(|i| (i.consume_shortcut(&SIDE), i.consume_shortcut(&PLOTS)));
+        if side {
+            self.settings.show_side = !self.settings.show_side;
+        }
+        if plots {
+            self.settings.show_plots = !self.settings.show_plots;
+        }
         let (open, export, theme, next, prev, esc) = ctx.input_mut(|i| {
             (
                 i.consume_shortcut(&OPEN_DATA),
@@ -73,7 +81,7 @@ impl App {
             )
         });
         if open {
-            self.open_dialog(ctx, Purpose::Data);
+            self.open_dialog(Purpose::Data);
         }
         if export {
             self.export.open = true;

@@ -6,10 +6,10 @@ impl App {
     pub(super) fn handle_replies(&mut self) {
         for reply in self.worker.poll() {
             match reply {
-                Reply::Loaded { generation, result } if generation == self.load_generation => {
-                    self.loading = false;
+                Reply::Loaded { generation, result } if self.load.is_current(generation) => {
                     match result {
                         Ok(l) => {
+                            self.load.finish(generation, None);
                             self.before_load = None;
                             push_recent(&mut self.settings.recent_policies, &l.policy.path);
                             push_recent(&mut self.settings.recent_references, &l.reference.path);
@@ -26,29 +26,28 @@ impl App {
                                 self.trainer = trainer;
                                 self.drift = drift;
                             }
-                            self.load_error = Some(match &self.loaded {
+                            let message = match &self.loaded {
                                 Some(l) => format!(
                                     "{e}\nStill using the models loaded before: {} and {}.",
                                     l.policy.path.display(),
                                     l.reference.path.display()
                                 ),
                                 None => e,
-                            });
+                            };
+                            self.load.finish(generation, Some(message));
                         }
                     }
                 }
                 Reply::LoadProgress {
                     generation,
                     fraction,
-                } if generation == self.load_generation => self.load_progress = fraction,
-                Reply::LoadProgress { .. } => {}
+                } => self.load.report(generation, fraction),
                 Reply::Loaded {
                     generation: 0,
                     result: Err(e),
                 } => self.notice = Some(e),
                 Reply::Loaded { .. } => {}
-                Reply::Scored { generation, result } if generation == self.score_generation => {
-                    self.scoring = false;
+                Reply::Scored { generation, result } if self.scoring.is_current(generation) => {
                     match result {
                         Ok(mut s) => {
                             // Scored before a change of beta: shown for the beta in force.
@@ -64,9 +63,11 @@ impl App {
                                 RecordScore::Unpaired(_) => DiffSpans::default(),
                             };
                             self.shown = Some(Arc::new(s));
-                            self.score_error = None;
+                            self.scoring.finish(generation, None);
                         }
-                        Err(e) => self.score_error = Some(e),
+                        Err(e) => {
+                            self.scoring.finish(generation, Some(e));
+                        }
                     }
                 }
                 Reply::Scored { .. } => {}
@@ -76,7 +77,7 @@ impl App {
                     result,
                 } => {
                     if let Some(d) = &mut self.dataset
-                        && d.generation == generation
+                        && d.job.is_current(generation)
                     {
                         d.set_score(row, result);
                     }
@@ -86,16 +87,14 @@ impl App {
                     seconds,
                     cancelled,
                 } => {
-                    if let Some(d) = &mut self.dataset
-                        && d.generation == generation
-                    {
-                        d.finish((!cancelled).then_some(seconds));
+                    if let Some(d) = &mut self.dataset {
+                        d.finish(generation, (!cancelled).then_some(seconds));
                     }
                 }
                 Reply::Drift {
                     generation,
                     mut point,
-                } if generation == self.drift_generation => {
+                } if self.drift_job.is_current(generation) => {
                     point.set_beta(self.settings.beta);
                     match self.drift.iter_mut().find(|d| d.step == point.step) {
                         Some(existing) if point.pairs == 0 => existing.selected = point.selected,
@@ -106,11 +105,10 @@ impl App {
                         }
                     }
                 }
-                Reply::DriftDone { generation, error } if generation == self.drift_generation => {
-                    self.drift_running = false;
-                    self.drift_error = error;
+                Reply::DriftDone { generation, error } => {
+                    self.drift_job.finish(generation, error);
                 }
-                Reply::Drift { .. } | Reply::DriftDone { .. } => {}
+                Reply::Drift { .. } => {}
             }
         }
     }

@@ -9,10 +9,11 @@ impl App {
             return;
         };
         let failure = self
-            .load_error
-            .clone()
-            .filter(|_| self.loaded.is_none() && !self.loading)
-            .or_else(|| self.score_error.clone())
+            .load
+            .error()
+            .map(str::to_string)
+            .filter(|_| self.loaded.is_none() && !self.load.running())
+            .or_else(|| self.scoring.error().map(str::to_string))
             .or_else(|| {
                 (mode.started.elapsed() > Duration::from_secs(120))
                     .then(|| "no scores after 120 s".to_string())
@@ -25,9 +26,9 @@ impl App {
             return;
         }
         // On a checkpoint plot, wait for the drift too.
-        let drift_ready =
-            self.plot_tab == PlotTab::Tokens || (!self.drift_running && !self.drift.is_empty());
-        if self.shown.is_some() && !self.scoring && drift_ready {
+        let drift_ready = self.plot_tab == PlotTab::Tokens
+            || (!self.drift_job.running() && !self.drift.is_empty());
+        if self.shown.is_some() && !self.scoring.running() && drift_ready {
             mode.frames_with_scores += 1;
         }
         // A few frames after the scores arrive, so the layout has settled.

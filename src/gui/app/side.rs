@@ -17,17 +17,14 @@ impl App {
                             self.loaded.as_ref().map(|l| &l.policy),
                             self.loaded.as_ref().map(|l| &l.reference),
                             self.loaded.as_ref().map(|l| l.tokenizer_vocab),
-                            self.loading.then_some(self.load_progress),
-                            self.load_error.as_deref(),
+                            self.load
+                                .running()
+                                .then(|| self.load.progress().unwrap_or(0.0)),
+                            self.load.error(),
                         );
                         self.cards = rects;
                         for a in actions {
-                            match a {
-                                Action::Browse(p) => self.open_dialog(ui.ctx(), p),
-                                Action::Load => self.load_models(None),
-                                Action::SettingsChanged => self.apply_settings(),
-                                Action::BetaChanged => self.apply_beta(),
-                            }
+                            self.apply(a);
                         }
                         if !self.checkpoints.is_empty() {
                             ui.label(format!(
@@ -93,7 +90,7 @@ impl App {
                 .on_hover_text("A JSONL file (or JSON array) of {prompt, chosen, rejected} or {prompt, completion} records (Ctrl+O)")
                 .clicked()
             {
-                self.open_dialog(ui.ctx(), Purpose::Data);
+                self.open_dialog(Purpose::Data);
             }
             if let Some(d) = &self.dataset {
                 ui.label(d.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
@@ -105,7 +102,7 @@ impl App {
             return;
         };
         let total = d.rows.iter().filter(|r| r.record.is_ok()).count();
-        if d.running {
+        if d.job.running() {
             ui.horizontal(|ui| {
                 let frac = d.done as f32 / total.max(1) as f32;
                 ui.add(
@@ -118,7 +115,7 @@ impl App {
                     .on_hover_text("Stop scoring the file")
                     .clicked()
                 {
-                    d.cancel.store(true, Ordering::Relaxed);
+                    d.job.cancel();
                 }
             });
         } else if let Some(s) = d.seconds {

@@ -18,7 +18,7 @@ impl App {
             reference = base;
         }
         if policy.as_os_str().is_empty() || reference.as_os_str().is_empty() {
-            self.load_error = Some("choose both a policy and a reference".into());
+            self.load.fail("choose both a policy and a reference");
             return;
         }
         let checkpoints_dir = match checkpoints_dir {
@@ -52,18 +52,15 @@ impl App {
             std::mem::replace(&mut self.trainer, trainer),
             std::mem::take(&mut self.drift),
         ));
-        self.drift_cancel.store(true, Ordering::Relaxed);
-        self.load_generation += 1;
-        self.loading = true;
-        self.load_progress = 0.0;
-        self.load_error = None;
+        self.drift_job.cancel();
+        let ticket = self.load.start();
         self.worker.load(
-            self.load_generation,
+            &ticket,
             policy,
             reference,
             Some(PathBuf::from(self.form.chat_template.trim()))
                 .filter(|p| !p.as_os_str().is_empty()),
-            self.settings.dtype.clone(),
+            self.settings.dtype,
             self.options(),
         );
     }
@@ -73,14 +70,13 @@ impl App {
         match read_entries(path) {
             Ok(entries) => {
                 if let Some(d) = &self.dataset {
-                    d.cancel.store(true, Ordering::Relaxed);
+                    d.job.cancel();
                 }
                 push_recent(&mut self.settings.recent_data, path);
                 self.edits.clear();
                 self.selected_row = None;
-                let mut d = Dataset::new(path.to_path_buf(), entries, self.settings.beta);
+                let d = Dataset::new(path.to_path_buf(), entries, self.settings.beta);
                 let first = d.rows.iter().position(|r| r.record.is_ok());
-                d.generation = self.dataset.as_ref().map_or(1, |o| o.generation + 1);
                 self.dataset = Some(d);
                 self.notice = None;
                 if let Some(i) = first {
@@ -130,31 +126,20 @@ impl App {
     pub fn rescore_now(&mut self) {
         self.editor.dirty_since = None;
         let Some(l) = &self.loaded else { return };
-        self.score_generation += 1;
-        self.scoring = true;
-        self.worker.score(
-            self.score_generation,
-            l.scorer.clone(),
-            self.editor.record(),
-        );
+        let ticket = self.scoring.start();
+        self.worker
+            .score(ticket.generation, l.scorer.clone(), self.editor.record());
     }
 
     pub(super) fn score_dataset(&mut self) {
         let (Some(l), Some(d)) = (&self.loaded, &mut self.dataset) else {
             return;
         };
-        d.cancel.store(true, Ordering::Relaxed);
-        d.cancel = Arc::new(AtomicBool::new(false));
-        d.generation += 1;
+        let ticket = d.job.start();
         d.clear_scores();
-        d.running = true;
         d.seconds = None;
-        self.worker.score_rows(
-            d.generation,
-            l.scorer.clone(),
-            d.scorable(),
-            d.cancel.clone(),
-        );
+        self.worker
+            .score_rows(&ticket, l.scorer.clone(), d.scorable());
     }
 
     pub(super) fn start_drift(&mut self, with_pairs: bool) {
@@ -162,11 +147,7 @@ impl App {
         if self.checkpoints.is_empty() {
             return;
         }
-        self.drift_cancel.store(true, Ordering::Relaxed);
-        self.drift_cancel = Arc::new(AtomicBool::new(false));
-        self.drift_generation += 1;
-        self.drift_running = true;
-        self.drift_error = None;
+        let ticket = self.drift_job.start();
         self.drift_selected_stale = false;
         let pairs: Vec<Record> = if with_pairs {
             self.dataset
@@ -178,7 +159,7 @@ impl App {
                             Ok(rec @ Record::Pair { .. }) => Some(rec.clone()),
                             _ => None,
                         })
-                        .take(100)
+                        .take(crate::defaults::DRIFT_PAIRS)
                         .collect()
                 })
                 .unwrap_or_default()
@@ -193,13 +174,12 @@ impl App {
             Err(_) => l.scorer.clone(),
         };
         self.worker.drift(DriftJob {
-            generation: self.drift_generation,
+            ticket,
             scorer,
             checkpoints: self.checkpoints.clone(),
             pairs,
             selected: Some(self.editor.record()),
-            dtype: self.settings.dtype.clone(),
-            cancel: self.drift_cancel.clone(),
+            dtype: self.settings.dtype,
         });
     }
 }

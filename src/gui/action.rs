@@ -1,0 +1,49 @@
+//! What the user (or a test driving the window) asks the app to do. Views return these; [`super::App::apply`]
+//! carries them out, so the state changes in one place.
+
+use super::dialogs::Purpose;
+use crate::heatmap::Metric;
+use std::path::PathBuf;
+
+/// One request to the app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Open a folder or file dialog.
+    Browse(Purpose),
+    /// (Re)load the models in the path fields.
+    Load,
+    /// Put these paths in the fields (the reference only if given) and load them.
+    OpenModels {
+        /// Policy checkpoint, adapter or GGUF file.
+        policy: PathBuf,
+        /// Reference; `None` keeps the field as it is.
+        reference: Option<PathBuf>,
+    },
+    /// Scoring settings changed (tokenisation, top-k): rescore.
+    SettingsChanged,
+    /// Beta was changed in the settings: rewards are recomputed from the stored log-probabilities.
+    BetaChanged,
+    /// Set beta (no forward pass: rewards are linear in it).
+    SetBeta(f64),
+    /// Colour the tokens by this metric.
+    SetMetric(Metric),
+    /// Open a data file.
+    OpenData(PathBuf),
+    /// Show record `row` of the data file.
+    SelectRow(usize),
+    /// Move the selection by this many rows in the table's order.
+    StepRow(isize),
+    /// Pin a token (response 0 = chosen/response, 1 = rejected; token index), or unpin.
+    Pin(Option<(usize, usize)>),
+    /// Score the editor's text now.
+    Rescore,
+    /// Stop scoring the data file.
+    CancelDataset,
+    /// Stop the drift computation.
+    CancelDrift,
+    /// Write the export window's file (`overwrite`: replace an existing one).
+    Export {
+        /// Replace a file that exists.
+        overwrite: bool,
+    },
+}

@@ -1,0 +1,186 @@
+//! What the views and tests may read of the state, and [`App::apply`], where the user's requests change it.
+
+use super::*;
+use crate::gui::action::Action;
+
+impl App {
+    /// Carries out one request.
+    pub fn apply(&mut self, action: Action) {
+        match action {
+            Action::Browse(purpose) => self.open_dialog(purpose),
+            Action::Load => self.load_models(None),
+            Action::OpenModels { policy, reference } => {
+                self.form.policy = policy.display().to_string();
+                if let Some(r) = reference {
+                    self.form.reference = r.display().to_string();
+                }
+                self.load_models(None);
+            }
+            Action::SettingsChanged => self.apply_settings(),
+            Action::BetaChanged => self.apply_beta(),
+            Action::SetBeta(beta) => {
+                self.settings.beta = beta;
+                self.apply_beta();
+            }
+            Action::SetMetric(metric) => self.settings.metric = metric,
+            Action::OpenData(path) => self.open_data(&path),
+            Action::SelectRow(row) => self.select_row(row),
+            Action::StepRow(delta) => self.step_row(delta),
+            Action::Pin(pin) => self.pinned = pin,
+            Action::Rescore => self.rescore_now(),
+            Action::CancelDataset => {
+                if let Some(d) = &self.dataset {
+                    d.job.cancel();
+                }
+            }
+            Action::CancelDrift => self.drift_job.cancel(),
+            Action::Export { overwrite } => self.run_export(overwrite),
+        }
+    }
+
+    /// Shows a score computed elsewhere (a search candidate, a benchmark's large response) until the next edit.
+    pub fn show_score(&mut self, score: RecordScore) {
+        self.editor.pair = matches!(score, RecordScore::Pair(_));
+        self.diff = match &score {
+            RecordScore::Pair(p) => differing_spans(&p.chosen.text, &p.rejected.text),
+            RecordScore::Unpaired(_) => DiffSpans::default(),
+        };
+        self.pinned = None;
+        self.shown = Some(Arc::new(score));
+    }
+
+    /// Puts `dataset` (scored or not) in the table in place of the open data file, cancelling its scoring.
+    pub fn set_dataset(&mut self, dataset: Dataset) {
+        if let Some(d) = &self.dataset {
+            d.job.cancel();
+        }
+        self.edits.clear();
+        self.selected_row = None;
+        self.dataset = Some(dataset);
+    }
+
+    /// Persisted settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The model path fields as typed.
+    pub fn form(&self) -> &ModelForm {
+        &self.form
+    }
+
+    /// The loaded models.
+    pub fn loaded(&self) -> Option<&Loaded> {
+        self.loaded.as_ref()
+    }
+
+    /// Whether a load is running.
+    pub fn is_loading(&self) -> bool {
+        self.load.running()
+    }
+
+    /// Share of the running load done (0 to 1).
+    pub fn load_progress(&self) -> Option<f32> {
+        self.load.progress()
+    }
+
+    /// Why the last load failed.
+    pub fn load_error(&self) -> Option<&str> {
+        self.load.error()
+    }
+
+    /// The text being inspected.
+    pub fn editor(&self) -> &Editor {
+        &self.editor
+    }
+
+    /// The text being inspected, to type into (scored after [`Action::Rescore`] or the debounce).
+    pub fn editor_mut(&mut self) -> &mut Editor {
+        &mut self.editor
+    }
+
+    /// The scores of the shown text.
+    pub fn shown(&self) -> Option<&RecordScore> {
+        self.shown.as_deref()
+    }
+
+    /// Whether the shown text is being scored.
+    pub fn is_scoring(&self) -> bool {
+        self.scoring.running()
+    }
+
+    /// Why the shown text could not be scored.
+    pub fn score_error(&self) -> Option<&str> {
+        self.scoring.error()
+    }
+
+    /// The open data file.
+    pub fn dataset(&self) -> Option<&Dataset> {
+        self.dataset.as_ref()
+    }
+
+    /// The open data file, to sort, filter and search (the table's own controls).
+    pub fn dataset_mut(&mut self) -> Option<&mut Dataset> {
+        self.dataset.as_mut()
+    }
+
+    /// The selected record of the data file.
+    pub fn selected_row(&self) -> Option<usize> {
+        self.selected_row
+    }
+
+    /// The pinned token (response, token index).
+    pub fn pinned(&self) -> Option<(usize, usize)> {
+        self.pinned
+    }
+
+    /// Training checkpoints of the policy (for drift).
+    pub fn checkpoints(&self) -> &[TrainingCheckpoint] {
+        &self.checkpoints
+    }
+
+    /// Drift points received so far.
+    pub fn drift(&self) -> &[DriftPoint] {
+        &self.drift
+    }
+
+    /// Whether the drift computation runs.
+    pub fn drift_running(&self) -> bool {
+        self.drift_job.running()
+    }
+
+    /// The export window's state.
+    pub fn export(&self) -> &ExportState {
+        &self.export
+    }
+
+    /// The export window's fields (format, path), as the user sets them.
+    pub fn export_mut(&mut self) -> &mut ExportState {
+        &mut self.export
+    }
+
+    /// The status line.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
+    /// Frames drawn so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Height given to the heatmaps in the last frame.
+    pub fn heatmap_height(&self) -> f32 {
+        self.heatmap_height
+    }
+
+    /// Height of the plots panel's content in the last frame.
+    pub fn plots_height(&self) -> f32 {
+        self.plots_height
+    }
+
+    /// Height of the text editor in the last frame.
+    pub fn editor_height(&self) -> f32 {
+        self.editor_height
+    }
+}

@@ -1,0 +1,55 @@
+//! The plots panel: its tabs (per token, drift, token x checkpoint), the drift run's spinner and cancel, and the
+//! plot of the tab chosen.
+
+use super::*;
+
+impl App {
+    pub(super) fn plots(&mut self, ui: &mut Ui) {
+        // The panel keeps the height it was given (egui sizes a panel to its content, so a frame with nothing to
+        // plot yet would shrink it for good).
+        ui.set_min_height(ui.available_height());
+        self.plots_height = ui.available_height();
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.plot_tab, PlotTab::Tokens, "Per token")
+                .on_hover_text("The metric per token and the cumulative reward of the shown responses");
+            ui.add_enabled_ui(!self.checkpoints.is_empty(), |ui| {
+                ui.selectable_value(&mut self.plot_tab, PlotTab::Drift, "Drift over checkpoints")
+                    .on_hover_text("Mean chosen and rejected rewards and the margin at each training checkpoint")
+                    .on_disabled_hover_text("Open a policy folder that holds checkpoint-N subfolders");
+                ui.selectable_value(&mut self.plot_tab, PlotTab::TokenByCheckpoint, "Token × checkpoint")
+                    .on_hover_text("The selected response's per-token values at each checkpoint")
+                    .on_disabled_hover_text("Open a policy folder that holds checkpoint-N subfolders");
+            });
+            if self.drift_job.running() {
+                ui.spinner();
+                if ui.button("Cancel").on_hover_text("Stop the drift computation").clicked() {
+                    self.drift_job.cancel();
+                }
+            }
+            if let Some(e) = self.drift_job.error() {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+        });
+        let height = (ui.available_height() - 8.0).max(80.0);
+        match self.plot_tab {
+            PlotTab::Tokens => match self.shown.as_deref() {
+                Some(s) => plots::tokens(ui, s, self.settings.metric, height),
+                None => {
+                    ui.weak("nothing scored yet");
+                }
+            },
+            PlotTab::Drift => plots::drift(ui, &self.drift, &self.trainer, height),
+            PlotTab::TokenByCheckpoint => {
+                if self.drift_selected_stale && !self.drift_job.running() {
+                    self.start_drift(false);
+                }
+                crate::gui::plots_checkpoints::token_by_checkpoint(
+                    ui,
+                    &self.drift,
+                    self.settings.metric,
+                    self.settings.theme,
+                );
+            }
+        }
+    }
+}
