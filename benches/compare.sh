@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+# The real SmolLM2-135M-Instruct weights for both sides when fetched (.ci/fetch-smollm2 target/models).
+if [ -z "${SMOLLM2_GGUF:-}" ] && [ -f target/models/SmolLM2-135M-Instruct.Q4_1.gguf ]; then
+    export SMOLLM2_GGUF=$PWD/target/models/SmolLM2-135M-Instruct.Q4_1.gguf
+fi
 baseline=$(mktemp --suffix=.json)
 "$PYTHON" benches/transformers_baseline.py > "$baseline"
 cat "$baseline" >&2

@@ -2,7 +2,10 @@
 //! as both policy and reference, for the two workloads of issue #2:
 //!
 //! - `long`: pairs of long responses (300-400 tokens) after a short prompt;
-//! - `tldr`: TL;DR-shaped pairs, a 300-token prompt shared by a 30-60-token chosen and rejected.
+//! - `tldr`: TL;DR-shaped pairs, a 300-token prompt shared by a 30-60-token chosen and rejected;
+//! - `long8k`: one 8,000-token response (memory; no transformers anchor).
+//!
+//! With `SMOLLM2_GGUF` naming the real SmolLM2-135M-Instruct GGUF (`.ci/fetch-smollm2`), its weights are used.
 //!
 //! Reports scored response tokens per second and peak resident memory, and, when `CREDITLENS_BASELINE` names the
 //! JSON written by `benches/transformers_baseline.py` in the same sitting, the ratio to HF transformers.
@@ -61,6 +64,10 @@ fn sequence(prompt: &[u32], response: &[u32]) -> EncodedSequence {
 /// The workload's pairs: (prompt, chosen, rejected) lengths from the same seeded stream as the Python baseline.
 fn workload(name: &str) -> Vec<(usize, usize, usize)> {
     let mut rng = Lcg(7);
+    if name == "long8k" {
+        // One 8,000-token response: memory must grow linearly with length.
+        return vec![(16, 8000, 0)];
+    }
     (0..if name == "long" { 3 } else { 6 })
         .map(|_| match name {
             "long" => (16, 300 + rng.next(101), 300 + rng.next(101)),
@@ -79,14 +86,26 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-fn run_workload(name: &str) -> (f64, f64) {
+/// The real SmolLM2-135M-Instruct when `SMOLLM2_GGUF` names its GGUF file (dequantised to f32: the weights
+/// transformers loads from the same file), else a SmolLM2-135M-shaped Llama with random weights.
+fn model() -> (DecoderConfig, Model) {
+    let device = Device::Cpu;
+    if let Some(path) = std::env::var_os("SMOLLM2_GGUF") {
+        let file = creditlens::model::gguf::GgufFile::open(Path::new(&path)).expect("SMOLLM2_GGUF");
+        let model = Model::load_gguf(&file, DType::F32, &device, &|_| {}).expect("SmolLM2");
+        return (file.config().expect("config"), model);
+    }
     let cfg =
         DecoderConfig::from_json(SMOLLM2_135M, Path::new("smollm2-135m.json")).expect("config");
-    let device = Device::Cpu;
     let weights = MemoryWeights::random(&cfg, DType::F32, &device, 0).expect("weights");
     let decoder = Decoder::load(&cfg, &weights, Kernels::Fused).expect("decoder");
     drop(weights);
-    let model = Arc::new(Model::from_decoder(decoder, "random".into()));
+    (cfg, Model::from_decoder(decoder, "random".into()))
+}
+
+fn run_workload(name: &str) -> (f64, f64) {
+    let (cfg, model) = model();
+    let model = Arc::new(model);
     // The tokenizer is not used when scoring ids; any one with a small vocabulary will do.
     let tok = tokenizers::Tokenizer::new(tokenizers::models::bpe::BPE::default());
     let tokenizer = Arc::new(TextTokenizer::from_parts(tok, "none".into(), None, None));
@@ -100,14 +119,17 @@ fn run_workload(name: &str) -> (f64, f64) {
         .into_iter()
         .map(|(p, c, r)| {
             let prompt = rng.ids(p, cfg.vocab_size);
-            vec![
-                sequence(&prompt, &rng.ids(c, cfg.vocab_size)),
-                sequence(&prompt, &rng.ids(r, cfg.vocab_size)),
-            ]
+            let mut seqs = vec![sequence(&prompt, &rng.ids(c, cfg.vocab_size))];
+            if r > 0 {
+                seqs.push(sequence(&prompt, &rng.ids(r, cfg.vocab_size)));
+            }
+            seqs
         })
         .collect();
-    // Warm-up on the first pair.
-    scorer.score_sequences(&pairs[0]).expect("score");
+    // Warm-up on the first pair (not for the single 8k-token response: its one run is the measurement).
+    if pairs.len() > 1 {
+        scorer.score_sequences(&pairs[0]).expect("score");
+    }
     let start = Instant::now();
     let mut tokens = 0;
     for pair in &pairs {
@@ -145,7 +167,7 @@ fn main() {
     println!(
         "workload | creditlens tokens/s | peak RSS MB | transformers tokens/s | peak RSS MB | ratio"
     );
-    for name in ["long", "tldr"] {
+    for name in ["long", "tldr", "long8k"] {
         let out = std::process::Command::new(&exe)
             .arg(name)
             .output()

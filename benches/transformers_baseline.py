@@ -2,9 +2,10 @@
 
 TRL 1.x's DPOTrainer puts [prompt+chosen, prompt+rejected] in one right-padded batch and runs it through the policy
 and the reference with `model(**inputs, labels=labels, fused_lm_head=True).log_probs` (see
-`DPOTrainer._compute_loss`). This script does the same with HF transformers in PyTorch, float32, 2 threads, on a
-SmolLM2-135M-shaped Llama with random weights (speed does not depend on their values), for the same two workloads
-and sequence lengths as benches/score.rs (same seeded generator), and prints JSON:
+`DPOTrainer._compute_loss`). This script does the same with HF transformers in PyTorch, float32, 2 threads, on the
+real SmolLM2-135M-Instruct when SMOLLM2_GGUF names its GGUF file (else a SmolLM2-135M-shaped Llama with random
+weights), for the same two workloads and sequence lengths as benches/score.rs (same seeded generator), and prints
+JSON:
 
     {"long": {"tokens_per_s": ..., "peak_rss_mb": ...}, "tldr": {...}, "versions": {...}}
 
@@ -14,6 +15,7 @@ Development-time only (never needed by CI):
 """
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -56,8 +58,19 @@ def run(name):
         num_key_value_heads=3, rms_norm_eps=1e-5, rope_theta=100000.0, max_position_embeddings=8192,
         tie_word_embeddings=True,
     )
-    policy = LlamaForCausalLM(cfg).float().eval()
-    reference = LlamaForCausalLM(cfg).float().eval()
+    weights = os.environ.get("SMOLLM2_GGUF")
+    if weights:
+        # The real SmolLM2-135M-Instruct: the GGUF that .ci/fetch-smollm2 fetches, dequantised to float32 by
+        # transformers, is the same weights creditlens loads from it.
+        from transformers import AutoModelForCausalLM
+
+        load = lambda: AutoModelForCausalLM.from_pretrained(  # noqa: E731
+            os.path.dirname(weights), gguf_file=os.path.basename(weights), torch_dtype=torch.float32
+        ).eval()
+        policy, reference = load(), load()
+    else:
+        policy = LlamaForCausalLM(cfg).float().eval()
+        reference = LlamaForCausalLM(cfg).float().eval()
     try:  # TRL 1.x patches both models so that only completion positions go through the LM head
         from trl.trainer.utils import add_fused_lm_head
 

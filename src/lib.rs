@@ -19,6 +19,7 @@ pub mod fonts;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod heatmap;
+pub mod memory;
 pub mod model;
 pub mod output;
 pub mod render;

@@ -158,6 +158,16 @@ impl ModelSource {
         }
     }
 
+    /// The model's configuration (an adapter's is its base's), read without loading any weights.
+    pub fn config(&self) -> Result<crate::model::DecoderConfig> {
+        match self {
+            Self::Checkpoint(c) | Self::Adapter { base: c, .. } => {
+                crate::model::DecoderConfig::from_file(&c.config)
+            }
+            Self::Gguf(file) => GgufFile::open(file)?.config(),
+        }
+    }
+
     /// Loads the tokenizer.
     pub fn load_tokenizer(&self) -> Result<TextTokenizer> {
         match (self.tokenizer_files(), self) {

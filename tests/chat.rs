@@ -34,6 +34,7 @@ fn scorer(
         mode,
         top_k: 2,
         max_length: None,
+        max_memory: None,
     };
     let s = Scorer::load(policy, reference, Dtype::F32, options).expect("load");
     match template {

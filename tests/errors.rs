@@ -396,3 +396,105 @@ fn bad_gguf_files_are_named() {
         "{err}"
     );
 }
+
+/// A response of 64 MB (a broken data line) is cut before it is tokenised (issue 16): it scores at once, says so,
+/// and its scored tokens are exactly those of a short prefix of it, both truncated to the model's context.
+#[test]
+fn an_absurdly_long_response_is_cut_before_tokenising() {
+    let demo = creditlens::demo_assets::DemoAssets::locate().expect("demo");
+    let scorer = Scorer::load(
+        &demo.policy(),
+        &demo.reference(),
+        Dtype::F32,
+        ScoreOptions::default(),
+    )
+    .expect("load");
+    let unit = " Twice 7 is 14, and 3 doubled makes 6.";
+    let huge: String = unit.repeat(64 * 1024 * 1024 / unit.len());
+    let prefix = &huge[..20_000];
+    let started = std::time::Instant::now();
+    let (long, warnings) = scorer
+        .score_texts("Q: What is twice 7?\nA:", &[&huge])
+        .expect("scored");
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("only its first")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("truncated")),
+        "{warnings:?}"
+    );
+    let (short, _) = scorer
+        .score_texts("Q: What is twice 7?\nA:", &[prefix])
+        .expect("scored");
+    let ids =
+        |r: &creditlens::score::ResponseScore| r.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(ids(&long[0]), ids(&short[0]));
+    assert_eq!(long[0].logp_policy, short[0].logp_policy);
+}
+
+/// Memory known before loading (issue 16): a budget smaller than the estimate refuses the load with both figures
+/// and what would fit, and a record that would not fit is refused before its forward pass.
+#[test]
+fn a_memory_budget_below_the_estimate_is_refused_before_loading() {
+    let dir = temp();
+    let err = creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--prompt",
+            "Q: What is twice 7?\nA:",
+            "--response",
+            " 14.",
+            "--max-memory",
+            "50M",
+        ],
+    )
+    .fails_with("needs an estimated")
+    .stderr();
+    assert!(
+        err.contains("52 MB of --max-memory") && err.contains("--dtype bf16"),
+        "{err}"
+    );
+    creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--prompt",
+            "Hi",
+            "--response",
+            " there",
+            "--max-memory",
+            "lots",
+        ],
+    )
+    .fails_with("not a size");
+
+    let demo = creditlens::demo_assets::DemoAssets::locate().expect("demo");
+    let scorer = Scorer::load(
+        &demo.policy(),
+        &demo.reference(),
+        Dtype::F32,
+        ScoreOptions::default(),
+    )
+    .expect("load");
+    let tight = scorer
+        .with_options(ScoreOptions {
+            max_memory: Some(1),
+            ..ScoreOptions::default()
+        })
+        .expect("options");
+    let err = tight
+        .score_texts("Q: What is twice 7?\nA:", &[" 14."])
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("working memory") && err.contains("--max-length"),
+        "{err}"
+    );
+}

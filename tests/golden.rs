@@ -72,14 +72,29 @@ pub fn check_trl_metrics(ctx: &str, exp: &Value, scored: &creditlens::score::Rec
 
 /// Checks one fixture architecture in both tokenisation modes.
 fn check(name: &str) {
+    check_chunked(name, |s| s);
+}
+
+/// [`check`] with the scorer changed by `tweak` (smaller attention blocks, logit chunks).
+fn check_chunked(name: &str, tweak: fn(Scorer) -> Scorer) {
     let g = golden(name);
     let policy = fixtures().join(g["policy"].as_str().expect("policy"));
     let reference = fixtures().join(g["reference"].as_str().expect("reference"));
-    check_models(name, &policy, &reference);
+    check_scorer(name, &policy, &reference, tweak);
 }
 
 /// Checks the golden values `name` with the given policy and reference paths.
 fn check_models(name: &str, policy: &std::path::Path, reference: &std::path::Path) {
+    check_scorer(name, policy, reference, |s| s);
+}
+
+/// Checks the golden values `name` with the given models, the scorer changed by `tweak`.
+fn check_scorer(
+    name: &str,
+    policy: &std::path::Path,
+    reference: &std::path::Path,
+    tweak: fn(Scorer) -> Scorer,
+) {
     let g = golden(name);
     let beta = g["beta"].as_f64().expect("beta");
     let recs = records();
@@ -90,8 +105,9 @@ fn check_models(name: &str, policy: &std::path::Path, reference: &std::path::Pat
             mode,
             top_k: 3,
             max_length: None,
+            max_memory: None,
         };
-        let scorer = Scorer::load(policy, reference, Dtype::F32, options).expect("load");
+        let scorer = tweak(Scorer::load(policy, reference, Dtype::F32, options).expect("load"));
         let expected = g["modes"][mode.to_string()].as_array().expect("mode array");
         assert_eq!(expected.len(), recs.len(), "{name} {mode}: record count");
         for (rec, exp) in recs.iter().zip(expected) {
@@ -172,6 +188,19 @@ fn check_models(name: &str, policy: &std::path::Path, reference: &std::path::Pat
     eprintln!("{name}: worst |diff| vs transformers {worst:e}");
 }
 
+/// Attention in blocks of one query row and logits one position at a time (what long texts get, issue 16) give
+/// the golden values: on Llama, and on Gemma 2 (soft-capped scores, sliding windows of 8 tokens) and Phi-3
+/// LongRoPE.
+#[test]
+fn attention_blocks_and_logit_chunks_match_transformers_and_trl() {
+    let small = |s: Scorer| s.with_attention_block(1).with_logit_rows(1);
+    for name in ["llama", "gemma2", "phi3_longrope"] {
+        check_chunked(name, small);
+    }
+    let some = |s: Scorer| s.with_attention_block(200).with_logit_rows(7);
+    check_chunked("qwen3", some);
+}
+
 #[test]
 fn llama_tied_llama3_rope_matches_transformers_and_trl() {
     check("llama");
@@ -224,6 +253,7 @@ fn longrope_pair_straddling_the_switch_scores_like_each_alone() {
         mode: TokenizationMode::Trl,
         top_k: 1,
         max_length: None,
+        max_memory: None,
     };
     let scorer = Scorer::load(
         &model("phi3_longrope"),
@@ -492,6 +522,7 @@ fn gguf_families_match_transformers_and_llama_cpp() {
                 mode,
                 top_k: 1,
                 max_length: None,
+                max_memory: None,
             };
             let scorer = Scorer::load(&policy, &reference, Dtype::F32, options)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -563,6 +594,7 @@ fn changing_beta_needs_no_forward_pass() {
             mode: TokenizationMode::Trl,
             top_k: 2,
             max_length: None,
+            max_memory: None,
         };
         Scorer::load(&model("llama"), &model("llama_ref"), Dtype::F32, options).expect("load")
     };

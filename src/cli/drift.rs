@@ -103,6 +103,7 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
         mode: args.tokenization,
         top_k: 0,
         max_length: None,
+        max_memory: None,
     };
     let scorer = Scorer::load(&last.dir, &reference, args.dtype, options)
         .context("cannot load the models")?;

@@ -70,10 +70,19 @@ struct ModelArgs {
     /// Compute dtype: f32, f16 or bf16.
     #[arg(long, default_value_t = defaults::DTYPE)]
     dtype: Dtype,
+    /// Most memory to use, e.g. 16G [default: what the machine has available]: a load or a record estimated to
+    /// need more is refused before any work, with the estimate and what would fit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    max_memory: Option<u64>,
     /// A Jinja chat template file for conversational records and --chat, instead of the tokenizer's own
     /// (chat_template.jinja or tokenizer_config.json's chat_template; a GGUF file's tokenizer.chat_template).
     #[arg(long, value_name = "FILE")]
     chat_template: Option<PathBuf>,
+}
+
+/// `--max-memory`'s value in bytes.
+fn parse_memory(text: &str) -> Result<u64, String> {
+    creditlens::memory::parse_size(text).map_err(|e| e.to_string())
 }
 
 impl ModelArgs {
@@ -83,6 +92,7 @@ impl ModelArgs {
             mode: self.tokenization,
             top_k,
             max_length: self.max_length,
+            max_memory: self.max_memory,
         }
     }
 

@@ -277,6 +277,7 @@ impl App {
             mode: self.settings.tokenization,
             top_k: self.settings.top_k,
             max_length: None,
+            max_memory: None,
         }
     }
 

@@ -113,6 +113,18 @@ fn card(
                     ui.weak("context");
                     ui.label(format!("{} tokens", i.context_length));
                     ui.end_row();
+                    ui.weak("memory");
+                    ui.label(format!(
+                        "{} weights + {} working",
+                        crate::memory::human(i.memory),
+                        crate::memory::human(i.working_memory)
+                    ))
+                    .on_hover_text(format!(
+                        "Estimated: the weights as held for scoring (computing in {}), and the working memory of one forward over {} tokens",
+                        i.compute_dtype,
+                        i.context_length.min(2048)
+                    ));
+                    ui.end_row();
                     if let Some(a) = &i.adapter {
                         ui.weak("adapter");
                         ui.label(a);

@@ -390,23 +390,63 @@ pub(super) struct Attention {
     pub(super) softcap: Option<f64>,
 }
 
+/// Most attention scores computed at once per layer (4 Mi f32 values, 16 MB): longer segments attend in blocks of
+/// query rows.
+const SCORE_ELEMENTS: usize = 1 << 22;
+
 /// Per-forward inputs shared by all layers: rotary tables for positions `start..start + max segment length`, the
 /// attention masks of each segment (per distinct sliding window), and the kernels to use.
 struct Step {
     /// cos and sin per rotary table of the model (most have one; Gemma 3 a local and a global one).
     tables: Vec<(Tensor, Tensor)>,
     kernels: Kernels,
+    /// Most attention scores computed at once per layer.
+    score_elements: usize,
     /// `(window, mask per segment)` for each distinct window of the model's layers.
-    masks: Vec<(Option<usize>, Vec<Option<Tensor>>)>,
+    masks: Vec<(Option<usize>, Vec<Mask>)>,
+    dtype: DType,
+    device: Device,
 }
 
+/// A segment's attention mask: none, built whole (short segments), or built block of rows by block of rows as the
+/// attention needs them (long segments, whose whole mask would be seq x seq).
+enum Mask {
+    None,
+    Whole(Tensor),
+    ByRows {
+        /// Position of the segment's first query.
+        start: usize,
+        window: Option<usize>,
+    },
+}
+
+/// Above this many values a segment's mask is built by blocks of rows (16 MB of f32).
+const WHOLE_MASK_ELEMENTS: usize = 1 << 22;
+
 impl Step {
-    fn mask(&self, window: Option<usize>, segment: usize) -> Option<&Tensor> {
+    fn mask(&self, window: Option<usize>, segment: usize) -> Option<&Mask> {
         self.masks
             .iter()
             .find(|(w, _)| *w == window)
             .and_then(|(_, m)| m.get(segment))
-            .and_then(Option::as_ref)
+    }
+
+    /// The mask of query rows `at..at + n` of `segment` over its first `keys` keys.
+    fn mask_rows(
+        &self,
+        window: Option<usize>,
+        segment: usize,
+        at: usize,
+        n: usize,
+        keys: usize,
+    ) -> Result<Option<Tensor>> {
+        Ok(match self.mask(window, segment) {
+            None | Some(Mask::None) => None,
+            Some(Mask::Whole(m)) => Some(m.narrow(0, at, n)?.narrow(1, 0, keys)?),
+            Some(Mask::ByRows { start, window }) => {
+                causal_mask(n, start + at, keys, *window, self.dtype, &self.device)?
+            }
+        })
     }
 }
 
@@ -472,7 +512,7 @@ impl Attention {
         segment: usize,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t, _, _) = q.dims4()?;
-        let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
+        let (nh, hd) = (self.heads, self.head_dim);
         let q = self.rope(&q.transpose(1, 2)?.contiguous()?, step)?;
         let k = self.rope(&k.transpose(1, 2)?.contiguous()?, step)?;
         let v = v.transpose(1, 2)?.contiguous()?;
@@ -481,29 +521,69 @@ impl Attention {
             None => (k, v),
         };
         let total = k.dim(2)?;
+        // Long segments attend in blocks of query rows, so the scores never hold more than SCORE_ELEMENTS values
+        // (seq x seq per head would be 2.3 GB per layer for 8k tokens of a 9-head model); each row's softmax is
+        // its own, so the blocks give the same numbers. A block sees only the keys up to its last row (the later
+        // ones are masked for all its rows), which also halves the work.
+        let rows = (step.score_elements / (nh * total).max(1)).max(1);
+        let prefix_len = total - t;
+        let y = if rows >= t {
+            let mask = step.mask_rows(self.sliding_window, segment, 0, t, total)?;
+            self.attend_rows((&q, &k, &v), mask.as_ref(), step.kernels)?
+        } else {
+            let mut blocks = Vec::with_capacity(t.div_ceil(rows));
+            let mut at = 0;
+            while at < t {
+                let n = rows.min(t - at);
+                let keys = prefix_len + at + n;
+                let mask = step.mask_rows(self.sliding_window, segment, at, n, keys)?;
+                let q = q.narrow(2, at, n)?.contiguous()?;
+                let (kb, vb) = (
+                    k.narrow(2, 0, keys)?.contiguous()?,
+                    v.narrow(2, 0, keys)?.contiguous()?,
+                );
+                blocks.push(self.attend_rows((&q, &kb, &vb), mask.as_ref(), step.kernels)?);
+                at += n;
+            }
+            Tensor::cat(&blocks, 2)?
+        };
+        let y = y.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+        Ok((y, k, v))
+    }
+
+    /// Softmax attention of query rows `q` `(batch, heads, n, head_dim)` over all of `k` and `v`
+    /// `(batch, kv_heads, total, head_dim)`, with the additive `mask` `(n, total)`; returns `(batch, heads, n,
+    /// head_dim)`.
+    fn attend_rows(
+        &self,
+        (q, k, v): (&Tensor, &Tensor, &Tensor),
+        mask: Option<&Tensor>,
+        kernels: Kernels,
+    ) -> Result<Tensor> {
+        let (b, _, n, hd) = q.dims4()?;
+        let (nh, nkv) = (self.heads, self.kv_heads);
+        let total = k.dim(2)?;
         // Grouped-query attention without copying K/V: the `rep` query heads of one KV head are stacked along
         // the sequence axis (head h uses KV head h / rep, as transformers' repeat_kv).
         let rep = nh / nkv;
-        let q = q.reshape((b, nkv, rep * t, hd))?;
+        let q = q.reshape((b, nkv, rep * n, hd))?;
         let scores = (q.matmul(&k.t()?)? * self.scale)?;
         let scores = match self.softcap {
             Some(c) => ((scores / c)?.tanh()? * c)?,
             None => scores,
         };
-        let scores = match step.mask(self.sliding_window, segment) {
+        let scores = match mask {
             Some(mask) => scores
-                .reshape((b, nkv, rep, t, total))?
+                .reshape((b, nkv, rep, n, total))?
                 .broadcast_add(mask)?
-                .reshape((b, nkv, rep * t, total))?,
+                .reshape((b, nkv, rep * n, total))?,
             None => scores,
         };
-        let probs = match step.kernels {
+        let probs = match kernels {
             Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
             Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
         };
-        let y = probs.matmul(&v)?.reshape((b, nh, t, hd))?;
-        let y = y.transpose(1, 2)?.reshape((b, t, nh * hd))?;
-        Ok((y, k, v))
+        Ok(probs.matmul(v)?.reshape((b, nh, n, hd))?)
     }
 
     /// Attention over `x` continuing `cache`, which is extended with the new keys and values.
@@ -542,7 +622,7 @@ impl Attention {
 }
 
 /// The additive mask `(t, total)` letting query `start + i` see keys `j <= start + i` (and, with a sliding window
-/// `w`, only `j > start + i - w`); `None` when nothing is masked.
+/// `w`, only `j > start + i - w`); `None` when nothing is masked (one query that sees every key).
 fn causal_mask(
     t: usize,
     start: usize,
@@ -552,7 +632,7 @@ fn causal_mask(
     device: &Device,
 ) -> Result<Option<Tensor>> {
     let windowed = window.is_some_and(|w| total > w);
-    if t == 1 && !windowed {
+    if t == 1 && !windowed && start + 1 >= total {
         return Ok(None);
     }
     let mut mask = vec![0f32; t * total];
@@ -656,6 +736,8 @@ pub struct Decoder {
     positions: Option<Tensor>,
     ropes: Vec<Rope>,
     kernels: Kernels,
+    /// Most attention scores computed at once per layer ([`SCORE_ELEMENTS`] unless set).
+    score_elements: usize,
 }
 
 /// The parts a family's loader reads from a checkpoint.
@@ -681,7 +763,15 @@ impl Decoder {
             positions: parts.positions,
             ropes: Rope::tables(cfg),
             kernels,
+            score_elements: SCORE_ELEMENTS,
         })
+    }
+
+    /// The same decoder attending in blocks of query rows whenever a layer's scores would exceed `elements`
+    /// values (at least one row per block). The numbers do not change; tests use small blocks to check that.
+    pub fn with_attention_block(mut self, elements: usize) -> Self {
+        self.score_elements = elements.max(1);
+        self
     }
 
     /// The configuration the decoder was built from.
@@ -747,7 +837,16 @@ impl Decoder {
             .map(|w| {
                 let per_segment = lens
                     .iter()
-                    .map(|&t| causal_mask(t, start, start + t, w, dtype, device))
+                    .map(|&t| {
+                        Ok(if t * (start + t) > WHOLE_MASK_ELEMENTS {
+                            Mask::ByRows { start, window: w }
+                        } else {
+                            match causal_mask(t, start, start + t, w, dtype, device)? {
+                                Some(m) => Mask::Whole(m),
+                                None => Mask::None,
+                            }
+                        })
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 Ok((w, per_segment))
             })
@@ -755,7 +854,10 @@ impl Decoder {
         Ok(Step {
             tables,
             kernels: self.kernels,
+            score_elements: self.score_elements,
             masks,
+            dtype,
+            device: device.clone(),
         })
     }
 

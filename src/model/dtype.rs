@@ -31,6 +31,15 @@ impl Dtype {
         }
     }
 
+    /// The dtype of a candle dtype (f32 for any other than f16 and bf16).
+    pub fn from_candle(d: DType) -> Self {
+        match d {
+            DType::F16 => Dtype::F16,
+            DType::BF16 => Dtype::Bf16,
+            _ => Dtype::F32,
+        }
+    }
+
     /// Its name as typed (`f32`, `f16`, `bf16`).
     pub fn name(self) -> &'static str {
         match self {

@@ -50,6 +50,10 @@ pub struct ModelInfo {
     pub context_length: usize,
     /// For a LoRA adapter: what it is and the base checkpoint it was applied to.
     pub adapter: Option<String>,
+    /// Estimated bytes its weights take in memory as held for scoring ([`crate::memory::weight_bytes`]).
+    pub memory: u64,
+    /// Estimated working memory of one forward over 2,048 tokens (or the context, if shorter).
+    pub working_memory: u64,
 }
 
 /// A causal language model loaded from a checkpoint.
@@ -81,6 +85,12 @@ impl ModelInfo {
             vocab_size: cfg.vocab_size,
             context_length: cfg.max_position_embeddings,
             adapter: None,
+            memory: crate::memory::weight_bytes(cfg, Dtype::from_candle(compute)),
+            working_memory: crate::memory::activation_bytes(
+                cfg,
+                cfg.max_position_embeddings.min(2048),
+                Dtype::from_candle(compute),
+            ),
         }
     }
 }
@@ -164,21 +174,23 @@ impl Model {
         let w = ProgressSource::new(&weights, cfg.num_hidden_layers, report);
         let decoder = Decoder::load(&cfg, &w, Kernels::Fused)?;
         let info = ModelInfo {
-            path: file.path().to_path_buf(),
             architecture: format!(
                 "{} (GGUF {})",
                 cfg.family.architecture(),
                 file.architecture()?
             ),
-            family: cfg.family.name().to_string(),
-            parameters: cfg.num_parameters(),
-            stored_dtype: file.stored_dtypes(),
-            compute_dtype: dtype_name(dtype).to_string(),
-            vocab_size: cfg.vocab_size,
-            context_length: cfg.max_position_embeddings,
-            adapter: None,
+            ..ModelInfo::of(&cfg, file.path().to_path_buf(), file.stored_dtypes(), dtype)
         };
         Ok(Self { decoder, info })
+    }
+
+    /// The same model attending in blocks of query rows beyond `elements` scores per layer
+    /// ([`Decoder::with_attention_block`]).
+    pub fn with_attention_block(&self, elements: usize) -> Self {
+        Self {
+            decoder: self.decoder.clone().with_attention_block(elements),
+            info: self.info.clone(),
+        }
     }
 
     /// Wraps an already built decoder (for models made in code, e.g. by training or benchmarks).

@@ -34,6 +34,9 @@ pub struct ScoreOptions {
     pub top_k: usize,
     /// Longest sequence scored (prompt included); longer ones are cut at the end, like TRL's `keep_start`.
     pub max_length: Option<usize>,
+    /// Most memory the run may use (`--max-memory`); `None`: what the machine has available. A load or a record
+    /// whose estimate exceeds it is refused before any work ([`crate::memory`]).
+    pub max_memory: Option<u64>,
 }
 
 impl Default for ScoreOptions {
@@ -43,6 +46,7 @@ impl Default for ScoreOptions {
             mode: crate::defaults::TOKENIZATION,
             top_k: crate::defaults::TOP_K,
             max_length: None,
+            max_memory: None,
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct Scorer {
     tokenizer: Arc<TextTokenizer>,
     options: ScoreOptions,
     chat_template: Option<Arc<ChatTemplate>>,
+    /// Positions whose vocabulary-wide logits are held at once per model ([`LOGIT_ROWS`] unless set).
+    logit_rows: usize,
 }
 
 /// The scores of one record's responses, the warnings met, and the prompt's tokens.
@@ -113,7 +119,6 @@ impl Scorer {
         report: &dyn Fn(f32),
     ) -> Result<Self> {
         options.validate()?;
-        let dtype = dtype.candle();
         let device = Device::Cpu;
         let ps = ModelSource::resolve(policy, Some(reference))?;
         let rs = ModelSource::resolve(reference, None)?;
@@ -123,6 +128,13 @@ impl Scorer {
             // Before any weights: a mismatch is reported at once.
             tokenizer.check_compatible(&rs.load_tokenizer()?)?;
         }
+        // Before any weights: what the run will hold, against what there is.
+        let reference_cfg = rs.config()?;
+        let policy_cfg = if same { None } else { Some(ps.config()?) };
+        let tokens = load_estimate_tokens(&options, &reference_cfg);
+        let estimate = crate::memory::estimate(policy_cfg.as_ref(), &reference_cfg, dtype, tokens);
+        crate::memory::check(&estimate, options.max_memory, dtype)?;
+        let dtype = dtype.candle();
         let half = if same { 1.0 } else { 0.5 };
         let policy_model =
             Arc::new(ps.load_model_reporting(dtype, &device, &|f| report(f * half))?);
@@ -165,7 +177,33 @@ impl Scorer {
             tokenizer,
             options,
             chat_template: None,
+            logit_rows: LOGIT_ROWS,
         })
+    }
+
+    /// The same scorer computing logits and metrics over chunks of `rows` positions (at least one). The numbers do
+    /// not change; tests use small chunks to check that, and a memory budget could use it to hold less.
+    pub fn with_logit_rows(&self, rows: usize) -> Self {
+        Self {
+            logit_rows: rows.max(1),
+            ..self.clone()
+        }
+    }
+
+    /// Both models attending in blocks of query rows beyond `elements` scores per layer (see
+    /// [`Model::with_attention_block`]); the numbers do not change.
+    pub fn with_attention_block(&self, elements: usize) -> Self {
+        let policy = Arc::new(self.policy.with_attention_block(elements));
+        let reference = if Arc::ptr_eq(&self.policy, &self.reference) {
+            policy.clone()
+        } else {
+            Arc::new(self.reference.with_attention_block(elements))
+        };
+        Self {
+            policy,
+            reference,
+            ..self.clone()
+        }
     }
 
     /// The same models rendering conversations with `template` instead of the tokenizer's own (`--chat-template`).
@@ -197,6 +235,7 @@ impl Scorer {
     pub fn with_policy(&self, policy: Arc<Model>) -> Result<Self> {
         Ok(Self {
             chat_template: self.chat_template.clone(),
+            logit_rows: self.logit_rows,
             ..Self::new(
                 policy,
                 self.reference.clone(),
@@ -347,32 +386,95 @@ impl Scorer {
                 )));
             }
         }
+        self.check_record_memory(seqs)?;
         // The two models run side by side: the serial stretches of one (norms, attention, copies) overlap the
         // other's matrix products.
         let (policy, reference) = if Arc::ptr_eq(&self.policy, &self.reference) {
-            let logits = scored_logits(&self.policy, seqs)?;
-            (logits.clone(), logits)
+            (scored_hidden(&self.policy, seqs)?, None)
         } else {
             let (p, r) = rayon::join(
-                || scored_logits(&self.policy, seqs),
-                || scored_logits(&self.reference, seqs),
+                || scored_hidden(&self.policy, seqs),
+                || scored_hidden(&self.reference, seqs),
             );
-            (p?, r?)
+            (p?, Some(r?))
         };
+        // Every scored position of every sequence, in order: (sequence, target token).
+        let targets: Vec<(usize, u32)> = seqs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.ids[s.scored_start..].iter().map(move |&t| (i, t)))
+            .collect();
         let k = self.options.top_k;
-        seqs.iter()
-            .zip(policy.iter().zip(&reference))
-            .map(|(seq, (p, r))| {
-                let p = p.flatten_all()?.to_vec1::<f32>()?;
-                let r = r.flatten_all()?.to_vec1::<f32>()?;
-                let targets = &seq.ids[seq.scored_start..];
-                Ok(p.par_chunks(vocab)
-                    .zip(r.par_chunks(vocab))
-                    .zip(targets.par_iter())
-                    .map(|((pr, rr), &t)| position_metrics(pr, rr, t as usize, k))
-                    .collect())
-            })
-            .collect()
+        let mut out: Vec<SequenceMetrics> = seqs
+            .iter()
+            .map(|s| Vec::with_capacity(s.ids.len() - s.scored_start))
+            .collect();
+        // The vocabulary-wide work runs over chunks of positions, so its memory does not grow with the length of
+        // the text: the logits of at most LOGIT_ROWS positions per model exist at a time.
+        let mut at = 0;
+        while at < targets.len() {
+            let n = self.logit_rows.min(targets.len() - at);
+            let (p, r) = match &reference {
+                None => (chunk_logits(&self.policy, &policy, at, n)?, None),
+                Some(reference) => {
+                    let (p, r) = rayon::join(
+                        || chunk_logits(&self.policy, &policy, at, n),
+                        || chunk_logits(&self.reference, reference, at, n),
+                    );
+                    (p?, Some(r?))
+                }
+            };
+            let r = r.as_deref().unwrap_or(&p);
+            let metrics: Vec<PositionMetrics> = p
+                .par_chunks(vocab)
+                .zip(r.par_chunks(vocab))
+                .zip(targets[at..at + n].par_iter())
+                .map(|((pr, rr), &(_, t))| position_metrics(pr, rr, t as usize, k))
+                .collect();
+            for (m, &(seq, _)) in metrics.into_iter().zip(&targets[at..at + n]) {
+                out[seq].push(m);
+            }
+            at += n;
+        }
+        Ok(out)
+    }
+
+    /// Refuses sequences longer than the load-time estimate covered when their working memory (both models)
+    /// would not fit in `--max-memory` or the memory available now.
+    fn check_record_memory(&self, seqs: &[EncodedSequence]) -> Result<()> {
+        let tokens: usize = seqs.iter().map(|s| s.ids.len()).sum();
+        if tokens <= ESTIMATE_TOKENS && self.options.max_memory.is_none() {
+            return Ok(());
+        }
+        let dtype = crate::model::Dtype::from_candle(self.policy.lm().dtype());
+        let mut need = crate::memory::activation_bytes(self.reference.lm().config(), tokens, dtype);
+        if !Arc::ptr_eq(&self.policy, &self.reference) {
+            need += crate::memory::activation_bytes(self.policy.lm().config(), tokens, dtype);
+        }
+        let held = crate::memory::weight_bytes(self.reference.lm().config(), dtype)
+            + if Arc::ptr_eq(&self.policy, &self.reference) {
+                0
+            } else {
+                crate::memory::weight_bytes(self.policy.lm().config(), dtype)
+            };
+        let (room, what) = match self.options.max_memory {
+            Some(limit) => (
+                limit.saturating_sub(held),
+                "of --max-memory after the weights",
+            ),
+            None => match crate::memory::available() {
+                Some(a) => (a, "available"),
+                None => return Ok(()),
+            },
+        };
+        if need > room {
+            return Err(Error::Record(format!(
+                "this record's {tokens} tokens need an estimated {} of working memory, more than the {} {what}; score it with --max-length N (TRL's truncation) or on a machine with more memory",
+                crate::memory::human(need),
+                crate::memory::human(room)
+            )));
+        }
+        Ok(())
     }
 
     fn response_score(
@@ -435,25 +537,52 @@ fn missing_response() -> Error {
     Error::Record("internal error: a response was not scored".into())
 }
 
-/// For each sequence, the f32 logits `(n_scored, vocab)` predicting its scored tokens. The prefix shared by all
-/// sequences (up to the position before the first scored token) runs once; the sequences then continue from it
-/// together, packed into one forward ([`crate::model::Decoder::forward_segments`]). The last token of a sequence
-/// is never fed in: nothing after it is scored.
+/// Tokens the estimate made when loading is for, unless `--max-length` says: longer records are checked one by one
+/// before they are scored.
+const ESTIMATE_TOKENS: usize = 2048;
+
+/// The sequence length the load-time memory estimate is for: `--max-length`, else [`ESTIMATE_TOKENS`], within the
+/// model's context.
+fn load_estimate_tokens(options: &ScoreOptions, cfg: &crate::model::DecoderConfig) -> usize {
+    options
+        .max_length
+        .unwrap_or(ESTIMATE_TOKENS)
+        .min(cfg.max_position_embeddings)
+        .max(1)
+}
+
+/// Positions whose logits (over the whole vocabulary, per model) are held at once: 256 x 49,152 f32 is 50 MB.
+const LOGIT_ROWS: usize = 256;
+
+/// The f32 logits `(n, vocab)` of rows `at..at + n` of `hidden` (as a flat vector, row after row).
+fn chunk_logits(model: &Model, hidden: &Tensor, at: usize, n: usize) -> Result<Vec<f32>> {
+    let logits = model.lm().logits(&hidden.narrow(0, at, n)?)?;
+    Ok(logits
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
+}
+
+/// The final hidden states `(total scored, hidden)` of the positions predicting each sequence's scored tokens,
+/// sequence after sequence. The prefix shared by all sequences (up to the position before the first scored
+/// token) runs once; the sequences then continue from it together, packed into one forward
+/// ([`crate::model::Decoder::forward_segments`]). The last token of a sequence is never fed in: nothing after it
+/// is scored.
 ///
 /// With LongRoPE, a sequence's own length picks its factors (as in transformers' forward of it alone), so
 /// sequences on both sides of the switch are run apart.
-fn scored_logits(model: &Model, seqs: &[EncodedSequence]) -> Result<Vec<Tensor>> {
+fn scored_hidden(model: &Model, seqs: &[EncodedSequence]) -> Result<Tensor> {
     let decoder = model.lm();
     let long: Vec<bool> = seqs
         .iter()
         .map(|s| decoder.rope_is_long(s.ids.len()))
         .collect();
     if long.iter().any(|&l| l != long[0]) {
-        let mut out = Vec::with_capacity(seqs.len());
-        for s in seqs {
-            out.extend(scored_logits(model, std::slice::from_ref(s))?);
-        }
-        return Ok(out);
+        let parts = seqs
+            .iter()
+            .map(|s| scored_hidden(model, std::slice::from_ref(s)))
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(Tensor::cat(&parts, 0)?);
     }
     let first = &seqs[0].ids;
     let shared = seqs
@@ -474,7 +603,7 @@ fn scored_logits(model: &Model, seqs: &[EncodedSequence]) -> Result<Vec<Tensor>>
         .map(|s| &s.ids[shared..s.ids.len() - 1])
         .collect();
     let hidden = decoder.forward_segments(&segments, &base)?;
-    // The rows predicting scored tokens, all sequences together through the LM head.
+    // The rows predicting scored tokens.
     let mut rows = Vec::with_capacity(seqs.len());
     let mut offset = 0;
     for (s, seg) in seqs.iter().zip(&segments) {
@@ -482,15 +611,5 @@ fn scored_logits(model: &Model, seqs: &[EncodedSequence]) -> Result<Vec<Tensor>>
         rows.push(hidden.narrow(0, offset + s.scored_start - 1 - shared, n)?);
         offset += seg.len();
     }
-    let logits = decoder
-        .logits(&Tensor::cat(&rows, 0)?)?
-        .to_dtype(DType::F32)?;
-    let mut out = Vec::with_capacity(seqs.len());
-    let mut at = 0;
-    for r in &rows {
-        let n = r.dim(0)?;
-        out.push(logits.narrow(0, at, n)?);
-        at += n;
-    }
-    Ok(out)
+    Ok(Tensor::cat(&rows, 0)?)
 }

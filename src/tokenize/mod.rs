@@ -40,6 +40,8 @@ pub struct TextTokenizer {
     pieces: display::PieceDecoder,
     chat_template: Option<ChatTemplate>,
     template_tokens: serde_json::Map<String, serde_json::Value>,
+    /// Bytes of the longest vocabulary entry (as stored, which is never shorter than the text it stands for).
+    longest_token: usize,
 }
 
 impl std::fmt::Debug for TextTokenizer {
@@ -156,7 +158,15 @@ impl TextTokenizer {
             .collect();
         let added_ids = added.keys().copied().collect();
         let pieces = display::PieceDecoder::new(&inner);
+        let longest_token = inner
+            .get_vocab(true)
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(1)
+            .max(1);
         Self {
+            longest_token,
             inner,
             path,
             eos_token,
@@ -167,6 +177,24 @@ impl TextTokenizer {
             chat_template: None,
             template_tokens: serde_json::Map::new(),
         }
+    }
+
+    /// The first bytes of `text` that are sure to hold its first `tokens` tokens (twice the text the longest
+    /// vocabulary entries could cover, cut at a character boundary): what is tokenised of an absurdly long text
+    /// whose end `max_length` drops anyway. `None` when `text` is within that.
+    pub fn enough_for(&self, text: &str, tokens: usize) -> Option<usize> {
+        let budget = tokens
+            .saturating_mul(self.longest_token)
+            .saturating_mul(2)
+            .saturating_add(4096);
+        if text.len() <= budget {
+            return None;
+        }
+        let mut end = budget;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Some(end)
     }
 
     /// The underlying `tokenizers` tokenizer.

@@ -105,14 +105,43 @@ pub(super) fn char_len(s: &str) -> usize {
 
 /// Tokenises `prompt` with each of `responses` according to `mode`, keeping at most `max_length` ids per sequence
 /// (TRL's `keep_start`: the end of the response is cut). Fails when a response yields no scored token.
-pub fn encode_record(
+pub fn encode_record<'a>(
     tok: &TextTokenizer,
     mode: TokenizationMode,
-    prompt: &str,
-    responses: &[&str],
+    prompt: &'a str,
+    responses: &[&'a str],
     max_length: Option<usize>,
 ) -> Result<EncodedRecord> {
     let mut warnings = Vec::new();
+    // A text far longer than max_length tokens could need (a 200 MB data line) is cut before it is tokenised:
+    // its end would be dropped anyway, and tokenising it whole could take gigabytes.
+    let cut = |text: &'a str, what: &str, warnings: &mut Vec<String>| -> &'a str {
+        match max_length.and_then(|m| tok.enough_for(text, m)) {
+            Some(end) => {
+                warnings.push(format!(
+                    "{what} is {} bytes long; only its first {end} bytes were tokenised (they hold more than the {} tokens scored)",
+                    text.len(),
+                    max_length.unwrap_or(0)
+                ));
+                &text[..end]
+            }
+            None => text,
+        }
+    };
+    let prompt = cut(prompt, "the prompt", &mut warnings);
+    let responses: Vec<&str> = responses
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let what = if responses.len() > 1 {
+                format!("response {}", i + 1)
+            } else {
+                "the response".to_string()
+            };
+            cut(r, &what, &mut warnings)
+        })
+        .collect();
+    let responses = responses.as_slice();
     let sequences = match mode {
         TokenizationMode::Trl => encode_trl(tok, prompt, responses, &mut warnings)?,
         TokenizationMode::Joint => responses

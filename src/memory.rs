@@ -1,0 +1,275 @@
+//! Memory known before loading: an estimate of what a scoring run holds (the models' weights as they are kept in
+//! memory, the working memory of a forward over the longest record, the runtime), the memory the machine has, and a
+//! refusal that gives both figures and what would fit, instead of a process killed by the kernel half-way.
+
+use crate::error::{Error, Result};
+use crate::model::{DecoderConfig, Dtype};
+use std::fmt;
+
+/// Bytes the process holds besides models and activations: code, tokenizer, allocator slack.
+const RUNTIME_BYTES: u64 = 200 << 20;
+
+/// What one model costs in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelMemory {
+    /// Its weights as held while scoring.
+    pub weights: u64,
+    /// Working memory of one forward over `tokens` tokens (both models run side by side).
+    pub activations: u64,
+}
+
+/// The estimate for a policy and reference scoring records of up to `tokens` tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// Weights of the policy (0 when it is the reference itself).
+    pub policy: ModelMemory,
+    /// Weights of the reference.
+    pub reference: ModelMemory,
+    /// The longest sequence the estimate is for.
+    pub tokens: usize,
+}
+
+impl MemoryEstimate {
+    /// Weights held, both models.
+    pub fn weights(&self) -> u64 {
+        self.policy.weights + self.reference.weights
+    }
+
+    /// Working memory at the peak of a forward, both models.
+    pub fn activations(&self) -> u64 {
+        self.policy.activations + self.reference.activations
+    }
+
+    /// Everything: weights, activations and the runtime.
+    pub fn total(&self) -> u64 {
+        self.weights() + self.activations() + RUNTIME_BYTES
+    }
+}
+
+impl fmt::Display for MemoryEstimate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (weights {}, working memory for {} tokens {}, runtime {})",
+            human(self.total()),
+            human(self.weights()),
+            self.tokens,
+            human(self.activations()),
+            human(RUNTIME_BYTES)
+        )
+    }
+}
+
+/// Bytes per value of `dtype`.
+fn bytes_of(dtype: Dtype) -> u64 {
+    match dtype {
+        Dtype::F32 => 4,
+        Dtype::F16 | Dtype::Bf16 => 2,
+    }
+}
+
+/// The weights of a model of `cfg` as held for scoring in `dtype`: every parameter in the compute dtype (safetensors
+/// of another dtype are widened, GGUF blocks dequantised), plus the LM head's transposed copy when it is tied to
+/// the embeddings.
+pub fn weight_bytes(cfg: &DecoderConfig, dtype: Dtype) -> u64 {
+    let params = cfg.num_parameters() as u64;
+    let tied = if cfg.tie_word_embeddings {
+        (cfg.vocab_size * cfg.hidden_size) as u64
+    } else {
+        0
+    };
+    (params + tied) * bytes_of(dtype)
+}
+
+/// The working memory of a forward of `cfg` over `tokens` tokens in `dtype`: the attention mask, the residual
+/// stream and its copies, q/k/v, the prompt's keys and values in every layer, the attention scores (computed in
+/// blocks of at most 4 Mi values; the mask too, beyond 4 Mi values), the MLP's intermediate activations and the logits of 256 positions. An upper
+/// bound: not all of these are alive at once.
+pub fn activation_bytes(cfg: &DecoderConfig, tokens: usize, dtype: Dtype) -> u64 {
+    let t = tokens as u64;
+    let b = bytes_of(dtype);
+    let (h, i) = (cfg.hidden_size as u64, cfg.intermediate_size as u64);
+    let (nh, nkv, hd) = (
+        cfg.num_attention_heads as u64,
+        cfg.num_key_value_heads as u64,
+        cfg.head_dim as u64,
+    );
+    let windows = {
+        let mut w = cfg.sliding_window.clone();
+        w.dedup();
+        w.len().max(1) as u64
+    };
+    let mask = (t * t).min(1 << 22) * b * windows;
+    let residual = 4 * t * h * b;
+    let qkv = 3 * t * (nh + 2 * nkv) * hd * b;
+    let cache = cfg.num_hidden_layers as u64 * 2 * t * nkv * hd * b;
+    let scores = 3 * (nh * t * t).min(1 << 22) * b;
+    let mlp = 3 * t * i * b;
+    let logits = 2 * 256 * cfg.vocab_size as u64 * 4;
+    mask + residual + qkv + cache + scores + mlp + logits
+}
+
+/// The estimate for `policy` and `reference` (`None` when the policy is the reference) in `dtype`, for sequences
+/// of up to `tokens` tokens.
+pub fn estimate(
+    policy: Option<&DecoderConfig>,
+    reference: &DecoderConfig,
+    dtype: Dtype,
+    tokens: usize,
+) -> MemoryEstimate {
+    let of = |cfg: &DecoderConfig| ModelMemory {
+        weights: weight_bytes(cfg, dtype),
+        activations: activation_bytes(cfg, tokens, dtype),
+    };
+    MemoryEstimate {
+        policy: policy.map_or(
+            ModelMemory {
+                weights: 0,
+                activations: 0,
+            },
+            of,
+        ),
+        reference: of(reference),
+        tokens,
+    }
+}
+
+/// Memory this process may still use: the smaller of the machine's available memory (`MemAvailable`) and what is
+/// left under the cgroup's limit (containers). `None` where neither can be read.
+pub fn available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+    let machine = meminfo.as_deref().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let cgroup = match (
+        read("/sys/fs/cgroup/memory.max"),
+        read("/sys/fs/cgroup/memory.current"),
+    ) {
+        (Some(max), Some(cur)) => match (max.trim().parse::<u64>(), cur.trim().parse::<u64>()) {
+            (Ok(max), Ok(cur)) => Some(max.saturating_sub(cur)),
+            _ => None,
+        },
+        _ => None,
+    };
+    match (machine, cgroup) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Refuses a run whose estimate exceeds `limit` (the user's `--max-memory`, else the memory available), with both
+/// figures and what would fit.
+pub fn check(estimate: &MemoryEstimate, limit: Option<u64>, dtype: Dtype) -> Result<()> {
+    let (limit, what) = match limit {
+        Some(l) => (l, "--max-memory"),
+        None => match available() {
+            Some(a) => (a, "available memory"),
+            None => return Ok(()),
+        },
+    };
+    if estimate.total() <= limit {
+        return Ok(());
+    }
+    let mut fixes = Vec::new();
+    if dtype == Dtype::F32 {
+        fixes.push("--dtype bf16 (half the weights; numbers within about 0.1 of f32)".to_string());
+    }
+    fixes.push("a GGUF file of the models".to_string());
+    fixes.push("--max-length N for shorter sequences".to_string());
+    fixes.push("--max-memory SIZE if you know the estimate is too high".to_string());
+    Err(Error::InvalidArgument(format!(
+        "scoring needs an estimated {estimate}, more than the {} of {what}; try {}",
+        human(limit),
+        fixes.join(", ")
+    )))
+}
+
+/// `16G`, `512M`, `1.5GB`, `2000000000` as bytes.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let bad = || {
+        Error::InvalidArgument(format!(
+            "`{text}` is not a size; write e.g. 16G, 512M or 2000000000 (bytes)"
+        ))
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad()),
+    };
+    let bytes = value * scale;
+    if !bytes.is_finite() || bytes < 1.0 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+/// Bytes for people: `1.4 GB`, `380 MB`.
+pub fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.0} MB", b / 1e6)
+    } else {
+        format!("{:.0} kB", b / 1e3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const MISTRAL_7B: &str = r#"{"architectures":["MistralForCausalLM"],"hidden_size":4096,
+      "intermediate_size":14336,"vocab_size":32000,"num_hidden_layers":32,"num_attention_heads":32,
+      "num_key_value_heads":8,"rms_norm_eps":1e-5,"rope_theta":10000.0,"max_position_embeddings":32768,
+      "tie_word_embeddings":false}"#;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("16G").unwrap(), 16 << 30);
+        assert_eq!(parse_size("512 MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1.5GB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("2000").unwrap(), 2000);
+        for bad in ["", "G", "-1G", "12X", "0"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_7b_pair_in_f32_is_refused_with_both_figures_and_fixes() {
+        let cfg = DecoderConfig::from_json(MISTRAL_7B, Path::new("config.json")).unwrap();
+        let e = estimate(Some(&cfg), &cfg, Dtype::F32, 1024);
+        // 7.24 B parameters, 4 bytes each, two models.
+        assert!((57e9..59e9).contains(&(e.weights() as f64)), "{e}");
+        let err = check(&e, Some(24 << 30), Dtype::F32)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&human(e.total()))
+                && err.contains("25.8 GB")
+                && err.contains("--dtype bf16"),
+            "{err}"
+        );
+        assert!(check(&e, Some(64 << 30), Dtype::F32).is_ok());
+    }
+}
