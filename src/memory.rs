@@ -68,17 +68,25 @@ fn bytes_of(dtype: Dtype) -> u64 {
     }
 }
 
-/// The weights of a model of `cfg` as held for scoring in `dtype`: every parameter in the compute dtype (safetensors
-/// of another dtype are widened, GGUF blocks dequantised), plus the LM head's transposed copy when it is tied to
-/// the embeddings.
+/// The weights of a model of `cfg` as held for scoring in `dtype`: every parameter in the compute dtype (GGUF blocks
+/// dequantised, adapters merged), plus the LM head's transposed copy when it is tied to the embeddings.
 pub fn weight_bytes(cfg: &DecoderConfig, dtype: Dtype) -> u64 {
+    stored_weight_bytes(cfg, dtype, None)
+}
+
+/// [`weight_bytes`] for weights stored in `stored` bytes of safetensors: matrices narrower than the compute dtype
+/// (bf16 or f16 files computed in f32) are held as stored.
+pub fn stored_weight_bytes(cfg: &DecoderConfig, dtype: Dtype, stored: Option<u64>) -> u64 {
     let params = cfg.num_parameters() as u64;
+    let per_param = stored
+        .map_or(bytes_of(dtype) as f64, |s| s as f64 / params.max(1) as f64)
+        .min(bytes_of(dtype) as f64);
     let tied = if cfg.tie_word_embeddings {
         (cfg.vocab_size * cfg.hidden_size) as u64
     } else {
         0
     };
-    (params + tied) * bytes_of(dtype)
+    ((params + tied) as f64 * per_param) as u64
 }
 
 /// The working memory of a forward of `cfg` over `tokens` tokens in `dtype`: the attention mask, the residual
@@ -110,15 +118,15 @@ pub fn activation_bytes(cfg: &DecoderConfig, tokens: usize, dtype: Dtype) -> u64
 }
 
 /// The estimate for `policy` and `reference` (`None` when the policy is the reference) in `dtype`, for sequences
-/// of up to `tokens` tokens.
+/// of up to `tokens` tokens; each model with the bytes of its safetensors files when it is a checkpoint.
 pub fn estimate(
-    policy: Option<&DecoderConfig>,
-    reference: &DecoderConfig,
+    policy: Option<(&DecoderConfig, Option<u64>)>,
+    reference: (&DecoderConfig, Option<u64>),
     dtype: Dtype,
     tokens: usize,
 ) -> MemoryEstimate {
-    let of = |cfg: &DecoderConfig| ModelMemory {
-        weights: weight_bytes(cfg, dtype),
+    let of = |(cfg, stored): (&DecoderConfig, Option<u64>)| ModelMemory {
+        weights: stored_weight_bytes(cfg, dtype, stored),
         activations: activation_bytes(cfg, tokens, dtype),
     };
     MemoryEstimate {
@@ -177,9 +185,11 @@ pub fn check(estimate: &MemoryEstimate, limit: Option<u64>, dtype: Dtype) -> Res
     }
     let mut fixes = Vec::new();
     if dtype == Dtype::F32 {
-        fixes.push("--dtype bf16 (half the weights; numbers within about 0.1 of f32)".to_string());
+        fixes.push("--dtype bf16 (half the weights; log-probs move by up to about 0.15)".to_string());
     }
-    fixes.push("a GGUF file of the models".to_string());
+    fixes.push(
+        "bf16 or f16 safetensors of the models (held at their size, computed in f32)".to_string(),
+    );
     fixes.push("--max-length N for shorter sequences".to_string());
     fixes.push("--max-memory SIZE if you know the estimate is too high".to_string());
     Err(Error::InvalidArgument(format!(
@@ -258,7 +268,7 @@ mod tests {
     #[test]
     fn a_7b_pair_in_f32_is_refused_with_both_figures_and_fixes() {
         let cfg = DecoderConfig::from_json(MISTRAL_7B, Path::new("config.json")).unwrap();
-        let e = estimate(Some(&cfg), &cfg, Dtype::F32, 1024);
+        let e = estimate(Some((&cfg, None)), (&cfg, None), Dtype::F32, 1024);
         // 7.24 B parameters, 4 bytes each, two models.
         assert!((57e9..59e9).contains(&(e.weights() as f64)), "{e}");
         let err = check(&e, Some(24 << 30), Dtype::F32)
@@ -271,5 +281,33 @@ mod tests {
             "{err}"
         );
         assert!(check(&e, Some(64 << 30), Dtype::F32).is_ok());
+    }
+
+    /// A 7B-shaped pair stored in bf16 (14.5 GB of safetensors each) computed in f32 holds its matrices as stored;
+    /// computed in bf16, the same. A LoRA policy is still merged into a second full copy of its base.
+    #[test]
+    fn bf16_files_are_held_at_their_size() {
+        let cfg = DecoderConfig::from_json(MISTRAL_7B, Path::new("config.json")).unwrap();
+        let file = cfg.num_parameters() as u64 * 2;
+        let f32_run = estimate(
+            Some((&cfg, Some(file))),
+            (&cfg, Some(file)),
+            Dtype::F32,
+            1024,
+        );
+        assert!(
+            (28e9..30e9).contains(&(f32_run.weights() as f64)),
+            "{f32_run}"
+        );
+        let f32_file = estimate(
+            Some((&cfg, Some(2 * file))),
+            (&cfg, Some(2 * file)),
+            Dtype::Bf16,
+            1024,
+        );
+        assert!(
+            (28e9..30e9).contains(&(f32_file.weights() as f64)),
+            "{f32_file}"
+        );
     }
 }

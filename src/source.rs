@@ -168,6 +168,19 @@ impl ModelSource {
         }
     }
 
+    /// Bytes of the safetensors files of a checkpoint (what its matrices take when held as stored); `None` for an
+    /// adapter (merged into a full copy in the compute dtype) or a GGUF file (dequantised).
+    pub fn stored_bytes(&self) -> Option<u64> {
+        match self {
+            Self::Checkpoint(c) => c
+                .weights
+                .iter()
+                .map(|f| std::fs::metadata(f).map(|m| m.len()).ok())
+                .sum(),
+            Self::Adapter { .. } | Self::Gguf(_) => None,
+        }
+    }
+
     /// Loads the tokenizer.
     pub fn load_tokenizer(&self) -> Result<TextTokenizer> {
         match (self.tokenizer_files(), self) {

@@ -607,3 +607,37 @@ fn changing_beta_needs_no_forward_pass() {
         assert_eq!(s, direct, "record {i}");
     }
 }
+
+/// bf16 weights computed in f32 are held as stored and widened a projection at a time (issue 16): the model takes
+/// its file's size in memory, not twice it, and still scores as transformers does
+/// (`llama_untied_bf16_spm_matches_transformers_and_trl`). An f32 run of an f32 file holds f32, and the load-time
+/// estimate agrees with what is held.
+#[test]
+fn bf16_weights_are_held_as_stored() {
+    let dir = model("llama_untied");
+    let file = std::fs::metadata(dir.join("model.safetensors"))
+        .expect("file")
+        .len() as f64;
+    let scorer = Scorer::load(&dir, &dir, Dtype::F32, ScoreOptions::default()).expect("load");
+    let held = scorer.policy().info().memory as f64;
+    assert!(
+        (0.9 * file..=1.02 * file).contains(&held),
+        "{held} bytes held for a {file}-byte bf16 file"
+    );
+    let cfg =
+        creditlens::model::DecoderConfig::from_file(&dir.join("config.json")).expect("config");
+    let estimate =
+        creditlens::memory::stored_weight_bytes(&cfg, Dtype::F32, Some(file as u64)) as f64;
+    assert!(
+        (0.9 * held..=1.1 * held).contains(&estimate),
+        "estimate {estimate}, held {held}"
+    );
+    let f32_dir = model("llama");
+    let scorer =
+        Scorer::load(&f32_dir, &f32_dir, Dtype::F32, ScoreOptions::default()).expect("load");
+    let f32_file = std::fs::metadata(f32_dir.join("model.safetensors"))
+        .expect("file")
+        .len() as f64;
+    // Tied embeddings: the LM head is a transposed copy, so more than the file.
+    assert!(scorer.policy().info().memory as f64 >= 0.9 * f32_file);
+}

@@ -62,7 +62,7 @@ impl Linear {
         bias: bool,
         kernels: Kernels,
     ) -> Result<Self> {
-        let weight = src.tensor(&format!("{name}.weight"), &[out, inp])?;
+        let weight = src.matrix(&format!("{name}.weight"), &[out, inp])?;
         let bias = if bias {
             Some(src.tensor(&format!("{name}.bias"), &[out])?)
         } else {
@@ -96,10 +96,18 @@ impl Linear {
         let inp = dims[dims.len() - 1];
         let rows = x.elem_count() / inp;
         let x2 = x.reshape((rows, inp))?;
-        let y = if self.transposed {
-            x2.matmul(&self.weight)?
+        // A weight held narrower than the computation (bf16 in an f32 run) is widened for this product only.
+        let widened;
+        let weight = if self.weight.dtype() == x.dtype() {
+            &self.weight
         } else {
-            x2.matmul(&self.weight.t()?)?
+            widened = self.weight.to_dtype(x.dtype())?;
+            &widened
+        };
+        let y = if self.transposed {
+            x2.matmul(weight)?
+        } else {
+            x2.matmul(&weight.t()?)?
         };
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
@@ -152,7 +160,23 @@ impl Projections {
         if kernels == Kernels::Differentiable {
             return Ok(Projections::Separate(parts));
         }
-        let weights: Vec<&Tensor> = parts.iter().map(|l| &l.weight).collect();
+        // Parts held in different dtypes (shards saved apart) are joined in f32, which holds each exactly.
+        let mixed = parts
+            .iter()
+            .any(|l| l.weight.dtype() != parts[0].weight.dtype());
+        let widened: Vec<Tensor> = if mixed {
+            parts
+                .iter()
+                .map(|l| l.weight.to_dtype(DType::F32))
+                .collect::<candle_core::Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        let weights: Vec<&Tensor> = if mixed {
+            widened.iter().collect()
+        } else {
+            parts.iter().map(|l| &l.weight).collect()
+        };
         let biases: Option<Vec<&Tensor>> = parts.iter().map(|l| l.bias.as_ref()).collect();
         let bias = match biases {
             Some(b) => Some(Tensor::cat(&b, 0)?),
@@ -365,7 +389,7 @@ pub(super) fn lm_head(
     if cfg.tie_word_embeddings {
         Ok(embed.clone())
     } else {
-        src.tensor(name, &[cfg.vocab_size, cfg.hidden_size])
+        src.matrix(name, &[cfg.vocab_size, cfg.hidden_size])
     }
 }
 
@@ -736,6 +760,8 @@ pub struct Decoder {
     positions: Option<Tensor>,
     ropes: Vec<Rope>,
     kernels: Kernels,
+    /// The compute dtype (weight matrices may be held narrower).
+    dtype: DType,
     /// Most attention scores computed at once per layer ([`SCORE_ELEMENTS`] unless set).
     score_elements: usize,
 }
@@ -754,7 +780,10 @@ impl Decoder {
     /// Builds the decoder for `cfg` from tensors named as the family's checkpoints name them.
     pub fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Self> {
         let parts = (cfg.family.spec().load)(cfg, src, kernels)?;
+        // Norm weights always come in the compute dtype; the embeddings may be held narrower.
+        let dtype = parts.norm.weight.dtype();
         Ok(Self {
+            dtype,
             cfg: cfg.clone(),
             embed: parts.embed,
             layers: parts.layers,
@@ -786,7 +815,7 @@ impl Decoder {
 
     /// The compute dtype.
     pub fn dtype(&self) -> DType {
-        self.embed.dtype()
+        self.dtype
     }
 
     /// An empty cache for this decoder.
@@ -865,7 +894,10 @@ impl Decoder {
     /// embeddings of segments of `lens` tokens that each start at position `start`.
     fn embed(&self, ids: &Tensor, start: usize, lens: &[usize]) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let x = self.embed.index_select(&ids.flatten_all()?, 0)?;
+        let x = self
+            .embed
+            .index_select(&ids.flatten_all()?, 0)?
+            .to_dtype(self.dtype)?;
         let x = x.reshape((b, t, self.cfg.hidden_size))?;
         let x = match self.cfg.embed_scale {
             Some(scale) => (x * scale)?,
@@ -940,5 +972,65 @@ impl Decoder {
             Some(c) => ((logits / c)?.tanh()? * c)?,
             None => logits,
         })
+    }
+}
+
+/// Bytes of a tensor's values.
+fn tensor_bytes(t: &Tensor) -> u64 {
+    (t.elem_count() * t.dtype().size_in_bytes()) as u64
+}
+
+impl Linear {
+    fn bytes(&self) -> u64 {
+        tensor_bytes(&self.weight) + self.bias.as_ref().map_or(0, tensor_bytes)
+    }
+}
+
+impl Projections {
+    fn bytes(&self) -> u64 {
+        match self {
+            Projections::Fused { linear, .. } => linear.bytes(),
+            Projections::Separate(parts) => parts.iter().map(Linear::bytes).sum(),
+        }
+    }
+}
+
+impl Norm {
+    fn bytes(&self) -> u64 {
+        tensor_bytes(&self.weight) + self.bias.as_ref().map_or(0, tensor_bytes)
+    }
+}
+
+impl Layer {
+    fn bytes(&self) -> u64 {
+        let norms = [
+            &self.input_norm,
+            &self.attn_out_norm,
+            &self.post_norm,
+            &self.mlp_out_norm,
+            &self.attn.q_norm,
+            &self.attn.k_norm,
+        ];
+        norms
+            .iter()
+            .filter_map(|n| n.as_ref())
+            .map(Norm::bytes)
+            .sum::<u64>()
+            + self.attn.qkv.bytes()
+            + self.attn.o.bytes()
+            + self.mlp.up.bytes()
+            + self.mlp.down.bytes()
+    }
+}
+
+impl Decoder {
+    /// Bytes the weights take in memory as held (matrices may be narrower than the compute dtype; a tied LM head
+    /// is a second, transposed copy of the embeddings).
+    pub fn weight_bytes(&self) -> u64 {
+        tensor_bytes(&self.embed)
+            + self.positions.as_ref().map_or(0, tensor_bytes)
+            + self.layers.iter().map(Layer::bytes).sum::<u64>()
+            + self.norm.bytes()
+            + self.lm_head.bytes()
     }
 }

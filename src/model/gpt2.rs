@@ -128,7 +128,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
         "transformer."
     };
     let norm = |name: String| Norm::load(src, &name, h, NormKind::Layer, eps);
-    let embed = src.tensor(&format!("{prefix}wte.weight"), &[v, h])?;
+    let embed = src.matrix(&format!("{prefix}wte.weight"), &[v, h])?;
     let positions = src.tensor(
         &format!("{prefix}wpe.weight"),
         &[cfg.max_position_embeddings, h],

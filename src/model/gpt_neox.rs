@@ -166,7 +166,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
     let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
     let (nh, hd) = (cfg.num_attention_heads, cfg.head_dim);
     let eps = cfg.rms_norm_eps;
-    let embed = src.tensor("gpt_neox.embed_in.weight", &[v, h])?;
+    let embed = src.matrix("gpt_neox.embed_in.weight", &[v, h])?;
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
     for l in 0..cfg.num_hidden_layers {
         let p = format!("gpt_neox.layers.{l}");

@@ -429,6 +429,15 @@ impl TensorSource for AdaptedWeights<'_> {
         }
     }
 
+    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        // A matrix the adapter leaves alone stays as the base stores it.
+        if self.adapter.replaced.contains_key(name) || self.adapter.deltas.contains_key(name) {
+            self.tensor(name, shape)
+        } else {
+            self.base.matrix(name, shape)
+        }
+    }
+
     fn contains(&self, name: &str) -> bool {
         self.base.contains(name) || self.adapter.replaced.contains_key(name)
     }

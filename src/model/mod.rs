@@ -131,7 +131,8 @@ impl Model {
             .collect::<Vec<_>>()
             .join("+");
         let decoder = build(&weights)?;
-        let info = ModelInfo::of(&cfg, files.dir.clone(), stored, dtype);
+        let mut info = ModelInfo::of(&cfg, files.dir.clone(), stored, dtype);
+        info.memory = decoder.weight_bytes();
         Ok(Self { decoder, info })
     }
 
@@ -179,6 +180,7 @@ impl Model {
                 cfg.family.architecture(),
                 file.architecture()?
             ),
+            memory: decoder.weight_bytes(),
             ..ModelInfo::of(&cfg, file.path().to_path_buf(), file.stored_dtypes(), dtype)
         };
         Ok(Self { decoder, info })
@@ -196,7 +198,8 @@ impl Model {
     /// Wraps an already built decoder (for models made in code, e.g. by training or benchmarks).
     pub fn from_decoder(decoder: Decoder, path: PathBuf) -> Self {
         let dtype = decoder.dtype();
-        let info = ModelInfo::of(decoder.config(), path, dtype_name(dtype).to_string(), dtype);
+        let mut info = ModelInfo::of(decoder.config(), path, dtype_name(dtype).to_string(), dtype);
+        info.memory = decoder.weight_bytes();
         Self { decoder, info }
     }
 

@@ -17,7 +17,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
     );
     let eps = cfg.rms_norm_eps;
     let norm = |name: String, size: usize| Norm::load(src, &name, size, NormKind::Rms, eps);
-    let embed = src.tensor("model.embed_tokens.weight", &[v, h])?;
+    let embed = src.matrix("model.embed_tokens.weight", &[v, h])?;
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");

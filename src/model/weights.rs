@@ -11,6 +11,13 @@ use std::path::{Path, PathBuf};
 pub trait TensorSource {
     /// The tensor `name`, which must have exactly `shape`, converted to the source's compute dtype.
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor>;
+    /// A weight matrix (projection, embedding), held as stored when that is narrower than the compute dtype (a
+    /// bf16 or f16 file computed in f32): the decoder widens it a projection at a time as it computes, so the model
+    /// takes the file's size in memory and computes exactly as if widened at load. By default
+    /// [`TensorSource::tensor`].
+    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.tensor(name, shape)
+    }
     /// Whether a tensor `name` exists.
     fn contains(&self, name: &str) -> bool;
 }
@@ -118,8 +125,9 @@ fn validate_file(
     Ok(())
 }
 
-impl TensorSource for SafetensorsWeights {
-    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+impl SafetensorsWeights {
+    /// The tensor `name` (of exactly `shape`) in the dtype of its file.
+    fn tensor_as_stored(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let info = self.tensors.get(name).ok_or_else(|| Error::MissingTensor {
             dir: self.dir.clone(),
             name: name.to_string(),
@@ -132,8 +140,22 @@ impl TensorSource for SafetensorsWeights {
                 got: info.shape.clone(),
             });
         }
-        let t = self.mmaped.load(name, &self.device)?;
-        Ok(t.to_dtype(self.dtype)?)
+        Ok(self.mmaped.load(name, &self.device)?)
+    }
+}
+
+impl TensorSource for SafetensorsWeights {
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        Ok(self.tensor_as_stored(name, shape)?.to_dtype(self.dtype)?)
+    }
+
+    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.tensor_as_stored(name, shape)?;
+        if t.dtype().size_in_bytes() < self.dtype.size_in_bytes() {
+            Ok(t)
+        } else {
+            Ok(t.to_dtype(self.dtype)?)
+        }
     }
 
     fn contains(&self, name: &str) -> bool {
@@ -163,6 +185,24 @@ impl<'a> ProgressSource<'a> {
 impl TensorSource for ProgressSource<'_> {
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let t = self.inner.tensor(name, shape)?;
+        self.reached(name);
+        Ok(t)
+    }
+
+    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.inner.matrix(name, shape)?;
+        self.reached(name);
+        Ok(t)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.inner.contains(name)
+    }
+}
+
+impl ProgressSource<'_> {
+    /// Reports the share loaded once tensor `name` is read.
+    fn reached(&self, name: &str) {
         // `<prefix>.layers.N.<...>`, or GPT-2's `<prefix>.h.N.<...>`.
         let layer = name
             .split_once("layers.")
@@ -183,11 +223,6 @@ impl TensorSource for ProgressSource<'_> {
             None => 0.0,
         };
         (self.report)(done.min(1.0));
-        Ok(t)
-    }
-
-    fn contains(&self, name: &str) -> bool {
-        self.inner.contains(name)
     }
 }
 

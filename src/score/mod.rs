@@ -132,7 +132,12 @@ impl Scorer {
         let reference_cfg = rs.config()?;
         let policy_cfg = if same { None } else { Some(ps.config()?) };
         let tokens = load_estimate_tokens(&options, &reference_cfg);
-        let estimate = crate::memory::estimate(policy_cfg.as_ref(), &reference_cfg, dtype, tokens);
+        let estimate = crate::memory::estimate(
+            policy_cfg.as_ref().map(|c| (c, ps.stored_bytes())),
+            (&reference_cfg, rs.stored_bytes()),
+            dtype,
+            tokens,
+        );
         crate::memory::check(&estimate, options.max_memory, dtype)?;
         let dtype = dtype.candle();
         let half = if same { 1.0 } else { 0.5 };
