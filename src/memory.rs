@@ -185,7 +185,9 @@ pub fn check(estimate: &MemoryEstimate, limit: Option<u64>, dtype: Dtype) -> Res
     }
     let mut fixes = Vec::new();
     if dtype == Dtype::F32 {
-        fixes.push("--dtype bf16 (half the weights; log-probs move by up to about 0.15)".to_string());
+        fixes.push(
+            "--dtype bf16 (half the weights; log-probs move by up to about 0.15)".to_string(),
+        );
     }
     fixes.push(
         "bf16 or f16 safetensors of the models (held at their size, computed in f32)".to_string(),

@@ -782,13 +782,20 @@ impl Decoder {
         let parts = (cfg.family.spec().load)(cfg, src, kernels)?;
         // Norm weights always come in the compute dtype; the embeddings may be held narrower.
         let dtype = parts.norm.weight.dtype();
+        let tied = parts.lm_head.id() == parts.embed.id();
         Ok(Self {
             dtype,
             cfg: cfg.clone(),
             embed: parts.embed,
             layers: parts.layers,
             norm: parts.norm,
-            lm_head: Linear::new(parts.lm_head, None, kernels)?,
+            // A head tied to the embeddings multiplies by their transpose in place: no second copy of the
+            // vocabulary matrix.
+            lm_head: if tied {
+                Linear::new(parts.lm_head, None, Kernels::Differentiable)?
+            } else {
+                Linear::new(parts.lm_head, None, kernels)?
+            },
             positions: parts.positions,
             ropes: Rope::tables(cfg),
             kernels,
@@ -1025,12 +1032,17 @@ impl Layer {
 
 impl Decoder {
     /// Bytes the weights take in memory as held (matrices may be narrower than the compute dtype; a tied LM head
-    /// is a second, transposed copy of the embeddings).
+    /// shares the embeddings).
     pub fn weight_bytes(&self) -> u64 {
+        let head = if self.lm_head.weight.id() == self.embed.id() {
+            0
+        } else {
+            self.lm_head.bytes()
+        };
         tensor_bytes(&self.embed)
             + self.positions.as_ref().map_or(0, tensor_bytes)
             + self.layers.iter().map(Layer::bytes).sum::<u64>()
             + self.norm.bytes()
-            + self.lm_head.bytes()
+            + head
     }
 }

@@ -2,7 +2,6 @@
 //! hands out tensors by name with their shape checked against what config.json implies.
 
 use crate::error::{Error, Result};
-use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +24,10 @@ pub trait TensorSource {
 struct TensorInfo {
     file: usize,
     shape: Vec<usize>,
+    dtype: DType,
+    /// Byte range of its values in the file.
+    start: usize,
+    end: usize,
 }
 
 /// The tensors of a checkpoint, memory-mapped from its safetensors file(s).
@@ -32,7 +35,7 @@ pub struct SafetensorsWeights {
     dir: PathBuf,
     files: Vec<PathBuf>,
     tensors: HashMap<String, TensorInfo>,
-    mmaped: MmapedSafetensors,
+    mmaps: Vec<memmap2::Mmap>,
     dtype: DType,
     device: Device,
     stored_dtypes: Vec<DType>,
@@ -43,22 +46,20 @@ impl SafetensorsWeights {
     pub fn open(dir: &Path, files: &[PathBuf], dtype: DType, device: &Device) -> Result<Self> {
         let mut tensors = HashMap::new();
         let mut stored_dtypes = Vec::new();
+        let mut mmaps = Vec::with_capacity(files.len());
         for (index, path) in files.iter().enumerate() {
-            validate_file(path, index, &mut tensors, &mut stored_dtypes)?;
+            mmaps.push(validate_file(
+                path,
+                index,
+                &mut tensors,
+                &mut stored_dtypes,
+            )?);
         }
-        // SAFETY: the files are memory-mapped read-only; like every safetensors reader (candle, transformers)
-        // we rely on them not being modified while the model is alive.
-        let mmaped = unsafe { MmapedSafetensors::multi(files) }
-            .map_err(crate::error::without_backtrace)
-            .map_err(|e| Error::Safetensors {
-                path: dir.to_path_buf(),
-                message: format!("cannot memory-map the weights: {e}"),
-            })?;
         Ok(Self {
             dir: dir.to_path_buf(),
             files: files.to_vec(),
             tensors,
-            mmaped,
+            mmaps,
             dtype,
             device: device.clone(),
             stored_dtypes,
@@ -88,9 +89,10 @@ fn validate_file(
     index: usize,
     tensors: &mut HashMap<String, TensorInfo>,
     dtypes: &mut Vec<DType>,
-) -> Result<()> {
+) -> Result<memmap2::Mmap> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    // SAFETY: read-only map of a file we only read; see `SafetensorsWeights::open`.
+    // SAFETY: the file is memory-mapped read-only; like every safetensors reader (candle, transformers) we rely
+    // on it not being modified while the weights are read.
     let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
     let st = safetensors::SafeTensors::deserialize(&mmap).map_err(|e| Error::Safetensors {
         path: path.to_path_buf(),
@@ -119,10 +121,14 @@ fn validate_file(
             TensorInfo {
                 file: index,
                 shape: view.shape().to_vec(),
+                dtype,
+                start: view.data().as_ptr() as usize - mmap.as_ptr() as usize,
+                end: view.data().as_ptr() as usize - mmap.as_ptr() as usize + view.data().len(),
             },
         );
     }
-    Ok(())
+    drop(st);
+    Ok(mmap)
 }
 
 impl SafetensorsWeights {
@@ -140,7 +146,26 @@ impl SafetensorsWeights {
                 got: info.shape.clone(),
             });
         }
-        Ok(self.mmaped.load(name, &self.device)?)
+        let mmap = &self.mmaps[info.file];
+        let t = Tensor::from_raw_buffer(
+            &mmap[info.start..info.end],
+            info.dtype,
+            &info.shape,
+            &self.device,
+        )?;
+        // The values are copied: the file's pages can leave the process (they would count in its resident
+        // memory next to the copy until the whole checkpoint is read).
+        let page = 4096;
+        let first = info.start.div_ceil(page) * page;
+        let last = info.end / page * page;
+        if last > first {
+            // SAFETY: DONTNEED on a read-only file mapping only drops the pages from this process; a later read
+            // of the range maps them again from the file. No reference into the range outlives this call.
+            let _ = unsafe {
+                mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, last - first)
+            };
+        }
+        Ok(t)
     }
 }
 
