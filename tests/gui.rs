@@ -691,6 +691,16 @@ fn model_card_names_the_family() {
     assert_eq!(h.get_all_by_label("Gemma 2").count(), 2, "both cards");
     h.get_by_label("Gemma2ForCausalLM (GGUF gemma2)");
     h.get_by_label("Gemma2ForCausalLM");
+    // Each card shows the memory its weights take as held, and the working memory of a forward (issue 16).
+    for info in [&loaded.policy, &loaded.reference] {
+        let row = format!(
+            "{} weights + {} working",
+            creditlens::memory::human(info.memory),
+            creditlens::memory::human(info.working_memory)
+        );
+        assert!(h.get_all_by_label(&row).count() >= 1, "{row}");
+        assert!(info.memory > 0 && info.working_memory > 0);
+    }
 }
 
 #[test]
