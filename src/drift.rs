@@ -78,9 +78,22 @@ pub fn drift(run: &DriftRun<'_>, mut on_point: impl FnMut(DriftPoint) -> bool) -
         if run.cancel.load(Ordering::Relaxed) {
             return Ok(());
         }
-        // Adapter checkpoints (TRL + PEFT) apply to the reference when their base is not local.
-        let model = ModelSource::resolve(&ck.dir, Some(&base))
-            .and_then(|src| src.load_model(run.dtype.candle(), &Device::Cpu))?;
+        // Adapter checkpoints (TRL + PEFT) apply to the reference when their base is not local; one whose base is
+        // the reference loads only the adapter, applied unmerged on the reference's weights.
+        let model = ModelSource::resolve(&ck.dir, Some(&base)).and_then(|src| {
+            if let ModelSource::Adapter { adapter, base } = &src
+                && base.dir.canonicalize().ok()
+                    == run.scorer.reference().info().path.canonicalize().ok()
+                && run.scorer.reference().lm().dtype() == run.dtype.candle()
+                && let Some(m) = run
+                    .scorer
+                    .reference()
+                    .with_adapter(&crate::model::LoraAdapter::load(adapter)?)?
+            {
+                return Ok(m);
+            }
+            src.load_model(run.dtype.candle(), &Device::Cpu)
+        })?;
         let scorer = run
             .scorer
             .with_policy(Arc::new(model))

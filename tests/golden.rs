@@ -641,3 +641,81 @@ fn bf16_weights_are_held_as_stored() {
     // Tied embeddings: the LM head is a transposed copy, so more than the file.
     assert!(scorer.policy().info().memory as f64 >= 0.9 * f32_file);
 }
+
+/// A LoRA policy next to its base as the reference holds the base once (issue 16): the adapter is applied unmerged,
+/// as PEFT's forward does (`lora_adapter_matches_peft_and_trl` and `rslora_adapter_with_patterns_matches_peft_and_trl`
+/// check its numbers), and the policy adds only the adapter's factors to memory.
+#[test]
+fn a_lora_policy_shares_its_base_with_the_reference() {
+    for name in ["llama_lora", "llama_lora_rs"] {
+        let adapter = fixtures().join("models").join(name);
+        let base = fixtures().join("models/llama_ref");
+        let scorer =
+            Scorer::load(&adapter, &base, Dtype::F32, ScoreOptions::default()).expect("load");
+        let (policy, reference) = (scorer.policy().info(), scorer.reference().info());
+        let card = policy.adapter.clone().expect("adapter described");
+        assert!(card.contains("unmerged"), "{name}: {card}");
+        assert!(
+            policy.memory * 5 < reference.memory,
+            "{name}: the policy adds {} bytes to the base's {}",
+            policy.memory,
+            reference.memory
+        );
+    }
+}
+
+/// Drift over a run of adapter checkpoints (TRL + PEFT's `checkpoint-N/` adapters) whose base is the reference
+/// loads only each adapter and applies it to the reference's weights (issue 16): its means equal those of scoring
+/// each checkpoint directly against the reference (which `lora_adapter_matches_peft_and_trl` checks against PEFT).
+#[test]
+fn drift_over_adapter_checkpoints_loads_only_the_adapters() {
+    let run = crate::util::temp();
+    for step in [10, 20] {
+        crate::util::copy_model("llama_lora", &run.path().join(format!("checkpoint-{step}")));
+    }
+    let reference = model("llama_ref");
+    let checkpoints = creditlens::checkpoint::training_checkpoints(run.path());
+    assert_eq!(checkpoints.len(), 2);
+    let scorer = Scorer::load(
+        &checkpoints[1].dir,
+        &reference,
+        Dtype::F32,
+        ScoreOptions::default(),
+    )
+    .expect("load");
+    let pairs: Vec<Record> = records()
+        .into_iter()
+        .filter(|r| matches!(r, Record::Pair { .. }))
+        .collect();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let mut points = Vec::new();
+    creditlens::drift::drift(
+        &creditlens::drift::DriftRun {
+            scorer: &scorer,
+            checkpoints: &checkpoints,
+            pairs: &pairs,
+            selected: None,
+            dtype: Dtype::F32,
+            cancel: &cancel,
+        },
+        |p| {
+            points.push(p);
+            true
+        },
+    )
+    .expect("drift");
+    assert_eq!(points.len(), 2);
+    let direct: Vec<f64> = pairs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match scorer.score_record(i, r) {
+            Ok(creditlens::score::RecordScore::Pair(p)) => Some(p.chosen.reward),
+            _ => None,
+        })
+        .collect();
+    let mean = direct.iter().sum::<f64>() / direct.len() as f64;
+    for p in &points {
+        assert_eq!(p.pairs, direct.len());
+        assert!((p.chosen - mean).abs() < 1e-12, "{} vs {mean}", p.chosen);
+    }
+}

@@ -6,10 +6,12 @@
 //! responses is computed once), and can run on differentiable ops for training.
 
 use super::config::{DecoderConfig, MlpKind, NormKind};
+use super::lora::LowRank;
 use super::rope::Rope;
 use super::weights::TensorSource;
 use crate::error::Result;
 use candle_core::{D, DType, Device, Tensor};
+use std::collections::HashMap;
 
 /// Which implementation of the normalisation, rotary and softmax ops to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,6 +53,12 @@ pub(super) struct Linear {
     weight: Tensor,
     transposed: bool,
     bias: Option<Tensor>,
+    /// The checkpoint names of the weights it multiplies by, with their output sizes, in output order (several
+    /// for fused projections; none when built from tensors of unknown name).
+    names: Vec<(String, usize)>,
+    /// A LoRA update applied unmerged, as PEFT's forward does: `x A^T B^T`, kept as `A^T` `(in, r)` and `B^T`
+    /// `(r, out)` with the scales folded into B.
+    lora: Option<(Tensor, Tensor)>,
 }
 
 impl Linear {
@@ -68,7 +76,9 @@ impl Linear {
         } else {
             None
         };
-        Self::new(weight, bias, kernels)
+        let mut linear = Self::new(weight, bias, kernels)?;
+        linear.names = vec![(format!("{name}.weight"), out)];
+        Ok(linear)
     }
 
     /// A projection from a checkpoint's `(out, in)` weight and optional bias.
@@ -83,7 +93,53 @@ impl Linear {
             weight,
             transposed,
             bias,
+            names: Vec::new(),
+            lora: None,
         })
+    }
+
+    /// Attaches the LoRA updates in `factors` of the weights this projection multiplies by (computed in `dtype`);
+    /// returns how many it took. For fused projections the parts' updates form one low-rank product: A stacks
+    /// the parts' A, and B places each part's B in its own rows and rank columns.
+    fn attach(&mut self, factors: &HashMap<String, LowRank>, dtype: DType) -> Result<usize> {
+        let found: Vec<Option<&LowRank>> = self.names.iter().map(|(n, _)| factors.get(n)).collect();
+        let ranks: Vec<usize> = found
+            .iter()
+            .map(|f| f.map_or(Ok(0), |f| f.a.dim(0)))
+            .collect::<candle_core::Result<_>>()?;
+        let rank: usize = ranks.iter().sum();
+        if rank == 0 {
+            return Ok(0);
+        }
+        let device = self.weight.device().clone();
+        let a = Tensor::cat(&found.iter().flatten().map(|f| &f.a).collect::<Vec<_>>(), 0)?;
+        let mut rows = Vec::with_capacity(found.len());
+        let mut col = 0;
+        for ((f, &r), (_, out)) in found.iter().zip(&ranks).zip(&self.names) {
+            let row = match f {
+                None => Tensor::zeros((*out, rank), DType::F32, &device)?,
+                Some(f) => {
+                    let b = (&f.b * f.scale)?;
+                    let mut parts = Vec::with_capacity(3);
+                    if col > 0 {
+                        parts.push(Tensor::zeros((*out, col), DType::F32, &device)?);
+                    }
+                    parts.push(b);
+                    if col + r < rank {
+                        parts.push(Tensor::zeros((*out, rank - col - r), DType::F32, &device)?);
+                    }
+                    Tensor::cat(&parts, 1)?
+                }
+            };
+            rows.push(row);
+            col += r;
+        }
+        let b = Tensor::cat(&rows, 0)?;
+        self.lora = Some((
+            a.t()?.contiguous()?.to_dtype(dtype)?,
+            b.t()?.contiguous()?.to_dtype(dtype)?,
+        ));
+        Ok(found.iter().flatten().count())
     }
 
     fn out_features(&self) -> Result<usize> {
@@ -111,6 +167,10 @@ impl Linear {
         };
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let y = match &self.lora {
+            Some((a_t, b_t)) => (y + x2.matmul(a_t)?.matmul(b_t)?)?,
             None => y,
         };
         let mut out_dims = dims[..dims.len() - 1].to_vec();
@@ -186,10 +246,12 @@ impl Projections {
             .iter()
             .map(|w| w.dim(0))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Projections::Fused {
-            linear: Linear::new(Tensor::cat(&weights, 0)?, bias, Kernels::Fused)?,
-            sizes,
-        })
+        let mut linear = Linear::new(Tensor::cat(&weights, 0)?, bias, Kernels::Fused)?;
+        // The fused product knows its parts' names only if every part does.
+        if parts.iter().all(|l| l.names.len() == 1) {
+            linear.names = parts.iter().flat_map(|l| l.names.clone()).collect();
+        }
+        Ok(Projections::Fused { linear, sizes })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
@@ -989,7 +1051,19 @@ fn tensor_bytes(t: &Tensor) -> u64 {
 
 impl Linear {
     fn bytes(&self) -> u64 {
-        tensor_bytes(&self.weight) + self.bias.as_ref().map_or(0, tensor_bytes)
+        tensor_bytes(&self.weight)
+            + self.bias.as_ref().map_or(0, tensor_bytes)
+            + self
+                .lora
+                .as_ref()
+                .map_or(0, |(a, b)| tensor_bytes(a) + tensor_bytes(b))
+    }
+
+    /// Bytes of its LoRA update alone.
+    fn lora_bytes(&self) -> u64 {
+        self.lora
+            .as_ref()
+            .map_or(0, |(a, b)| tensor_bytes(a) + tensor_bytes(b))
     }
 }
 
@@ -1030,7 +1104,52 @@ impl Layer {
     }
 }
 
+impl Projections {
+    fn attach(&mut self, factors: &HashMap<String, LowRank>, dtype: DType) -> Result<usize> {
+        match self {
+            Projections::Fused { linear, .. } => linear.attach(factors, dtype),
+            Projections::Separate(parts) => {
+                let mut n = 0;
+                for p in parts {
+                    n += p.attach(factors, dtype)?;
+                }
+                Ok(n)
+            }
+        }
+    }
+}
+
 impl Decoder {
+    /// This decoder with LoRA updates applied unmerged (PEFT's forward), sharing every base weight with it: a
+    /// LoRA policy next to its base as the reference holds the base once. `None` when some update has no
+    /// projection of that name here (a fused checkpoint tensor, the LM head), which only a merge applies.
+    pub fn with_adapter(&self, factors: &HashMap<String, LowRank>) -> Result<Option<Decoder>> {
+        let mut d = self.clone();
+        let dtype = d.dtype;
+        let mut used = 0;
+        for layer in &mut d.layers {
+            used += layer.attn.qkv.attach(factors, dtype)?;
+            used += layer.attn.o.attach(factors, dtype)?;
+            used += layer.mlp.up.attach(factors, dtype)?;
+            used += layer.mlp.down.attach(factors, dtype)?;
+        }
+        Ok((used == factors.len()).then_some(d))
+    }
+
+    /// Bytes of the LoRA updates applied unmerged (what a policy sharing its base with the reference adds).
+    pub fn adapter_bytes(&self) -> u64 {
+        let of = |p: &Projections| match p {
+            Projections::Fused { linear, .. } => linear.lora_bytes(),
+            Projections::Separate(parts) => parts.iter().map(Linear::lora_bytes).sum(),
+        };
+        self.layers
+            .iter()
+            .map(|l| {
+                of(&l.attn.qkv) + l.attn.o.lora_bytes() + of(&l.mlp.up) + l.mlp.down.lora_bytes()
+            })
+            .sum()
+    }
+
     /// Bytes the weights take in memory as held (matrices may be narrower than the compute dtype; a tied LM head
     /// shares the embeddings).
     pub fn weight_bytes(&self) -> u64 {

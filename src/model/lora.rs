@@ -201,7 +201,9 @@ fn pattern_value<T: Copy>(patterns: &[(String, T)], module: &str) -> Option<T> {
 pub struct LoraAdapter {
     files: AdapterFiles,
     config: LoraConfig,
-    /// scale * B A for every adapted weight (f32), by base tensor name.
+    /// A `(r, in)`, B `(out, r)` and the scale of every adapted linear weight (f32), by base tensor name.
+    factors: HashMap<String, LowRank>,
+    /// The change of every adapted embedding, `scale * (B A)^T` (f32), by base tensor name.
     deltas: HashMap<String, Tensor>,
     /// Whole tensors the adapter replaces (`modules_to_save`), by base tensor name.
     replaced: HashMap<String, Tensor>,
@@ -215,6 +217,24 @@ impl std::fmt::Debug for LoraAdapter {
             .field("adapted", &self.deltas.len())
             .field("replaced", &self.replaced.len())
             .finish()
+    }
+}
+
+/// A LoRA update of one linear weight: `W + scale * B A`.
+#[derive(Debug, Clone)]
+pub struct LowRank {
+    /// `lora_A`, `(r, in)`.
+    pub a: Tensor,
+    /// `lora_B`, `(out, r)`.
+    pub b: Tensor,
+    /// alpha / r (or alpha / sqrt(r) with rsLoRA).
+    pub scale: f64,
+}
+
+impl LowRank {
+    /// The full change `scale * B A`, `(out, in)`.
+    pub fn delta(&self) -> Result<Tensor> {
+        Ok((self.b.matmul(&self.a)? * self.scale)?)
     }
 }
 
@@ -289,6 +309,7 @@ impl LoraAdapter {
             }
         }
         let mut deltas = HashMap::new();
+        let mut factors = HashMap::new();
         let check_rank = |module: &str, rank: usize| -> Result<f64> {
             let (r, _) = config.rank_and_alpha(module);
             if r != rank {
@@ -312,7 +333,14 @@ impl LoraAdapter {
                 )));
             }
             let scale = check_rank(&module, rank)?;
-            deltas.insert(format!("{module}.weight"), (b_t.matmul(&a_t)? * scale)?);
+            factors.insert(
+                format!("{module}.weight"),
+                LowRank {
+                    a: a_t,
+                    b: b_t,
+                    scale,
+                },
+            );
         }
         if let Some(module) = b.keys().next() {
             return Err(bad(format!(
@@ -336,6 +364,7 @@ impl LoraAdapter {
         Ok(Self {
             files: files.clone(),
             config,
+            factors,
             deltas,
             replaced,
         })
@@ -353,12 +382,28 @@ impl LoraAdapter {
 
     /// Number of base weights the adapter changes.
     pub fn adapted(&self) -> usize {
-        self.deltas.len() + self.replaced.len()
+        self.factors.len() + self.deltas.len() + self.replaced.len()
     }
 
     /// Whether the adapter changes base tensor `name`.
     pub fn touches(&self, name: &str) -> bool {
-        self.deltas.contains_key(name) || self.replaced.contains_key(name)
+        self.factors.contains_key(name)
+            || self.deltas.contains_key(name)
+            || self.replaced.contains_key(name)
+    }
+
+    /// The low-rank updates of linear weights, by base tensor name; `None` when the adapter also changes
+    /// embeddings or replaces whole tensors (`modules_to_save`), which only a merge applies.
+    pub fn low_rank_only(&self) -> Option<&HashMap<String, LowRank>> {
+        (self.deltas.is_empty() && self.replaced.is_empty()).then_some(&self.factors)
+    }
+
+    /// The change of base tensor `name`, if the adapter has one.
+    fn delta(&self, name: &str) -> Option<Result<Tensor>> {
+        match self.factors.get(name) {
+            Some(f) => Some(f.delta()),
+            None => self.deltas.get(name).cloned().map(Ok),
+        }
     }
 
     /// The base checkpoint directory `base_model_name_or_path` names, when it is a local directory (absolute, or
@@ -422,7 +467,7 @@ impl TensorSource for AdaptedWeights<'_> {
             return Ok(t.to_dtype(dtype)?);
         }
         let w = self.base.tensor(name, shape)?;
-        match self.adapter.deltas.get(name) {
+        match self.adapter.delta(name).transpose()? {
             None => Ok(w),
             Some(d) if d.dims() != shape => Err(mismatch(d.dims())),
             Some(d) => Ok((w.to_dtype(DType::F32)? + d)?.to_dtype(w.dtype())?),
@@ -431,7 +476,7 @@ impl TensorSource for AdaptedWeights<'_> {
 
     fn matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         // A matrix the adapter leaves alone stays as the base stores it.
-        if self.adapter.replaced.contains_key(name) || self.adapter.deltas.contains_key(name) {
+        if self.adapter.touches(name) {
             self.tensor(name, shape)
         } else {
             self.base.matrix(name, shape)

@@ -186,6 +186,29 @@ impl Model {
         Ok(Self { decoder, info })
     }
 
+    /// This base model with `adapter` applied unmerged (PEFT's forward), sharing every base weight with `self`;
+    /// `None` when the adapter changes something only a merge applies (embeddings, whole tensors, a fused
+    /// checkpoint tensor).
+    pub fn with_adapter(&self, adapter: &LoraAdapter) -> Result<Option<Self>> {
+        let Some(factors) = adapter.low_rank_only() else {
+            return Ok(None);
+        };
+        let Some(decoder) = self.decoder.with_adapter(factors)? else {
+            return Ok(None);
+        };
+        let info = ModelInfo {
+            path: adapter.files().dir.clone(),
+            adapter: Some(format!(
+                "{} on {}, unmerged (the base is shared with the reference)",
+                adapter.describe(),
+                self.info.path.display()
+            )),
+            memory: decoder.adapter_bytes(),
+            ..self.info.clone()
+        };
+        Ok(Some(Self { decoder, info }))
+    }
+
     /// The same model attending in blocks of query rows beyond `elements` scores per layer
     /// ([`Decoder::with_attention_block`]).
     pub fn with_attention_block(&self, elements: usize) -> Self {

@@ -132,21 +132,53 @@ impl Scorer {
         let reference_cfg = rs.config()?;
         let policy_cfg = if same { None } else { Some(ps.config()?) };
         let tokens = load_estimate_tokens(&options, &reference_cfg);
+        // A LoRA policy on its reference's base shares the base's weights (only the adapter is added).
+        let shares_base = matches!((&ps, &rs), (ModelSource::Adapter { base, .. }, ModelSource::Checkpoint(r)) if base == r);
         let estimate = crate::memory::estimate(
-            policy_cfg.as_ref().map(|c| (c, ps.stored_bytes())),
+            policy_cfg.as_ref().map(|c| {
+                (
+                    c,
+                    if shares_base {
+                        Some(0)
+                    } else {
+                        ps.stored_bytes()
+                    },
+                )
+            }),
             (&reference_cfg, rs.stored_bytes()),
             dtype,
             tokens,
         );
         crate::memory::check(&estimate, options.max_memory, dtype)?;
         let dtype = dtype.candle();
-        let half = if same { 1.0 } else { 0.5 };
+        // A LoRA policy whose reference is its own base: the base is loaded once and the adapter applied
+        // unmerged on top of it (PEFT's forward), unless it changes something only a merge applies.
+        let mut preloaded = None;
+        if let (ModelSource::Adapter { adapter, base }, ModelSource::Checkpoint(reference)) =
+            (&ps, &rs)
+            && base == reference
+        {
+            let reference_model = Arc::new(rs.load_model_reporting(dtype, &device, report)?);
+            let lora = crate::model::LoraAdapter::load(adapter)?;
+            if let Some(policy) = reference_model.with_adapter(&lora)? {
+                report(1.0);
+                return Self::new(Arc::new(policy), reference_model, tokenizer, options);
+            }
+            preloaded = Some(reference_model);
+        }
+        let half = if same || preloaded.is_some() {
+            1.0
+        } else {
+            0.5
+        };
         let policy_model =
             Arc::new(ps.load_model_reporting(dtype, &device, &|f| report(f * half))?);
-        let reference_model = if same {
-            policy_model.clone()
-        } else {
-            Arc::new(rs.load_model_reporting(dtype, &device, &|f| report(0.5 + f * 0.5))?)
+        let reference_model = match (same, preloaded) {
+            (true, _) => policy_model.clone(),
+            (false, Some(r)) => r,
+            (false, None) => {
+                Arc::new(rs.load_model_reporting(dtype, &device, &|f| report(0.5 + f * 0.5))?)
+            }
         };
         report(1.0);
         Self::new(policy_model, reference_model, tokenizer, options)
