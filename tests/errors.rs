@@ -5,6 +5,18 @@ use creditlens::model::Dtype;
 use creditlens::score::{ScoreOptions, Scorer};
 use std::path::Path;
 
+/// The embedded demo's models, loaded as the library does.
+fn demo_scorer() -> Scorer {
+    let demo = creditlens::demo_assets::DemoAssets::locate().expect("demo");
+    Scorer::load(
+        &demo.policy(),
+        &demo.reference(),
+        Dtype::F32,
+        ScoreOptions::default(),
+    )
+    .expect("load")
+}
+
 fn load_err(policy: &Path, reference: &Path) -> String {
     Scorer::load(policy, reference, Dtype::F32, ScoreOptions::default())
         .expect_err("load should fail")
@@ -401,14 +413,7 @@ fn bad_gguf_files_are_named() {
 /// and its scored tokens are exactly those of a short prefix of it, both truncated to the model's context.
 #[test]
 fn an_absurdly_long_response_is_cut_before_tokenising() {
-    let demo = creditlens::demo_assets::DemoAssets::locate().expect("demo");
-    let scorer = Scorer::load(
-        &demo.policy(),
-        &demo.reference(),
-        Dtype::F32,
-        ScoreOptions::default(),
-    )
-    .expect("load");
+    let scorer = demo_scorer();
     let unit = " Twice 7 is 14, and 3 doubled makes 6.";
     let huge: String = unit.repeat(64 * 1024 * 1024 / unit.len());
     let prefix = &huge[..20_000];
@@ -475,14 +480,7 @@ fn a_memory_budget_below_the_estimate_is_refused_before_loading() {
     )
     .fails_with("not a size");
 
-    let demo = creditlens::demo_assets::DemoAssets::locate().expect("demo");
-    let scorer = Scorer::load(
-        &demo.policy(),
-        &demo.reference(),
-        Dtype::F32,
-        ScoreOptions::default(),
-    )
-    .expect("load");
+    let scorer = demo_scorer();
     let tight = scorer
         .with_options(ScoreOptions {
             max_memory: Some(1),

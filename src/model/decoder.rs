@@ -46,6 +46,10 @@ impl KvCache {
     }
 }
 
+/// Above this many values, a weight held narrower than the computation is widened a block of outputs at a time
+/// (4 Mi values, 16 MB of f32).
+const WIDEN_BLOCK_ELEMENTS: usize = 1 << 22;
+
 /// A projection `x @ W^T + b`. For inference the weight is stored transposed and contiguous (`(in, out)`), which
 /// gemm multiplies faster; for training it stays the checkpoint's `(out, in)` tensor so gradients reach it.
 #[derive(Debug, Clone)]
@@ -152,6 +156,35 @@ impl Linear {
         let inp = dims[dims.len() - 1];
         let rows = x.elem_count() / inp;
         let x2 = x.reshape((rows, inp))?;
+        let out = self.out_features()?;
+        // A large weight held narrower than the computation (a bf16 vocabulary matrix in an f32 run) is widened a
+        // block of outputs at a time, so no full-width copy of it exists at once.
+        if self.weight.dtype() != x.dtype()
+            && self.weight.elem_count() > WIDEN_BLOCK_ELEMENTS
+            && self.lora.is_none()
+        {
+            let block = (WIDEN_BLOCK_ELEMENTS / inp).max(1);
+            let mut parts = Vec::with_capacity(out.div_ceil(block));
+            let mut at = 0;
+            while at < out {
+                let n = block.min(out - at);
+                let w = if self.transposed {
+                    self.weight.narrow(1, at, n)?.to_dtype(x.dtype())?
+                } else {
+                    self.weight.narrow(0, at, n)?.to_dtype(x.dtype())?.t()?
+                };
+                parts.push(x2.matmul(&w)?);
+                at += n;
+            }
+            let y = Tensor::cat(&parts, 1)?;
+            let y = match &self.bias {
+                Some(b) => y.broadcast_add(b)?,
+                None => y,
+            };
+            let mut out_dims = dims[..dims.len() - 1].to_vec();
+            out_dims.push(out);
+            return Ok(y.reshape(out_dims)?);
+        }
         // A weight held narrower than the computation (bf16 in an f32 run) is widened for this product only.
         let widened;
         let weight = if self.weight.dtype() == x.dtype() {
@@ -174,7 +207,7 @@ impl Linear {
             None => y,
         };
         let mut out_dims = dims[..dims.len() - 1].to_vec();
-        out_dims.push(self.out_features()?);
+        out_dims.push(out);
         Ok(y.reshape(out_dims)?)
     }
 }
@@ -1163,5 +1196,46 @@ impl Decoder {
             + self.layers.iter().map(Layer::bytes).sum::<u64>()
             + self.norm.bytes()
             + head
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bf16 matrix too large to widen whole (a vocabulary head) gives, block by block, exactly the product with
+    /// the whole matrix widened, in both storage layouts.
+    #[test]
+    fn large_narrow_weights_widen_by_blocks_with_the_same_numbers() {
+        let device = Device::Cpu;
+        let (out, inp) = (WIDEN_BLOCK_ELEMENTS / 64 + 77, 64);
+        let w = Tensor::randn(0f32, 1.0, (out, inp), &device)
+            .unwrap()
+            .to_dtype(DType::BF16)
+            .unwrap();
+        let x = Tensor::randn(0f32, 1.0, (3, 5, inp), &device).unwrap();
+        let exact = x
+            .reshape((15, inp))
+            .unwrap()
+            .matmul(&w.to_dtype(DType::F32).unwrap().t().unwrap())
+            .unwrap()
+            .reshape((3, 5, out))
+            .unwrap();
+        for kernels in [Kernels::Fused, Kernels::Differentiable] {
+            let linear = Linear::new(w.clone(), None, kernels).unwrap();
+            let y = linear.forward(&x).unwrap();
+            assert_eq!(y.dims(), &[3, 5, out]);
+            let diff = (y - &exact)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-5, "{kernels:?}: {diff}");
+        }
     }
 }
