@@ -269,7 +269,11 @@ pub fn read_entries(path: &Path) -> Result<Vec<Entry>> {
             message: "is a directory; pass a .jsonl or .json file".into(),
         });
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // A UTF-8 byte-order mark (as some Windows editors write) is not part of the data.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     let name = path.display().to_string();
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     match first {
@@ -539,6 +543,25 @@ mod tests {
         assert_eq!((e[0].line, e[1].line), (2, 4));
         let err = e[1].record.as_ref().unwrap_err().to_string();
         assert!(err.contains("d.json:4"), "{err}");
+    }
+
+    /// A UTF-8 byte-order mark at the start of a JSONL or JSON file is skipped (issue 18: it used to be an error
+    /// that did not say BOM).
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        for (file, text) in [
+            ("d.jsonl", "{\"prompt\":\"a\",\"completion\":\"b\"}\n"),
+            ("d.json", "[{\"prompt\":\"a\",\"completion\":\"b\"}]"),
+        ] {
+            let p = dir.path().join(file);
+            let mut bytes = b"\xEF\xBB\xBF".to_vec();
+            bytes.extend_from_slice(text.as_bytes());
+            std::fs::write(&p, bytes).unwrap();
+            let entries = read_entries(&p).unwrap();
+            assert_eq!(entries.len(), 1, "{file}");
+            assert!(entries[0].record.is_ok(), "{file}: {:?}", entries[0].record);
+        }
     }
 
     #[test]

@@ -239,6 +239,24 @@ fn bad_options() {
         ],
     )
     .fails_with("beta must be a positive number");
+    // A negative beta reaches the check that explains it (clap took `-1` for an option before, issue 18).
+    creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--policy",
+            &q,
+            "--reference",
+            &q,
+            "--prompt",
+            "a",
+            "--response",
+            "b",
+            "--beta",
+            "-1",
+        ],
+    )
+    .fails_with("beta must be a positive number, got -1");
     creditlens(
         dir.path(),
         &[

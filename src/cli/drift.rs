@@ -32,7 +32,7 @@ pub struct DriftArgs {
     #[arg(long, value_name = "N", default_value_t = defaults::DRIFT_PAIRS)]
     max_pairs: usize,
     /// DPO's beta.
-    #[arg(long, default_value_t = defaults::BETA)]
+    #[arg(long, default_value_t = defaults::BETA, allow_negative_numbers = true)]
     beta: f64,
     /// `trl` or `joint` tokenisation.
     #[arg(long, value_name = "MODE", default_value_t = defaults::TOKENIZATION)]

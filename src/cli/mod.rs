@@ -59,7 +59,7 @@ struct ModelArgs {
     #[arg(long, value_name = "DIR", requires = "policy")]
     reference: Option<PathBuf>,
     /// DPO's beta: r_t = beta * (log pi - log pi_ref).
-    #[arg(long, default_value_t = defaults::BETA)]
+    #[arg(long, default_value_t = defaults::BETA, allow_negative_numbers = true)]
     beta: f64,
     /// `trl`: exactly what TRL's DPOTrainer scores (EOS appended); `joint`: prompt+response as one string.
     #[arg(long, value_name = "MODE", default_value_t = defaults::TOKENIZATION)]
