@@ -68,25 +68,20 @@ fn bytes_of(dtype: Dtype) -> u64 {
     }
 }
 
-/// The weights of a model of `cfg` as held for scoring in `dtype`: every parameter in the compute dtype (GGUF blocks
-/// dequantised, adapters merged), plus the LM head's transposed copy when it is tied to the embeddings.
+/// The weights of a model of `cfg` as held for scoring in `dtype`: every parameter in the compute dtype (adapters
+/// merged); a tied LM head shares the embeddings.
 pub fn weight_bytes(cfg: &DecoderConfig, dtype: Dtype) -> u64 {
     stored_weight_bytes(cfg, dtype, None)
 }
 
-/// [`weight_bytes`] for weights stored in `stored` bytes of safetensors: matrices narrower than the compute dtype
-/// (bf16 or f16 files computed in f32) are held as stored.
+/// [`weight_bytes`] for weights stored in `stored` bytes of safetensors or GGUF: matrices narrower than the compute
+/// dtype (bf16 or f16 files computed in f32, quantised blocks) are held as stored.
 pub fn stored_weight_bytes(cfg: &DecoderConfig, dtype: Dtype, stored: Option<u64>) -> u64 {
     let params = cfg.num_parameters() as u64;
     let per_param = stored
         .map_or(bytes_of(dtype) as f64, |s| s as f64 / params.max(1) as f64)
         .min(bytes_of(dtype) as f64);
-    let tied = if cfg.tie_word_embeddings {
-        (cfg.vocab_size * cfg.hidden_size) as u64
-    } else {
-        0
-    };
-    ((params + tied) as f64 * per_param) as u64
+    (params as f64 * per_param) as u64
 }
 
 /// The working memory of a forward of `cfg` over `tokens` tokens in `dtype`: the attention mask, the residual

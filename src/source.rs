@@ -168,8 +168,8 @@ impl ModelSource {
         }
     }
 
-    /// Bytes of the safetensors files of a checkpoint (what its matrices take when held as stored); `None` for an
-    /// adapter (merged into a full copy in the compute dtype) or a GGUF file (dequantised).
+    /// Bytes of the weight files of a checkpoint or GGUF file (what its matrices take when held as stored); `None`
+    /// for an adapter (merged into a full copy in the compute dtype unless its base is the reference).
     pub fn stored_bytes(&self) -> Option<u64> {
         match self {
             Self::Checkpoint(c) => c
@@ -177,7 +177,9 @@ impl ModelSource {
                 .iter()
                 .map(|f| std::fs::metadata(f).map(|m| m.len()).ok())
                 .sum(),
-            Self::Adapter { .. } | Self::Gguf(_) => None,
+            // Quantised blocks are held as stored, so the file's size bounds what its weights take.
+            Self::Gguf(file) => std::fs::metadata(file).map(|m| m.len()).ok(),
+            Self::Adapter { .. } => None,
         }
     }
 

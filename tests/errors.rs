@@ -461,6 +461,49 @@ fn an_absurdly_long_response_is_cut_before_tokenising() {
     assert_eq!(long[0].logp_policy, short[0].logp_policy);
 }
 
+/// A conversation with an absurdly long message is cut before the chat template renders it (issue 16): the same
+/// ids and numbers as its first 20,000 bytes, with a warning, in seconds.
+#[test]
+fn an_absurdly_long_message_is_cut_before_rendering() {
+    let template = creditlens::chat::ChatTemplate::new(
+        "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}".into(),
+        "test.jinja".into(),
+        None,
+        Default::default(),
+    )
+    .expect("template");
+    let scorer = demo_scorer().with_chat_template(template);
+    let unit = " Twice 7 is 14, and 3 doubled makes 6.";
+    let huge: String = unit.repeat(64 * 1024 * 1024 / unit.len());
+    let conv = |answer: &str| {
+        creditlens::chat::Conversation::from_texts(None, "Q: What is twice 7?", &[answer])
+    };
+    let started = std::time::Instant::now();
+    let long = scorer.score_conversation(&conv(&huge)).expect("scored");
+    let warnings = &long.warnings;
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("assistant message") && w.contains("only its first")),
+        "{warnings:?}"
+    );
+    let short = scorer
+        .score_conversation(&conv(&huge[..20_000]))
+        .expect("scored");
+    let ids =
+        |r: &creditlens::score::ResponseScore| r.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(ids(&long.responses[0]), ids(&short.responses[0]));
+    assert_eq!(
+        long.responses[0].logp_policy,
+        short.responses[0].logp_policy
+    );
+}
+
 /// Memory known before loading (issue 16): a budget smaller than the estimate refuses the load with both figures
 /// and what would fit, and a record that would not fit is refused before its forward pass.
 #[test]

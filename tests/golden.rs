@@ -642,6 +642,34 @@ fn bf16_weights_are_held_as_stored() {
     assert!(scorer.policy().info().memory as f64 >= 0.9 * f32_file);
 }
 
+/// GGUF tensors stay quantised (issue 16): a model takes about its file's size in memory, not its f32 size, and
+/// the estimate before loading says so; `gguf_file_matches_transformers` and
+/// `smollm2_q4_1_gguf_matches_transformers` check that the numbers are those of dequantising at load.
+#[test]
+fn gguf_weights_are_held_quantised() {
+    let tiny = fixtures().join("models/gguf/tiny-llama.gguf");
+    for path in [tiny, smollm2_path()] {
+        let file = std::fs::metadata(&path).expect("file").len() as f64;
+        let scorer = Scorer::load(&path, &path, Dtype::F32, ScoreOptions::default()).expect("load");
+        let held = scorer.policy().info().memory as f64;
+        let cfg = creditlens::source::ModelSource::resolve(&path, None)
+            .and_then(|s| s.config())
+            .expect("config");
+        let f32_bytes = 4.0 * cfg.num_parameters() as f64;
+        assert!(
+            held <= file && held >= 0.5 * file,
+            "{}: {held} bytes held for a {file}-byte file ({f32_bytes} in f32)",
+            path.display()
+        );
+        let estimate =
+            creditlens::memory::stored_weight_bytes(&cfg, Dtype::F32, Some(file as u64)) as f64;
+        assert!(
+            (held..=1.1 * file).contains(&estimate),
+            "estimate {estimate}, held {held}"
+        );
+    }
+}
+
 /// A LoRA policy next to its base as the reference holds the base once (issue 16): the adapter is applied unmerged,
 /// as PEFT's forward does (`lora_adapter_matches_peft_and_trl` and `rslora_adapter_with_patterns_matches_peft_and_trl`
 /// check its numbers), and the policy adds only the adapter's factors to memory.

@@ -7,6 +7,8 @@
 
 use super::config::{DecoderConfig, MlpKind, NormKind};
 use super::lora::LowRank;
+use super::matrix::Matrix;
+use super::quantized::QuantMatrix;
 use super::rope::Rope;
 use super::weights::TensorSource;
 use crate::error::Result;
@@ -44,17 +46,41 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The cache of the sequences `rows` of this batch, in that order (a row may repeat): how beam search follows
+    /// its beams, and how one prompt's cache becomes a batch of copies.
+    pub fn select(&self, rows: &[u32]) -> Result<KvCache> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| {
+                layer
+                    .as_ref()
+                    .map(|(k, v)| {
+                        let index = Tensor::new(rows, k.device())?;
+                        Ok((k.index_select(&index, 0)?, v.index_select(&index, 0)?))
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(KvCache {
+            layers,
+            len: self.len,
+            sequence_len: self.sequence_len,
+        })
+    }
 }
 
 /// Above this many values, a weight held narrower than the computation is widened a block of outputs at a time
 /// (4 Mi values, 16 MB of f32).
 const WIDEN_BLOCK_ELEMENTS: usize = 1 << 22;
 
-/// A projection `x @ W^T + b`. For inference the weight is stored transposed and contiguous (`(in, out)`), which
-/// gemm multiplies faster; for training it stays the checkpoint's `(out, in)` tensor so gradients reach it.
+/// A projection `x @ W^T + b`. For inference a dense weight is stored transposed and contiguous (`(in, out)`),
+/// which gemm multiplies faster; for training it stays the checkpoint's `(out, in)` tensor so gradients reach it.
+/// A quantised weight stays `(out, in)` and is dequantised a block of outputs at a time as it multiplies.
 #[derive(Debug, Clone)]
 pub(super) struct Linear {
-    weight: Tensor,
+    weight: Matrix,
     transposed: bool,
     bias: Option<Tensor>,
     /// The checkpoint names of the weights it multiplies by, with their output sizes, in output order (several
@@ -86,12 +112,16 @@ impl Linear {
     }
 
     /// A projection from a checkpoint's `(out, in)` weight and optional bias.
-    pub(super) fn new(weight: Tensor, bias: Option<Tensor>, kernels: Kernels) -> Result<Self> {
-        let transposed = kernels == Kernels::Fused;
-        let weight = if transposed {
-            weight.t()?.contiguous()?
-        } else {
-            weight
+    pub(super) fn new(
+        weight: impl Into<Matrix>,
+        bias: Option<Tensor>,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let (weight, transposed) = match weight.into() {
+            Matrix::Dense(w) if kernels == Kernels::Fused => {
+                (Matrix::Dense(w.t()?.contiguous()?), true)
+            }
+            w => (w, false),
         };
         Ok(Self {
             weight,
@@ -115,7 +145,7 @@ impl Linear {
         if rank == 0 {
             return Ok(0);
         }
-        let device = self.weight.device().clone();
+        let device = self.weight.device();
         let a = Tensor::cat(&found.iter().flatten().map(|f| &f.a).collect::<Vec<_>>(), 0)?;
         let mut rows = Vec::with_capacity(found.len());
         let mut col = 0;
@@ -147,7 +177,56 @@ impl Linear {
     }
 
     fn out_features(&self) -> Result<usize> {
-        Ok(self.weight.dim(if self.transposed { 1 } else { 0 })?)
+        Ok(match &self.weight {
+            Matrix::Dense(w) => w.dim(if self.transposed { 1 } else { 0 })?,
+            Matrix::Quantized(q) => q.rows(),
+        })
+    }
+
+    /// `x2 @ W^T` for `x2` of `(rows, in)`. A weight held in another form than the computation (bf16 or quantised
+    /// in an f32 run) is widened for this product only, a block of outputs at a time when it is large (a
+    /// vocabulary matrix), so no full-width copy of a large matrix exists at once.
+    fn product(&self, x2: &Tensor) -> Result<Tensor> {
+        let dtype = x2.dtype();
+        let inp = x2.dim(1)?;
+        if let Matrix::Dense(w) = &self.weight {
+            if w.dtype() == dtype || w.elem_count() <= WIDEN_BLOCK_ELEMENTS {
+                let widened;
+                let w = if w.dtype() == dtype {
+                    w
+                } else {
+                    widened = w.to_dtype(dtype)?;
+                    &widened
+                };
+                return Ok(if self.transposed {
+                    x2.matmul(w)?
+                } else {
+                    x2.matmul(&w.t()?)?
+                });
+            }
+        }
+        let out = self.out_features()?;
+        let block = if out * inp <= WIDEN_BLOCK_ELEMENTS {
+            out
+        } else {
+            (WIDEN_BLOCK_ELEMENTS / inp).max(1)
+        };
+        let mut parts = Vec::with_capacity(out.div_ceil(block));
+        let mut at = 0;
+        while at < out {
+            let n = block.min(out - at);
+            let w = match &self.weight {
+                Matrix::Dense(w) if self.transposed => w.narrow(1, at, n)?.to_dtype(dtype)?,
+                m => m.rows(at, n, dtype)?.t()?,
+            };
+            parts.push(x2.matmul(&w)?);
+            at += n;
+        }
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Tensor::cat(&parts, 1)?
+        })
     }
 
     /// `x @ W^T + b` over the last dimension; leading dimensions are flattened into one matmul.
@@ -157,47 +236,7 @@ impl Linear {
         let rows = x.elem_count() / inp;
         let x2 = x.reshape((rows, inp))?;
         let out = self.out_features()?;
-        // A large weight held narrower than the computation (a bf16 vocabulary matrix in an f32 run) is widened a
-        // block of outputs at a time, so no full-width copy of it exists at once.
-        if self.weight.dtype() != x.dtype()
-            && self.weight.elem_count() > WIDEN_BLOCK_ELEMENTS
-            && self.lora.is_none()
-        {
-            let block = (WIDEN_BLOCK_ELEMENTS / inp).max(1);
-            let mut parts = Vec::with_capacity(out.div_ceil(block));
-            let mut at = 0;
-            while at < out {
-                let n = block.min(out - at);
-                let w = if self.transposed {
-                    self.weight.narrow(1, at, n)?.to_dtype(x.dtype())?
-                } else {
-                    self.weight.narrow(0, at, n)?.to_dtype(x.dtype())?.t()?
-                };
-                parts.push(x2.matmul(&w)?);
-                at += n;
-            }
-            let y = Tensor::cat(&parts, 1)?;
-            let y = match &self.bias {
-                Some(b) => y.broadcast_add(b)?,
-                None => y,
-            };
-            let mut out_dims = dims[..dims.len() - 1].to_vec();
-            out_dims.push(out);
-            return Ok(y.reshape(out_dims)?);
-        }
-        // A weight held narrower than the computation (bf16 in an f32 run) is widened for this product only.
-        let widened;
-        let weight = if self.weight.dtype() == x.dtype() {
-            &self.weight
-        } else {
-            widened = self.weight.to_dtype(x.dtype())?;
-            &widened
-        };
-        let y = if self.transposed {
-            x2.matmul(weight)?
-        } else {
-            x2.matmul(&weight.t()?)?
-        };
+        let y = self.product(&x2)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -253,33 +292,43 @@ impl Projections {
         if kernels == Kernels::Differentiable {
             return Ok(Projections::Separate(parts));
         }
-        // Parts held in different dtypes (shards saved apart) are joined in f32, which holds each exactly.
-        let mixed = parts
-            .iter()
-            .any(|l| l.weight.dtype() != parts[0].weight.dtype());
-        let widened: Vec<Tensor> = if mixed {
-            parts
-                .iter()
-                .map(|l| l.weight.to_dtype(DType::F32))
-                .collect::<candle_core::Result<_>>()?
-        } else {
-            Vec::new()
-        };
-        let weights: Vec<&Tensor> = if mixed {
-            widened.iter().collect()
-        } else {
-            parts.iter().map(|l| &l.weight).collect()
-        };
         let biases: Option<Vec<&Tensor>> = parts.iter().map(|l| l.bias.as_ref()).collect();
         let bias = match biases {
             Some(b) => Some(Tensor::cat(&b, 0)?),
             None => None,
         };
-        let sizes = weights
+        let sizes = parts
             .iter()
-            .map(|w| w.dim(0))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let mut linear = Linear::new(Tensor::cat(&weights, 0)?, bias, Kernels::Fused)?;
+            .map(Linear::out_features)
+            .collect::<Result<Vec<_>>>()?;
+        // Quantised parts stay quantised, stacked by rows.
+        let quantised: Option<Vec<QuantMatrix>> = parts
+            .iter()
+            .map(|l| match &l.weight {
+                Matrix::Quantized(q) => Some(q.clone()),
+                Matrix::Dense(_) => None,
+            })
+            .collect();
+        let mut linear = match quantised.as_deref().and_then(QuantMatrix::stack) {
+            Some(q) => Linear::new(Matrix::Quantized(q), bias, Kernels::Fused)?,
+            None => {
+                // Parts held in different dtypes (shards saved apart, a quantised part beside a float one) are
+                // joined in f32, which holds each exactly.
+                let dtype = match &parts[0].weight {
+                    Matrix::Dense(w) => w.dtype(),
+                    Matrix::Quantized(_) => DType::F32,
+                };
+                let same = parts
+                    .iter()
+                    .all(|l| matches!(&l.weight, Matrix::Dense(w) if w.dtype() == dtype));
+                let dtype = if same { dtype } else { DType::F32 };
+                let weights = parts
+                    .iter()
+                    .map(|l| l.weight.dense(dtype))
+                    .collect::<Result<Vec<_>>>()?;
+                Linear::new(Tensor::cat(&weights, 0)?, bias, Kernels::Fused)?
+            }
+        };
         // The fused product knows its parts' names only if every part does.
         if parts.iter().all(|l| l.names.len() == 1) {
             linear.names = parts.iter().flat_map(|l| l.names.clone()).collect();
@@ -478,9 +527,9 @@ pub(super) fn gated_mlp(
 pub(super) fn lm_head(
     cfg: &DecoderConfig,
     src: &dyn TensorSource,
-    embed: &Tensor,
+    embed: &Matrix,
     name: &str,
-) -> Result<Tensor> {
+) -> Result<Matrix> {
     if cfg.tie_word_embeddings {
         Ok(embed.clone())
     } else {
@@ -848,7 +897,7 @@ impl Layer {
 #[derive(Debug, Clone)]
 pub struct Decoder {
     cfg: DecoderConfig,
-    embed: Tensor,
+    embed: Matrix,
     layers: Vec<Layer>,
     norm: Norm,
     lm_head: Linear,
@@ -857,16 +906,18 @@ pub struct Decoder {
     kernels: Kernels,
     /// The compute dtype (weight matrices may be held narrower).
     dtype: DType,
+    /// Where it computes.
+    device: Device,
     /// Most attention scores computed at once per layer ([`SCORE_ELEMENTS`] unless set).
     score_elements: usize,
 }
 
 /// The parts a family's loader reads from a checkpoint.
 pub(super) struct Parts {
-    pub(super) embed: Tensor,
+    pub(super) embed: Matrix,
     pub(super) layers: Vec<Layer>,
     pub(super) norm: Norm,
-    pub(super) lm_head: Tensor,
+    pub(super) lm_head: Matrix,
     /// Learned position embeddings `(positions, hidden)` added to the token embeddings (GPT-2).
     pub(super) positions: Option<Tensor>,
 }
@@ -877,9 +928,10 @@ impl Decoder {
         let parts = (cfg.family.spec().load)(cfg, src, kernels)?;
         // Norm weights always come in the compute dtype; the embeddings may be held narrower.
         let dtype = parts.norm.weight.dtype();
-        let tied = parts.lm_head.id() == parts.embed.id();
+        let tied = parts.lm_head.same_as(&parts.embed);
         Ok(Self {
             dtype,
+            device: parts.norm.weight.device().clone(),
             cfg: cfg.clone(),
             embed: parts.embed,
             layers: parts.layers,
@@ -912,7 +964,7 @@ impl Decoder {
 
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
-        self.embed.device()
+        &self.device
     }
 
     /// The compute dtype.
@@ -996,10 +1048,7 @@ impl Decoder {
     /// embeddings of segments of `lens` tokens that each start at position `start`.
     fn embed(&self, ids: &Tensor, start: usize, lens: &[usize]) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let x = self
-            .embed
-            .index_select(&ids.flatten_all()?, 0)?
-            .to_dtype(self.dtype)?;
+        let x = self.embed.gather(ids, self.dtype)?;
         let x = x.reshape((b, t, self.cfg.hidden_size))?;
         let x = match self.cfg.embed_scale {
             Some(scale) => (x * scale)?,
@@ -1048,7 +1097,7 @@ impl Decoder {
     pub fn forward_segments(&self, segments: &[&[u32]], cache: &KvCache) -> Result<Tensor> {
         let lens: Vec<usize> = segments.iter().map(|s| s.len()).collect();
         let ids: Vec<u32> = segments.iter().flat_map(|s| s.iter().copied()).collect();
-        let device = self.device().clone();
+        let device = self.device.clone();
         let ids = Tensor::from_vec(ids, (1, lens.iter().sum::<usize>()), &device)?;
         let mut x = self.embed(&ids, cache.len, &lens)?;
         let step = self.step(cache.len, &lens, cache.sequence_len, x.dtype(), &device)?;
@@ -1084,7 +1133,7 @@ fn tensor_bytes(t: &Tensor) -> u64 {
 
 impl Linear {
     fn bytes(&self) -> u64 {
-        tensor_bytes(&self.weight)
+        self.weight.bytes()
             + self.bias.as_ref().map_or(0, tensor_bytes)
             + self
                 .lora
@@ -1186,12 +1235,12 @@ impl Decoder {
     /// Bytes the weights take in memory as held (matrices may be narrower than the compute dtype; a tied LM head
     /// shares the embeddings).
     pub fn weight_bytes(&self) -> u64 {
-        let head = if self.lm_head.weight.id() == self.embed.id() {
+        let head = if self.lm_head.weight.same_as(&self.embed) {
             0
         } else {
             self.lm_head.bytes()
         };
-        tensor_bytes(&self.embed)
+        self.embed.bytes()
             + self.positions.as_ref().map_or(0, tensor_bytes)
             + self.layers.iter().map(Layer::bytes).sum::<u64>()
             + self.norm.bytes()

@@ -4,6 +4,8 @@
 
 use super::config::DecoderConfig;
 use super::gguf_arch::{self, GgufArch, Heads, Metadata, Undo};
+use super::matrix::Matrix;
+use super::quantized::{self, QuantMatrix};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -197,31 +199,48 @@ pub struct GgufWeights<'a> {
     heads: Heads,
 }
 
-/// Undoes llama.cpp's `permute(w, n_head)`: rows (head, pair, 2) back to (head, 2, pair).
-fn unpermute_rows(t: &Tensor, heads: usize) -> Result<Tensor> {
-    let dims = t.dims().to_vec();
-    let rows = dims[0];
-    let half = rows / heads / 2;
-    let rest: Vec<usize> = dims[1..].to_vec();
-    let mut shape = vec![heads, half, 2];
-    shape.extend(&rest);
-    let t = t.reshape(shape)?.transpose(1, 2)?.contiguous()?;
-    Ok(t.reshape(dims)?)
+/// The order in which to take the `rows` stored rows to undo llama.cpp's converter, when it reordered them:
+/// `Unpermute` undoes its `permute(w, n_head)` (rows (head, pair, 2) back to (head, 2, pair)); `Interleave` puts
+/// GPT-NeoX's fused qkv rows back from `q | k | v` (each all heads) to per-head `(q, k, v)` groups.
+fn row_order(undo: Undo, rows: usize) -> Option<Vec<usize>> {
+    match undo {
+        Undo::Unpermute(heads) => {
+            let heads = heads.max(1);
+            let half = rows / heads / 2;
+            Some(
+                (0..rows)
+                    .map(|r| {
+                        let (h, within) = (r / (2 * half), r % (2 * half));
+                        let (s, p) = (within / half.max(1), within % half.max(1));
+                        h * 2 * half + p * 2 + s
+                    })
+                    .collect(),
+            )
+        }
+        Undo::Interleave(heads) => {
+            let heads = heads.max(1);
+            let head_dim = rows / 3 / heads;
+            Some(
+                (0..rows)
+                    .map(|r| {
+                        let (h, within) = (r / (3 * head_dim), r % (3 * head_dim));
+                        let (j, d) = (within / head_dim.max(1), within % head_dim.max(1));
+                        j * heads * head_dim + h * head_dim + d
+                    })
+                    .collect(),
+            )
+        }
+        Undo::Nothing | Undo::MinusOne | Undo::Transpose => None,
+    }
 }
 
-/// Puts GPT-NeoX's fused qkv rows back from the converter's `q | k | v` (each all heads) to per-head
-/// `(q, k, v)` groups.
-fn interleave_qkv(t: &Tensor, heads: usize) -> Result<Tensor> {
-    let dims = t.dims().to_vec();
-    let head_dim = dims[0] / 3 / heads.max(1);
-    let mut shape = vec![3, heads, head_dim];
-    shape.extend(&dims[1..]);
-    let t = t.reshape(shape)?.transpose(0, 1)?.contiguous()?;
-    Ok(t.reshape(dims)?)
-}
-
-impl TensorSource for GgufWeights<'_> {
-    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+impl GgufWeights<'_> {
+    /// The stored tensor behind Hugging Face tensor `name` of `shape`, with how to undo the converter's changes.
+    fn locate(
+        &self,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<(&candle_core::quantized::gguf_file::TensorInfo, Undo)> {
         let path = &self.file.path;
         let plan = self
             .arch
@@ -252,20 +271,63 @@ impl TensorSource for GgufWeights<'_> {
                 got: info.shape.dims().to_vec(),
             });
         }
+        Ok((info, plan.undo))
+    }
+}
+
+impl TensorSource for GgufWeights<'_> {
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let (info, undo) = self.locate(name, shape)?;
         let q = info.read(
             &mut Cursor::new(&self.file.mmap[..]),
             self.file.content.tensor_data_offset,
             &self.device,
         )?;
         let t = q.dequantize(&self.device)?;
-        let t = match plan.undo {
+        let rows = t.dim(0)?;
+        let t = match undo {
             Undo::Nothing => t,
-            Undo::Unpermute(heads) => unpermute_rows(&t, heads)?,
             Undo::MinusOne => t.affine(1.0, -1.0)?,
             Undo::Transpose => t.t()?.contiguous()?,
-            Undo::Interleave(heads) => interleave_qkv(&t, heads)?,
+            Undo::Unpermute(_) | Undo::Interleave(_) => {
+                let order: Vec<u32> = row_order(undo, rows)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| r as u32)
+                    .collect();
+                let index = Tensor::from_vec(order, rows, &self.device)?;
+                t.index_select(&index, 0)?
+            }
         };
         Ok(t.to_dtype(self.dtype)?)
+    }
+
+    /// Block-quantised matrices stay quantised (on the CPU), with the converter's row reordering undone on their
+    /// blocks; the rest are read as [`TensorSource::tensor`] reads them.
+    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
+        let (info, undo) = self.locate(name, shape)?;
+        let keep = self.device.is_cpu()
+            && shape.len() == 2
+            && quantized::is_block_type(info.ggml_dtype)
+            && matches!(
+                undo,
+                Undo::Nothing | Undo::Unpermute(_) | Undo::Interleave(_)
+            );
+        if keep {
+            let dtype = info.ggml_dtype;
+            let bytes = info.shape.elem_count() / dtype.block_size() * dtype.type_size();
+            let start = (self.file.content.tensor_data_offset + info.offset) as usize;
+            let order = row_order(undo, shape[0]);
+            if let Some(q) = QuantMatrix::new(
+                dtype,
+                (shape[0], shape[1]),
+                &self.file.mmap[start..start + bytes],
+                order.as_deref(),
+            )? {
+                return Ok(Matrix::Quantized(q));
+            }
+        }
+        Ok(Matrix::Dense(self.tensor(name, shape)?))
     }
 
     fn contains(&self, name: &str) -> bool {
@@ -280,15 +342,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unpermute_inverts_llama_cpp_permute() -> Result<()> {
-        // 2 heads of dim 4 (2 pairs each), 1 input column: llama.cpp's permute maps HF rows
-        // [h0: a0 a1 b0 b1] to [a0 b0 a1 b1] per head.
-        let permuted =
-            Tensor::from_vec(vec![0f32, 2., 1., 3., 4., 6., 5., 7.], (8, 1), &Device::Cpu)?;
-        let back = unpermute_rows(&permuted, 2)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        assert_eq!(back, vec![0., 1., 2., 3., 4., 5., 6., 7.]);
-        Ok(())
+    fn row_orders_invert_llama_cpp_permute_and_fused_qkv() {
+        // 2 heads of dim 4 (2 pairs each): llama.cpp's permute maps HF rows [h0: a0 a1 b0 b1] to [a0 b0 a1 b1] per
+        // head, so stored rows [0 2 1 3 | 4 6 5 7] hold HF rows 0..8.
+        let stored = [0usize, 2, 1, 3, 4, 6, 5, 7];
+        let order = row_order(Undo::Unpermute(2), 8).unwrap();
+        let back: Vec<usize> = order.iter().map(|&r| stored[r]).collect();
+        assert_eq!(back, (0..8).collect::<Vec<_>>());
+        // GPT-NeoX qkv, 2 heads of dim 2: stored [q0 q0' q1 q1' | k0 k0' k1 k1' | v...], HF per head (q, k, v).
+        let order = row_order(Undo::Interleave(2), 12).unwrap();
+        assert_eq!(order, vec![0, 1, 4, 5, 8, 9, 2, 3, 6, 7, 10, 11]);
     }
 }

@@ -174,7 +174,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
     let lm_head = if cfg.tie_word_embeddings {
         embed.clone()
     } else {
-        src.tensor("lm_head.weight", &[v, h])?
+        src.tensor("lm_head.weight", &[v, h])?.into()
     };
     Ok(Parts {
         embed,

@@ -2,6 +2,7 @@
 //! writes them, and applying them to a base checkpoint's weights (W + scale * B A, merged once at load time), so an
 //! adapter scores exactly like the `PeftModel` it came from.
 
+use super::matrix::Matrix;
 use super::weights::{SafetensorsWeights, TensorSource};
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
@@ -474,10 +475,10 @@ impl TensorSource for AdaptedWeights<'_> {
         }
     }
 
-    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
         // A matrix the adapter leaves alone stays as the base stores it.
         if self.adapter.touches(name) {
-            self.tensor(name, shape)
+            Ok(Matrix::Dense(self.tensor(name, shape)?))
         } else {
             self.base.matrix(name, shape)
         }

@@ -1,6 +1,7 @@
 //! Weight loading: memory-maps a checkpoint's safetensors file(s), validates them up front (truncation, dtype) and
 //! hands out tensors by name with their shape checked against what config.json implies.
 
+use super::matrix::Matrix;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
@@ -11,11 +12,11 @@ pub trait TensorSource {
     /// The tensor `name`, which must have exactly `shape`, converted to the source's compute dtype.
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor>;
     /// A weight matrix (projection, embedding), held as stored when that is narrower than the compute dtype (a
-    /// bf16 or f16 file computed in f32): the decoder widens it a projection at a time as it computes, so the model
-    /// takes the file's size in memory and computes exactly as if widened at load. By default
-    /// [`TensorSource::tensor`].
-    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        self.tensor(name, shape)
+    /// bf16 or f16 file computed in f32, a GGUF file's quantised blocks): the decoder widens it a projection at a
+    /// time as it computes, so the model takes the file's size in memory and computes exactly as if widened at
+    /// load. By default [`TensorSource::tensor`].
+    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
+        Ok(Matrix::Dense(self.tensor(name, shape)?))
     }
     /// Whether a tensor `name` exists.
     fn contains(&self, name: &str) -> bool;
@@ -174,12 +175,12 @@ impl TensorSource for SafetensorsWeights {
         Ok(self.tensor_as_stored(name, shape)?.to_dtype(self.dtype)?)
     }
 
-    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
         let t = self.tensor_as_stored(name, shape)?;
         if t.dtype().size_in_bytes() < self.dtype.size_in_bytes() {
-            Ok(t)
+            Ok(Matrix::Dense(t))
         } else {
-            Ok(t.to_dtype(self.dtype)?)
+            Ok(Matrix::Dense(t.to_dtype(self.dtype)?))
         }
     }
 
@@ -214,7 +215,7 @@ impl TensorSource for ProgressSource<'_> {
         Ok(t)
     }
 
-    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+    fn matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
         let t = self.inner.matrix(name, shape)?;
         self.reached(name);
         Ok(t)

@@ -514,7 +514,7 @@ impl Scorer {
         Ok(())
     }
 
-    fn response_score(
+    pub(crate) fn response_score(
         &self,
         text: &str,
         seq: &EncodedSequence,

@@ -31,8 +31,18 @@ pub fn encode_conversation(
             .render(messages, options(generation))
             .map_err(Error::Record)
     };
-    let prompt_text = render(&conv.prompt, true)?;
     let mut warnings = Vec::new();
+    // A message far longer than max_length tokens could need is cut before the template renders it: its end lies
+    // beyond the ids kept anyway, and rendering and tokenising it whole could take gigabytes.
+    let cut;
+    let conv = match max_length.and_then(|m| cut_long_messages(tok, conv, m, &mut warnings)) {
+        Some(c) => {
+            cut = c;
+            &cut
+        }
+        None => conv,
+    };
+    let prompt_text = render(&conv.prompt, true)?;
     let undefined = template.undefined_variables(options(false));
     if !undefined.is_empty() {
         warnings.push(format!(
@@ -101,6 +111,44 @@ pub fn encode_conversation(
     };
     let prompt = prompt_tokens(tok, &sequences, &prompt_enc, &prompt_content);
     finish(sequences, warnings, texts, offsets, prompt, max_length)
+}
+
+/// The conversation with every string content longer than `max_length` tokens could need cut to what holds
+/// them ([`TextTokenizer::enough_for`]), with a warning for each; `None` when no message is that long.
+fn cut_long_messages(
+    tok: &TextTokenizer,
+    conv: &Conversation,
+    max_length: usize,
+    warnings: &mut Vec<String>,
+) -> Option<Conversation> {
+    let long = |m: &Message| {
+        m.fields
+            .get("content")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|c| tok.enough_for(c, max_length))
+    };
+    let all = || conv.prompt.iter().chain(conv.completions.iter().flatten());
+    if all().all(|m| long(m).is_none()) {
+        return None;
+    }
+    let mut cut = conv.clone();
+    let messages = cut
+        .prompt
+        .iter_mut()
+        .chain(cut.completions.iter_mut().flatten());
+    for m in messages {
+        if let Some(end) = long(m)
+            && let Some(serde_json::Value::String(content)) = m.fields.get_mut("content")
+        {
+            warnings.push(format!(
+                "a {} message is {} bytes long; only its first {end} bytes were rendered and tokenised (they hold more than the {max_length} tokens scored)",
+                m.role,
+                content.len()
+            ));
+            content.truncate(end);
+        }
+    }
+    Some(cut)
 }
 
 /// One templated prompt+completion from the first scored token on: the sequence (tokens outside the messages'
