@@ -12,3 +12,8 @@ baseline=$(mktemp --suffix=.json)
 "$PYTHON" benches/transformers_baseline.py > "$baseline"
 cat "$baseline" >&2
 CREDITLENS_BASELINE="$baseline" cargo bench --bench score
+# Generation (issue 17): transformers' generate() against `cargo bench --bench search`, same sitting.
+generate=$(mktemp --suffix=.json)
+"$PYTHON" benches/generate_baseline.py > "$generate"
+cat "$generate" >&2
+CREDITLENS_GENERATE_BASELINE="$generate" cargo bench --bench search

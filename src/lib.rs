@@ -25,6 +25,7 @@ pub mod output;
 pub mod render;
 pub mod rng;
 pub mod score;
+pub mod search;
 pub mod source;
 pub mod task;
 pub mod textdiff;

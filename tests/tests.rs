@@ -10,5 +10,6 @@ mod gui;
 mod render;
 #[cfg(feature = "gui")]
 mod screenshot;
+mod search;
 mod train;
 mod util;

@@ -7,6 +7,7 @@ mod eval;
 mod gui;
 mod render;
 mod score;
+mod search;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -40,6 +41,9 @@ enum Command {
     Gui(gui::GuiArgs),
     /// Draw the heatmap of one record (a response or a pair) as a PNG, for papers; needs no display.
     Render(render::RenderArgs),
+    /// Likelihood search with the policy: greedy, beam search of several widths and sampling, every candidate
+    /// scored token by token against the reference; `--experiment` runs the paper's beam experiment on the demo.
+    Search(search::SearchArgs),
     /// Mean implicit rewards of every checkpoint of a training run, next to its trainer_state.json curves.
     Drift(drift::DriftArgs),
     /// The demo: train its checkpoints from scratch.
@@ -220,6 +224,7 @@ pub fn run() -> anyhow::Result<()> {
             Command::Eval(args) => eval::run(args),
             Command::Render(args) => render::run(args),
             Command::Drift(args) => drift::run(args),
+            Command::Search(args) => search::run(args),
             Command::Demo(cmd) => demo::run(cmd),
         },
     }

@@ -1186,6 +1186,90 @@ impl Layer {
     }
 }
 
+impl Linear {
+    /// Whether its weight is held quantised.
+    fn is_quantized(&self) -> bool {
+        matches!(self.weight, Matrix::Quantized(_))
+    }
+
+    /// The projection with a quantised weight dequantised once into `dtype` (stored transposed, as a dense
+    /// inference weight is), for work that multiplies by it many times over few tokens (decoding).
+    fn densified(&self, dtype: DType) -> Result<Linear> {
+        let mut l = self.clone();
+        if let Matrix::Quantized(_) = &self.weight {
+            l.weight = Matrix::Dense(self.weight.dense(dtype)?.t()?.contiguous()?);
+            l.transposed = true;
+        }
+        Ok(l)
+    }
+}
+
+impl Projections {
+    fn is_quantized(&self) -> bool {
+        match self {
+            Projections::Fused { linear, .. } => linear.is_quantized(),
+            Projections::Separate(parts) => parts.iter().any(Linear::is_quantized),
+        }
+    }
+
+    fn densified(&self, dtype: DType) -> Result<Projections> {
+        Ok(match self {
+            Projections::Fused { linear, sizes } => Projections::Fused {
+                linear: linear.densified(dtype)?,
+                sizes: sizes.clone(),
+            },
+            Projections::Separate(parts) => Projections::Separate(
+                parts
+                    .iter()
+                    .map(|l| l.densified(dtype))
+                    .collect::<Result<_>>()?,
+            ),
+        })
+    }
+}
+
+impl Decoder {
+    /// Whether some weight is held quantised (a GGUF file's blocks).
+    pub fn is_quantized(&self) -> bool {
+        matches!(self.embed, Matrix::Quantized(_))
+            || self.lm_head.is_quantized()
+            || self.layers.iter().any(|l| {
+                l.attn.qkv.is_quantized()
+                    || l.attn.o.is_quantized()
+                    || l.mlp.up.is_quantized()
+                    || l.mlp.down.is_quantized()
+            })
+    }
+
+    /// This decoder with every quantised weight dequantised once, in the compute dtype (the same numbers): what
+    /// decoding token by token runs on, since dequantising every projection at every step would cost more than
+    /// the step. It holds the weights at their compute size. `None` when nothing is quantised.
+    pub fn densified(&self) -> Result<Option<Decoder>> {
+        if !self.is_quantized() {
+            return Ok(None);
+        }
+        let dtype = self.dtype;
+        let mut d = self.clone();
+        let tied = self.lm_head.weight.same_as(&self.embed);
+        if let Matrix::Quantized(_) = &self.embed {
+            d.embed = Matrix::Dense(self.embed.dense(dtype)?);
+        }
+        d.lm_head = if tied {
+            // The tied head keeps sharing the (now dense) embeddings.
+            Linear::new(d.embed.clone(), None, Kernels::Differentiable)?
+        } else {
+            self.lm_head.densified(dtype)?
+        };
+        for layer in &mut d.layers {
+            layer.attn.qkv = layer.attn.qkv.densified(dtype)?;
+            layer.attn.o = layer.attn.o.densified(dtype)?;
+            layer.mlp.up = layer.mlp.up.densified(dtype)?;
+            layer.mlp.down = layer.mlp.down.densified(dtype)?;
+        }
+        Ok(Some(d))
+    }
+}
+
 impl Projections {
     fn attach(&mut self, factors: &HashMap<String, LowRank>, dtype: DType) -> Result<usize> {
         match self {

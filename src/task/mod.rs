@@ -6,6 +6,7 @@
 //! an invented friend (drawn afresh for each mention) and some carry a free adjective: correct but unpredictable
 //! content, so surprisal alone is a poor error detector. Everything is deterministic in its seeds.
 
+pub mod check;
 mod templates;
 mod world;
 
