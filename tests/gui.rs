@@ -898,3 +898,123 @@ fn the_plots_panel_keeps_its_height() {
         "the plots get {height} px of a 900 px window"
     );
 }
+
+/// The Search window (issue 17): a search on the demo policy runs on a worker with progress, its runs arrive width
+/// by width, a click opens a candidate in the heatmap with the scores the search computed, two candidates compare
+/// as a pair, and a cancelled search keeps what it found while the window stays responsive.
+#[test]
+fn search_runs_on_a_worker_and_opens_candidates() {
+    let mut h = demo();
+    app_mut(&mut h).apply(Action::OpenSearch);
+    h.step();
+    assert!(app(&h).search().open);
+    assert!(
+        app(&h).search().prompt.contains("Q:"),
+        "the editor's prompt is taken: {:?}",
+        app(&h).search().prompt
+    );
+    {
+        let s = app_mut(&mut h).search_mut();
+        s.prompt = "Q: What is twice 8?\nA:".into();
+        s.widths = "1,3".into();
+        s.max_new_tokens = 24;
+    }
+    h.step();
+    h.step();
+    h.get_by_role_and_label(egui::accesskit::Role::Button, "Search")
+        .click();
+    h.step();
+    assert!(app(&h).search().job.running() || !app(&h).search().runs.is_empty());
+    wait(&mut h, "the search", |a| {
+        !a.search().job.running() && a.search().runs.len() == 2
+    });
+    let s = app(&h).search();
+    assert!(s.job.error().is_none(), "{:?}", s.job.error());
+    assert_eq!(s.runs[0].beams, 1);
+    assert_eq!(s.runs[1].beams, 3);
+    let best = s.runs[1].candidates[0].response.clone();
+    let second = s.runs[1].candidates[1].response.clone();
+    app_mut(&mut h).apply(Action::ShowCandidate {
+        run: 1,
+        candidate: 0,
+    });
+    h.step();
+    match app(&h).shown().cloned() {
+        Some(RecordScore::Unpaired(u)) => {
+            assert_eq!(u.response.text, best.text);
+            assert_eq!(u.response.logp_policy, best.logp_policy);
+        }
+        other => panic!("expected the candidate, got {other:?}"),
+    }
+    assert_eq!(app(&h).editor().chosen, best.text);
+    app_mut(&mut h).apply(Action::CompareCandidates {
+        a: (1, 0),
+        b: (1, 1),
+    });
+    h.step();
+    let p = pair(app(&h));
+    assert_eq!(p.chosen.text, best.text);
+    assert_eq!(p.rejected.text, second.text);
+    assert!((p.margin - (best.reward - second.reward)).abs() < 1e-12);
+
+    // A long search cancelled: the app keeps drawing frames, the partial run is kept and marked.
+    {
+        let s = app_mut(&mut h).search_mut();
+        s.widths = "16".into();
+        s.max_new_tokens = 200;
+    }
+    app_mut(&mut h).apply(Action::RunSearch);
+    wait(&mut h, "the search to start", |a| {
+        a.search().job.progress().is_some()
+    });
+    app_mut(&mut h).apply(Action::CancelSearch);
+    let frames = app(&h).frames();
+    wait(&mut h, "the cancelled search to end", |a| {
+        !a.search().job.running()
+    });
+    assert!(app(&h).frames() > frames);
+    let s = app(&h).search();
+    assert!(s.job.error().is_none(), "{:?}", s.job.error());
+    assert_eq!(s.runs.len(), 1);
+    assert!(s.runs[0].cancelled);
+    assert!(!s.runs[0].candidates.is_empty());
+}
+
+/// The output of `creditlens search`, opened as a data file, fills the Search window without loading anything.
+#[test]
+fn search_output_opens_in_the_search_window() {
+    let dir = temp();
+    let out = dir.path().join("runs.jsonl");
+    crate::util::creditlens(
+        dir.path(),
+        &[
+            "search",
+            "--prompt",
+            "Q: What is twice 3?\nA:",
+            "--beams",
+            "1,2",
+            "--max-new-tokens",
+            "12",
+            "--out",
+            &out.display().to_string(),
+        ],
+    )
+    .ok();
+    let mut h = demo();
+    app_mut(&mut h).apply(Action::OpenData(out.clone()));
+    h.step();
+    let s = app(&h).search();
+    assert!(s.open);
+    assert_eq!(s.runs.len(), 2);
+    assert!(
+        s.source
+            .as_deref()
+            .is_some_and(|p| p.ends_with("runs.jsonl"))
+    );
+    app_mut(&mut h).apply(Action::ShowCandidate {
+        run: 1,
+        candidate: 0,
+    });
+    h.step();
+    assert!(matches!(app(&h).shown(), Some(RecordScore::Unpaired(_))));
+}

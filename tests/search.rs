@@ -344,12 +344,81 @@ fn the_search_command_writes_scored_candidates() {
             );
         }
     }
+    // `render` draws a candidate, or two as a pair, from the stored scores.
+    let png = dir.path().join("pair.png");
+    creditlens(
+        dir.path(),
+        &[
+            "render",
+            "--search",
+            &s(&out),
+            "--index",
+            "1",
+            "--candidate",
+            "0",
+            "--against",
+            "1",
+            "--out",
+            &s(&png),
+        ],
+    )
+    .ok();
+    assert!(std::fs::metadata(&png).expect("png").len() > 1000);
+    creditlens(
+        dir.path(),
+        &[
+            "render",
+            "--search",
+            &s(&out),
+            "--index",
+            "1",
+            "--candidate",
+            "9",
+            "--out",
+            &s(&dir.path().join("x.png")),
+        ],
+    )
+    .fails_with("out of range");
     let again = creditlens(dir.path(), &args);
     assert!(!again.output.status.success());
     assert!(again.stderr().contains("--force"), "{}", again.stderr());
     let bad = creditlens(dir.path(), &["search", "--prompt", "Q:", "--beams", "0"]);
     assert!(!bad.output.status.success());
     assert!(bad.stderr().contains("--beams"), "{}", bad.stderr());
+    creditlens(
+        dir.path(),
+        &["search", "--prompt", "hi", "--chat", "--beams", "1"],
+    )
+    .fails_with("has no chat template");
+    let raising = dir.path().join("raise.jinja");
+    std::fs::write(&raising, "{{ raise_exception('no user messages here') }}").expect("write");
+    creditlens(
+        dir.path(),
+        &[
+            "search",
+            "--prompt",
+            "hi",
+            "--chat",
+            "--chat-template",
+            &s(&raising),
+            "--beams",
+            "1",
+        ],
+    )
+    .fails_with("no user messages here");
+    creditlens(
+        dir.path(),
+        &[
+            "search",
+            "--prompt",
+            "hi",
+            "--beams",
+            "1",
+            "--max-new-tokens",
+            "100000",
+        ],
+    )
+    .fails_with("context of 256 tokens");
     let empty = creditlens(dir.path(), &["search", "--prompt", "", "--beams", "1"]);
     assert!(!empty.output.status.success());
     assert!(empty.stderr().contains("empty"), "{}", empty.stderr());

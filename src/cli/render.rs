@@ -15,11 +15,20 @@ pub struct RenderArgs {
     #[command(flatten)]
     models: ModelArgs,
     /// A data file (JSONL or JSON array) [default: the embedded demo's pairs].
-    #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "search"])]
     data: Option<PathBuf>,
-    /// Which record of --data (0-based).
+    /// Which record of --data, or which line (run) of --search (0-based).
     #[arg(long, default_value_t = 0)]
     index: usize,
+    /// Output of `creditlens search`: draw a candidate from its stored scores (no model is loaded).
+    #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
+    search: Option<PathBuf>,
+    /// With --search: which candidate of the run (0 = the best).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "search")]
+    candidate: usize,
+    /// With --search: draw the candidate as a pair against this other candidate of the run (it as rejected).
+    #[arg(long, value_name = "N", requires = "search")]
+    against: Option<usize>,
     #[command(flatten)]
     text: TextRecordArgs,
     /// The figure to write: PNG, or SVG (vector) when the name ends in .svg.
@@ -87,6 +96,25 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
             args.out.display()
         );
     }
+    if let Some(path) = &args.search {
+        let runs = creditlens::search::read_runs(path)?;
+        let count = runs.len();
+        let run = runs.get(args.index).with_context(|| {
+            format!(
+                "{}: --index {} is out of range (the file has {count} run(s), numbered from 0)",
+                path.display(),
+                args.index
+            )
+        })?;
+        let scored = run
+            .record(
+                args.candidate,
+                args.against.map(|b| (run, b)),
+                args.models.beta,
+            )
+            .with_context(|| format!("{}: run {}", path.display(), args.index))?;
+        return draw(&args, &scored, &[]);
+    }
     let record = match args.text.record()? {
         Some(r) => r,
         None => {
@@ -118,7 +146,16 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         creditlens::data::Record::Pair { error_spans, .. } => error_spans.clone(),
         creditlens::data::Record::Unpaired { .. } => Vec::new(),
     };
-    let spec = HeatmapSpec::for_record_with_errors(&scored, args.metric, args.scale, &errors);
+    draw(&args, &scored, &errors)
+}
+
+/// Draws `scored` (with `errors` marked in rejected) to `--out`.
+fn draw(
+    args: &RenderArgs,
+    scored: &creditlens::score::RecordScore,
+    errors: &[(usize, usize)],
+) -> anyhow::Result<()> {
+    let spec = HeatmapSpec::for_record_with_errors(scored, args.metric, args.scale, errors);
     let opts = RenderOptions {
         width: args.width,
         pixel_ratio: args.pixel_ratio,

@@ -41,6 +41,26 @@ pub enum Action {
     CancelDataset,
     /// Stop the drift computation.
     CancelDrift,
+    /// Open the Search window (its prompt taken from the editor when empty).
+    OpenSearch,
+    /// Run the search typed in the Search window.
+    RunSearch,
+    /// Stop the search (the runs received so far stay).
+    CancelSearch,
+    /// Show a search candidate in the heatmap.
+    ShowCandidate {
+        /// Which run (beam width) of the Search window.
+        run: usize,
+        /// Which candidate of it (0 = the best).
+        candidate: usize,
+    },
+    /// Show two search candidates as a pair: `a` as chosen, `b` as rejected; each is (run, candidate).
+    CompareCandidates {
+        /// The first (shown as chosen).
+        a: (usize, usize),
+        /// The second (shown as rejected).
+        b: (usize, usize),
+    },
     /// Write the export window's file (`overwrite`: replace an existing one).
     Export {
         /// Replace a file that exists.

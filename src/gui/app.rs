@@ -1,6 +1,7 @@
 //! The app's state and frame: menus and toolbar, the models and dataset side panel, the editor and the paired
 //! heatmaps in the centre, the pinned-token panel, the plots, export and the start-up screenshot mode.
 
+use super::action::Action;
 use super::colour_bar::colour_bar;
 use super::dataset::Dataset;
 use super::dialogs::{Pending, Purpose};
@@ -9,8 +10,9 @@ use super::heatmap_view::{ChipCache, TokenChips};
 use super::job::Job;
 use super::models_panel::{self, CardRects, ModelForm};
 use super::plots::{self, TrainerCurve};
+use super::search_view::{SearchState, search_window};
 use super::settings::{STORAGE_KEY, Settings, push_recent};
-use super::worker::{DriftJob, DriftPoint, Loaded, Reply, Worker};
+use super::worker::{DriftJob, DriftPoint, Loaded, Reply, SearchJob, Worker};
 use crate::chat::{Conversation, Message};
 use crate::checkpoint::{TrainingCheckpoint, training_checkpoints};
 use crate::data::{Record, read_entries};
@@ -131,6 +133,8 @@ pub struct App {
     plot_tab: PlotTab,
     /// Export window.
     export: ExportState,
+    /// Search window.
+    search: SearchState,
     dialog: Option<Pending>,
     cards: CardRects,
     title: String,
@@ -151,6 +155,7 @@ const EXPORT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::
 const THEME: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::T);
 const SIDE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::B);
 const PLOTS: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::P);
+const SEARCH: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::G);
 
 impl App {
     /// The app inside eframe: fonts, persisted settings, then [`App::start`].
@@ -214,6 +219,7 @@ impl App {
             runs: Vec::new(),
             plot_tab: PlotTab::Tokens,
             export: ExportState::default(),
+            search: SearchState::default(),
             dialog: None,
             cards: CardRects::default(),
             title: String::new(),
@@ -387,6 +393,9 @@ impl App {
         }
         egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
         self.export_window(&ctx);
+        for action in search_window(&ctx, &mut self.search, self.loaded.is_some()) {
+            self.apply(action);
+        }
         self.screenshot_step(&ctx);
     }
 }

@@ -19,6 +19,7 @@ mod models_panel;
 mod plots;
 mod plots_checkpoints;
 mod prompt_view;
+mod search_view;
 mod settings;
 mod worker;
 
@@ -29,6 +30,7 @@ pub use dialogs::Purpose;
 pub use export::ExportState;
 pub use export::Format as ExportFormat;
 pub use models_panel::ModelForm;
+pub use search_view::SearchState;
 pub use settings::Settings;
 pub use worker::Loaded;
 pub use worker::RowScore;

@@ -112,6 +112,34 @@ pub enum Reply {
         generation: u64,
         error: Option<String>,
     },
+    /// Share of the search done (0 to 1).
+    SearchProgress { generation: u64, fraction: f32 },
+    /// One beam width searched (partial when cancelled).
+    SearchRun {
+        generation: u64,
+        run: crate::search::SearchRun,
+    },
+    /// The search ended.
+    SearchDone {
+        generation: u64,
+        error: Option<String>,
+    },
+}
+
+/// A search request from the Search window.
+pub struct SearchJob {
+    /// Tags the replies and stops the run.
+    pub ticket: Ticket,
+    /// The loaded scorer (its policy decodes, both models score the candidates).
+    pub scorer: Arc<Scorer>,
+    /// The prompt.
+    pub prompt: crate::search::SearchPrompt,
+    /// Beam widths, in order.
+    pub widths: Vec<usize>,
+    /// Most new tokens.
+    pub max_new_tokens: usize,
+    /// Length normalisation alpha.
+    pub length_norm: f32,
 }
 
 /// A drift computation over training checkpoints.
@@ -370,6 +398,62 @@ impl Worker {
             .err()
             .map(|e| e.to_string());
             let _ = tx.send(Reply::DriftDone { generation, error });
+        });
+    }
+
+    /// Runs a search, width after width, sending each run as it is done; cancelling stops the width in progress
+    /// (its hypotheses so far are sent, marked cancelled) and the widths after it.
+    pub fn search(&self, job: SearchJob) {
+        let SearchJob {
+            ticket: Ticket { generation, cancel },
+            scorer,
+            prompt,
+            widths,
+            max_new_tokens,
+            length_norm,
+        } = job;
+        let w = self.wake.clone();
+        self.spawn("search", move |tx| {
+            let result = (|| -> crate::Result<()> {
+                let searcher = crate::search::Searcher::new(&scorer)?;
+                let (ids, text) = searcher.encode(&prompt)?;
+                let total = widths.len() * max_new_tokens;
+                for (i, &beams) in widths.iter().enumerate() {
+                    let settings = crate::search::SearchSettings {
+                        beams,
+                        max_new_tokens,
+                        eos: Vec::new(),
+                        length_penalty: length_norm,
+                    };
+                    let mut step = |s: usize, _of: usize| {
+                        let fraction = (i * max_new_tokens + s) as f32 / total.max(1) as f32;
+                        let _ = tx.send(Reply::SearchProgress {
+                            generation,
+                            fraction,
+                        });
+                        wake(&w);
+                        !cancel.load(Ordering::Relaxed)
+                    };
+                    let (candidates, cancelled) = searcher.beams(&ids, &settings, &mut step)?;
+                    let run = crate::search::SearchRun {
+                        index: 0,
+                        prompt: text.clone(),
+                        beams,
+                        samples: None,
+                        candidates,
+                        cancelled,
+                    };
+                    if tx.send(Reply::SearchRun { generation, run }).is_err() || cancelled {
+                        break;
+                    }
+                    wake(&w);
+                }
+                Ok(())
+            })();
+            let _ = tx.send(Reply::SearchDone {
+                generation,
+                error: result.err().map(|e| e.to_string()),
+            });
         });
     }
 }

@@ -9,12 +9,14 @@ mod beam;
 mod experiment;
 
 mod run;
+mod runs;
 mod sample;
 
 pub use beam::beam_search;
 pub use experiment::{ExperimentRow, ExperimentSettings, run_experiment};
 
 pub use run::{SearchCandidate, SearchPrompt, SearchRun, Searcher, decode_spans, eos_ids};
+pub use runs::{is_search_output, read_runs};
 pub use sample::SampleSettings;
 pub use sample::sample;
 

@@ -35,7 +35,92 @@ impl App {
             }
             Action::CancelDrift => self.drift_job.cancel(),
             Action::Export { overwrite } => self.run_export(overwrite),
+            Action::OpenSearch => {
+                self.search.open = true;
+                if self.search.prompt.trim().is_empty() {
+                    self.search.prompt = self.editor.prompt.clone();
+                    self.search.chat = self.editor.chat;
+                }
+            }
+            Action::RunSearch => self.start_search(),
+            Action::CancelSearch => self.search.job.cancel(),
+            Action::ShowCandidate { run, candidate } => self.show_candidate((run, candidate), None),
+            Action::CompareCandidates { a, b } => self.show_candidate(a, Some(b)),
         }
+    }
+
+    /// The Search window's state.
+    pub fn search(&self) -> &SearchState {
+        &self.search
+    }
+
+    /// The Search window's form (prompt, widths, lengths), as typed.
+    pub fn search_mut(&mut self) -> &mut SearchState {
+        &mut self.search
+    }
+
+    /// Shows search candidate `a` in the heatmap, or with `b` as a pair (`a` as chosen); the editor gets their
+    /// texts, so an edit scores them afresh.
+    pub(super) fn show_candidate(&mut self, a: (usize, usize), b: Option<(usize, usize)>) {
+        let Some(run) = self.search.runs.get(a.0) else {
+            return;
+        };
+        let other = b.and_then(|(r, c)| self.search.runs.get(r).map(|run| (run, c)));
+        let prompt = run.prompt.clone();
+        match run.record(a.1, other, self.settings.beta) {
+            Ok(score) => {
+                self.keep_edits();
+                self.selected_row = None;
+                self.editor.prompt = prompt;
+                self.editor.chat = false;
+                self.editor.conversation = None;
+                self.editor.error_spans.clear();
+                self.editor.dirty_since = None;
+                match &score {
+                    RecordScore::Pair(p) => {
+                        self.editor.chosen = p.chosen.text.clone();
+                        self.editor.rejected = p.rejected.text.clone();
+                    }
+                    RecordScore::Unpaired(u) => self.editor.chosen = u.response.text.clone(),
+                }
+                self.show_score(score);
+                self.search.shown = Some(a);
+            }
+            Err(e) => self.search.job.set_error(Some(e.to_string())),
+        }
+    }
+
+    /// Starts the search typed in the Search window on a worker.
+    fn start_search(&mut self) {
+        let Some(l) = &self.loaded else {
+            self.search.job.fail("load the models first");
+            return;
+        };
+        let widths = match self.search.parse_widths() {
+            Ok(w) => w,
+            Err(e) => {
+                self.search.job.fail(e);
+                return;
+            }
+        };
+        let prompt = if self.search.chat {
+            crate::search::SearchPrompt::Messages(vec![Message::new("user", &self.search.prompt)])
+        } else {
+            crate::search::SearchPrompt::Text(self.search.prompt.clone())
+        };
+        let ticket = self.search.job.start();
+        self.search.runs.clear();
+        self.search.ticked.clear();
+        self.search.shown = None;
+        self.search.source = None;
+        self.worker.search(SearchJob {
+            ticket,
+            scorer: l.scorer.clone(),
+            prompt,
+            widths,
+            max_new_tokens: self.search.max_new_tokens,
+            length_norm: self.search.length_norm,
+        });
     }
 
     /// Shows a score computed elsewhere (a search candidate, a benchmark's large response) until the next edit.

@@ -55,6 +55,16 @@ impl App {
                     self.export.open = true;
                     ui.close();
                 }
+                if ui
+                    .add(
+                        egui::Button::new("Search with the policy…")
+                            .shortcut_text(ui.ctx().format_shortcut(&SEARCH)),
+                    )
+                    .clicked()
+                {
+                    self.apply(Action::OpenSearch);
+                    ui.close();
+                }
                 ui.separator();
                 if ui.button("Quit").clicked() {
                     ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
@@ -98,6 +108,16 @@ impl App {
 
     pub(super) fn toolbar(&mut self, ui: &mut Ui) {
         ui.horizontal_wrapped(|ui| {
+            if ui
+                .button("Search…")
+                .on_hover_text(
+                    "Greedy and beam search with the policy, every candidate scored (Ctrl+G)",
+                )
+                .clicked()
+            {
+                self.apply(Action::OpenSearch);
+            }
+            ui.separator();
             ui.label("colour by");
             egui::ComboBox::from_id_salt("metric")
                 .selected_text(self.settings.metric.label())

@@ -70,6 +70,9 @@ impl App {
         if plots {
             self.settings.show_plots = !self.settings.show_plots;
         }
+        if ctx.input_mut(|i| i.consume_shortcut(&SEARCH)) {
+            self.apply(Action::OpenSearch);
+        }
         let (open, export, theme, next, prev, esc) = ctx.input_mut(|i| {
             (
                 i.consume_shortcut(&OPEN_DATA),

@@ -42,6 +42,18 @@ impl App {
                     generation,
                     fraction,
                 } => self.load.report(generation, fraction),
+                Reply::SearchProgress {
+                    generation,
+                    fraction,
+                } => self.search.job.report(generation, fraction),
+                Reply::SearchRun { generation, run } => {
+                    if self.search.job.is_current(generation) {
+                        self.search.add_run(run);
+                    }
+                }
+                Reply::SearchDone { generation, error } => {
+                    self.search.job.finish(generation, error);
+                }
                 Reply::Loaded {
                     generation: 0,
                     result: Err(e),

@@ -67,6 +67,26 @@ impl App {
 
     /// Opens a data file and selects its first record.
     pub fn open_data(&mut self, path: &Path) {
+        // The output of `creditlens search` opens in the Search window.
+        if crate::search::is_search_output(path) {
+            match crate::search::read_runs(path) {
+                Ok(runs) => {
+                    self.search.job.cancel();
+                    self.search.prompt = runs[0].prompt.clone();
+                    self.search.chat = false;
+                    self.search.runs = runs;
+                    self.search.ticked.clear();
+                    self.search.shown = None;
+                    self.search.source = Some(path.display().to_string());
+                    self.search.open = true;
+                    self.notice = None;
+                    // Its first run's best candidate in the heatmap.
+                    self.show_candidate((0, 0), None);
+                }
+                Err(e) => self.notice = Some(e.to_string()),
+            }
+            return;
+        }
         match read_entries(path) {
             Ok(entries) => {
                 if let Some(d) = &self.dataset {
