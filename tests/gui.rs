@@ -913,6 +913,9 @@ fn search_runs_on_a_worker_and_opens_candidates() {
         "the editor's prompt is taken: {:?}",
         app(&h).search().prompt
     );
+    app_mut(&mut h).search_mut().prompt = "something else".into();
+    app_mut(&mut h).apply(Action::SearchShownPrompt);
+    assert_eq!(app(&h).search().prompt, app(&h).editor().prompt);
     {
         let s = app_mut(&mut h).search_mut();
         s.prompt = "Q: What is twice 8?\nA:".into();

@@ -516,3 +516,78 @@ fn the_beam_experiment_reproduces_at_a_small_size() {
         rows[0].correct
     );
 }
+
+/// `search --data` takes records whose `prompt` is a string or a list of messages (rendered by the chat template
+/// with the generation prompt), names the line of a bad record, and `--chat` wraps string prompts as user messages.
+#[test]
+fn search_reads_string_and_message_prompts_from_a_data_file() {
+    use crate::util::{creditlens, model, s, temp};
+    let dir = temp();
+    let data = dir.path().join("prompts.jsonl");
+    std::fs::write(
+        &data,
+        concat!(
+            "{\"prompt\": \"The cat sat on\"}\n",
+            "{\"prompt\": [{\"role\": \"user\", \"content\": \"Where did the cat sit?\"}], \"chosen\": \"ignored\"}\n",
+        ),
+    )
+    .expect("write");
+    let out = dir.path().join("runs.jsonl");
+    let (policy, reference) = (s(&model("llama")), s(&model("llama_ref")));
+    let (data_s, out_s, chat_out) = (s(&data), s(&out), dir.path().join("chat.jsonl"));
+    let chat_s = s(&chat_out);
+    let base = [
+        "search",
+        "--policy",
+        &policy,
+        "--reference",
+        &reference,
+        "--beams",
+        "2",
+        "--max-new-tokens",
+        "6",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--data", &data_s, "--out", &out_s]);
+    creditlens(dir.path(), &args).ok();
+    let runs: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .expect("out")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["index"], 0);
+    assert_eq!(runs[0]["prompt"], "The cat sat on");
+    assert_eq!(runs[1]["index"], 1);
+    let rendered = runs[1]["prompt"].as_str().expect("prompt");
+    assert!(
+        rendered.contains("<|start_header_id|>user<|end_header_id|>")
+            && rendered.ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n"),
+        "{rendered:?}"
+    );
+    // --chat: the string prompt becomes the same conversation.
+    let mut args = base.to_vec();
+    args.extend([
+        "--prompt",
+        "Where did the cat sit?",
+        "--chat",
+        "--out",
+        &chat_s,
+    ]);
+    creditlens(dir.path(), &args).ok();
+    let chat: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&chat_out)
+            .expect("out")
+            .lines()
+            .next()
+            .expect("line"),
+    )
+    .expect("json");
+    assert_eq!(chat["prompt"], runs[1]["prompt"]);
+    assert_eq!(chat["candidates"], runs[1]["candidates"]);
+    // A record without a prompt is named by its line.
+    std::fs::write(&data, "{\"prompt\": \"a\"}\n{\"text\": \"b\"}\n").expect("write");
+    let mut args = base.to_vec();
+    args.extend(["--data", &data_s]);
+    creditlens(dir.path(), &args).fails_with("prompts.jsonl:2: the record has no `prompt` field");
+}

@@ -43,6 +43,8 @@ pub enum Action {
     CancelDrift,
     /// Open the Search window (its prompt taken from the editor when empty).
     OpenSearch,
+    /// Put the shown record's prompt in the Search window.
+    SearchShownPrompt,
     /// Run the search typed in the Search window.
     RunSearch,
     /// Stop the search (the runs received so far stay).

@@ -134,7 +134,16 @@ pub fn search_window(ctx: &egui::Context, state: &mut SearchState, ready: bool) 
 
 /// The prompt, settings, Search / Cancel and the job's progress or error.
 fn request(ui: &mut Ui, state: &mut SearchState, ready: bool, actions: &mut Vec<Action>) {
-    ui.label("Prompt");
+    ui.horizontal(|ui| {
+        ui.label("Prompt");
+        if ui
+            .small_button("use the shown prompt")
+            .on_hover_text("Take the prompt of the record shown in the editor")
+            .clicked()
+        {
+            actions.push(Action::SearchShownPrompt);
+        }
+    });
     ui.add(
         egui::TextEdit::multiline(&mut state.prompt)
             .desired_rows(3)

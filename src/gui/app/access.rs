@@ -42,6 +42,10 @@ impl App {
                     self.search.chat = self.editor.chat;
                 }
             }
+            Action::SearchShownPrompt => {
+                self.search.prompt = self.editor.prompt.clone();
+                self.search.chat = self.editor.chat;
+            }
             Action::RunSearch => self.start_search(),
             Action::CancelSearch => self.search.job.cancel(),
             Action::ShowCandidate { run, candidate } => self.show_candidate((run, candidate), None),
