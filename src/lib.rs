@@ -22,6 +22,7 @@ pub mod heatmap;
 pub mod memory;
 pub mod model;
 pub mod output;
+pub mod partial_file;
 pub mod render;
 pub mod rng;
 pub mod score;

@@ -3,6 +3,7 @@
 //! overwritten unless asked.
 
 use crate::error::{Error, Result};
+use crate::partial_file::PartialFile;
 use crate::score::RecordScore;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -55,9 +56,10 @@ pub const CSV_HEADER: [&str; 16] = [
     "rank_reference",
 ];
 
-/// Writes scored records to a file or stdout.
+/// Writes scored records to a file (through its `.partial` companion until [`ScoreWriter::finish`]) or stdout.
 pub struct ScoreWriter {
     out: Box<dyn Write>,
+    file: Option<PartialFile>,
     format: Format,
     path: Option<PathBuf>,
     wrote_header: bool,
@@ -69,6 +71,7 @@ impl ScoreWriter {
     pub fn stdout() -> Self {
         Self {
             out: Box::new(std::io::stdout()),
+            file: None,
             format: Format::Jsonl,
             path: None,
             wrote_header: false,
@@ -76,23 +79,37 @@ impl ScoreWriter {
         }
     }
 
-    /// Creates `path` (format from its extension). An existing file is an error unless `overwrite`.
+    /// Creates `path` (format from its extension), written as `<path>.partial` until [`ScoreWriter::finish`]
+    /// renames it. An existing file is an error unless `overwrite`; another run writing it, always.
     pub fn create(path: &Path, overwrite: bool) -> Result<Self> {
+        Ok(Self::open(path, overwrite, false)?.0)
+    }
+
+    /// [`ScoreWriter::create`], or with `resume` the continuation of an interrupted run's `<path>.partial`: its
+    /// complete lines are kept and returned (a torn last line is dropped).
+    pub fn open(path: &Path, overwrite: bool, resume: bool) -> Result<(Self, Vec<String>)> {
         let format = Format::from_path(path)?;
-        if path.exists() && !overwrite {
-            return Err(Error::InvalidArgument(format!(
-                "{}: already exists; choose another --out or pass --force to overwrite it",
-                path.display()
-            )));
+        let (file, kept) = PartialFile::create(path, overwrite, resume)?;
+        Ok((
+            Self {
+                out: Box::new(std::io::sink()),
+                file: Some(file),
+                format,
+                path: Some(path.to_path_buf()),
+                wrote_header: format == Format::Csv && !kept.is_empty(),
+                context: Vec::new(),
+            },
+            kept,
+        ))
+    }
+
+    /// The run completed: a file output takes its name (nothing to do for stdout). Without this call a file
+    /// output stays `<path>.partial`.
+    pub fn finish(self) -> Result<()> {
+        match self.file {
+            Some(f) => f.finish(),
+            None => Ok(()),
         }
-        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        Ok(Self {
-            out: Box::new(std::io::BufWriter::new(file)),
-            format,
-            path: Some(path.to_path_buf()),
-            wrote_header: false,
-            context: Vec::new(),
-        })
     }
 
     /// Adds fields that hold for every record written (the app's export: `beta`, `policy`, `reference`): JSON
@@ -123,8 +140,12 @@ impl ScoreWriter {
             }
             Format::Csv => self.csv_rows(record)?,
         };
-        self.out.write_all(&bytes).map_err(|e| self.io_error(e))?;
-        self.out.flush().map_err(|e| self.io_error(e))
+        let out: &mut dyn Write = match &mut self.file {
+            Some(f) => f.file(),
+            None => &mut self.out,
+        };
+        let result = out.write_all(&bytes).and_then(|_| out.flush());
+        result.map_err(|e| self.io_error(e))
     }
 
     fn csv_rows(&mut self, record: &RecordScore) -> Result<Vec<u8>> {

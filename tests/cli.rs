@@ -188,7 +188,9 @@ fn bad_record_stops_with_file_line_and_keeps_finished_lines() {
         "o.jsonl".into(),
     ]);
     run(dir.path(), &args).fails_with("d.jsonl:4: empty response");
-    let written = std::fs::read_to_string(dir.path().join("o.jsonl")).unwrap();
+    // The stopped run's complete lines are in o.jsonl.partial; o.jsonl is only written by a run that completes.
+    assert!(!dir.path().join("o.jsonl").exists());
+    let written = std::fs::read_to_string(dir.path().join("o.jsonl.partial")).unwrap();
     assert_eq!(written.lines().count(), 3);
     for l in written.lines() {
         serde_json::from_str::<Value>(l).unwrap();

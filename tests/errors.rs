@@ -256,7 +256,7 @@ fn bad_options() {
             "-1",
         ],
     )
-    .fails_with("beta must be a positive number, got -1");
+    .fails_with("beta must be a positive number of at most 1000 (DPO uses 0.01 to 1), got -1");
     creditlens(
         dir.path(),
         &[
@@ -556,4 +556,246 @@ fn a_memory_budget_below_the_estimate_is_refused_before_loading() {
         err.contains("working memory") && err.contains("--max-length"),
         "{err}"
     );
+}
+
+/// Overwrites values of tensor `name` in a safetensors file: `values` (little-endian bytes of one value each) from
+/// flat index `at`.
+fn poison(file: &std::path::Path, name: &str, at: usize, values: &[&[u8]]) {
+    let mut bytes = std::fs::read(file).expect("read");
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("header size")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("header");
+    let start = header[name]["data_offsets"][0].as_u64().expect("offsets") as usize;
+    let size = match header[name]["dtype"].as_str() {
+        Some("F32") => 4,
+        _ => 2,
+    };
+    for (i, v) in values.iter().enumerate() {
+        let o = 8 + n + start + (at + i) * size;
+        bytes[o..o + size].copy_from_slice(v);
+    }
+    std::fs::write(file, bytes).expect("write");
+}
+
+/// Non-finite weights (issue 18): a NaN in q_proj or down_proj, an infinity in a norm, one NaN row of a bf16 LM head
+/// are refused at load, naming the tensor and where, with exit status 1; before, rewards became null while `kl`
+/// read 0.0 and `rank_policy` 1.
+#[test]
+fn non_finite_weights_are_refused_at_load_naming_the_tensor() {
+    let nan = f32::NAN.to_le_bytes();
+    let inf = f32::INFINITY.to_le_bytes();
+    let bf16_nan = [0xc0u8, 0x7f];
+    let row: Vec<&[u8]> = vec![&bf16_nan[..]; 32];
+    /// (fixture, tensor, flat index, values written there, the index the message names)
+    type Case<'a> = (&'a str, &'a str, usize, Vec<&'a [u8]>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "llama",
+            "model.layers.0.self_attn.q_proj.weight",
+            5,
+            vec![&nan[..]],
+            "[0, 5]",
+        ),
+        (
+            "llama",
+            "model.layers.1.mlp.down_proj.weight",
+            70,
+            vec![&nan[..]],
+            "[1, 6]",
+        ),
+        (
+            "llama",
+            "model.layers.0.input_layernorm.weight",
+            3,
+            vec![&inf[..]],
+            "[3]",
+        ),
+        ("llama_untied", "lm_head.weight", 32 * 7, row, "[7, 0]"),
+    ];
+    for (fixture, name, at, values, index) in cases {
+        let dir = temp();
+        let bad = dir.path().join("bad");
+        copy_model(fixture, &bad);
+        poison(&bad.join("model.safetensors"), name, at, &values);
+        let reference = s(&model(&format!("{fixture}_ref")));
+        let run = creditlens(
+            dir.path(),
+            &[
+                "score",
+                "--policy",
+                &s(&bad),
+                "--reference",
+                &reference,
+                "--prompt",
+                "Hi",
+                "--response",
+                "there",
+            ],
+        )
+        .fails_with(&format!(
+            "tensor `{name}` holds {} non-finite value(s)",
+            values.len()
+        ));
+        assert!(run.stderr().contains(index), "{}", run.stderr());
+        assert_eq!(run.output.status.code(), Some(1));
+    }
+}
+
+/// Finite weights whose products overflow (one LM-head row of 3e38) give non-finite log-probs: the record is
+/// refused, naming the token, instead of writing nulls beside plausible numbers.
+#[test]
+fn non_finite_computed_values_are_reported_not_written() {
+    let dir = temp();
+    let bad = dir.path().join("big");
+    copy_model("llama", &bad);
+    let big = 3e38f32.to_le_bytes();
+    // The tied embeddings are the LM head: token 5's row overflows every logit product.
+    poison(
+        &bad.join("model.safetensors"),
+        "model.embed_tokens.weight",
+        5 * 32,
+        &vec![&big[..]; 32],
+    );
+    let out = dir.path().join("out.jsonl");
+    creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--policy",
+            &s(&bad),
+            "--reference",
+            &s(&model("llama_ref")),
+            "--prompt",
+            "Hi",
+            "--response",
+            "there",
+            "--out",
+            &s(&out),
+        ],
+    )
+    .fails_with("computed a non-finite value");
+    let written = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(!written.contains("null"), "{written}");
+}
+
+/// A beta far beyond any DPO run's (1e308: margins overflow) and a top-k beyond the vocabulary or writing gigabytes
+/// are refused with what is allowed.
+#[test]
+fn absurd_beta_and_top_k_are_refused() {
+    let dir = temp();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "score",
+            "--prompt",
+            "Q: What is twice 2?\nA:",
+            "--response",
+            " 4.",
+        ];
+        a.extend_from_slice(extra);
+        a.iter().map(|x| x.to_string()).collect::<Vec<_>>()
+    };
+    let run = |extra: &[&str]| {
+        let a = args(extra);
+        creditlens(
+            dir.path(),
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    run(&["--beta", "1e308"]).fails_with("at most 1000");
+    run(&["--top-k", "100000"]).fails_with("too many");
+    let (policy, reference) = (s(&model("llama")), s(&model("llama_ref")));
+    run(&[
+        "--policy",
+        &policy,
+        "--reference",
+        &reference,
+        "--top-k",
+        "600",
+    ])
+    .fails_with("vocabulary of 505 tokens");
+    run(&["--top-k", "3"]).ok();
+}
+
+/// Never lost or corrupted data (issue 18): `--out` naming the `--data` file is refused even with --force (the
+/// records stay); the output is written as `<out>.partial`, locked against a second run, and renamed when complete;
+/// `--resume` continues an interrupted run from its complete lines and gives the same file as an uninterrupted run.
+#[test]
+fn outputs_are_never_the_input_never_interleaved_and_resumable() {
+    let dir = temp();
+    let data = dir.path().join("pairs.jsonl");
+    std::fs::copy(crate::util::fixtures().join("records.jsonl"), &data).expect("copy");
+    let before = std::fs::read(&data).expect("data");
+    let d = s(&data);
+    creditlens(dir.path(), &["score", "--data", &d, "--out", &d, "--force"])
+        .fails_with("is the --data file");
+    creditlens(
+        dir.path(),
+        &[
+            "search", "--data", &d, "--out", &d, "--force", "--beams", "1",
+        ],
+    )
+    .fails_with("is the input");
+    assert_eq!(
+        std::fs::read(&data).expect("data"),
+        before,
+        "the data file is intact"
+    );
+
+    let policy = s(&model("llama"));
+    let reference = s(&model("llama_ref"));
+    let full = dir.path().join("full.jsonl");
+    let score = |out: &std::path::Path, extra: &[&str]| {
+        let o = s(out);
+        let mut a = vec![
+            "score",
+            "--policy",
+            &policy,
+            "--reference",
+            &reference,
+            "--data",
+            &d,
+            "--top-k",
+            "2",
+            "--out",
+            &o,
+        ];
+        a.extend_from_slice(extra);
+        creditlens(dir.path(), &a)
+    };
+    score(&full, &[]).ok();
+    let lines: Vec<String> = std::fs::read_to_string(&full)
+        .expect("full")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(lines.len() >= 5);
+    assert!(!creditlens::partial_file::partial_path(&full).exists());
+
+    // Another run holding the output: a second one is refused instead of interleaving lines.
+    let busy = dir.path().join("busy.jsonl");
+    let held =
+        std::fs::File::create(creditlens::partial_file::partial_path(&busy)).expect("partial");
+    held.try_lock().expect("lock");
+    score(&busy, &[]).fails_with("another creditlens run is writing this output");
+    drop(held);
+
+    // An interrupted run: two complete lines and a torn third.
+    let resumed = dir.path().join("resumed.jsonl");
+    let torn = format!(
+        "{}\n{}\n{}",
+        lines[0],
+        lines[1],
+        &lines[2][..lines[2].len() / 2]
+    );
+    std::fs::write(creditlens::partial_file::partial_path(&resumed), torn).expect("partial");
+    let run = score(&resumed, &["--resume"]).ok();
+    assert!(
+        run.stderr().contains("2 record(s) already scored"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&resumed).expect("resumed"),
+        std::fs::read_to_string(&full).expect("full")
+    );
+    score(&resumed, &["--resume"]).fails_with("the output is complete");
 }

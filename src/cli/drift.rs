@@ -1,6 +1,7 @@
 //! `creditlens drift`: the mean implicit rewards of every `checkpoint-N/` of a training run against one reference,
 //! next to the curves TRL logged in its `trainer_state.json`, as JSON lines or CSV, headless.
 
+use super::Out;
 use anyhow::{Context, bail};
 use clap::Args;
 use creditlens::checkpoint::training_checkpoints;
@@ -11,7 +12,6 @@ use creditlens::drift::{DriftPoint, DriftRun, TRAINER_METRICS, at_step, drift, t
 use creditlens::model::Dtype;
 use creditlens::score::Scorer;
 use creditlens::tokenize::TokenizationMode;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -97,7 +97,7 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
     if pairs.is_empty() {
         bail!("{}: no preference pairs", data.display());
     }
-    let mut out = Output::open(args.out.as_deref(), args.force)?;
+    let mut out = Output::open(args.out.as_deref(), args.force, &data)?;
     let options = creditlens::score::ScoreOptions {
         beta: args.beta,
         mode: args.tokenization,
@@ -143,6 +143,7 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
     if let Some(e) = failed {
         return Err(e);
     }
+    out.out.finish()?;
     if curves.is_empty() {
         eprintln!(
             "note: {} has no trainer_state.json with reward logs; the trainer/ columns are empty",
@@ -152,37 +153,26 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// JSON lines or CSV, to a file or stdout.
+/// JSON lines or CSV, to a file (through its `.partial` companion until the run completes) or stdout.
 struct Output {
-    out: Box<dyn Write>,
+    out: Out,
     csv: bool,
     wrote_header: bool,
 }
 
 impl Output {
-    fn open(path: Option<&Path>, force: bool) -> anyhow::Result<Self> {
-        let Some(path) = path else {
-            return Ok(Self {
-                out: Box::new(std::io::stdout()),
-                csv: false,
-                wrote_header: false,
-            });
+    fn open(path: Option<&Path>, force: bool, data: &Path) -> anyhow::Result<Self> {
+        let csv = match path.map(|p| p.extension().and_then(|e| e.to_str())) {
+            None => false,
+            Some(Some("csv")) => true,
+            Some(Some("jsonl") | Some("json")) => false,
+            Some(_) => bail!(
+                "{}: the name must end in .jsonl or .csv",
+                path.map(|p| p.display().to_string()).unwrap_or_default()
+            ),
         };
-        let csv = match path.extension().and_then(|e| e.to_str()) {
-            Some("csv") => true,
-            Some("jsonl") | Some("json") => false,
-            _ => bail!("{}: the name must end in .jsonl or .csv", path.display()),
-        };
-        if path.exists() && !force {
-            bail!(
-                "{}: already exists; choose another --out or pass --force to overwrite it",
-                path.display()
-            );
-        }
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
         Ok(Self {
-            out: Box::new(std::io::BufWriter::new(file)),
+            out: Out::create(path, force, &[data])?,
             csv,
             wrote_header: false,
         })
@@ -209,7 +199,7 @@ impl Output {
                     .map(|v| v.map(|x| x.to_string()).unwrap_or_default()),
             );
             w.write_record(rec)?;
-            self.out.write_all(&w.into_inner()?)?;
+            self.out.writer().write_all(&w.into_inner()?)?;
         } else {
             let mut obj = serde_json::Map::new();
             obj.insert("step".into(), p.step.into());
@@ -225,10 +215,11 @@ impl Output {
             for (m, v) in TRAINER_METRICS.iter().zip(logged) {
                 obj.insert(format!("trainer/{m}"), (*v).into());
             }
-            serde_json::to_writer(&mut self.out, &obj)?;
-            self.out.write_all(b"\n")?;
+            let w = self.out.writer();
+            serde_json::to_writer(&mut *w, &obj)?;
+            w.write_all(b"\n")?;
         }
-        self.out.flush()?;
+        self.out.writer().flush()?;
         Ok(())
     }
 }

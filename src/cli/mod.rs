@@ -194,6 +194,54 @@ impl TextRecordArgs {
     }
 }
 
+/// An output: a file written through its `.partial` companion (renamed when [`Out::finish`] is called, locked
+/// against a second writer), or stdout.
+struct Out {
+    file: Option<creditlens::partial_file::PartialFile>,
+    stdout: std::io::Stdout,
+}
+
+impl Out {
+    /// `path` (refused if it exists without `force`, or is one of `inputs`), or stdout.
+    fn create(path: Option<&Path>, force: bool, inputs: &[&Path]) -> anyhow::Result<Self> {
+        if let Some(p) = path
+            && let Some(input) = inputs
+                .iter()
+                .find(|i| creditlens::partial_file::same_file(p, i))
+        {
+            anyhow::bail!(
+                "--out {} is the input {}: writing it would destroy what is being read; choose another --out",
+                p.display(),
+                input.display()
+            );
+        }
+        let file = match path {
+            Some(p) => Some(creditlens::partial_file::PartialFile::create(p, force, false)?.0),
+            None => None,
+        };
+        Ok(Self {
+            file,
+            stdout: std::io::stdout(),
+        })
+    }
+
+    /// Where to write.
+    fn writer(&mut self) -> &mut dyn std::io::Write {
+        match &mut self.file {
+            Some(f) => f.file(),
+            None => &mut self.stdout,
+        }
+    }
+
+    /// The run completed: the file takes its name.
+    fn finish(self) -> anyhow::Result<()> {
+        if let Some(f) = self.file {
+            f.finish()?;
+        }
+        Ok(())
+    }
+}
+
 /// A progress bar on stderr over `len` records (hidden when stderr is not a terminal).
 fn progress_bar(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);

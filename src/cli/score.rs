@@ -28,6 +28,9 @@ pub struct ScoreArgs {
     /// Overwrite --out if it exists.
     #[arg(long)]
     force: bool,
+    /// Continue an interrupted run: keep the records already in `<out>.partial` and score the rest (JSON lines).
+    #[arg(long, requires = "out", requires = "data")]
+    resume: bool,
     /// Score only records I, I+N, I+2N, ... (0-based), to split a dataset across jobs.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
@@ -86,10 +89,34 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         }
     };
     // Open the output before the (slow) model load, so that a bad --out fails at once.
-    let mut writer = match &args.out {
-        Some(path) => ScoreWriter::create(path, args.force)?,
-        None => ScoreWriter::stdout(),
+    if let (Some(out), Some(data)) = (&args.out, &args.data)
+        && creditlens::partial_file::same_file(out, data)
+    {
+        bail!(
+            "--out {} is the --data file: writing it would destroy the records being scored; choose another --out",
+            out.display()
+        );
+    }
+    let (mut writer, done) = match &args.out {
+        Some(path) => {
+            if args.resume
+                && creditlens::output::Format::from_path(path)? != creditlens::output::Format::Jsonl
+            {
+                bail!("--resume continues JSON-lines output; give a .jsonl --out");
+            }
+            let (w, kept) = ScoreWriter::open(path, args.force, args.resume)?;
+            (w, done_indices(&kept))
+        }
+        None => (ScoreWriter::stdout(), std::collections::HashSet::new()),
     };
+    let entries = entries.map(|e| {
+        if !done.is_empty() {
+            eprintln!("resuming: {} record(s) already scored", done.len());
+        }
+        e.into_iter()
+            .filter(|e| !done.contains(&e.index))
+            .collect::<Vec<_>>()
+    });
     let started = Instant::now();
     let scorer = args.models.load(args.top_k)?;
     let mut totals = Totals::default();
@@ -105,8 +132,19 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         }
         (None, None) => unreachable!("checked above"),
     }
+    writer.finish()?;
     summary(&totals, started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The `index` of every complete record line an interrupted run wrote.
+fn done_indices(lines: &[String]) -> std::collections::HashSet<usize> {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("index")?.as_u64())
+        .map(|i| i as usize)
+        .collect()
 }
 
 fn score_file(

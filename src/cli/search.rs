@@ -2,7 +2,7 @@
 //! candidate scored token by token against the reference; and `--experiment`, the paper's beam experiment on the
 //! embedded demo.
 
-use super::{ModelArgs, progress_bar};
+use super::{ModelArgs, Out, progress_bar};
 use anyhow::{Context, bail};
 use clap::Args;
 use creditlens::chat::{Message, messages_from_json};
@@ -10,7 +10,6 @@ use creditlens::search::{
     ExperimentSettings, SampleSettings, SearchPrompt, SearchRun, SearchSettings, Searcher,
     run_experiment,
 };
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `creditlens search`.
@@ -133,24 +132,6 @@ fn as_prompt(text: &str, chat: bool, system: Option<&str>) -> SearchPrompt {
     SearchPrompt::Messages(messages)
 }
 
-/// Opens `--out` (refusing to overwrite without `--force`) or stdout.
-fn open_out(out: Option<&Path>, force: bool) -> anyhow::Result<Box<dyn Write>> {
-    Ok(match out {
-        Some(path) => {
-            if path.exists() && !force {
-                bail!(
-                    "{}: already exists; choose another --out or pass --force to overwrite it",
-                    path.display()
-                );
-            }
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            Box::new(std::io::BufWriter::new(file))
-        }
-        None => Box::new(std::io::stdout()),
-    })
-}
-
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     if args.beams.is_empty() || args.beams.contains(&0) {
         bail!("--beams takes widths of at least 1, e.g. --beams 1,2,4 (1 is greedy decoding)");
@@ -163,7 +144,8 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         (None, Some(path)) => read_prompts(path, args.chat, args.system.as_deref())?,
         _ => bail!("give --prompt TEXT or --data FILE (or --experiment)"),
     };
-    let mut out = open_out(args.out.as_deref(), args.force)?;
+    let inputs: Vec<&Path> = args.data.iter().map(PathBuf::as_path).collect();
+    let mut out = Out::create(args.out.as_deref(), args.force, &inputs)?;
     let scorer = args.models.load(args.top_k)?;
     let searcher = Searcher::new(&scorer)?;
     let runs = args.beams.len() + usize::from(args.sample.is_some());
@@ -196,8 +178,9 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 candidates,
                 cancelled,
             };
-            writeln!(out, "{}", serde_json::to_string(&run)?)?;
-            out.flush()?;
+            let w = out.writer();
+            writeln!(w, "{}", serde_json::to_string(&run)?)?;
+            w.flush()?;
             bar.inc(1);
         }
         if let Some(n) = args.sample {
@@ -219,19 +202,20 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 candidates,
                 cancelled,
             };
-            writeln!(out, "{}", serde_json::to_string(&run)?)?;
-            out.flush()?;
+            let w = out.writer();
+            writeln!(w, "{}", serde_json::to_string(&run)?)?;
+            w.flush()?;
             bar.inc(1);
         }
     }
     bar.finish_and_clear();
-    Ok(())
+    out.finish()
 }
 
 /// `--experiment`: the beam experiment on the demo, as a table on stdout (and the runs in `--out`).
 fn experiment(args: &SearchArgs) -> anyhow::Result<()> {
     let mut out = match &args.out {
-        Some(path) => Some(open_out(Some(path), args.force)?),
+        Some(path) => Some(Out::create(Some(path), args.force, &[])?),
         None => None,
     };
     let demo = creditlens::demo_assets::DemoAssets::locate()?;
@@ -251,12 +235,15 @@ fn experiment(args: &SearchArgs) -> anyhow::Result<()> {
         if let (Some(out), Some(run)) = (out.as_mut(), run) {
             let line = serde_json::to_string(run)
                 .map_err(|e| creditlens::Error::Output(format!("cannot serialise a run: {e}")))?;
-            writeln!(out, "{line}")
+            writeln!(out.writer(), "{line}")
                 .map_err(|e| creditlens::Error::Output(format!("cannot write --out: {e}")))?;
         }
         Ok(())
     })?;
     bar.finish_and_clear();
+    if let Some(out) = out {
+        out.finish()?;
+    }
     println!("| decoding | correct | mean length (tokens) | mean implicit reward | mean log pi |");
     println!("| --- | --- | --- | --- | --- |");
     for r in rows {

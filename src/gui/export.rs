@@ -123,6 +123,7 @@ pub fn write(
                 let mut w =
                     ScoreWriter::create(path, overwrite)?.with_context(context.fields.clone());
                 w.write(record)?;
+                w.finish()?;
             }
             Ok(format!("wrote {}", path.display()))
         }

@@ -112,6 +112,8 @@ pub enum Reply {
         generation: u64,
         error: Option<String>,
     },
+    /// A worker panicked (a defect): the job of this generation failed with `message`.
+    Panicked { generation: u64, message: String },
     /// Share of the search done (0 to 1).
     SearchProgress { generation: u64, fraction: f32 },
     /// One beam width searched (partial when cancelled).
@@ -179,6 +181,15 @@ impl Default for Worker {
     }
 }
 
+/// The message of a caught panic.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
 fn wake(ctx: &Arc<Mutex<Option<egui::Context>>>) {
     if let Ok(guard) = ctx.lock()
         && let Some(ctx) = guard.as_ref()
@@ -203,10 +214,16 @@ impl Worker {
                     while let Ok(newer) = requests.try_recv() {
                         req = newer;
                     }
-                    let result = req
-                        .scorer
-                        .score_record(0, &req.record)
-                        .map_err(|e| e.to_string());
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        req.scorer.score_record(0, &req.record)
+                    }))
+                    .map_err(|panic| {
+                        format!(
+                            "scoring failed unexpectedly ({}); this is a bug in creditlens, please report it",
+                            panic_text(&panic)
+                        )
+                    })
+                    .and_then(|r| r.map_err(|e| e.to_string()));
                     if tx
                         .send(Reply::Scored {
                             generation: req.generation,
@@ -240,13 +257,31 @@ impl Worker {
         self.inbox.try_iter().collect()
     }
 
-    fn spawn(&self, name: &str, job: impl FnOnce(&Sender<Reply>) + Send + 'static) {
+    /// Runs `job` on a new thread; a panic in it is caught and reported as [`Reply::Panicked`] for `generation`,
+    /// so the job shows an error instead of running forever.
+    fn spawn(
+        &self,
+        name: &str,
+        generation: u64,
+        job: impl FnOnce(&Sender<Reply>) + Send + 'static,
+    ) {
         let tx = self.replies.clone();
         let w = self.wake.clone();
+        let what = name.to_string();
         let spawned = std::thread::Builder::new()
             .name(format!("creditlens-{name}"))
             .spawn(move || {
-                job(&tx);
+                let caught =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx)));
+                if let Err(panic) = caught {
+                    let _ = tx.send(Reply::Panicked {
+                        generation,
+                        message: format!(
+                            "the {what} worker failed unexpectedly ({}); this is a bug in creditlens, please report it with what you were doing",
+                            panic_text(&panic)
+                        ),
+                    });
+                }
                 wake(&w);
             });
         if let Err(e) = spawned {
@@ -270,7 +305,7 @@ impl Worker {
     ) {
         let generation = ticket.generation;
         let w = self.wake.clone();
-        self.spawn("load", move |tx| {
+        self.spawn("load", generation, move |tx| {
             let started = Instant::now();
             let progress = tx.clone();
             let last = Mutex::new(-1i32);
@@ -323,7 +358,7 @@ impl Worker {
     pub fn score_rows(&self, ticket: &Ticket, scorer: Arc<Scorer>, records: Vec<(usize, Record)>) {
         let Ticket { generation, cancel } = ticket.clone();
         let w = self.wake.clone();
-        self.spawn("dataset", move |tx| {
+        self.spawn("dataset", generation, move |tx| {
             let started = Instant::now();
             let scorer = match scorer.with_options(ScoreOptions {
                 top_k: 0,
@@ -381,7 +416,7 @@ impl Worker {
             dtype,
         } = job;
         let w = self.wake.clone();
-        self.spawn("drift", move |tx| {
+        self.spawn("drift", generation, move |tx| {
             let run = crate::drift::DriftRun {
                 scorer: &scorer,
                 checkpoints: &checkpoints,
@@ -413,7 +448,7 @@ impl Worker {
             length_norm,
         } = job;
         let w = self.wake.clone();
-        self.spawn("search", move |tx| {
+        self.spawn("search", generation, move |tx| {
             let result = (|| -> crate::Result<()> {
                 let searcher = crate::search::Searcher::new(&scorer)?;
                 let (ids, text) = searcher.encode(&prompt)?;
@@ -455,5 +490,35 @@ impl Worker {
                 error: result.err().map(|e| e.to_string()),
             });
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic in a worker is caught and reported for its job's generation (issue 18).
+    #[test]
+    fn a_panicking_worker_reports_instead_of_dying_silently() {
+        let worker = Worker::new();
+        worker.spawn("test", 42, |_| panic!("boom"));
+        let start = Instant::now();
+        loop {
+            let replies = worker.poll();
+            if let Some(Reply::Panicked {
+                generation,
+                message,
+            }) = replies.into_iter().next()
+            {
+                assert_eq!(generation, 42);
+                assert!(
+                    message.contains("boom") && message.contains("test worker"),
+                    "{message}"
+                );
+                return;
+            }
+            assert!(start.elapsed().as_secs() < 10, "no reply");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }

@@ -189,21 +189,21 @@ impl Linear {
     fn product(&self, x2: &Tensor) -> Result<Tensor> {
         let dtype = x2.dtype();
         let inp = x2.dim(1)?;
-        if let Matrix::Dense(w) = &self.weight {
-            if w.dtype() == dtype || w.elem_count() <= WIDEN_BLOCK_ELEMENTS {
-                let widened;
-                let w = if w.dtype() == dtype {
-                    w
-                } else {
-                    widened = w.to_dtype(dtype)?;
-                    &widened
-                };
-                return Ok(if self.transposed {
-                    x2.matmul(w)?
-                } else {
-                    x2.matmul(&w.t()?)?
-                });
-            }
+        if let Matrix::Dense(w) = &self.weight
+            && (w.dtype() == dtype || w.elem_count() <= WIDEN_BLOCK_ELEMENTS)
+        {
+            let widened;
+            let w = if w.dtype() == dtype {
+                w
+            } else {
+                widened = w.to_dtype(dtype)?;
+                &widened
+            };
+            return Ok(if self.transposed {
+                x2.matmul(w)?
+            } else {
+                x2.matmul(&w.t()?)?
+            });
         }
         let out = self.out_features()?;
         let block = if out * inp <= WIDEN_BLOCK_ELEMENTS {

@@ -234,6 +234,22 @@ fn row_order(undo: Undo, rows: usize) -> Option<Vec<usize>> {
     }
 }
 
+/// Refuses values of tensor `name` (dequantised) that are not all finite.
+fn check_finite(t: &Tensor, path: &Path, name: &str) -> Result<()> {
+    let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let count = values.iter().filter(|v| !v.is_finite()).count();
+    if count == 0 {
+        return Ok(());
+    }
+    let first = values.iter().position(|v| !v.is_finite());
+    Err(super::weights::non_finite_error(
+        path,
+        name,
+        t.dims(),
+        (count, first),
+    ))
+}
+
 impl GgufWeights<'_> {
     /// The stored tensor behind Hugging Face tensor `name` of `shape`, with how to undo the converter's changes.
     fn locate(
@@ -284,6 +300,7 @@ impl TensorSource for GgufWeights<'_> {
             &self.device,
         )?;
         let t = q.dequantize(&self.device)?;
+        check_finite(&t, &self.file.path, name)?;
         let rows = t.dim(0)?;
         let t = match undo {
             Undo::Nothing => t,
@@ -324,6 +341,7 @@ impl TensorSource for GgufWeights<'_> {
                 &self.file.mmap[start..start + bytes],
                 order.as_deref(),
             )? {
+                check_finite(&q.dequantize(0, q.rows())?, &self.file.path, name)?;
                 return Ok(Matrix::Quantized(q));
             }
         }

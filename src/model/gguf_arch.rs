@@ -267,7 +267,7 @@ impl GgufArch {
         };
         let hidden = need("embedding_length")? as usize;
         let heads = need("attention.head_count")? as usize;
-        if heads == 0 || hidden % heads != 0 {
+        if heads == 0 || !hidden.is_multiple_of(heads) {
             return Err(Error::config(
                 m.path(),
                 format!(

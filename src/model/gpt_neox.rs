@@ -95,7 +95,7 @@ pub(super) fn config(
     }
     // transformers: int(head_size * partial_rotary_factor).
     let rotary_dim = (head_dim as f64 * pct) as usize;
-    if rotary_dim == 0 || rotary_dim % 2 != 0 {
+    if rotary_dim == 0 || !rotary_dim.is_multiple_of(2) {
         return Err(Error::config(
             path,
             format!(

@@ -242,7 +242,7 @@ fn rotary_dim(raw: &LlamaConfig, head_dim: usize, path: &Path) -> Result<usize> 
         .or(raw.partial_rotary_factor)
         .unwrap_or(1.0);
     let dim = (head_dim as f64 * factor) as usize;
-    if !(factor > 0.0 && factor <= 1.0) || dim == 0 || dim % 2 != 0 {
+    if !(factor > 0.0 && factor <= 1.0) || dim == 0 || !dim.is_multiple_of(2) {
         return Err(Error::config(
             path,
             format!(

@@ -41,14 +41,15 @@ pub fn is_block_type(dtype: GgmlDType) -> bool {
 
 /// Bytes of one row of `cols` values of `dtype`, or `None` when the row is not a whole number of blocks.
 fn row_bytes(dtype: GgmlDType, cols: usize) -> Option<usize> {
-    (cols % dtype.block_size() == 0).then(|| cols / dtype.block_size() * dtype.type_size())
+    cols.is_multiple_of(dtype.block_size())
+        .then(|| cols / dtype.block_size() * dtype.type_size())
 }
 
 /// Writes the values of whole blocks `bytes` of `dtype` into `out` (one value per slot).
 fn to_float(dtype: GgmlDType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
     fn blocks<T: GgmlType>(bytes: &[u8], out: &mut [f32]) -> Result<()> {
         let size = std::mem::size_of::<T>();
-        let aligned = (bytes.as_ptr() as usize) % std::mem::align_of::<T>() == 0;
+        let aligned = (bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>());
         let n = bytes.len() / size;
         if !aligned || n * size != bytes.len() || n * T::BLCK_SIZE != out.len() {
             return Err(Error::InvalidArgument(format!(

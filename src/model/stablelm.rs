@@ -78,7 +78,7 @@ pub(super) fn config(
         .or(raw.partial_rotary_factor)
         .unwrap_or(0.25);
     let rotary_dim = (head_dim as f64 * factor) as usize;
-    if !(factor > 0.0 && factor <= 1.0) || rotary_dim == 0 || rotary_dim % 2 != 0 {
+    if !(factor > 0.0 && factor <= 1.0) || rotary_dim == 0 || !rotary_dim.is_multiple_of(2) {
         return Err(Error::config(
             path,
             format!(

@@ -132,6 +132,69 @@ fn validate_file(
     Ok(mmap)
 }
 
+/// The non-finite values (NaN, +-Inf) among little-endian `bytes` of `dtype`: how many, and the first one's flat
+/// index. Read from the stored bits (an all-ones exponent), so no copy is made.
+pub fn non_finite(bytes: &[u8], dtype: DType) -> (usize, Option<usize>) {
+    use rayon::prelude::*;
+    let (size, bad): (usize, fn(&[u8]) -> bool) = match dtype {
+        DType::F32 => (4, |b| {
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000 == 0x7f80_0000
+        }),
+        DType::BF16 => (2, |b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80),
+        DType::F16 => (2, |b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00),
+        DType::F64 => (8, |b| {
+            u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+                & 0x7ff0_0000_0000_0000
+                == 0x7ff0_0000_0000_0000
+        }),
+        _ => return (0, None),
+    };
+    const CHUNK: usize = 1 << 16;
+    let per_chunk: Vec<(usize, Option<usize>)> = bytes
+        .par_chunks(CHUNK * size)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let mut count = 0;
+            let mut first = None;
+            for (i, v) in chunk.chunks_exact(size).enumerate() {
+                if bad(v) {
+                    count += 1;
+                    first.get_or_insert(c * CHUNK + i);
+                }
+            }
+            (count, first)
+        })
+        .collect();
+    let count = per_chunk.iter().map(|c| c.0).sum();
+    (count, per_chunk.iter().find_map(|c| c.1))
+}
+
+/// The error for a weight holding non-finite values: refused at load, naming the tensor and the file, since every
+/// number computed through it would be meaningless.
+pub fn non_finite_error(
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+    (count, first): (usize, Option<usize>),
+) -> Error {
+    let at = first.map_or(String::new(), |i| {
+        let mut idx = Vec::with_capacity(shape.len());
+        let mut rest = i;
+        for &d in shape.iter().rev() {
+            idx.push(rest % d.max(1));
+            rest /= d.max(1);
+        }
+        idx.reverse();
+        format!(", the first at {idx:?}")
+    });
+    Error::Safetensors {
+        path: path.to_path_buf(),
+        message: format!(
+            "tensor `{name}` holds {count} non-finite value(s) (NaN or infinity){at}: every score computed through it would be meaningless; the checkpoint is corrupt or its training diverged (take an earlier checkpoint, or save it again)"
+        ),
+    }
+}
+
 impl SafetensorsWeights {
     /// The tensor `name` (of exactly `shape`) in the dtype of its file.
     fn tensor_as_stored(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
@@ -148,6 +211,10 @@ impl SafetensorsWeights {
             });
         }
         let mmap = &self.mmaps[info.file];
+        let bad = non_finite(&mmap[info.start..info.end], info.dtype);
+        if bad.0 > 0 {
+            return Err(non_finite_error(&self.files[info.file], name, shape, bad));
+        }
         let t = Tensor::from_raw_buffer(
             &mmap[info.start..info.end],
             info.dtype,

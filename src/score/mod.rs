@@ -51,13 +51,26 @@ impl Default for ScoreOptions {
     }
 }
 
+/// The most alternatives per token and model a run may ask for.
+pub const MAX_TOP_K: usize = 1000;
+
+/// The largest beta accepted: far above any DPO run's, small enough that rewards and margins of any finite
+/// log-probs stay finite.
+pub const MAX_BETA: f64 = 1000.0;
+
 impl ScoreOptions {
     /// Checks that the values make sense.
     pub fn validate(&self) -> Result<()> {
-        if !self.beta.is_finite() || self.beta <= 0.0 {
+        if !self.beta.is_finite() || self.beta <= 0.0 || self.beta > MAX_BETA {
             return Err(Error::InvalidArgument(format!(
-                "beta must be a positive number, got {}",
+                "beta must be a positive number of at most {MAX_BETA} (DPO uses 0.01 to 1), got {}",
                 self.beta
+            )));
+        }
+        if self.top_k > MAX_TOP_K {
+            return Err(Error::InvalidArgument(format!(
+                "--top-k {} is too many: the alternatives are written for every token of both models (at most {MAX_TOP_K})",
+                self.top_k
             )));
         }
         if self.max_length == Some(0) {
@@ -199,6 +212,12 @@ impl Scorer {
                 "the policy's output layer has {pv} rows, the reference's {rv}"
             )));
         }
+        if options.top_k > pv {
+            return Err(Error::InvalidArgument(format!(
+                "--top-k {} is more than the model's vocabulary of {pv} tokens; use at most {pv}",
+                options.top_k
+            )));
+        }
         if tokenizer.vocab_size() > pv {
             return Err(Error::Tokenizer {
                 path: policy.info().path.clone(),
@@ -261,6 +280,13 @@ impl Scorer {
     /// The same models with other settings (nothing is reloaded).
     pub fn with_options(&self, options: ScoreOptions) -> Result<Self> {
         options.validate()?;
+        let vocab = self.policy.info().vocab_size;
+        if options.top_k > vocab {
+            return Err(Error::InvalidArgument(format!(
+                "--top-k {} is more than the model's vocabulary of {vocab} tokens; use at most {vocab}",
+                options.top_k
+            )));
+        }
         Ok(Self {
             options,
             ..self.clone()
@@ -473,6 +499,7 @@ impl Scorer {
             }
             at += n;
         }
+        check_finite(seqs, &out)?;
         Ok(out)
     }
 
@@ -568,6 +595,32 @@ impl Scorer {
         score.set_beta(beta);
         score
     }
+}
+
+/// Refuses metrics that are not all finite (a model whose values overflow, e.g. in f16): a NaN written as `null`
+/// beside plausible numbers would be silently wrong. Names the first such token and what to do.
+fn check_finite(seqs: &[EncodedSequence], metrics: &[SequenceMetrics]) -> Result<()> {
+    for (i, (seq, ms)) in seqs.iter().zip(metrics).enumerate() {
+        for (pos, m) in ms.iter().enumerate() {
+            let bad = [
+                ("log pi", m.policy.logp),
+                ("log pi_ref", m.reference.logp),
+                ("the policy's entropy", m.policy.entropy),
+                ("the reference's entropy", m.reference.entropy),
+                ("KL", m.kl),
+            ]
+            .into_iter()
+            .find(|(_, v)| !v.is_finite());
+            if let Some((what, value)) = bad {
+                let id = seq.tokens.get(pos).map_or(0, |t| t.id);
+                return Err(Error::Record(format!(
+                    "{what} is {value} at scored token {pos} (id {id}) of response {}: a model computed a non-finite value (its weights or activations overflow the compute dtype); nothing was written for this record (try --dtype f32, or check the checkpoint)",
+                    i + 1
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn missing_response() -> Error {

@@ -232,7 +232,7 @@ mod tests {
                         .iter()
                         .find(|(_, to, _)| p.prompt.contains(to))
                         .unwrap();
-                    assert!(w % factor == 0 && (2..=9).contains(&(w / factor)) && w != r);
+                    assert!(w.is_multiple_of(factor) && (2..=9).contains(&(w / factor)) && w != r);
                 }
                 "profession" => {
                     assert!(PROFESSIONS.contains(&wrong.as_str()));

@@ -42,6 +42,21 @@ impl App {
                     generation,
                     fraction,
                 } => self.load.report(generation, fraction),
+                Reply::Panicked {
+                    generation,
+                    message,
+                } => {
+                    // Whichever job it was fails with the message; the others ignore a generation not theirs.
+                    self.load.finish(generation, Some(message.clone()));
+                    self.scoring.finish(generation, Some(message.clone()));
+                    self.drift_job.finish(generation, Some(message.clone()));
+                    self.search.job.finish(generation, Some(message.clone()));
+                    if let Some(d) = &mut self.dataset
+                        && d.job.finish(generation, Some(message.clone()))
+                    {
+                        self.notice = Some(message);
+                    }
+                }
                 Reply::SearchProgress {
                     generation,
                     fraction,
