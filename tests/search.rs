@@ -132,6 +132,39 @@ fn beam_search_matches_transformers_generate_on_smollm2() {
     check_search("search_smollm2", &path, &path);
 }
 
+/// Greedy decoding the plain way: the argmax of the logits (the lowest id on ties), the whole sequence recomputed at
+/// every step without a cache, until an `eos` id or `max` tokens.
+fn greedy_without_cache(
+    lm: &dyn creditlens::model::CausalLm,
+    prompt: &[u32],
+    max: usize,
+    eos: &[u32],
+) -> Vec<u32> {
+    let mut ids = prompt.to_vec();
+    for _ in 0..max {
+        let mut cache = lm.new_cache();
+        let x = candle_core::Tensor::new(ids.as_slice(), lm.device())
+            .and_then(|t| t.unsqueeze(0))
+            .expect("ids");
+        let hidden = lm.forward_hidden(&x, &mut cache).expect("forward");
+        let last = hidden.narrow(1, ids.len() - 1, 1).expect("last");
+        let logits: Vec<f32> = lm
+            .logits(&last)
+            .expect("logits")
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .expect("vec");
+        let best = (0..logits.len())
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)))
+            .expect("argmax") as u32;
+        ids.push(best);
+        if eos.contains(&best) {
+            break;
+        }
+    }
+    ids[prompt.len()..].to_vec()
+}
+
 /// Greedy decoding is beam search of width 1: the same ids as stepping by the argmax of the policy's logits over
 /// the whole sequence recomputed at every step (no cache).
 #[test]
@@ -158,30 +191,7 @@ fn greedy_is_the_argmax_without_a_cache() {
         length_penalty: 1.0,
     };
     let found = beam_search(lm, &prompt, &settings, &mut |_, _| true).expect("search");
-    let mut ids = prompt.clone();
-    let mut brute = Vec::new();
-    for _ in 0..settings.max_new_tokens {
-        let mut cache = lm.new_cache();
-        let x = candle_core::Tensor::new(ids.as_slice(), lm.device())
-            .and_then(|t| t.unsqueeze(0))
-            .expect("ids");
-        let hidden = lm.forward_hidden(&x, &mut cache).expect("forward");
-        let last = hidden.narrow(1, ids.len() - 1, 1).expect("last");
-        let logits: Vec<f32> = lm
-            .logits(&last)
-            .expect("logits")
-            .flatten_all()
-            .and_then(|t| t.to_vec1())
-            .expect("vec");
-        let best = (0..logits.len())
-            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)))
-            .expect("argmax") as u32;
-        ids.push(best);
-        brute.push(best);
-        if settings.eos.contains(&best) {
-            break;
-        }
-    }
+    let brute = greedy_without_cache(lm, &prompt, settings.max_new_tokens, &settings.eos);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].ids, brute);
 }
@@ -482,30 +492,9 @@ fn the_beam_experiment_reproduces_at_a_small_size() {
     let mut correct = 0;
     for line in text.lines().take(10) {
         let p: creditlens::task::LabelledPair = serde_json::from_str(line).expect("pair");
-        let mut ids = tok.encode_with(&p.prompt, true).expect("encode").ids;
-        let start = ids.len();
-        for _ in 0..settings.max_new_tokens {
-            let mut cache = lm.new_cache();
-            let x = candle_core::Tensor::new(ids.as_slice(), lm.device())
-                .and_then(|t| t.unsqueeze(0))
-                .expect("ids");
-            let hidden = lm.forward_hidden(&x, &mut cache).expect("forward");
-            let last = hidden.narrow(1, ids.len() - 1, 1).expect("last");
-            let logits: Vec<f32> = lm
-                .logits(&last)
-                .expect("logits")
-                .flatten_all()
-                .and_then(|t| t.to_vec1())
-                .expect("vec");
-            let best = (0..logits.len())
-                .max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)))
-                .expect("argmax") as u32;
-            ids.push(best);
-            if best == 0 {
-                break;
-            }
-        }
-        let answer = tok.inner().decode(&ids[start..], true).expect("decode");
+        let ids = tok.encode_with(&p.prompt, true).expect("encode").ids;
+        let generated = greedy_without_cache(lm, &ids, settings.max_new_tokens, &[0]);
+        let answer = tok.inner().decode(&generated, true).expect("decode");
         if creditlens::task::check::is_correct(&world, &p.kind, &p.prompt, &answer) == Some(true) {
             correct += 1;
         }

@@ -110,6 +110,23 @@ pub fn decode_spans(tok: &TextTokenizer, ids: &[u32]) -> Result<(String, Vec<Sco
     Ok((text, tokens))
 }
 
+/// Runs `f` with a progress that passes steps on to `progress` and remembers whether it asked to stop.
+fn watching<T>(
+    progress: &mut dyn Progress,
+    f: impl FnOnce(&mut dyn Progress) -> Result<T>,
+) -> Result<(T, bool)> {
+    let mut cancelled = false;
+    let found = {
+        let mut watch = |step: usize, of: usize| {
+            let go = progress.step(step, of);
+            cancelled |= !go;
+            go
+        };
+        f(&mut watch)?
+    };
+    Ok((found, cancelled))
+}
+
 impl<'a> Searcher<'a> {
     /// A searcher over `scorer`'s models, stopping at the policy checkpoint's EOS ids. A policy held quantised
     /// (GGUF) is dequantised once for the search (the same numbers; each decoding step would otherwise dequantise
@@ -175,15 +192,9 @@ impl<'a> Searcher<'a> {
         progress: &mut dyn Progress,
     ) -> Result<(Vec<SearchCandidate>, bool)> {
         let settings = self.with_eos(settings);
-        let mut cancelled = false;
-        let found = {
-            let mut watch = |step: usize, of: usize| {
-                let go = progress.step(step, of);
-                cancelled |= !go;
-                go
-            };
-            beam_search(self.policy(), prompt_ids, &settings, &mut watch)?
-        };
+        let (found, cancelled) = watching(progress, |watch| {
+            beam_search(self.policy(), prompt_ids, &settings, watch)
+        })?;
         Ok((self.score(prompt_ids, &found)?, cancelled))
     }
 
@@ -196,15 +207,9 @@ impl<'a> Searcher<'a> {
         progress: &mut dyn Progress,
     ) -> Result<(Vec<SearchCandidate>, bool)> {
         let settings = self.with_eos(settings);
-        let mut cancelled = false;
-        let found = {
-            let mut watch = |step: usize, of: usize| {
-                let go = progress.step(step, of);
-                cancelled |= !go;
-                go
-            };
-            sample(self.policy(), prompt_ids, &settings, sampling, &mut watch)?
-        };
+        let (found, cancelled) = watching(progress, |watch| {
+            sample(self.policy(), prompt_ids, &settings, sampling, watch)
+        })?;
         Ok((self.score(prompt_ids, &found)?, cancelled))
     }
 
