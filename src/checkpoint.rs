@@ -68,31 +68,47 @@ impl CheckpointFiles {
     }
 }
 
+/// The shard file names a `model.safetensors.index.json` (text `text`, at `index`) lists; each must be a
+/// relative path inside the checkpoint directory.
+pub fn shard_names(text: &str, index: &Path) -> Result<BTreeSet<String>> {
+    let json: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::config(index, format!("not valid JSON: {e}")))?;
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| Error::config(index, "field `weight_map` is missing or not an object"))?;
+    let mut files = BTreeSet::new();
+    for (tensor, file) in map {
+        let file = file.as_str().ok_or_else(|| {
+            Error::config(
+                index,
+                format!("weight_map entry `{tensor}` is not a file name"),
+            )
+        })?;
+        let inside = Path::new(file)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside || file.is_empty() {
+            return Err(Error::config(
+                index,
+                format!(
+                    "weight_map entry `{tensor}` names `{file}`, which is not a file inside the checkpoint directory; a shard must be named relative to it (model-00001-of-00002.safetensors), and creditlens never reads outside it"
+                ),
+            ));
+        }
+        files.insert(file.to_string());
+    }
+    if files.is_empty() {
+        return Err(Error::config(index, "weight_map is empty"));
+    }
+    Ok(files)
+}
+
 fn locate_weights(dir: &Path) -> Result<Vec<PathBuf>> {
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
         let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::config(&index, format!("not valid JSON: {e}")))?;
-        let map = json
-            .get("weight_map")
-            .and_then(|m| m.as_object())
-            .ok_or_else(|| {
-                Error::config(&index, "field `weight_map` is missing or not an object")
-            })?;
-        let mut files = BTreeSet::new();
-        for (tensor, file) in map {
-            let file = file.as_str().ok_or_else(|| {
-                Error::config(
-                    &index,
-                    format!("weight_map entry `{tensor}` is not a file name"),
-                )
-            })?;
-            files.insert(file.to_string());
-        }
-        if files.is_empty() {
-            return Err(Error::config(&index, "weight_map is empty"));
-        }
+        let files = shard_names(&text, &index)?;
         let mut paths = Vec::with_capacity(files.len());
         for f in files {
             let p = dir.join(&f);

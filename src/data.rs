@@ -85,6 +85,11 @@ impl Record {
                 Some(v) => Err(format!("field `{key}` must be a string, found {}", kind(v))),
             }
         };
+        if obj.get("prompt") == Some(&Value::Null) {
+            return Err(
+                "field `prompt` is null; give the prompt as a string (\"\" for none)".into(),
+            );
+        }
         let prompt = text("prompt")?.ok_or("missing field `prompt`")?;
         match (text("chosen")?, text("rejected")?) {
             (Some(chosen), Some(rejected)) => {
@@ -258,6 +263,12 @@ pub struct Entry {
 /// Reads every record of a JSONL file or JSON array. A file that cannot be read at all is an error; a bad record
 /// is an [`Entry`] holding its error, so that callers can stop or skip.
 pub fn read_entries(path: &Path) -> Result<Vec<Entry>> {
+    if path == Path::new(STDIN) {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+            .map_err(|e| Error::io(path, e))?;
+        return parse_entries("<stdin>", bytes);
+    }
     if !path.exists() {
         return Err(Error::NotFound {
             path: path.to_path_buf(),
@@ -269,12 +280,20 @@ pub fn read_entries(path: &Path) -> Result<Vec<Entry>> {
             message: "is a directory; pass a .jsonl or .json file".into(),
         });
     }
-    let mut bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_entries(&path.display().to_string(), bytes)
+}
+
+/// The data path that stands for standard input (`--data -`).
+pub const STDIN: &str = "-";
+
+/// The records of a data file's `bytes` (JSONL or a JSON array); `name` is how messages call the file.
+pub fn parse_entries(name: &str, mut bytes: Vec<u8>) -> Result<Vec<Entry>> {
+    let name = name.to_string();
     // A UTF-8 byte-order mark (as some Windows editors write) is not part of the data.
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);
     }
-    let name = path.display().to_string();
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     match first {
         None => Err(Error::Data {

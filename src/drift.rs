@@ -81,14 +81,9 @@ pub fn drift(run: &DriftRun<'_>, mut on_point: impl FnMut(DriftPoint) -> bool) -
         // Adapter checkpoints (TRL + PEFT) apply to the reference when their base is not local; one whose base is
         // the reference loads only the adapter, applied unmerged on the reference's weights.
         let model = ModelSource::resolve(&ck.dir, Some(&base)).and_then(|src| {
-            if let ModelSource::Adapter { adapter, base } = &src
-                && base.dir.canonicalize().ok()
-                    == run.scorer.reference().info().path.canonicalize().ok()
-                && run.scorer.reference().lm().dtype() == run.dtype.candle()
-                && let Some(m) = run
-                    .scorer
-                    .reference()
-                    .with_adapter(&crate::model::LoraAdapter::load(adapter)?)?
+            let reference = run.scorer.reference();
+            if reference.lm().dtype() == run.dtype.candle()
+                && let Some(m) = src.adapter_on(reference)?
             {
                 return Ok(m);
             }
@@ -154,7 +149,12 @@ pub fn trainer_curves(path: &Path) -> Vec<TrainerCurve> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+    trainer_curves_of(&text)
+}
+
+/// The reward curves of the `trainer_state.json` text `text` (empty if it is not one or has none).
+pub fn trainer_curves_of(text: &str) -> Vec<TrainerCurve> {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
         return Vec::new();
     };
     let Some(history) = json.get("log_history").and_then(|h| h.as_array()) else {

@@ -70,10 +70,12 @@ pub enum Error {
     },
     /// A tensor's shape disagrees with what config.json implies.
     #[error(
-        "{}: tensor `{name}` has shape {got:?} but config.json implies {expected:?}; the weights and config.json do not belong together",
+        "{}: tensor `{name}` has shape {got:?} but {implied_by} implies {expected:?}; the weights and {implied_by} do not belong together",
         path.display()
     )]
     ShapeMismatch {
+        /// What the expected shape comes from: `config.json`, or a GGUF file's metadata.
+        implied_by: &'static str,
         /// The safetensors file holding the tensor.
         path: PathBuf,
         /// The tensor name.

@@ -16,6 +16,7 @@ pub mod drift;
 pub mod error;
 pub mod eval;
 pub mod fonts;
+pub mod fuzz;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod heatmap;

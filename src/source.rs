@@ -137,6 +137,24 @@ impl ModelSource {
         }
     }
 
+    /// Whether this is a LoRA adapter whose base is the checkpoint in `dir` (compared canonicalised).
+    pub fn is_adapter_on(&self, dir: &Path) -> bool {
+        let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        matches!(self, Self::Adapter { base, .. } if canonical(&base.dir) == canonical(dir))
+    }
+
+    /// This LoRA adapter applied unmerged (PEFT's forward) on `base`, the model already loaded from its base
+    /// checkpoint, sharing every base weight: only the adapter is read. `None` when this is not an adapter on
+    /// `base`'s checkpoint, or when the adapter changes something only a merge applies.
+    pub fn adapter_on(&self, base: &Model) -> Result<Option<Model>> {
+        match self {
+            Self::Adapter { adapter, .. } if self.is_adapter_on(&base.info().path) => {
+                base.with_adapter(&LoraAdapter::load(adapter)?)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Loads the model, computing in `dtype` on `device`.
     pub fn load_model(&self, dtype: DType, device: &Device) -> Result<Model> {
         self.load_model_reporting(dtype, device, &|_| {})

@@ -177,7 +177,7 @@ fn shard_selects_every_nth_record() {
 fn bad_record_stops_with_file_line_and_keeps_finished_lines() {
     let dir = temp();
     let data = format!(
-        "{DATA}{{\"prompt\":\"x\",\"chosen\":\"\",\"rejected\":\" y\"}}\n{{\"prompt\":\"ok\",\"completion\":\" fine\"}}\n"
+        "{DATA}{{\"prompt\":\"x\",\"chosen\":\" y\"}}\n{{\"prompt\":\"ok\",\"completion\":\" fine\"}}\n"
     );
     std::fs::write(dir.path().join("d.jsonl"), data).unwrap();
     let mut args = base_args("qwen2", "qwen2_ref");
@@ -187,7 +187,7 @@ fn bad_record_stops_with_file_line_and_keeps_finished_lines() {
         "--out".into(),
         "o.jsonl".into(),
     ]);
-    run(dir.path(), &args).fails_with("d.jsonl:4: empty response");
+    run(dir.path(), &args).fails_with("d.jsonl:4: has `chosen` but no `rejected`");
     // The stopped run's complete lines are in o.jsonl.partial; o.jsonl is only written by a run that completes.
     assert!(!dir.path().join("o.jsonl").exists());
     let written = std::fs::read_to_string(dir.path().join("o.jsonl.partial")).unwrap();

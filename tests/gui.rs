@@ -151,6 +151,32 @@ fn typing_an_error_rescored_off_the_ui_thread() {
 
 /// A bad policy path leaves the loaded models, their drift and live scoring in place, and says so; reopening the
 /// demo's policy (as from the Recent menu) keeps its drift (issue 15, item 5).
+/// The app shows the loader's validation messages word for word (issue 18): a config value no model has is named
+/// in the window, and the models loaded before stay.
+#[test]
+fn validation_messages_appear_in_the_window() {
+    let dir = temp();
+    let m = dir.path().join("m");
+    crate::util::copy_model("llama", &m);
+    let cfg_path = m.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).expect("read")).expect("json");
+    cfg["rope_theta"] = 0.into();
+    std::fs::write(&cfg_path, cfg.to_string()).expect("write");
+    let mut h = demo();
+    wait(&mut h, "the demo", |a| {
+        !a.is_loading() && a.loaded().is_some()
+    });
+    app_mut(&mut h).apply(Action::OpenModels {
+        policy: m.clone(),
+        reference: Some(crate::util::model("llama_ref")),
+    });
+    wait(&mut h, "the load to fail", |a| !a.is_loading());
+    let err = app(&h).load_error().map(str::to_string).expect("the error");
+    assert!(err.contains("`rope_theta` is 0"), "{err}");
+    h.get_by_label_contains("`rope_theta` is 0");
+}
+
 #[test]
 fn a_failed_load_keeps_the_models_loaded_before() {
     let mut h = demo();

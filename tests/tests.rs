@@ -4,6 +4,7 @@ mod chat;
 mod cli;
 mod demo;
 mod errors;
+mod fuzzing;
 mod golden;
 #[cfg(feature = "gui")]
 mod gui;
@@ -13,3 +14,4 @@ mod screenshot;
 mod search;
 mod train;
 mod util;
+mod validation;

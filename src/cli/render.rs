@@ -47,12 +47,20 @@ pub struct RenderArgs {
     /// light or dark.
     #[arg(long, default_value = "light", value_parser = parse_theme)]
     theme: Theme,
-    /// Width in logical pixels.
-    #[arg(long, default_value_t = 900)]
+    /// Width in logical pixels (200 to 8000).
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u32).range(200..=8000))]
     width: u32,
-    /// Device pixels per logical pixel (2 for print).
-    #[arg(long, default_value_t = 2.0)]
+    /// Device pixels per logical pixel (2 for print; 0.5 to 8).
+    #[arg(long, default_value_t = 2.0, value_parser = parse_pixel_ratio)]
     pixel_ratio: f32,
+}
+
+fn parse_pixel_ratio(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(k) if (0.5..=8.0).contains(&k) => Ok(k),
+        Ok(k) => Err(format!("{k} is not in 0.5..=8 (2 for print)")),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
 }
 
 fn parse_metric(s: &str) -> Result<Metric, String> {
@@ -90,6 +98,16 @@ fn parse_theme(s: &str) -> Result<Theme, String> {
 }
 
 pub fn run(args: RenderArgs) -> anyhow::Result<()> {
+    let ext = args
+        .out
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase());
+    if !matches!(ext.as_deref(), Some("png" | "svg")) {
+        bail!(
+            "--out {}: figures are written as PNG or SVG; end the name in .png or .svg",
+            args.out.display()
+        );
+    }
     if args.out.exists() && !args.force {
         bail!(
             "{} already exists; choose another name or pass --force to overwrite it",

@@ -340,7 +340,176 @@ impl DecoderConfig {
                 arch: arch.to_string(),
                 supported: SUPPORTED_ARCHITECTURES.join(", "),
             })?;
-        (family.spec().config)(raw, family, path)
+        let cfg = (family.spec().config)(raw, family, path)?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    /// Refuses values no model can have been trained with (a non-positive epsilon, RoPE base or scaling factor,
+    /// a zero window or context): they would compute numbers without an error, and
+    /// every one of them would be wrong. `path` names the source in the message.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |field: &str, value: String, fix: &str| {
+            Err(Error::config(
+                path,
+                format!("field `{field}` is {value}; {fix}"),
+            ))
+        };
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let eps_field = match self.norm {
+            NormKind::Rms => "rms_norm_eps",
+            NormKind::Layer => "layer_norm_eps",
+        };
+        if !positive(self.rms_norm_eps) {
+            return bad(
+                eps_field,
+                self.rms_norm_eps.to_string(),
+                "the normalisation epsilon must be a small positive number such as 1e-5 or 1e-6",
+            );
+        }
+        if self.max_position_embeddings == 0 {
+            return bad(
+                "max_position_embeddings",
+                "0".into(),
+                "it is the model's context length and must be positive (2048, 8192, ...)",
+            );
+        }
+        if self.rotary_dim > self.head_dim || !self.rotary_dim.is_multiple_of(2) {
+            return bad(
+                "partial_rotary_factor",
+                format!("a rotary width of {}", self.rotary_dim),
+                &format!(
+                    "the rotated features must be an even number no larger than the head width ({})",
+                    self.head_dim
+                ),
+            );
+        }
+        if self.rotary_dim > 0 {
+            for (field, theta) in [
+                ("rope_theta", Some(self.rope_theta)),
+                ("rope_local_base_freq", self.rope_local_theta),
+            ] {
+                if let Some(t) = theta.filter(|t| !positive(f64::from(*t))) {
+                    return bad(
+                        field,
+                        t.to_string(),
+                        "the RoPE base must be positive (10000, 500000, ...)",
+                    );
+                }
+            }
+            self.validate_rope_scaling(path)?;
+        }
+        if let Some(layer) = self.sliding_window.iter().position(|w| *w == Some(0)) {
+            return bad(
+                "sliding_window",
+                format!("0 (layer {layer})"),
+                "a window must be positive, or null for full attention",
+            );
+        }
+        for (field, value) in [
+            ("query_pre_attn_scalar", self.query_pre_attn_scalar),
+            ("attn_logit_softcapping", self.attn_softcap),
+            ("final_logit_softcapping", self.final_softcap),
+            ("embedding scale", self.embed_scale),
+        ] {
+            if let Some(v) = value.filter(|v| !positive(*v)) {
+                return bad(field, v.to_string(), "it must be positive, or null");
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_rope_scaling(&self, path: &Path) -> Result<()> {
+        let bad = |key: &str, value: String, fix: &str| {
+            Err(Error::config(
+                path,
+                format!("`rope_scaling` (or `rope_parameters`) `{key}` is {value}; {fix}"),
+            ))
+        };
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        match &self.rope_scaling {
+            RopeScaling::Default => Ok(()),
+            RopeScaling::Linear { factor } if !positive(*factor) => bad(
+                "factor",
+                factor.to_string(),
+                "the interpolation factor must be positive (2.0, 4.0, ...)",
+            ),
+            RopeScaling::Linear { .. } => Ok(()),
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            } => {
+                for (key, v) in [
+                    ("factor", factor),
+                    ("low_freq_factor", low_freq_factor),
+                    ("high_freq_factor", high_freq_factor),
+                ] {
+                    if !positive(*v) {
+                        return bad(
+                            key,
+                            v.to_string(),
+                            "Llama 3's factors must be positive (Llama 3.1: factor 8, low 1, high 4)",
+                        );
+                    }
+                }
+                if high_freq_factor <= low_freq_factor {
+                    return bad(
+                        "high_freq_factor",
+                        high_freq_factor.to_string(),
+                        &format!("it must be larger than low_freq_factor ({low_freq_factor})"),
+                    );
+                }
+                if *original_max_position_embeddings == 0 {
+                    return bad(
+                        "original_max_position_embeddings",
+                        "0".into(),
+                        "it is the pre-training context length and must be positive (8192 for Llama 3.1)",
+                    );
+                }
+                Ok(())
+            }
+            RopeScaling::LongRope {
+                short_factor,
+                long_factor,
+                original_max_position_embeddings,
+                attention_factor,
+            } => {
+                let half = self.rotary_dim / 2;
+                for (key, list) in [("short_factor", short_factor), ("long_factor", long_factor)] {
+                    if list.len() != half {
+                        return bad(
+                            key,
+                            format!("a list of {}", list.len()),
+                            &format!("it needs one divisor per rotated frequency pair ({half})"),
+                        );
+                    }
+                    if let Some(v) = list.iter().find(|v| !positive(**v)) {
+                        return bad(
+                            key,
+                            format!("a list holding {v}"),
+                            "every divisor must be positive",
+                        );
+                    }
+                }
+                if *original_max_position_embeddings == 0 {
+                    return bad(
+                        "original_max_position_embeddings",
+                        "0".into(),
+                        "it must be positive",
+                    );
+                }
+                if !positive(*attention_factor) {
+                    return bad(
+                        "attention_factor",
+                        attention_factor.to_string(),
+                        "it must be positive",
+                    );
+                }
+                Ok(())
+            }
+        }
     }
 
     /// The attention scores' scale: `1 / sqrt(query_pre_attn_scalar)`, or `1 / sqrt(head_dim)`.
@@ -356,11 +525,17 @@ impl DecoderConfig {
         self.num_attention_heads / self.num_key_value_heads
     }
 
-    /// Number of parameters implied by this configuration (the tied LM head counted once).
+    /// Number of parameters implied by this configuration (the tied LM head counted once), saturating.
     pub fn num_parameters(&self) -> usize {
-        let (h, i, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
-        let q = self.num_attention_heads * self.head_dim;
-        let kv = self.num_key_value_heads * self.head_dim;
+        let wide = |n: usize| n as u128;
+        let (h, i, v) = (
+            wide(self.hidden_size),
+            wide(self.intermediate_size),
+            wide(self.vocab_size),
+        );
+        let head_dim = wide(self.head_dim);
+        let q = wide(self.num_attention_heads) * head_dim;
+        let kv = wide(self.num_key_value_heads) * head_dim;
         let mut attn = h * q + 2 * h * kv + q * h;
         if self.qkv_bias {
             attn += q + 2 * kv;
@@ -373,7 +548,7 @@ impl DecoderConfig {
             attn += if self.family == Family::Olmo2 {
                 q + kv
             } else {
-                2 * self.head_dim
+                2 * head_dim
             };
         }
         let gated = matches!(self.mlp, MlpKind::GatedSilu | MlpKind::GatedGeluTanh);
@@ -390,11 +565,12 @@ impl DecoderConfig {
         let head = if self.tie_word_embeddings { 0 } else { v * h };
         // GPT-2 learns its positions instead of rotating (rotary_dim 0).
         let positions = if self.rotary_dim == 0 {
-            self.max_position_embeddings * h
+            wide(self.max_position_embeddings) * h
         } else {
             0
         };
-        v * h + positions + self.num_hidden_layers * layer + norm + head
+        let total = v * h + positions + wide(self.num_hidden_layers) * layer + norm + head;
+        usize::try_from(total).unwrap_or(usize::MAX)
     }
 }
 
@@ -417,11 +593,37 @@ pub(super) fn require(value: Option<usize>, field: &str, path: &Path) -> Result<
             path,
             format!("field `{field}` is 0; it must be positive"),
         )),
+        Some(v) if v > MAX_SIZE => Err(Error::config(
+            path,
+            format!(
+                "field `{field}` is {v}, beyond any model's size (at most {MAX_SIZE}); check the value"
+            ),
+        )),
         Some(v) => Ok(v),
         None => Err(Error::config(
             path,
             format!("required field `{field}` is missing"),
         )),
+    }
+}
+
+/// The largest size field accepted: far above any real model's width, vocabulary or context, and small
+/// enough that the products computed from sizes cannot overflow.
+const MAX_SIZE: usize = 1 << 24;
+
+/// The most layers accepted; per-layer settings are allocated before any weight is read.
+const MAX_LAYERS: usize = 10_000;
+
+/// A positive layer count of config.json, or an error naming the field.
+pub(super) fn require_layers(value: Option<usize>, field: &str, path: &Path) -> Result<usize> {
+    match require(value, field, path)? {
+        n if n > MAX_LAYERS => Err(Error::config(
+            path,
+            format!(
+                "field `{field}` is {n}, more layers than any model has (at most {MAX_LAYERS}); check the value"
+            ),
+        )),
+        n => Ok(n),
     }
 }
 
@@ -553,6 +755,50 @@ mod tests {
         assert!(err.contains("yarn"), "{err}");
     }
 
+    /// Each value no model can be trained with is refused, naming the field (each one was accepted before).
+    #[test]
+    fn impossible_values_are_refused_naming_the_field() {
+        let with = |extra: &str| {
+            let json = LLAMA.replace("\"tie_word_embeddings\":true", extra);
+            parse(&json).map(|_| ()).unwrap_err().to_string()
+        };
+        let cases = [
+            (r#""rms_norm_eps":-1"#, "`rms_norm_eps` is -1"),
+            (r#""rms_norm_eps":0"#, "`rms_norm_eps` is 0"),
+            (r#""rope_theta":0"#, "`rope_theta` is 0"),
+            (r#""rope_theta":-10000"#, "`rope_theta` is -10000"),
+            (
+                r#""max_position_embeddings":0"#,
+                "`max_position_embeddings` is 0",
+            ),
+            (
+                r#""architectures":["MistralForCausalLM"],"sliding_window":0"#,
+                "`sliding_window` is 0",
+            ),
+            (
+                r#""rope_scaling":{"rope_type":"llama3","factor":-8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}"#,
+                "`factor` is -8",
+            ),
+            (
+                r#""rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":0}"#,
+                "`original_max_position_embeddings` is 0",
+            ),
+            (
+                r#""rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":4.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}"#,
+                "`high_freq_factor` is 4",
+            ),
+            (
+                r#""rope_scaling":{"type":"linear","factor":0.0}"#,
+                "`factor` is 0",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let err = with(extra);
+            assert!(err.contains(expected), "{extra}: {err}");
+            assert!(err.contains("config.json"), "{extra}: {err}");
+        }
+    }
+
     #[test]
     fn qwen_quirks() {
         let q2 = parse(&LLAMA.replace("LlamaForCausalLM", "Qwen2ForCausalLM")).unwrap();
@@ -581,5 +827,12 @@ mod tests {
             "tie_word_embeddings":true}"#;
         // SmolLM2-135M has 134,515,008 parameters.
         assert_eq!(parse(json).unwrap().num_parameters(), 134_515_008);
+    }
+    /// The parameter count of sizes whose product passes 2^64 saturates instead of wrapping to a small number.
+    #[test]
+    fn parameter_count_saturates() {
+        let json = r#"{"architectures":["LlamaForCausalLM"],"hidden_size":16777216,"intermediate_size":16777216,
+            "vocab_size":16777216,"num_hidden_layers":10000,"num_attention_heads":4096,"head_dim":4096}"#;
+        assert_eq!(parse(json).unwrap().num_parameters(), usize::MAX);
     }
 }

@@ -6,7 +6,9 @@
 //! soft-capping, adds per-head q/k norms, and gives its sliding-window layers their own RoPE base. Tensors are named
 //! as the Llama family's, plus `pre_feedforward_layernorm`, `post_feedforward_layernorm` and `self_attn.{q,k}_norm`.
 
-use super::config::{DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require};
+use super::config::{
+    DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require, require_layers,
+};
 use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, lm_head, standard_attention};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
@@ -112,7 +114,7 @@ pub(super) fn config(
             ));
         }
     }
-    let num_hidden_layers = require(raw.num_hidden_layers, "num_hidden_layers", path)?;
+    let num_hidden_layers = require_layers(raw.num_hidden_layers, "num_hidden_layers", path)?;
     let (rope_theta, rope_scaling, rope_local_theta) = rope(&raw, family, path)?;
     let window = match raw.sliding_window {
         Some(w) => w,

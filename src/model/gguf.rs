@@ -30,6 +30,28 @@ impl std::fmt::Debug for GgufFile {
     }
 }
 
+/// The byte just past tensor `info`'s data in its file; `None` when its claimed size overflows or is not whole
+/// blocks of its type.
+pub fn tensor_end(
+    content: &Content,
+    info: &candle_core::quantized::gguf_file::TensorInfo,
+) -> Option<u64> {
+    let elems = info
+        .shape
+        .dims()
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d as u64))?;
+    let block = info.ggml_dtype.block_size() as u64;
+    if elems % block != 0 {
+        return None;
+    }
+    let bytes = (elems / block).checked_mul(info.ggml_dtype.type_size() as u64)?;
+    content
+        .tensor_data_offset
+        .checked_add(info.offset)?
+        .checked_add(bytes)
+}
+
 /// Whether `path` is a file starting with the GGUF magic bytes.
 pub fn is_gguf(path: &Path) -> bool {
     use std::io::Read;
@@ -48,13 +70,22 @@ impl GgufFile {
         // SAFETY: read-only map of a file we only read; like llama.cpp and candle we rely on it not being modified
         // while it is open.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let content = Content::read(&mut Cursor::new(&mmap[..]))
-            .map_err(crate::error::without_backtrace)
-            .map_err(|e| Error::Safetensors {
-            path: path.to_path_buf(),
-            message: format!(
-                "not a readable GGUF file ({e}); it is probably truncated or not GGUF: download or convert it again"
-            ),
+        Self::from_mmap(path, mmap)
+    }
+
+    /// Parses the GGUF bytes `mmap` (of the file `path`, named in messages).
+    pub fn from_mmap(path: &Path, mmap: memmap2::Mmap) -> Result<Self> {
+        let content = Content::read(&mut Cursor::new(&mmap[..])).map_err(|e| {
+            let message = super::gguf_header::unreadable_type(&mmap).unwrap_or_else(|| {
+                format!(
+                    "not a readable GGUF file ({}); it is probably truncated or not GGUF: download or convert it again",
+                    crate::error::without_backtrace(e)
+                )
+            });
+            Error::Safetensors {
+                path: path.to_path_buf(),
+                message,
+            }
         })?;
         let gguf = Self {
             path: path.to_path_buf(),
@@ -63,9 +94,13 @@ impl GgufFile {
         };
         // Every tensor's data must lie inside the file.
         for (name, info) in &gguf.content.tensor_infos {
-            let elems = info.shape.elem_count();
-            let bytes = elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
-            let end = gguf.content.tensor_data_offset + info.offset + bytes as u64;
+            let end = tensor_end(&gguf.content, info).ok_or_else(|| Error::Safetensors {
+                path: path.to_path_buf(),
+                message: format!(
+                    "tensor `{name}` claims the shape {:?}, whose size does not fit in memory (or is not whole blocks of its type); the file is corrupt: download or convert it again",
+                    info.shape.dims()
+                ),
+            })?;
             if end > gguf.mmap.len() as u64 {
                 return Err(Error::Safetensors {
                     path: path.to_path_buf(),
@@ -152,6 +187,7 @@ impl GgufFile {
                 q: cfg.num_attention_heads,
                 kv: cfg.num_key_value_heads,
             },
+            read: Default::default(),
         })
     }
 }
@@ -178,6 +214,10 @@ impl Metadata for GgufFile {
         self.content.tensor_infos.contains_key(name)
     }
 
+    fn tensor_count(&self) -> usize {
+        self.content.tensor_infos.len()
+    }
+
     fn rows(&self, name: &str) -> Option<usize> {
         self.content
             .tensor_infos
@@ -197,6 +237,8 @@ pub struct GgufWeights<'a> {
     dtype: DType,
     device: Device,
     heads: Heads,
+    /// The GGUF names of the tensors read so far.
+    read: std::sync::Mutex<BTreeSet<String>>,
 }
 
 /// The order in which to take the `rows` stored rows to undo llama.cpp's converter, when it reordered them:
@@ -281,13 +323,53 @@ impl GgufWeights<'_> {
         };
         if info.shape.dims() != stored {
             return Err(Error::ShapeMismatch {
+                implied_by: "the file's metadata",
                 path: path.clone(),
                 name: plan.name,
                 expected: stored,
                 got: info.shape.dims().to_vec(),
             });
         }
+        self.read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(plan.name);
         Ok((info, plan.undo))
+    }
+
+    /// Refuses tensors of the file the model built from `cfg` left unread: blocks beyond `{arch}.block_count`,
+    /// or tensors the architecture has no place for (llama.cpp refuses such files too).
+    pub fn check_all_read(&self, cfg: &DecoderConfig) -> Result<()> {
+        let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let unread: Vec<&String> = self
+            .file
+            .content
+            .tensor_infos
+            .keys()
+            .filter(|n| !read.contains(*n))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let Some(first) = unread.first() else {
+            return Ok(());
+        };
+        let block = |n: &str| {
+            n.strip_prefix("blk.")
+                .and_then(|r| r.split('.').next())
+                .and_then(|b| b.parse::<usize>().ok())
+        };
+        let message = match unread.iter().filter_map(|n| block(n)).max() {
+            Some(b) if b >= cfg.num_hidden_layers => format!(
+                "metadata `{}.block_count` is {}, but the file holds blocks up to {b}; the file is inconsistent: convert it again",
+                self.file.architecture().unwrap_or_default(),
+                cfg.num_hidden_layers
+            ),
+            _ => format!(
+                "the file holds {} tensor(s) its architecture has no place for, e.g. `{first}`; it does not match its own metadata: convert it again",
+                unread.len()
+            ),
+        };
+        Err(self.file.config_error(message))
     }
 }
 

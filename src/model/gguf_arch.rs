@@ -244,6 +244,8 @@ pub trait Metadata {
     fn flags(&self, key: &str) -> Option<Vec<bool>>;
     /// Whether the file holds tensor `name`.
     fn has_tensor(&self, name: &str) -> bool;
+    /// How many tensors the file holds.
+    fn tensor_count(&self) -> usize;
     /// The row count of tensor `name` (its first dimension, row-major), if present.
     fn rows(&self, name: &str) -> Option<usize>;
     /// The file, for errors.
@@ -278,6 +280,18 @@ impl GgufArch {
         let kv_heads = get("attention.head_count_kv").map_or(heads, |v| v as usize);
         let head_dim = get("attention.key_length").map_or(hidden / heads, |v| v as usize);
         let layers = need("block_count")? as usize;
+        // Every block stores tensors, so a count beyond the table is a damaged header, refused before any
+        // per-layer setting is allocated.
+        if layers > m.tensor_count() {
+            return Err(Error::config(
+                m.path(),
+                format!(
+                    "metadata `{a}.block_count` is {layers}, but the file holds only {} tensors; \
+                     the file is damaged or was not written by a GGUF converter",
+                    m.tensor_count()
+                ),
+            ));
+        }
         // The embedding's rows: the converter drops Gemma 3's out-of-vocabulary rows, so count what is stored.
         let vocab = m
             .rows("token_embd.weight")

@@ -4,7 +4,9 @@
 //! and the head tied to `wte`. Tensors are named `transformer.{wte, wpe, h.N.{ln_1, attn.{c_attn, c_proj}, ln_2,
 //! mlp.{c_fc, c_proj}}, ln_f}`, or without the `transformer.` prefix as in the original OpenAI checkpoints.
 
-use super::config::{DecoderConfig, Family, MlpKind, NormKind, RopeScaling, require};
+use super::config::{
+    DecoderConfig, Family, MlpKind, NormKind, RopeScaling, require, require_layers,
+};
 use super::decoder::{Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
@@ -72,7 +74,7 @@ pub(super) fn config(
             format!("n_embd ({hidden_size}) is not a multiple of n_head ({heads})"),
         ));
     }
-    let num_hidden_layers = require(raw.n_layer.or(Some(12)), "n_layer", path)?;
+    let num_hidden_layers = require_layers(raw.n_layer.or(Some(12)), "n_layer", path)?;
     let intermediate_size = match raw.n_inner {
         None => 4 * hidden_size,
         v => require(v, "n_inner", path)?,

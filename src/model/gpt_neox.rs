@@ -6,7 +6,9 @@
 //! `gpt_neox.embed_in`, `gpt_neox.layers.N.{input_layernorm, attention.{query_key_value, dense},
 //! post_attention_layernorm, mlp.{dense_h_to_4h, dense_4h_to_h}}`, `gpt_neox.final_layer_norm`, `embed_out`.
 
-use super::config::{DecoderConfig, Family, MlpKind, NormKind, parse_rope, require};
+use super::config::{
+    DecoderConfig, Family, MlpKind, NormKind, parse_rope, require, require_layers,
+};
 use super::decoder::{Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, lm_head};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
@@ -110,7 +112,7 @@ pub(super) fn config(
         10_000.0,
         path,
     )?;
-    let num_hidden_layers = require(raw.num_hidden_layers, "num_hidden_layers", path)?;
+    let num_hidden_layers = require_layers(raw.num_hidden_layers, "num_hidden_layers", path)?;
     Ok(DecoderConfig {
         family,
         hidden_size,

@@ -5,7 +5,9 @@
 //! are named `model.embed_tokens`, `model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
 //! mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`.
 
-use super::config::{DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require};
+use super::config::{
+    DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require, require_layers,
+};
 use super::decoder::{
     Kernels, Layer, Norm, Parts, gated_mlp, llama_norms, lm_head, standard_attention,
 };
@@ -92,7 +94,7 @@ pub(super) fn config(
             format!("hidden_act `{act}` is not supported; the Llama family uses `silu`"),
         ));
     }
-    let num_hidden_layers = require(raw.num_hidden_layers, "num_hidden_layers", path)?;
+    let num_hidden_layers = require_layers(raw.num_hidden_layers, "num_hidden_layers", path)?;
     let rotary_dim = rotary_dim(&raw, head_dim, path)?;
     let (rope_theta, rope_scaling) = match longrope(&raw, family, rotary_dim, path)? {
         Some(pair) => pair,

@@ -80,7 +80,12 @@ impl LoraConfig {
     /// non-LoRA PEFT methods) are refused with the field that says so.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let json: serde_json::Value = serde_json::from_str(&text)
+        Self::from_json(&text, path)
+    }
+
+    /// [`LoraConfig::from_file`] of the text `text`; `path` names the file in messages.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self> {
+        let json: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| Error::config(path, format!("not valid JSON: {e}")))?;
         let field = |name: &str| json.get(name).filter(|v| !v.is_null());
         match field("peft_type").and_then(|v| v.as_str()) {
@@ -454,6 +459,7 @@ pub struct AdaptedWeights<'a> {
 impl TensorSource for AdaptedWeights<'_> {
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let mismatch = |got: &[usize]| Error::ShapeMismatch {
+            implied_by: "the base model's config.json",
             path: self.adapter.files.weights.clone(),
             name: name.to_string(),
             expected: shape.to_vec(),

@@ -7,6 +7,7 @@ mod dtype;
 mod gemma;
 pub mod gguf;
 pub mod gguf_arch;
+pub mod gguf_header;
 mod gpt2;
 mod gpt_neox;
 mod llama;
@@ -133,6 +134,7 @@ impl Model {
             .collect::<Vec<_>>()
             .join("+");
         let decoder = build(&weights)?;
+        weights.check_all_read(&cfg, &files.config)?;
         let mut info = ModelInfo::of(&cfg, files.dir.clone(), stored, dtype);
         info.memory = decoder.weight_bytes();
         Ok(Self { decoder, info })
@@ -176,6 +178,7 @@ impl Model {
         let weights = file.weights(dtype, device)?;
         let w = ProgressSource::new(&weights, cfg.num_hidden_layers, report);
         let decoder = Decoder::load(&cfg, &w, Kernels::Fused)?;
+        weights.check_all_read(&cfg)?;
         let info = ModelInfo {
             architecture: format!(
                 "{} (GGUF {})",

@@ -4,7 +4,9 @@
 //! from the same normed input (`use_parallel_residual`, which drops `post_attention_layernorm`). Tensors are named
 //! as the Llama family's. The per-head q/k LayerNorms of `qk_layernorm` are refused by name.
 
-use super::config::{DecoderConfig, Family, MlpKind, NormKind, parse_rope, require};
+use super::config::{
+    DecoderConfig, Family, MlpKind, NormKind, parse_rope, require, require_layers,
+};
 use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, lm_head, standard_attention};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
@@ -93,7 +95,7 @@ pub(super) fn config(
         10_000.0,
         path,
     )?;
-    let num_hidden_layers = require(raw.num_hidden_layers, "num_hidden_layers", path)?;
+    let num_hidden_layers = require_layers(raw.num_hidden_layers, "num_hidden_layers", path)?;
     let qkv_bias = raw.use_qkv_bias.unwrap_or(false);
     Ok(DecoderConfig {
         family,

@@ -1,11 +1,13 @@
 //! Weight loading: memory-maps a checkpoint's safetensors file(s), validates them up front (truncation, dtype) and
 //! hands out tensors by name with their shape checked against what config.json implies.
 
+use super::config::DecoderConfig;
 use super::matrix::Matrix;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Where a model's tensors come from: a checkpoint on disk, or (for training) variables in memory.
 pub trait TensorSource {
@@ -22,7 +24,8 @@ pub trait TensorSource {
     fn contains(&self, name: &str) -> bool;
 }
 
-struct TensorInfo {
+/// Where one tensor of a checkpoint lies: its shard, shape, dtype and byte range.
+pub struct TensorInfo {
     file: usize,
     shape: Vec<usize>,
     dtype: DType,
@@ -40,6 +43,8 @@ pub struct SafetensorsWeights {
     dtype: DType,
     device: Device,
     stored_dtypes: Vec<DType>,
+    /// The names of the tensors read so far, to find those no layer of the configured model reads.
+    read: Mutex<HashSet<String>>,
 }
 
 impl SafetensorsWeights {
@@ -64,6 +69,7 @@ impl SafetensorsWeights {
             dtype,
             device: device.clone(),
             stored_dtypes,
+            read: Mutex::default(),
         })
     }
 
@@ -83,6 +89,82 @@ impl SafetensorsWeights {
     pub fn stored_dtypes(&self) -> &[DType] {
         &self.stored_dtypes
     }
+
+    /// Refuses weights the model built from `cfg` (read from `config`) left unread: layers beyond
+    /// `num_hidden_layers`, or tensors the configured architecture has no place for. Either means config.json
+    /// does not describe these weights, and the model would compute other numbers than the one trained. Buffers
+    /// transformers also skips (rotary `inv_freq`, GPT-2's attention masks, a tied head's copy, TRL's value head)
+    /// are allowed.
+    pub fn check_all_read(&self, cfg: &DecoderConfig, config: &Path) -> Result<()> {
+        let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let unread: Vec<&String> = {
+            let mut v: Vec<&String> = self
+                .tensors
+                .keys()
+                .filter(|n| !read.contains(*n) && !skipped_buffer(n, cfg))
+                .collect();
+            v.sort();
+            v
+        };
+        let Some(first) = unread.first() else {
+            return Ok(());
+        };
+        let file = |name: &str| {
+            self.tensors
+                .get(name)
+                .map(|t| self.files[t.file].display().to_string())
+                .unwrap_or_default()
+        };
+        let deepest = unread.iter().filter_map(|n| layer_of(n)).max();
+        let message = match deepest {
+            Some(layer) if layer >= cfg.num_hidden_layers => format!(
+                "field `num_hidden_layers` is {}, but {} holds layers up to {layer} (e.g. `{}`); set it to {} \
+                 (a model cut short computes other numbers than the one trained)",
+                cfg.num_hidden_layers,
+                file(first),
+                unread
+                    .iter()
+                    .find(|n| layer_of(n) == Some(layer))
+                    .map_or(first.as_str(), |n| n.as_str()),
+                layer + 1
+            ),
+            _ => format!(
+                "{} holds {} tensor(s) a {} configured by this file has no place for: {}{}; config.json does not \
+                 describe these weights (a wrong `architectures`, or a missing option such as `attention_bias`)",
+                file(first),
+                unread.len(),
+                cfg.family.architecture(),
+                unread
+                    .iter()
+                    .take(4)
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if unread.len() > 4 { ", ..." } else { "" }
+            ),
+        };
+        Err(Error::config(config, message))
+    }
+}
+
+/// Tensors a checkpoint may hold that no model reads (transformers skips them too).
+fn skipped_buffer(name: &str, cfg: &DecoderConfig) -> bool {
+    name.ends_with("rotary_emb.inv_freq")
+        || name.ends_with(".attn.bias")
+        || name.ends_with(".attn.masked_bias")
+        || name.ends_with(".attention.bias")
+        || name.ends_with(".attention.masked_bias")
+        || name.starts_with("v_head.")
+        || (cfg.tie_word_embeddings && name == "lm_head.weight")
+}
+
+/// The decoder layer tensor `name` belongs to: `<prefix>.layers.N.<...>`, or GPT-2's `<prefix>.h.N.<...>`.
+pub fn layer_of(name: &str) -> Option<usize> {
+    name.split_once("layers.")
+        .or_else(|| name.split_once(".h."))
+        .or_else(|| name.strip_prefix("h.").map(|r| ("", r)))
+        .and_then(|(_, r)| r.split('.').next())
+        .and_then(|l| l.parse::<usize>().ok())
 }
 
 fn validate_file(
@@ -95,7 +177,21 @@ fn validate_file(
     // SAFETY: the file is memory-mapped read-only; like every safetensors reader (candle, transformers) we rely
     // on it not being modified while the weights are read.
     let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-    let st = safetensors::SafeTensors::deserialize(&mmap).map_err(|e| Error::Safetensors {
+    validate_bytes(&mmap, path, index, tensors, dtypes)?;
+    Ok(mmap)
+}
+
+/// Reads the header of the safetensors file `bytes` (shard `index` of the checkpoint, at `path` for messages),
+/// adding its tensors to `tensors` and their dtypes to `dtypes`; refuses a corrupt header, a tensor whose data
+/// lies outside the file, or a dtype creditlens cannot load.
+pub fn validate_bytes(
+    bytes: &[u8],
+    path: &Path,
+    index: usize,
+    tensors: &mut HashMap<String, TensorInfo>,
+    dtypes: &mut Vec<DType>,
+) -> Result<()> {
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::Safetensors {
         path: path.to_path_buf(),
         message: format!(
             "not a readable safetensors file ({e}); it is probably truncated or corrupt: copy or save it again"
@@ -123,13 +219,12 @@ fn validate_file(
                 file: index,
                 shape: view.shape().to_vec(),
                 dtype,
-                start: view.data().as_ptr() as usize - mmap.as_ptr() as usize,
-                end: view.data().as_ptr() as usize - mmap.as_ptr() as usize + view.data().len(),
+                start: view.data().as_ptr() as usize - bytes.as_ptr() as usize,
+                end: view.data().as_ptr() as usize - bytes.as_ptr() as usize + view.data().len(),
             },
         );
     }
-    drop(st);
-    Ok(mmap)
+    Ok(())
 }
 
 /// The non-finite values (NaN, +-Inf) among little-endian `bytes` of `dtype`: how many, and the first one's flat
@@ -204,12 +299,17 @@ impl SafetensorsWeights {
         })?;
         if info.shape != shape {
             return Err(Error::ShapeMismatch {
+                implied_by: "config.json",
                 path: self.files[info.file].clone(),
                 name: name.to_string(),
                 expected: shape.to_vec(),
                 got: info.shape.clone(),
             });
         }
+        self.read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string());
         let mmap = &self.mmaps[info.file];
         let bad = non_finite(&mmap[info.start..info.end], info.dtype);
         if bad.0 > 0 {
@@ -296,13 +396,7 @@ impl TensorSource for ProgressSource<'_> {
 impl ProgressSource<'_> {
     /// Reports the share loaded once tensor `name` is read.
     fn reached(&self, name: &str) {
-        // `<prefix>.layers.N.<...>`, or GPT-2's `<prefix>.h.N.<...>`.
-        let layer = name
-            .split_once("layers.")
-            .or_else(|| name.split_once(".h."))
-            .or_else(|| name.strip_prefix("h.").map(|r| ("", r)))
-            .and_then(|(_, r)| r.split('.').next())
-            .and_then(|l| l.parse::<usize>().ok());
+        let layer = layer_of(name);
         let last = [
             "model.norm",
             "lm_head",
@@ -333,6 +427,7 @@ impl TensorSource for MemoryWeights {
         })?;
         if t.dims() != shape {
             return Err(Error::ShapeMismatch {
+                implied_by: "config.json",
                 path: PathBuf::from("<memory>"),
                 name: name.to_string(),
                 expected: shape.to_vec(),

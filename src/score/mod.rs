@@ -146,7 +146,7 @@ impl Scorer {
         let policy_cfg = if same { None } else { Some(ps.config()?) };
         let tokens = load_estimate_tokens(&options, &reference_cfg);
         // A LoRA policy on its reference's base shares the base's weights (only the adapter is added).
-        let shares_base = matches!((&ps, &rs), (ModelSource::Adapter { base, .. }, ModelSource::Checkpoint(r)) if base == r);
+        let shares_base = matches!(rs, ModelSource::Checkpoint(_)) && ps.is_adapter_on(rs.dir());
         let estimate = crate::memory::estimate(
             policy_cfg.as_ref().map(|c| {
                 (
@@ -167,13 +167,9 @@ impl Scorer {
         // A LoRA policy whose reference is its own base: the base is loaded once and the adapter applied
         // unmerged on top of it (PEFT's forward), unless it changes something only a merge applies.
         let mut preloaded = None;
-        if let (ModelSource::Adapter { adapter, base }, ModelSource::Checkpoint(reference)) =
-            (&ps, &rs)
-            && base == reference
-        {
+        if shares_base {
             let reference_model = Arc::new(rs.load_model_reporting(dtype, &device, report)?);
-            let lora = crate::model::LoraAdapter::load(adapter)?;
-            if let Some(policy) = reference_model.with_adapter(&lora)? {
+            if let Some(policy) = ps.adapter_on(&reference_model)? {
                 report(1.0);
                 return Self::new(Arc::new(policy), reference_model, tokenizer, options);
             }
@@ -515,11 +511,12 @@ impl Scorer {
         if !Arc::ptr_eq(&self.policy, &self.reference) {
             need += crate::memory::activation_bytes(self.policy.lm().config(), tokens, dtype);
         }
-        let held = crate::memory::weight_bytes(self.reference.lm().config(), dtype)
+        // What the loaded weights hold (as stored: bf16, quantised blocks, an unmerged adapter's factors only).
+        let held = self.reference.info().memory
             + if Arc::ptr_eq(&self.policy, &self.reference) {
                 0
             } else {
-                crate::memory::weight_bytes(self.policy.lm().config(), dtype)
+                self.policy.info().memory
             };
         let (room, what) = match self.options.max_memory {
             Some(limit) => (

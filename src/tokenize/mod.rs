@@ -62,6 +62,11 @@ fn token_field(json: &serde_json::Value, key: &str) -> Option<String> {
     }
 }
 
+/// A special token for a message: its text in quotes, or "none declared".
+fn shown_token(token: Option<&str>) -> String {
+    token.map_or_else(|| "none declared".to_string(), |t| format!("{t:?}"))
+}
+
 fn read_json(path: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| Error::config(path, format!("not valid JSON: {e}")))
@@ -197,6 +202,11 @@ impl TextTokenizer {
         Some(end)
     }
 
+    /// The tokenizer.json (or GGUF file) it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The underlying `tokenizers` tokenizer.
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
@@ -300,14 +310,16 @@ impl TextTokenizer {
         }
         if self.eos_token != other.eos_token {
             return Err(Error::TokenizerMismatch(format!(
-                "EOS token {:?} (policy) vs {:?} (reference)",
-                self.eos_token, other.eos_token
+                "EOS token {} (policy) vs {} (reference)",
+                shown_token(self.eos_token.as_deref()),
+                shown_token(other.eos_token.as_deref())
             )));
         }
         if self.bos_token != other.bos_token {
             return Err(Error::TokenizerMismatch(format!(
-                "BOS token {:?} (policy) vs {:?} (reference)",
-                self.bos_token, other.bos_token
+                "BOS token {} (policy) vs {} (reference)",
+                shown_token(self.bos_token.as_deref()),
+                shown_token(other.bos_token.as_deref())
             )));
         }
         let probe = "Hello world, 1234!\n";

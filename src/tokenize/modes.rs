@@ -263,16 +263,20 @@ fn encode_trl(
             "the tokenizer declares no eos_token (tokenizer_config.json), which TRL appends to every completion; add it there or use --tokenization joint".into(),
         )
     })?;
+    if tok.eos_id().is_none() {
+        let pieces = tok.encode_with(eos, false)?.ids.len();
+        return Err(Error::Tokenizer {
+            path: tok.path().to_path_buf(),
+            message: format!(
+                "the eos_token {eos:?} of tokenizer_config.json is not in this vocabulary: TRL appends it to every completion as text, which here splits into {pieces} ordinary token(s) that would be scored as the response's end; set eos_token to the model's end token, or use --tokenization joint"
+            ),
+        });
+    }
     let prompt_ids = tok.encode(prompt)?.ids;
     let prompt_chars = char_len(prompt);
     let mut fulls = Vec::with_capacity(responses.len());
     for response in responses {
-        if response.is_empty() {
-            return Err(Error::Record(
-                "empty response: there is no text to score; give it some text or drop the record"
-                    .into(),
-            ));
-        }
+        // An empty response is a valid record for TRL: it scores the EOS it appends.
         let text = if !response.ends_with(eos) {
             format!("{prompt}{response}{eos}")
         } else {

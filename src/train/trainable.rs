@@ -21,6 +21,7 @@ impl TensorSource for VarSource<'_> {
         })?;
         if var.dims() != shape {
             return Err(Error::ShapeMismatch {
+                implied_by: "config.json",
                 path: "<variables>".into(),
                 name: name.to_string(),
                 expected: shape.to_vec(),
@@ -132,7 +133,8 @@ impl TrainableModel {
     }
 }
 
-/// Fails unless `dir` is absent or an empty directory: training output never lands on top of existing files.
+/// Fails unless `dir` is absent or an empty directory (training output never lands on top of existing files), and
+/// creates it, checking that it can be written before minutes of training.
 pub fn ensure_empty_dir(dir: &Path) -> Result<()> {
     let occupied = dir.is_file()
         || dir.is_dir()
@@ -146,5 +148,16 @@ pub fn ensure_empty_dir(dir: &Path) -> Result<()> {
             dir.display()
         )));
     }
+    // Training takes minutes: find out now, not at the first save, whether the directory can be written.
+    let unwritable = |e: std::io::Error| {
+        Error::InvalidArgument(format!(
+            "{}: cannot be written ({e}); choose a directory you can write to",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(unwritable)?;
+    let probe = dir.join(".creditlens-write-test");
+    std::fs::write(&probe, b"").map_err(unwritable)?;
+    std::fs::remove_file(&probe).map_err(unwritable)?;
     Ok(())
 }
