@@ -79,6 +79,8 @@ fn report(name: &str, ms: &[f64]) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // SAFETY: the first statement of main, before any thread exists; the programs run with the same setting.
+    unsafe { creditlens::threads::configure() };
     let demo = DemoAssets::locate()?;
     let scorer = Scorer::load(
         &demo.policy(),

@@ -152,6 +152,8 @@ fn baseline(name: &str) -> Option<(f64, f64)> {
 }
 
 fn main() {
+    // SAFETY: the first statement of main, before any thread exists; the programs run with the same setting.
+    unsafe { creditlens::threads::configure() };
     // `cargo bench` passes `--bench`; a workload name as argument runs that workload alone (in its own process,
     // so that peak memory is per workload).
     let args: Vec<String> = std::env::args()

@@ -108,6 +108,8 @@ fn baseline(name: &str) -> Option<f64> {
 }
 
 fn main() {
+    // SAFETY: the first statement of main, before any thread exists; the programs run with the same setting.
+    unsafe { creditlens::threads::configure() };
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))

@@ -31,6 +31,7 @@ pub mod search;
 pub mod source;
 pub mod task;
 pub mod textdiff;
+pub mod threads;
 pub mod tokenize;
 pub mod train;
 

@@ -8,6 +8,8 @@ static GLOBAL: creditlens::alloc::Allocator = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // SAFETY: the first statement of main, before any thread exists.
+    unsafe { creditlens::threads::configure() };
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -447,6 +447,66 @@ fn same_directory_twice_gives_zero_rewards() {
     );
 }
 
+/// A prefix and its continuations in one pass (`forward_tree`, what scoring runs) give the hidden states of
+/// caching the prefix first and then running the continuations: across learned positions (GPT-2), sliding windows
+/// shorter than the texts (Gemma 2), a local RoPE base (Gemma 3), post-norms (OLMo 2), LongRoPE past its switch
+/// (Phi-3) and quantised GGUF weights.
+#[test]
+fn prefix_and_continuations_in_one_pass_equal_caching_the_prefix() {
+    use creditlens::checkpoint::CheckpointFiles;
+    use creditlens::model::Model;
+    for name in [
+        "llama",
+        "gpt2",
+        "gemma2",
+        "gemma3",
+        "olmo2",
+        "phi3_longrope",
+        "gguf",
+    ] {
+        let (f32, cpu) = (candle_core::DType::F32, candle_core::Device::Cpu);
+        let m = if name == "gguf" {
+            let file =
+                creditlens::model::gguf::GgufFile::open(&model(name).join("tiny-llama.gguf"))
+                    .expect("open");
+            Model::load_gguf(&file, f32, &cpu, &|_| {}).expect("load")
+        } else {
+            let files = CheckpointFiles::locate(&model(name)).expect("locate");
+            Model::load(&files, f32, &cpu).expect("load")
+        };
+        let lm = m.lm();
+        let vocab = lm.config().vocab_size as u32;
+        let ids: Vec<u32> = (0..30u32).map(|i| (i * 37 + 11) % vocab).collect();
+        let (prefix, a, b) = (&ids[..24], &ids[24..30], &ids[5..20]);
+        let longest = prefix.len() + b.len();
+        let mut cache = lm.new_cache_for(longest);
+        let prefix_ids =
+            candle_core::Tensor::from_slice(prefix, (1, prefix.len()), lm.device()).expect("ids");
+        let cached = lm
+            .forward_hidden(&prefix_ids, &mut cache)
+            .expect("prefix")
+            .squeeze(0)
+            .expect("squeeze");
+        let continued = lm.forward_segments(&[a, b], &cache).expect("segments");
+        let expected = candle_core::Tensor::cat(&[cached, continued], 0).expect("cat");
+        let tree = lm
+            .forward_tree(prefix, &[a, b], &lm.new_cache_for(longest))
+            .expect("tree");
+        assert_eq!(tree.dims(), expected.dims(), "{name}");
+        let diff = (tree - expected)
+            .expect("sub")
+            .abs()
+            .expect("abs")
+            .flatten_all()
+            .expect("flat")
+            .max(0)
+            .expect("max")
+            .to_scalar::<f32>()
+            .expect("scalar");
+        assert!(diff <= 1e-5, "{name}: {diff}");
+    }
+}
+
 #[test]
 fn shared_prompt_cache_equals_separate_runs() {
     // Scoring a pair at once (prompt computed once) equals scoring each response alone.

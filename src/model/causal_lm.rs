@@ -27,6 +27,10 @@ pub trait CausalLm: std::fmt::Debug + Send + Sync {
     /// Runs several continuations of the same cached prefix, each as if alone, and returns their hidden states
     /// `(sum of lengths, hidden)`, segment after segment; `cache` is left unchanged.
     fn forward_segments(&self, segments: &[&[u32]], cache: &KvCache) -> Result<Tensor>;
+    /// Runs `prefix` after `cache` and several continuations of it in one pass and returns the hidden states
+    /// `(prefix + sum of lengths, hidden)`, the prefix's rows first; the numbers of caching the prefix and then
+    /// running the continuations. `cache` is left unchanged.
+    fn forward_tree(&self, prefix: &[u32], segments: &[&[u32]], cache: &KvCache) -> Result<Tensor>;
     /// Logits over the vocabulary for hidden states `(..., hidden)`.
     fn logits(&self, hidden: &Tensor) -> Result<Tensor>;
     /// Number of parameters.
@@ -59,6 +63,9 @@ impl CausalLm for Decoder {
     }
     fn forward_segments(&self, segments: &[&[u32]], cache: &KvCache) -> Result<Tensor> {
         Decoder::forward_segments(self, segments, cache)
+    }
+    fn forward_tree(&self, prefix: &[u32], segments: &[&[u32]], cache: &KvCache) -> Result<Tensor> {
+        Decoder::forward_tree(self, prefix, segments, cache)
     }
     fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         Decoder::logits(self, hidden)

@@ -789,6 +789,42 @@ impl Attention {
     }
 }
 
+impl Attention {
+    /// Attention over a prefix followed by continuations of it, packed (`(1, prefix + sum of lens, hidden)`): the
+    /// prefix attends to `cache` and itself, each continuation to `cache`, the prefix and itself, exactly as if the
+    /// prefix had been cached first. The projections run once over all rows, so each weight is read (and, held
+    /// quantised, dequantised) once for them all. `steps` are the prefix's and the continuations'.
+    fn forward_tree(
+        &self,
+        x: &Tensor,
+        (prefix, lens): (usize, &[usize]),
+        (prefix_step, step): (&Step, &Step),
+        cache: Option<&(Tensor, Tensor)>,
+    ) -> Result<Tensor> {
+        let (q, k, v) = self.project(x, step.kernels)?;
+        let rows = |at: usize, n: usize| -> Result<[Tensor; 3]> {
+            Ok([
+                q.narrow(1, at, n)?,
+                k.narrow(1, at, n)?,
+                v.narrow(1, at, n)?,
+            ])
+        };
+        let [pq, pk, pv] = rows(0, prefix)?;
+        let (y, pk, pv) = self.attend((&pq, &pk, &pv), cache, prefix_step, 0)?;
+        let kv = (pk, pv);
+        let mut outputs = Vec::with_capacity(lens.len() + 1);
+        outputs.push(y);
+        let mut offset = prefix;
+        for (i, &len) in lens.iter().enumerate() {
+            let [sq, sk, sv] = rows(offset, len)?;
+            let (y, _, _) = self.attend((&sq, &sk, &sv), Some(&kv), step, i)?;
+            outputs.push(y);
+            offset += len;
+        }
+        self.o.forward(&Tensor::cat(&outputs, 1)?)
+    }
+}
+
 /// The additive mask `(t, total)` letting query `start + i` see keys `j <= start + i` (and, with a sliding window
 /// `w`, only `j > start + i - w`); `None` when nothing is masked (one query that sees every key).
 fn causal_mask(
@@ -1111,6 +1147,54 @@ impl Decoder {
         for (layer, kv) in self.layers.iter().zip(&cache.layers) {
             x = layer.forward(x, self.kernels, |attn, h| {
                 attn.forward_segments(h, &lens, &step, kv.as_ref())
+            })?;
+        }
+        Ok(self.norm.forward(&x, self.kernels)?.squeeze(0)?)
+    }
+
+    /// Runs `prefix` after `cache` and several continuations of it in one pass, returning the final-norm hidden
+    /// states `(prefix + sum of lengths, hidden)`: the prefix's rows, then each segment's. The numbers are those of
+    /// [`Self::forward_hidden`] over the prefix followed by [`Self::forward_segments`]; running the prefix and the
+    /// continuations through each layer together reads every weight once for both. `cache` is left unchanged.
+    pub fn forward_tree(
+        &self,
+        prefix: &[u32],
+        segments: &[&[u32]],
+        cache: &KvCache,
+    ) -> Result<Tensor> {
+        if prefix.is_empty() {
+            return self.forward_segments(segments, cache);
+        }
+        let fresh;
+        let cache = if cache.layers.len() == self.layers.len() {
+            cache
+        } else {
+            fresh = self.new_cache();
+            &fresh
+        };
+        let (start, p) = (cache.len, prefix.len());
+        let lens: Vec<usize> = segments.iter().map(|s| s.len()).collect();
+        let ids: Vec<u32> = segments.iter().flat_map(|s| s.iter().copied()).collect();
+        let device = self.device.clone();
+        let prefix_ids = Tensor::from_slice(prefix, (1, p), &device)?;
+        let ids = Tensor::from_vec(ids, (1, lens.iter().sum::<usize>()), &device)?;
+        let x = Tensor::cat(
+            &[
+                self.embed(&prefix_ids, start, &[p])?,
+                self.embed(&ids, start + p, &lens)?,
+            ],
+            1,
+        )?;
+        // The whole sequence's length picks LongRoPE's factors for the prefix too, as when it is cached first for
+        // continuations that long.
+        let longest = start + p + lens.iter().copied().max().unwrap_or(0);
+        let sequence_len = cache.sequence_len.max(longest);
+        let prefix_step = self.step(start, &[p], sequence_len, x.dtype(), &device)?;
+        let step = self.step(start + p, &lens, sequence_len, x.dtype(), &device)?;
+        let mut x = x;
+        for (layer, kv) in self.layers.iter().zip(&cache.layers) {
+            x = layer.forward(x, self.kernels, |attn, h| {
+                attn.forward_tree(h, (p, &lens), (&prefix_step, &step), kv.as_ref())
             })?;
         }
         Ok(self.norm.forward(&x, self.kernels)?.squeeze(0)?)

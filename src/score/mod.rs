@@ -681,18 +681,16 @@ fn scored_hidden(model: &Model, seqs: &[EncodedSequence]) -> Result<Tensor> {
         .min()
         .unwrap_or(0);
     let longest = seqs.iter().map(|s| s.ids.len()).max().unwrap_or(0);
-    let mut base = decoder.new_cache_for(longest);
-    if shared > 0 {
-        model.forward_ids(&first[..shared], &mut base)?;
-    }
+    let base = decoder.new_cache_for(longest);
     let segments: Vec<&[u32]> = seqs
         .iter()
         .map(|s| &s.ids[shared..s.ids.len() - 1])
         .collect();
-    let hidden = decoder.forward_segments(&segments, &base)?;
+    // The shared prefix and the continuations in one pass: the prefix's rows come first.
+    let hidden = decoder.forward_tree(&first[..shared], &segments, &base)?;
     // The rows predicting scored tokens.
     let mut rows = Vec::with_capacity(seqs.len());
-    let mut offset = 0;
+    let mut offset = shared;
     for (s, seg) in seqs.iter().zip(&segments) {
         let n = s.ids.len() - s.scored_start;
         rows.push(hidden.narrow(0, offset + s.scored_start - 1 - shared, n)?);
