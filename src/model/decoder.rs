@@ -1126,24 +1126,39 @@ impl Decoder {
         self.norm.forward(&x, self.kernels)
     }
 
+    /// The segments' lengths and their ids packed one after the other as a `(1, sum of lengths)` tensor.
+    fn packed(&self, segments: &[&[u32]]) -> Result<(Vec<usize>, Tensor)> {
+        let lens: Vec<usize> = segments.iter().map(|s| s.len()).collect();
+        let ids: Vec<u32> = segments.iter().flat_map(|s| s.iter().copied()).collect();
+        let ids = Tensor::from_vec(ids, (1, lens.iter().sum::<usize>()), &self.device)?;
+        Ok((lens, ids))
+    }
+
+    /// `cache` when it has this decoder's layers, else an empty one stored in `fresh`.
+    fn matching<'a>(&self, cache: &'a KvCache, fresh: &'a mut Option<KvCache>) -> &'a KvCache {
+        if cache.layers.len() == self.layers.len() {
+            cache
+        } else {
+            fresh.insert(self.new_cache())
+        }
+    }
+
     /// Runs several continuations of the same cached prefix at once and returns their final-norm hidden states
     /// `(sum of lengths, hidden)`, segment after segment. Each segment sees the prefix and itself only, exactly as
     /// if run alone; the projections and the MLP run once over all of them, which keeps gemm efficient. `cache`
     /// is left unchanged.
     pub fn forward_segments(&self, segments: &[&[u32]], cache: &KvCache) -> Result<Tensor> {
-        let lens: Vec<usize> = segments.iter().map(|s| s.len()).collect();
-        let ids: Vec<u32> = segments.iter().flat_map(|s| s.iter().copied()).collect();
-        let device = self.device.clone();
-        let ids = Tensor::from_vec(ids, (1, lens.iter().sum::<usize>()), &device)?;
+        let (lens, ids) = self.packed(segments)?;
         let mut x = self.embed(&ids, cache.len, &lens)?;
-        let step = self.step(cache.len, &lens, cache.sequence_len, x.dtype(), &device)?;
-        let fresh;
-        let cache = if cache.layers.len() == self.layers.len() {
-            cache
-        } else {
-            fresh = self.new_cache();
-            &fresh
-        };
+        let step = self.step(
+            cache.len,
+            &lens,
+            cache.sequence_len,
+            x.dtype(),
+            &self.device,
+        )?;
+        let mut fresh = None;
+        let cache = self.matching(cache, &mut fresh);
         for (layer, kv) in self.layers.iter().zip(&cache.layers) {
             x = layer.forward(x, self.kernels, |attn, h| {
                 attn.forward_segments(h, &lens, &step, kv.as_ref())
@@ -1165,19 +1180,12 @@ impl Decoder {
         if prefix.is_empty() {
             return self.forward_segments(segments, cache);
         }
-        let fresh;
-        let cache = if cache.layers.len() == self.layers.len() {
-            cache
-        } else {
-            fresh = self.new_cache();
-            &fresh
-        };
+        let mut fresh = None;
+        let cache = self.matching(cache, &mut fresh);
         let (start, p) = (cache.len, prefix.len());
-        let lens: Vec<usize> = segments.iter().map(|s| s.len()).collect();
-        let ids: Vec<u32> = segments.iter().flat_map(|s| s.iter().copied()).collect();
+        let (lens, ids) = self.packed(segments)?;
         let device = self.device.clone();
         let prefix_ids = Tensor::from_slice(prefix, (1, p), &device)?;
-        let ids = Tensor::from_vec(ids, (1, lens.iter().sum::<usize>()), &device)?;
         let x = Tensor::cat(
             &[
                 self.embed(&prefix_ids, start, &[p])?,
