@@ -28,6 +28,7 @@ pub mod render;
 pub mod rng;
 pub mod score;
 pub mod search;
+pub mod simd;
 pub mod source;
 pub mod task;
 pub mod textdiff;

@@ -735,7 +735,13 @@ impl Attention {
         // the sequence axis (head h uses KV head h / rep, as transformers' repeat_kv).
         let rep = nh / nkv;
         let q = q.reshape((b, nkv, rep * n, hd))?;
-        let scores = (q.matmul(&k.t()?)? * self.scale)?;
+        let scores = q.matmul(&k.t()?)?;
+        if kernels == Kernels::Fused && self.softcap.is_none() && super::kernels::applies(&scores) {
+            // Scale, mask and softmax in one pass over the scores, in place.
+            super::kernels::attention_softmax(&scores, self.scale as f32, mask)?;
+            return Ok(scores.matmul(v)?.reshape((b, nh, n, hd))?);
+        }
+        let scores = (scores * self.scale)?;
         let scores = match self.softcap {
             Some(c) => ((scores / c)?.tanh()? * c)?,
             None => scores,
@@ -865,6 +871,17 @@ pub(super) struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // Inference over a fused gate/up projection in f32: the gated SiLU in one pass over its output.
+        if matches!(self.kind, MlpKind::GatedSilu)
+            && let Projections::Fused { linear, sizes } = &self.up
+            && matches!(sizes.as_slice(), [g, u] if g == u)
+        {
+            let gate_up = linear.forward(x)?;
+            if super::kernels::applies(&gate_up) {
+                let hidden = super::kernels::silu_mul(&gate_up.contiguous()?)?;
+                return self.down.forward(&hidden);
+            }
+        }
         let parts = self.up.forward(x)?;
         let hidden = match (self.kind, parts.as_slice()) {
             (MlpKind::GatedSilu, [gate, up]) => (candle_nn::ops::silu(gate)? * up)?,

@@ -10,6 +10,7 @@ pub mod gguf_arch;
 pub mod gguf_header;
 mod gpt2;
 mod gpt_neox;
+mod kernels;
 mod llama;
 pub mod lora;
 pub mod matrix;

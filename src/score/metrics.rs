@@ -1,6 +1,8 @@
 //! Per-position metrics from two rows of logits over the same vocabulary: the log-probability and rank of the
 //! token actually written, the entropy of each distribution, KL(pi || pi_ref) over the whole vocabulary, and the
-//! top-k alternatives. Reductions run in f64 over the f32 logits.
+//! top-k alternatives. Reductions run in f64 over the f32 logits, vectorised ([`crate::simd`]).
+
+use crate::simd::{LANES, best_simd, exp};
 
 /// One of the most likely next tokens under a model.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,22 +43,50 @@ struct Summary {
     top: Vec<(f32, u32)>,
 }
 
-/// Max, rank of `target` and the top `k` logits, in one pass without exponentials.
+/// Max, rank of `target` and the top `k` logits, without exponentials.
 fn summarise(x: &[f32], target: usize, k: usize) -> Summary {
     let t = x[target];
-    let mut max = f32::NEG_INFINITY;
-    let mut rank = 1;
+    let (max, above) = max_and_count_above(x, t);
     let mut top: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
-    for (i, &v) in x.iter().enumerate() {
-        max = max.max(v);
-        rank += usize::from(v > t);
-        if k > 0 && (top.len() < k || v > top[top.len() - 1].0) {
-            let pos = top.partition_point(|&(w, _)| w >= v);
-            top.insert(pos, (v, i as u32));
-            top.truncate(k);
+    if k > 0 {
+        for (i, &v) in x.iter().enumerate() {
+            if top.len() < k || v > top[top.len() - 1].0 {
+                let pos = top.partition_point(|&(w, _)| w >= v);
+                top.insert(pos, (v, i as u32));
+                top.truncate(k);
+            }
         }
     }
-    Summary { max, rank, top }
+    Summary {
+        max,
+        rank: 1 + above,
+        top,
+    }
+}
+
+best_simd! {
+    fn max_and_count_above(x: &[f32], t: f32) -> (f32, usize) = max_and_count_above_generic;
+}
+
+/// The largest value of `x` and how many values are strictly larger than `t`, lane by lane.
+#[inline(always)]
+fn max_and_count_above_generic(x: &[f32], t: f32) -> (f32, usize) {
+    let mut max = [f32::NEG_INFINITY; LANES];
+    let mut above = [0u32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            max[l] = max[l].max(c[l]);
+            above[l] += u32::from(c[l] > t);
+        }
+    }
+    for &v in tail {
+        max[0] = max[0].max(v);
+        above[0] += u32::from(v > t);
+    }
+    let max = max.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    (max, above.iter().map(|&n| n as usize).sum())
 }
 
 /// log-sum-exp and expectation of the logits under their own softmax, from the shifted exponentials' sums.
@@ -86,19 +116,7 @@ fn distribution(x: &[f32], s: &Summary, target: usize, m: &Moments) -> Distribut
 pub fn position_metrics(p: &[f32], r: &[f32], target: usize, k: usize) -> PositionMetrics {
     let sp = summarise(p, target, k);
     let sr = summarise(r, target, k);
-    // One exponential per entry and model (f32, summed in f64): with wp = exp(x - max_p) and wr = exp(z - max_r),
-    // lse = max + ln sum w, entropy = lse - E[x], KL(p || r) = E_p[x - z] - lse_p + lse_r.
-    let (mut sum_p, mut sum_r) = (0f64, 0f64);
-    let (mut ep_x, mut ep_z, mut er_z) = (0f64, 0f64, 0f64);
-    for (&x, &z) in p.iter().zip(r) {
-        let wp = f64::from(exp_nonpositive(x - sp.max));
-        let wr = f64::from(exp_nonpositive(z - sr.max));
-        sum_p += wp;
-        sum_r += wr;
-        ep_x += wp * f64::from(x);
-        ep_z += wp * f64::from(z);
-        er_z += wr * f64::from(z);
-    }
+    let [sum_p, sum_r, ep_x, ep_z, er_z] = exponential_sums(p, r, sp.max, sr.max);
     let mp = Moments {
         lse: f64::from(sp.max) + sum_p.ln(),
         mean: ep_x / sum_p,
@@ -115,26 +133,37 @@ pub fn position_metrics(p: &[f32], r: &[f32], target: usize, k: usize) -> Positi
     }
 }
 
-/// `e^x` for `x <= 0` (a logit minus the row's maximum), within 3e-7 relative of the exact value (about 2 ulp) and without
-/// branches or library calls, so that the loops over the vocabulary vectorise. Cody-Waite range reduction
-/// (`x = n ln 2 + r`, `|r| <= ln 2 / 2`) and a degree-6 Taylor polynomial for `e^r`; below -87 it returns 0 (the
-/// smallest normal f32 is e^-87.3).
+best_simd! {
+    fn exponential_sums(p: &[f32], r: &[f32], max_p: f32, max_r: f32) -> [f64; 5] = exponential_sums_generic;
+}
+
+/// One exponential per entry and model (f32, summed in f64 lane by lane): with wp = e^(x - max_p) and
+/// wr = e^(z - max_r), the sums of wp, wr, wp x, wp z and wr z, from which lse = max + ln sum w,
+/// entropy = lse - E[x] and KL(p || r) = E_p[x - z] - lse_p + lse_r.
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer in the default rounding mode.
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.max(-87.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
-    let r = (x - n * LN2_HI) - n * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    p * scale
+fn exponential_sums_generic(p: &[f32], r: &[f32], max_p: f32, max_r: f32) -> [f64; 5] {
+    const W: usize = 8;
+    let mut acc = [[0f64; W]; 5];
+    let mut add = |l: usize, x: f32, z: f32| {
+        let wp = f64::from(exp(x - max_p));
+        let wr = f64::from(exp(z - max_r));
+        acc[0][l] += wp;
+        acc[1][l] += wr;
+        acc[2][l] += wp * f64::from(x);
+        acc[3][l] += wp * f64::from(z);
+        acc[4][l] += wr * f64::from(z);
+    };
+    let n = p.len().min(r.len());
+    let whole = n / W * W;
+    for (cp, cr) in p[..whole].chunks_exact(W).zip(r[..whole].chunks_exact(W)) {
+        for l in 0..W {
+            add(l, cp[l], cr[l]);
+        }
+    }
+    for (&x, &z) in p[whole..n].iter().zip(&r[whole..n]) {
+        add(0, x, z);
+    }
+    acc.map(|lanes| lanes.iter().sum())
 }
 
 /// The logistic function, stable for large |x|.
@@ -194,18 +223,42 @@ mod tests {
     }
 
     #[test]
-    fn fast_exp_is_accurate_over_the_range_used() {
-        let mut worst = 0f64;
-        for i in 0..=2_000_000 {
-            let x = -(i as f32) * 4.35e-5;
-            let exact = f64::from(x).exp();
-            let rel = (f64::from(exp_nonpositive(x)) - exact).abs() / exact;
-            worst = worst.max(rel);
-        }
-        assert!(worst < 3e-7, "worst relative error {worst:e}");
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-        assert_eq!(exp_nonpositive(-1000.0), exp_nonpositive(-87.0));
-        assert!(exp_nonpositive(-87.0) < 2e-38);
+    fn vectorised_sums_match_a_plain_loop() {
+        // 1,003 entries: whole lanes and a tail.
+        let p: Vec<f32> = (0..1003)
+            .map(|i| ((i * 37 % 101) as f32) * 0.173 - 9.0)
+            .collect();
+        let r: Vec<f32> = (0..1003)
+            .map(|i| ((i * 53 % 97) as f32) * 0.211 - 11.0)
+            .collect();
+        let target = 17;
+        let m = position_metrics(&p, &r, target, 3);
+        let plain = |x: &[f32]| {
+            let max = x
+                .iter()
+                .fold(f64::NEG_INFINITY, |a, &b| a.max(f64::from(b)));
+            let lse = max
+                + x.iter()
+                    .map(|&v| (f64::from(v) - max).exp())
+                    .sum::<f64>()
+                    .ln();
+            let rank = 1 + x.iter().filter(|&&v| v > x[target]).count();
+            (lse, rank)
+        };
+        let (lse_p, rank_p) = plain(&p);
+        let (lse_r, rank_r) = plain(&r);
+        assert!((m.policy.logp - (f64::from(p[target]) - lse_p)).abs() < 1e-6);
+        assert!((m.reference.logp - (f64::from(r[target]) - lse_r)).abs() < 1e-6);
+        assert_eq!((m.policy.rank, m.reference.rank), (rank_p, rank_r));
+        let kl: f64 = p
+            .iter()
+            .zip(&r)
+            .map(|(&x, &z)| {
+                let (lp, lr) = (f64::from(x) - lse_p, f64::from(z) - lse_r);
+                lp.exp() * (lp - lr)
+            })
+            .sum();
+        assert!((m.kl - kl).abs() < 1e-6, "{} vs {kl}", m.kl);
     }
 
     #[test]
