@@ -292,6 +292,35 @@ fn check_finite(t: &Tensor, path: &Path, name: &str) -> Result<()> {
     ))
 }
 
+/// [`check_finite`] for a quantised matrix, dequantised a block of rows (about 1 Mi values) at a time so that no
+/// f32 copy of a large matrix (a vocabulary's embeddings) exists at load.
+fn check_finite_quantized(q: &QuantMatrix, path: &Path, name: &str) -> Result<()> {
+    let (rows, cols) = (q.rows(), q.cols());
+    let block = ((1usize << 20) / cols.max(1)).max(1);
+    let (mut count, mut first) = (0usize, None);
+    let mut at = 0;
+    while at < rows {
+        let n = block.min(rows - at);
+        let values = q.dequantize(at, n)?.flatten_all()?.to_vec1::<f32>()?;
+        for (i, v) in values.iter().enumerate() {
+            if !v.is_finite() {
+                count += 1;
+                first.get_or_insert(at * cols + i);
+            }
+        }
+        at += n;
+    }
+    if count == 0 {
+        return Ok(());
+    }
+    Err(super::weights::non_finite_error(
+        path,
+        name,
+        &[rows, cols],
+        (count, first),
+    ))
+}
+
 impl GgufWeights<'_> {
     /// The stored tensor behind Hugging Face tensor `name` of `shape`, with how to undo the converter's changes.
     fn locate(
@@ -423,7 +452,9 @@ impl TensorSource for GgufWeights<'_> {
                 &self.file.mmap[start..start + bytes],
                 order.as_deref(),
             )? {
-                check_finite(&q.dequantize(0, q.rows())?, &self.file.path, name)?;
+                // The blocks are copied: the file's pages can leave the process.
+                super::weights::release_pages(&self.file.mmap, start, start + bytes);
+                check_finite_quantized(&q, &self.file.path, name)?;
                 return Ok(Matrix::Quantized(q));
             }
         }
@@ -440,6 +471,34 @@ impl TensorSource for GgufWeights<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A non-finite block scale past the first block of rows checked is found and placed (row 2500 of 3000).
+    #[test]
+    fn quantised_matrices_are_checked_block_by_block() {
+        use candle_core::quantized::GgmlDType;
+        let (rows, cols) = (3000, 512);
+        let blocks_per_row = cols / 32;
+        let mut bytes = vec![0u8; rows * blocks_per_row * 34];
+        for block in bytes.chunks_exact_mut(34) {
+            block[..2].copy_from_slice(&half::f16::from_f32(0.5).to_le_bytes());
+            block[2..].fill(3);
+        }
+        let q = QuantMatrix::new(GgmlDType::Q8_0, (rows, cols), &bytes, None)
+            .unwrap()
+            .unwrap();
+        let path = Path::new("model.gguf");
+        assert!(check_finite_quantized(&q, path, "w").is_ok());
+        let at = (2500 * blocks_per_row + 1) * 34;
+        bytes[at..at + 2].copy_from_slice(&half::f16::INFINITY.to_le_bytes());
+        let q = QuantMatrix::new(GgmlDType::Q8_0, (rows, cols), &bytes, None)
+            .unwrap()
+            .unwrap();
+        let message = check_finite_quantized(&q, path, "w")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("holds 32 non-finite"), "{message}");
+        assert!(message.contains("[2500, 32]"), "{message}");
+    }
 
     #[test]
     fn row_orders_invert_llama_cpp_permute_and_fused_qkv() {

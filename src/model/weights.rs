@@ -321,19 +321,25 @@ impl SafetensorsWeights {
             &info.shape,
             &self.device,
         )?;
-        // The values are copied: the file's pages can leave the process (they would count in its resident
-        // memory next to the copy until the whole checkpoint is read).
-        let page = 4096;
-        let first = info.start.div_ceil(page) * page;
-        let last = info.end / page * page;
-        if last > first {
-            // SAFETY: DONTNEED on a read-only file mapping only drops the pages from this process; a later read
-            // of the range maps them again from the file. No reference into the range outlives this call.
-            let _ = unsafe {
-                mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, last - first)
-            };
-        }
+        // The values are copied: the file's pages can leave the process.
+        release_pages(mmap, info.start, info.end);
         Ok(t)
+    }
+}
+
+/// Drops the whole pages of `mmap[start..end]` from the process once their values have been copied (they would
+/// otherwise count in its resident memory next to the copy until the whole file is read). A later read of the
+/// range maps them again from the file.
+pub(crate) fn release_pages(mmap: &memmap2::Mmap, start: usize, end: usize) {
+    let page = 4096;
+    let first = start.div_ceil(page) * page;
+    let last = (end / page * page).min(mmap.len() / page * page);
+    if last > first {
+        // SAFETY: DONTNEED on a read-only file mapping only drops the pages from this process; a later read of the
+        // range maps them again from the file. No reference into the range outlives this call.
+        let _ = unsafe {
+            mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, last - first)
+        };
     }
 }
 
