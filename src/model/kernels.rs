@@ -335,6 +335,40 @@ mod tests {
         );
     }
 
+    /// The kernels compiled for this CPU's widest instruction set give the bits of the baseline build.
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let cols = 45;
+        let values: Vec<f32> = (0..12 * cols)
+            .map(|i| ((i * 7919 % 1000) as f32) * 0.013 - 6.0)
+            .collect();
+        let mask: Vec<f32> = (0..3 * cols)
+            .map(|i| if i % 7 == 3 { f32::NEG_INFINITY } else { 0.0 })
+            .collect();
+        let rows = MaskRows {
+            values: &mask,
+            n: 3,
+            stride: cols,
+        };
+        let (mut a, mut b) = (values.clone(), values.clone());
+        softmax_rows_generic(&mut a, cols, 1, 0.3, Some(rows));
+        softmax_rows(&mut b, cols, 1, 0.3, Some(rows));
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+        let inter = cols / 2;
+        let mut a = vec![MaybeUninit::new(0f32); 12 * inter];
+        let mut b = vec![MaybeUninit::new(0f32); 12 * inter];
+        let src = &values[..12 * 2 * inter];
+        silu_mul_rows_generic(src, &mut a, inter);
+        silu_mul_rows(src, &mut b, inter);
+        // SAFETY: initialised above (and overwritten by the kernels).
+        let bits = |v: &[MaybeUninit<f32>]| {
+            v.iter()
+                .map(|x| unsafe { x.assume_init() }.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&a), bits(&b));
+    }
+
     #[test]
     fn attention_softmax_refuses_a_mask_of_another_shape() {
         let dev = Device::Cpu;

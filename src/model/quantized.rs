@@ -426,6 +426,31 @@ mod tests {
         );
     }
 
+    /// The dequantisers compiled for this CPU's widest instruction set give the bits of the baseline build.
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        type Kernels = (Dequantize, fn(&[u8], &mut [MaybeUninit<f32>]));
+        let cases: [(GgmlDType, Kernels); 3] = [
+            (GgmlDType::Q4_0, (dequantize_q4_0, dequantize_q4_0_generic)),
+            (GgmlDType::Q4_1, (dequantize_q4_1, dequantize_q4_1_generic)),
+            (GgmlDType::Q8_0, (dequantize_q8_0, dequantize_q8_0_generic)),
+        ];
+        for (dtype, (best, generic)) in cases {
+            let (_, bytes) = quantised(8, 256, dtype);
+            let mut a = vec![MaybeUninit::new(0f32); 8 * 256];
+            let mut b = vec![MaybeUninit::new(0f32); 8 * 256];
+            generic(&bytes, &mut a);
+            best(&bytes, &mut b);
+            // SAFETY: initialised above (and overwritten by the kernels).
+            let bits = |v: &[MaybeUninit<f32>]| {
+                v.iter()
+                    .map(|x| unsafe { x.assume_init() }.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&a), bits(&b), "{dtype:?}");
+        }
+    }
+
     #[test]
     fn plain_floats_and_partial_blocks_are_not_kept_quantised() {
         assert!(

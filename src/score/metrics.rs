@@ -261,6 +261,24 @@ mod tests {
         assert!((m.kl - kl).abs() < 1e-6, "{} vs {kl}", m.kl);
     }
 
+    /// The sums compiled for this CPU's widest instruction set give the bits of the baseline build.
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let p: Vec<f32> = (0..1003)
+            .map(|i| ((i * 37 % 101) as f32) * 0.173 - 9.0)
+            .collect();
+        let r: Vec<f32> = (0..1003)
+            .map(|i| ((i * 53 % 97) as f32) * 0.211 - 11.0)
+            .collect();
+        let a = exponential_sums_generic(&p, &r, 8.5, 9.3);
+        let b = exponential_sums(&p, &r, 8.5, 9.3);
+        assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
+        assert_eq!(
+            max_and_count_above_generic(&p, 1.0),
+            max_and_count_above(&p, 1.0)
+        );
+    }
+
     #[test]
     fn sigmoid_is_stable() {
         assert!(close(sigmoid(0.0), 0.5));
