@@ -222,15 +222,19 @@ mod tests {
         assert_eq!(position_metrics(&p, &p, 0, 0).policy.rank, 4);
     }
 
+    /// Two rows of 1,003 logits (whole lanes and a tail), spread over about 17 and 21 nats.
+    fn two_rows() -> (Vec<f32>, Vec<f32>) {
+        let row = |a: usize, m: usize, step: f32, low: f32| -> Vec<f32> {
+            (0..1003)
+                .map(|i| ((i * a % m) as f32) * step + low)
+                .collect()
+        };
+        (row(37, 101, 0.173, -9.0), row(53, 97, 0.211, -11.0))
+    }
+
     #[test]
     fn vectorised_sums_match_a_plain_loop() {
-        // 1,003 entries: whole lanes and a tail.
-        let p: Vec<f32> = (0..1003)
-            .map(|i| ((i * 37 % 101) as f32) * 0.173 - 9.0)
-            .collect();
-        let r: Vec<f32> = (0..1003)
-            .map(|i| ((i * 53 % 97) as f32) * 0.211 - 11.0)
-            .collect();
+        let (p, r) = two_rows();
         let target = 17;
         let m = position_metrics(&p, &r, target, 3);
         let plain = |x: &[f32]| {
@@ -264,12 +268,7 @@ mod tests {
     /// The sums compiled for this CPU's widest instruction set give the bits of the baseline build.
     #[test]
     fn every_instruction_set_gives_the_same_bits() {
-        let p: Vec<f32> = (0..1003)
-            .map(|i| ((i * 37 % 101) as f32) * 0.173 - 9.0)
-            .collect();
-        let r: Vec<f32> = (0..1003)
-            .map(|i| ((i * 53 % 97) as f32) * 0.211 - 11.0)
-            .collect();
+        let (p, r) = two_rows();
         let a = exponential_sums_generic(&p, &r, 8.5, 9.3);
         let b = exponential_sums(&p, &r, 8.5, 9.3);
         assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
