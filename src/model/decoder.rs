@@ -736,7 +736,14 @@ impl Attention {
         let rep = nh / nkv;
         let q = q.reshape((b, nkv, rep * n, hd))?;
         let scores = q.matmul(&k.t()?)?;
-        if kernels == Kernels::Fused && self.softcap.is_none() && super::kernels::applies(&scores) {
+        let mask_fits = mask.is_none_or(|m| {
+            m.dims() == [n, total] && m.stride()[1] == 1 && super::kernels::applies(m)
+        });
+        if kernels == Kernels::Fused
+            && self.softcap.is_none()
+            && mask_fits
+            && super::kernels::applies(&scores)
+        {
             // Scale, mask and softmax in one pass over the scores, in place.
             super::kernels::attention_softmax(&scores, self.scale as f32, mask)?;
             return Ok(scores.matmul(v)?.reshape((b, nh, n, hd))?);
