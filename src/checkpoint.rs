@@ -171,3 +171,142 @@ pub fn training_checkpoints(dir: &Path) -> Vec<TrainingCheckpoint> {
     out.sort_by_key(|c| c.step);
     out
 }
+
+/// A checkpoint picked from a training folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCheckpoint {
+    /// The training folder, as given.
+    pub run: PathBuf,
+    /// The checkpoint picked.
+    pub chosen: TrainingCheckpoint,
+    /// The steps of all the folder's checkpoints, in order.
+    pub steps: Vec<usize>,
+}
+
+impl RunCheckpoint {
+    /// What was picked, for a note: `RUN holds checkpoint-40..200; using checkpoint-200`.
+    pub fn describe(&self) -> String {
+        let held = match (self.steps.first(), self.steps.last()) {
+            (Some(a), Some(b)) if a != b => format!("checkpoint-{a}..{b}"),
+            _ => format!("checkpoint-{}", self.chosen.step),
+        };
+        format!(
+            "{} holds {held}; using checkpoint-{}",
+            self.run.display(),
+            self.chosen.step
+        )
+    }
+}
+
+/// The checkpoint to open from the training folder `dir` (see [`training_checkpoints`]): `checkpoint-{step}`, or
+/// the last one. `Ok(None)` when `dir` holds no checkpoints and no step is asked for; an error when the step is
+/// absent (listing those there are) or `dir` is no training folder.
+pub fn pick_checkpoint(dir: &Path, step: Option<usize>) -> Result<Option<RunCheckpoint>> {
+    let all = training_checkpoints(dir);
+    let steps: Vec<usize> = all.iter().map(|c| c.step).collect();
+    let chosen = match step {
+        None => all.last(),
+        Some(n) if all.is_empty() => {
+            return Err(Error::InvalidArgument(format!(
+                "{}: checkpoint {n} was asked for, but this is not a training folder (it holds no checkpoint-N/ subfolder with a config.json or adapter_config.json)",
+                dir.display()
+            )));
+        }
+        Some(n) => Some(all.iter().find(|c| c.step == n).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{} has no checkpoint-{n}; its checkpoints: {}",
+                dir.display(),
+                steps
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?),
+    };
+    Ok(chosen.map(|c| RunCheckpoint {
+        run: dir.to_path_buf(),
+        chosen: c.clone(),
+        steps: steps.clone(),
+    }))
+}
+
+/// The `checkpoint-N/` subfolders of `dir` that [`training_checkpoints`] skips (no config.json or
+/// adapter_config.json yet: TRL may still be saving them), by name.
+pub fn incomplete_checkpoints(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            name.strip_prefix("checkpoint-")?.parse::<usize>().ok()?;
+            let path = e.path();
+            (path.is_dir()
+                && !path.join("config.json").is_file()
+                && !path.join("adapter_config.json").is_file())
+            .then_some(name)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(steps: &[usize], incomplete: &[usize]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp");
+        for s in steps {
+            let ck = dir.path().join(format!("checkpoint-{s}"));
+            std::fs::create_dir_all(&ck).expect("mkdir");
+            std::fs::write(ck.join("config.json"), "{}").expect("config");
+        }
+        for s in incomplete {
+            std::fs::create_dir_all(dir.path().join(format!("checkpoint-{s}"))).expect("mkdir");
+        }
+        dir
+    }
+
+    #[test]
+    fn the_last_checkpoint_or_the_one_asked_for() {
+        let dir = run(&[40, 200, 80], &[240]);
+        let last = pick_checkpoint(dir.path(), None)
+            .expect("ok")
+            .expect("some");
+        assert_eq!(last.chosen.step, 200);
+        assert_eq!(last.steps, [40, 80, 200]);
+        assert_eq!(
+            last.describe(),
+            format!(
+                "{} holds checkpoint-40..200; using checkpoint-200",
+                dir.path().display()
+            )
+        );
+        let early = pick_checkpoint(dir.path(), Some(80))
+            .expect("ok")
+            .expect("some");
+        assert_eq!(early.chosen.dir, dir.path().join("checkpoint-80"));
+        let err = pick_checkpoint(dir.path(), Some(240)).expect_err("incomplete");
+        assert!(
+            err.to_string()
+                .contains("no checkpoint-240; its checkpoints: 40, 80, 200"),
+            "{err}"
+        );
+        assert_eq!(incomplete_checkpoints(dir.path()), ["checkpoint-240"]);
+        let one = run(&[7], &[]);
+        let only = pick_checkpoint(one.path(), None)
+            .expect("ok")
+            .expect("some");
+        assert!(
+            only.describe()
+                .ends_with("holds checkpoint-7; using checkpoint-7")
+        );
+        let none = run(&[], &[]);
+        assert_eq!(pick_checkpoint(none.path(), None).expect("ok"), None);
+        let err = pick_checkpoint(none.path(), Some(1)).expect_err("no run");
+        assert!(err.to_string().contains("not a training folder"), "{err}");
+    }
+}

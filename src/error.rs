@@ -24,6 +24,29 @@ pub enum Error {
         /// The offending path.
         path: PathBuf,
     },
+    /// A folder given as a model holds none: no checkpoint, adapter, training checkpoints or GGUF file.
+    #[error(
+        "{}: no model here; looked for config.json + model.safetensors (a Hugging Face checkpoint), adapter_config.json (a PEFT LoRA adapter), checkpoint-N/ subfolders holding either (a training run's output_dir) and a *.gguf file{note}",
+        dir.display()
+    )]
+    NoModel {
+        /// The folder.
+        dir: PathBuf,
+        /// What else was seen, from `; ` (empty if nothing).
+        note: String,
+    },
+    /// A model named by its Hub id is not (wholly) in the local Hugging Face cache.
+    #[error("{id} (revision {revision}): {problem}; {fix}")]
+    HubCache {
+        /// The Hub id, `ORG/NAME`.
+        id: String,
+        /// The revision looked for.
+        revision: String,
+        /// What is missing, with the path looked at.
+        problem: String,
+        /// How to get it.
+        fix: String,
+    },
     /// A file every checkpoint needs is missing from its directory.
     #[error("{}: missing {what}; {hint}", dir.display())]
     MissingFile {

@@ -2,9 +2,10 @@
 //!
 //! For a policy pi and its reference pi_ref, every response token y_t gets the implicit reward
 //! `r_t = beta * (log pi(y_t | s_t) - log pi_ref(y_t | s_t))` (Rafailov et al., "From r to Q*", 2024). The
-//! library loads Hugging Face checkpoints and LoRA adapters ([`source`], [`model`]), tokenises records the way TRL
-//! does ([`tokenize`]), scores them ([`score`]) and reads and writes data ([`data`], [`output`]). The command line
-//! (the `creditlens` binary) and the desktop app ([`gui`]) are thin layers over it.
+//! library loads Hugging Face checkpoints, LoRA adapters and GGUF files, by path or by Hub id from the local
+//! Hugging Face cache ([`source`], [`hub`], [`model`]), tokenises records the way TRL does ([`tokenize`]), scores
+//! them ([`score`]) and reads and writes data ([`data`], [`output`]). The command line (the `creditlens` binary)
+//! and the desktop app ([`gui`]) are thin layers over it.
 
 pub mod alloc;
 pub mod chat;
@@ -20,6 +21,7 @@ pub mod fuzz;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod heatmap;
+pub mod hub;
 pub mod memory;
 pub mod model;
 pub mod output;

@@ -1,12 +1,19 @@
 //! What a model path given by the user points at — a Hugging Face checkpoint directory, a PEFT LoRA adapter
-//! directory or a GGUF file — and loading the model and tokenizer it stands for.
+//! directory, a GGUF file, a training folder of `checkpoint-N/` subfolders or a Hub id found in the local Hugging
+//! Face cache — and loading the model and tokenizer it stands for.
 //!
-//! An adapter needs its base checkpoint: the directory `base_model_name_or_path` names when that is local, otherwise
-//! the one the caller supplies (the reference, following TRL + PEFT, where the reference is the base model with the
-//! adapter disabled).
+//! [`locate`] turns what the user typed into the model to load (the command line and the app both call it, through
+//! [`ModelSource::resolve`]): a path that exists is used as it is; otherwise a Hub id (`ORG/NAME`, or
+//! `ORG/NAME@REVISION`) is looked up in the cache ([`crate::hub`]). A folder that is not a model itself but holds
+//! training checkpoints opens its last one (or the step asked for); a folder holding one GGUF file opens it.
+//!
+//! An adapter needs its base checkpoint: the directory `base_model_name_or_path` names when that is local, else the
+//! Hub id it names when that is in the cache, otherwise the one the caller supplies (the reference, following
+//! TRL + PEFT, where the reference is the base model with the adapter disabled).
 
-use crate::checkpoint::CheckpointFiles;
+use crate::checkpoint::{CheckpointFiles, RunCheckpoint, incomplete_checkpoints, pick_checkpoint};
 use crate::error::{Error, Result};
+use crate::hub::HubId;
 use crate::model::gguf::{self, GgufFile};
 use crate::model::{AdapterFiles, LoraAdapter, LoraConfig, Model, lora};
 use crate::tokenize::TextTokenizer;
@@ -40,47 +47,239 @@ pub fn is_adapter(path: &Path) -> bool {
     path.is_dir() && AdapterFiles::is_adapter(path)
 }
 
-/// The base checkpoint of the adapter at `path` when adapter_config.json names a local one; `None` for a
-/// checkpoint, or an adapter whose base is a hub id.
+/// A model named by the user, made concrete by [`locate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The model to load: a checkpoint or adapter directory, or a file (GGUF).
+    pub path: PathBuf,
+    /// The Hub id (and revision) it was found by in the Hugging Face cache; `path` is then in its snapshot.
+    pub hub: Option<HubId>,
+    /// The training folder it was picked from, and which checkpoint.
+    pub run: Option<RunCheckpoint>,
+}
+
+/// The file or folder `spec` names: `spec` itself when it exists (a local path always wins), else the snapshot
+/// folder of the Hub id `spec` (`ORG/NAME` or `ORG/NAME@REVISION`) in the Hugging Face cache, at `revision` when
+/// given. With the id, when it was one.
+pub fn model_path(spec: &Path, revision: Option<&str>) -> Result<(PathBuf, Option<HubId>)> {
+    if spec.symlink_metadata().is_ok() {
+        if let Some(r) = revision {
+            return Err(Error::InvalidArgument(format!(
+                "{}: revision `{r}` was given, but this is a local path (a revision selects a version of a model named by its Hub id, ORG/NAME); drop the revision",
+                spec.display()
+            )));
+        }
+        return Ok((spec.to_path_buf(), None));
+    }
+    let Some(mut id) = spec.to_str().and_then(HubId::parse) else {
+        return Err(Error::NotFound {
+            path: spec.to_path_buf(),
+        });
+    };
+    if let Some(r) = revision {
+        match &id.revision {
+            Some(at) if at != r => {
+                return Err(Error::InvalidArgument(format!(
+                    "{}: two revisions, `{at}` after the `@` and `{r}` given separately; give one",
+                    spec.display()
+                )));
+            }
+            _ => id.revision = Some(r.to_string()),
+        }
+    }
+    let snapshot = crate::hub::snapshot(&id)?;
+    Ok((snapshot, Some(id)))
+}
+
+/// Where the model `spec` names is (see [`model_path`] for local paths and Hub ids), and which model a folder
+/// stands for: itself when it is a checkpoint (config.json) or an adapter (adapter_config.json); else, for a
+/// training folder of `checkpoint-N/` subfolders, `checkpoint-{checkpoint}` or the last one; else its one `.gguf`
+/// file. A folder with none of these is an error listing what was looked for. `checkpoint` asks for a step of a
+/// training folder, and is an error for anything else.
+pub fn locate(spec: &Path, revision: Option<&str>, checkpoint: Option<usize>) -> Result<Located> {
+    let (path, hub) = model_path(spec, revision)?;
+    let mut located = Located {
+        path,
+        hub,
+        run: None,
+    };
+    if !located.path.is_dir() {
+        if let Some(n) = checkpoint {
+            return Err(Error::InvalidArgument(format!(
+                "{}: checkpoint {n} was asked for, but this is not a training folder of checkpoint-N/ subfolders",
+                spec.display()
+            )));
+        }
+        return Ok(located);
+    }
+    let dir = located.path.clone();
+    let is_model = dir.join("config.json").is_file() || is_adapter(&dir);
+    if is_model && checkpoint.is_none() {
+        return Ok(located);
+    }
+    // Name the folder as the user did (a Hub id's snapshot is named by its id).
+    let shown = if located.hub.is_some() { spec } else { &dir };
+    if let Some(mut pick) = pick_checkpoint(&dir, checkpoint)? {
+        located.path = pick.chosen.dir.clone();
+        pick.run = shown.to_path_buf();
+        located.run = Some(pick);
+        return Ok(located);
+    }
+    let gguf: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && has_gguf_extension(p))
+        .collect();
+    match gguf.as_slice() {
+        [one] => {
+            located.path = one.clone();
+            return Ok(located);
+        }
+        [] => {}
+        several => {
+            let mut names: Vec<String> = several
+                .iter()
+                .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+                .collect();
+            names.sort();
+            return Err(Error::InvalidArgument(format!(
+                "{}: holds {} GGUF files ({}); pass the one to open",
+                shown.display(),
+                names.len(),
+                names.join(", ")
+            )));
+        }
+    }
+    // Some weights but no config.json: CheckpointFiles says what is missing.
+    let weights = [
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "pytorch_model.bin",
+    ];
+    if weights.iter().any(|w| dir.join(w).exists()) {
+        return Ok(located);
+    }
+    let incomplete = incomplete_checkpoints(&dir);
+    Err(Error::NoModel {
+        dir: shown.to_path_buf(),
+        note: if incomplete.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} {} neither config.json nor adapter_config.json (still being saved?)",
+                incomplete
+                    .iter()
+                    .map(|n| format!("{n}/"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if incomplete.len() == 1 {
+                    "holds"
+                } else {
+                    "hold"
+                }
+            )
+        },
+    })
+}
+
+/// The base checkpoint folder of an adapter: `base_model_name_or_path` as a local directory, else as a Hub id in
+/// the cache (at adapter_config.json's `revision`). `Err(None)` when it names neither, `Err(Some(e))` with the
+/// cache's answer when it is a Hub id the cache lacks.
+fn base_of(
+    adapter: &AdapterFiles,
+    config: &LoraConfig,
+) -> std::result::Result<PathBuf, Option<Error>> {
+    if let Some(local) = lora::local_base(adapter, config) {
+        return Ok(local);
+    }
+    let id = config
+        .base_model
+        .as_deref()
+        .and_then(HubId::parse)
+        .ok_or(None)?;
+    let id = HubId {
+        revision: id.revision.or_else(|| config.base_revision.clone()),
+        ..id
+    };
+    let snapshot = crate::hub::snapshot(&id).map_err(Some)?;
+    if snapshot.join("config.json").is_file() {
+        Ok(snapshot)
+    } else {
+        Err(Some(id.error(format!(
+            "the cached snapshot {} has no config.json",
+            snapshot.display()
+        ))))
+    }
+}
+
+/// `config`'s base as the error messages name it.
+fn base_name(config: &LoraConfig) -> String {
+    config
+        .base_model
+        .as_deref()
+        .map_or("empty".to_string(), |b| format!("`{b}`"))
+}
+
+/// The base checkpoint of the adapter at `path` (a folder, a training folder or a Hub id, see [`locate`]) when
+/// adapter_config.json names a local one or one in the Hugging Face cache; `None` for a checkpoint, or an adapter
+/// whose base is neither.
 pub fn adapter_base(path: &Path) -> Result<Option<PathBuf>> {
-    if !is_adapter(path) {
+    let path = locate(path, None, None)?.path;
+    if !is_adapter(&path) {
         return Ok(None);
     }
-    let files = AdapterFiles::locate(path)?;
+    let files = AdapterFiles::locate(&path)?;
     let config = LoraConfig::from_file(&files.config)?;
-    Ok(lora::local_base(&files, &config))
+    Ok(base_of(&files, &config).ok())
 }
 
 impl ModelSource {
-    /// Resolves `path`. For an adapter whose adapter_config.json names no local base, `fallback_base` is used.
+    /// Resolves `path` (anything [`locate`] takes: a folder, a file, a training folder, a Hub id). For an adapter
+    /// whose adapter_config.json names no base found locally or in the cache, `fallback_base` is used.
     pub fn resolve(path: &Path, fallback_base: Option<&Path>) -> Result<Self> {
+        let located = locate(path, None, None)?;
+        Self::resolve_located(&located.path, fallback_base).map_err(|e| {
+            // A snapshot of the Hugging Face cache missing a file: say which id and revision, and how to get it
+            // whole (whether it was named by its id or by its folder).
+            let snapshot = match &located.path {
+                p if p.is_dir() => Some(p.as_path()),
+                p => p.parent(),
+            };
+            match (snapshot.and_then(crate::hub::snapshot_id), e) {
+                (Some(id), e @ (Error::MissingFile { .. } | Error::NotADirectory { .. })) => {
+                    id.error(format!("the cached snapshot is incomplete: {e}"))
+                }
+                (_, e) => e,
+            }
+        })
+    }
+
+    /// [`ModelSource::resolve`] for a path [`locate`] has made concrete.
+    fn resolve_located(path: &Path, fallback_base: Option<&Path>) -> Result<Self> {
         if !path.exists() {
             return Err(Error::NotFound {
                 path: path.to_path_buf(),
             });
         }
         if path.is_file() && (gguf::is_gguf(path) || has_gguf_extension(path)) {
-            return Ok(Self::Gguf(
-                path.canonicalize().map_err(|e| Error::io(path, e))?,
-            ));
+            return Ok(Self::Gguf(canonical_file(path)?));
         }
         if !is_adapter(path) {
             return Ok(Self::Checkpoint(CheckpointFiles::locate(path)?));
         }
         let adapter = AdapterFiles::locate(path)?;
         let config = LoraConfig::from_file(&adapter.config)?;
-        let base_dir = match (lora::local_base(&adapter, &config), fallback_base) {
-            (Some(b), _) => b,
-            (None, Some(f)) if !is_adapter(f) => f.to_path_buf(),
-            _ => {
+        let base_dir = match (base_of(&adapter, &config), fallback_base) {
+            (Ok(b), _) => b,
+            (Err(_), Some(f)) if !is_adapter(f) => locate(f, None, None)?.path,
+            (Err(why), _) => {
                 return Err(Error::config(
                     &adapter.config,
                     format!(
-                        "base_model_name_or_path is {}, which is not a local checkpoint directory; give the base model as the reference (or set base_model_name_or_path to its local directory)",
-                        config
-                            .base_model
-                            .as_deref()
-                            .map_or("empty".to_string(), |b| format!("`{b}`"))
+                        "base_model_name_or_path is {}, which is not a local checkpoint directory{}; give the base model as the reference (or set base_model_name_or_path to its local directory)",
+                        base_name(&config),
+                        why.map(|e| format!(" ({e})")).unwrap_or_default()
                     ),
                 ));
             }
@@ -214,19 +413,42 @@ impl ModelSource {
     }
 }
 
-/// The reference to use when only a policy is given: the base of a LoRA adapter (PEFT + DPO's convention), or an
-/// error saying what to pass.
+/// The reference to use when only a policy is given (anything [`locate`] takes): the base of a LoRA adapter
+/// (PEFT + DPO's convention), local or in the Hugging Face cache, or an error saying what to pass.
 pub fn default_reference(policy: &Path) -> Result<PathBuf> {
-    if !is_adapter(policy) {
+    let path = locate(policy, None, None)?.path;
+    if !is_adapter(&path) {
         return Err(Error::InvalidArgument(format!(
-            "{}: give the reference too (--reference: usually the SFT checkpoint DPO started from); only a LoRA adapter's local base can stand in for it",
+            "{}: give the reference too (--reference: usually the SFT checkpoint DPO started from); only a LoRA adapter's base can stand in for it",
             policy.display()
         )));
     }
-    adapter_base(policy)?.ok_or_else(|| {
+    let files = AdapterFiles::locate(&path)?;
+    let config = LoraConfig::from_file(&files.config)?;
+    base_of(&files, &config).map_err(|why| {
         Error::InvalidArgument(format!(
-            "{}: this LoRA adapter's base_model_name_or_path is not a local directory; give the base model as the reference",
-            policy.display()
+            "{}: this LoRA adapter's base_model_name_or_path ({}) is not a local directory{}; give the base model as the reference",
+            policy.display(),
+            base_name(&config),
+            why.map(|e| format!(" ({e})")).unwrap_or_default()
         ))
     })
+}
+
+/// `path` (a GGUF file) canonicalised; when that loses its `.gguf` name (a file in a Hugging Face cache snapshot is
+/// a symlink into `blobs/`), only its folder is canonicalised, so that its name and folder (where a tokenizer.json
+/// may sit) stay the snapshot's.
+fn canonical_file(path: &Path) -> Result<PathBuf> {
+    let canonical = path.canonicalize().map_err(|e| Error::io(path, e))?;
+    if has_gguf_extension(&canonical) {
+        return Ok(canonical);
+    }
+    let absolute = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(dir), Some(name)) => Ok(dir
+            .canonicalize()
+            .map_err(|e| Error::io(dir, e))?
+            .join(name)),
+        _ => path.canonicalize().map_err(|e| Error::io(path, e)),
+    }
 }

@@ -433,3 +433,19 @@ fn drift_rows_equal_scoring_each_checkpoint() {
     )
     .fails_with("already exists");
 }
+
+/// `gui --beta` takes DPO's beta for the models opened, and refuses one that is not a positive number before any
+/// window opens (issue 28, defect 4).
+#[cfg(feature = "gui")]
+#[test]
+fn gui_beta_is_checked() {
+    let dir = temp();
+    for bad in ["0", "-0.1", "nan", "x"] {
+        creditlens(dir.path(), &["gui", &format!("--beta={bad}")]).fails_with("beta");
+    }
+    let help = creditlens(dir.path(), &["gui", "--help"]).ok().stdout();
+    assert!(
+        help.contains("--beta") && help.contains("--checkpoint"),
+        "{help}"
+    );
+}

@@ -56,6 +56,8 @@ fn readme_demo_figures_are_reproduced_by_eval() {
     assert!(v["pairs"].as_u64().unwrap_or(0) >= 200);
 }
 
+/// `render` without models or data draws the demo's first pair with the demo's models; `score --demo` scores a
+/// typed record with them (without --demo, a typed record needs --policy: `tests/models.rs`).
 #[test]
 fn score_and_render_default_to_the_demo() {
     let dir = temp();
@@ -63,6 +65,7 @@ fn score_and_render_default_to_the_demo() {
         dir.path(),
         &[
             "score",
+            "--demo",
             "--prompt",
             "Q: What is twice 7?\nA:",
             "--response",

@@ -513,6 +513,7 @@ fn a_memory_budget_below_the_estimate_is_refused_before_loading() {
         dir.path(),
         &[
             "score",
+            "--demo",
             "--prompt",
             "Q: What is twice 7?\nA:",
             "--response",
@@ -712,7 +713,7 @@ fn absurd_beta_and_top_k_are_refused() {
         "600",
     ])
     .fails_with("vocabulary of 505 tokens");
-    run(&["--top-k", "3"]).ok();
+    run(&["--demo", "--top-k", "3"]).ok();
 }
 
 /// Never lost or corrupted data (issue 18): `--out` naming the `--data` file is refused even with --force (the
@@ -725,12 +726,15 @@ fn outputs_are_never_the_input_never_interleaved_and_resumable() {
     std::fs::copy(crate::util::fixtures().join("records.jsonl"), &data).expect("copy");
     let before = std::fs::read(&data).expect("data");
     let d = s(&data);
-    creditlens(dir.path(), &["score", "--data", &d, "--out", &d, "--force"])
-        .fails_with("is the --data file");
+    creditlens(
+        dir.path(),
+        &["score", "--demo", "--data", &d, "--out", &d, "--force"],
+    )
+    .fails_with("is the --data file");
     creditlens(
         dir.path(),
         &[
-            "search", "--data", &d, "--out", &d, "--force", "--beams", "1",
+            "search", "--demo", "--data", &d, "--out", &d, "--force", "--beams", "1",
         ],
     )
     .fails_with("is the input");

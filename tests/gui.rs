@@ -11,20 +11,25 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-type Gui = Harness<'static, Option<App>>;
+pub(crate) type Gui = Harness<'static, Option<App>>;
 
-fn open(launch: Launch) -> Gui {
+pub(crate) fn open(launch: Launch) -> Gui {
     open_sized(launch, [1400.0, 900.0])
 }
 
-fn open_sized(launch: Launch, size: [f32; 2]) -> Gui {
+pub(crate) fn open_sized(launch: Launch, size: [f32; 2]) -> Gui {
+    open_with(launch, Settings::default(), size)
+}
+
+/// The app with `settings` as remembered from an earlier run.
+pub(crate) fn open_with(launch: Launch, settings: Settings, size: [f32; 2]) -> Gui {
     Harness::builder().with_size(size).build_ui_state(
         move |ui, app: &mut Option<App>| {
             let app = app.get_or_insert_with(|| {
                 App::start(
                     ui.ctx(),
                     launch.clone(),
-                    Settings::default(),
+                    settings.clone(),
                     Arc::new(Mutex::new(None)),
                 )
             });
@@ -34,20 +39,20 @@ fn open_sized(launch: Launch, size: [f32; 2]) -> Gui {
     )
 }
 
-fn app(h: &Gui) -> &App {
+pub(crate) fn app(h: &Gui) -> &App {
     h.state()
         .as_ref()
         .expect("the app starts on the first frame")
 }
 
-fn app_mut(h: &mut Gui) -> &mut App {
+pub(crate) fn app_mut(h: &mut Gui) -> &mut App {
     h.state_mut()
         .as_mut()
         .expect("the app starts on the first frame")
 }
 
 /// Steps frames until `done` holds (the workers answer in the background), failing after 60 s.
-fn wait(h: &mut Gui, what: &str, done: impl Fn(&App) -> bool) {
+pub(crate) fn wait(h: &mut Gui, what: &str, done: impl Fn(&App) -> bool) {
     let start = Instant::now();
     loop {
         h.step();
@@ -65,7 +70,7 @@ fn wait(h: &mut Gui, what: &str, done: impl Fn(&App) -> bool) {
     }
 }
 
-fn demo() -> Gui {
+pub(crate) fn demo() -> Gui {
     let mut h = open(Launch::default());
     wait(&mut h, "the demo to load and score", |a| {
         a.loaded().is_some() && a.shown().is_some() && !a.is_scoring()
@@ -73,7 +78,7 @@ fn demo() -> Gui {
     h
 }
 
-fn pair(a: &App) -> creditlens::score::PairScore {
+pub(crate) fn pair(a: &App) -> creditlens::score::PairScore {
     match a.shown().cloned() {
         Some(RecordScore::Pair(p)) => p,
         other => panic!("expected a pair, got {other:?}"),
@@ -604,7 +609,7 @@ fn switching_metric_recolours_and_export_writes_png_without_overwriting() {
         2
     );
     // A one-signed metric's bar starts at 0 and says in words what red means.
-    h.get_by_label("surprisal (reference) (red: surprising to the reference)");
+    h.get_by_label("red: unlikely to the reference");
     assert!(
         h.query_all_by_label("0").count() >= 1,
         "the bar starts at 0"
@@ -1018,6 +1023,7 @@ fn search_output_opens_in_the_search_window() {
         dir.path(),
         &[
             "search",
+            "--demo",
             "--prompt",
             "Q: What is twice 3?\nA:",
             "--beams",
@@ -1046,4 +1052,447 @@ fn search_output_opens_in_the_search_window() {
     });
     h.step();
     assert!(matches!(app(&h).shown(), Some(RecordScore::Unpaired(_))));
+}
+
+// ---- Issue 28: what a new user hit ----
+
+/// Clicks at `pos` as a mouse would.
+fn click_at(h: &Gui, pos: egui::Pos2) {
+    h.event(egui::Event::PointerMoved(pos));
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::default(),
+        });
+    }
+}
+
+/// The lowest-reward token of the shown pair's rejected response.
+fn lowest_rejected(a: &App) -> usize {
+    let p = pair(a);
+    p.rejected
+        .tokens
+        .iter()
+        .enumerate()
+        .min_by(|x, y| x.1.reward.total_cmp(&y.1.reward))
+        .map(|(i, _)| i)
+        .expect("tokens")
+}
+
+/// Typing into a data-file record keeps the keyboard focus where the user clicked (issue 28, defect 1): the
+/// "record N edited" line appearing above the boxes used to move their automatic ids, so the next keys landed in
+/// the chosen box.
+#[test]
+fn typing_in_a_data_record_keeps_the_focus() {
+    let mut h = demo();
+    app_mut(&mut h).apply(Action::SelectRow(2));
+    wait(&mut h, "record 2", |a| {
+        a.selected_row() == Some(2) && a.shown().is_some() && !a.is_scoring()
+    });
+    let (chosen, rejected) = {
+        let e = app(&h).editor();
+        (e.chosen.clone(), e.rejected.clone())
+    };
+    let rect = h.get_by_label_contains("The dispreferred response").rect();
+    click_at(&h, egui::pos2(rect.right() - 4.0, rect.bottom() - 3.0));
+    h.step();
+    h.event(egui::Event::Text("X".into()));
+    for _ in 0..4 {
+        h.step();
+    }
+    h.get_by_label_contains("record 2");
+    h.event(egui::Event::Text("YZ".into()));
+    for _ in 0..4 {
+        h.step();
+    }
+    let e = app(&h).editor();
+    assert_eq!(e.chosen, chosen, "the chosen box is untouched");
+    assert_eq!(
+        e.rejected,
+        format!("{rejected}XYZ"),
+        "every key lands in rejected"
+    );
+}
+
+/// Beta belongs to the models opened (issue 28, defect 4): a beta tried on one policy is not carried to another one
+/// opened in the next run, comes back with its own policy, and `gui --beta` sets it.
+#[test]
+fn beta_stays_with_its_policy() {
+    let mut h = demo();
+    app_mut(&mut h).apply(Action::SetBeta(0.5));
+    h.step();
+    // What the next run reads back.
+    let saved = serde_json::to_string(app(&h).settings()).expect("settings serialise");
+    let restored: Settings = serde_json::from_str(&saved).expect("settings read back");
+    let fixture = |restored: Settings, beta: Option<f64>| {
+        let launch = Launch {
+            policy: Some(crate::util::model("llama")),
+            reference: Some(crate::util::model("llama_ref")),
+            beta,
+            ..Launch::default()
+        };
+        let mut h = open_with(launch, restored, [1400.0, 880.0]);
+        wait(&mut h, "the fixture models", |a| {
+            a.loaded().is_some() && !a.is_loading()
+        });
+        h
+    };
+    let other = fixture(restored.clone(), None);
+    assert_eq!(
+        app(&other).settings().beta,
+        0.1,
+        "another policy opens at TRL's default beta"
+    );
+    h_label(&other, "β 0.1");
+    let given = fixture(restored.clone(), Some(0.25));
+    assert_eq!(app(&given).settings().beta, 0.25, "gui --beta");
+    // The demo again: its own beta comes back.
+    let mut again = open_with(Launch::default(), restored, [1400.0, 880.0]);
+    wait(&mut again, "the demo", |a| {
+        a.loaded().is_some() && a.shown().is_some() && !a.is_scoring()
+    });
+    assert_eq!(app(&again).settings().beta, 0.5);
+    h_label(&again, "β 0.5");
+}
+
+/// A label containing `text` is in the window.
+fn h_label(h: &Gui, text: &str) {
+    assert!(
+        h.query_by_label_contains(text).is_some(),
+        "no label containing {text:?}"
+    );
+}
+
+/// A model opened while the Models section is collapsed opens it again, so the new cards show (issue 28, defect 4).
+#[test]
+fn opening_a_model_shows_the_model_cards() {
+    let mut h = demo();
+    h.get_by_label("Models").click();
+    for _ in 0..10 {
+        h.step();
+    }
+    assert_eq!(
+        h.query_all_by_label_contains("LlamaForCausalLM").count(),
+        0,
+        "collapsed"
+    );
+    app_mut(&mut h).apply(Action::OpenModels {
+        policy: crate::util::model("llama"),
+        reference: Some(crate::util::model("llama_ref")),
+    });
+    wait(&mut h, "the fixture models", |a| {
+        !a.is_loading() && a.loaded().is_some()
+    });
+    for _ in 0..10 {
+        h.step();
+    }
+    assert_eq!(
+        h.query_all_by_label_contains("LlamaForCausalLM").count(),
+        2,
+        "both cards show"
+    );
+}
+
+/// Real models opened without a data file greet the user with a starter pair scored, not with an error about a
+/// record that does not exist (issue 28, defect 6).
+#[test]
+fn models_without_data_open_on_a_starter_example() {
+    let mut h = open(Launch {
+        policy: Some(crate::util::model("llama")),
+        reference: Some(crate::util::model("llama_ref")),
+        ..Launch::default()
+    });
+    wait(&mut h, "the models and the starter", |a| {
+        a.loaded().is_some() && !a.is_loading() && !a.is_scoring() && a.frames() > 5
+    });
+    let a = app(&h);
+    assert!(a.score_error().is_none(), "{:?}", a.score_error());
+    assert!(h.query_by_label_contains("Cannot score").is_none());
+    assert!(a.shown().is_some(), "the starter example is scored");
+    // Emptied by the user: a hint, still no error.
+    let a = app_mut(&mut h);
+    a.editor_mut().chosen.clear();
+    a.editor_mut().rejected.clear();
+    a.apply(Action::Rescore);
+    for _ in 0..5 {
+        h.step();
+    }
+    wait(&mut h, "the empty text", |a| !a.is_scoring());
+    assert!(
+        app(&h).score_error().is_none(),
+        "{:?}",
+        app(&h).score_error()
+    );
+    h_label(&h, "Type a response");
+}
+
+/// The side panel keeps its width when a token is pinned, Models is collapsed or a column sorted; the pinned-token
+/// panel keeps its width while the arrows walk the tokens; the toolbar is one line at 1400 px; the centre does not
+/// move when the metric changes (issue 28, defect 8).
+#[test]
+fn the_layout_does_not_jump() {
+    let mut h = demo();
+    wait(&mut h, "the demo pairs scored", |a| {
+        a.dataset().is_some_and(|d| !d.job.running())
+    });
+    let side = |h: &Gui| app(h).layout().side.expect("side panel").width();
+    let width = side(&h);
+    app_mut(&mut h).apply(Action::Pin(Some((1, 0))));
+    h.run_steps(3);
+    assert_eq!(side(&h), width, "pinning a token");
+    let detail = app(&h).layout().detail.expect("detail panel").width();
+    let n = pair(app(&h)).rejected.tokens.len();
+    for i in 1..n {
+        h.key_press(egui::Key::ArrowRight);
+        h.run_steps(2);
+        assert_eq!(app(&h).pinned(), Some((1, i)));
+        assert_eq!(
+            app(&h).layout().detail.expect("detail").width(),
+            detail,
+            "the pinned-token panel at token {i}"
+        );
+    }
+    app_mut(&mut h).apply(Action::Pin(None));
+    h.run_steps(3);
+    h.get_by_label("Models").click();
+    h.run_steps(10);
+    assert_eq!(side(&h), width, "Models collapsed");
+    h.get_by_label("Models").click();
+    h.run_steps(10);
+    for header in ["margin", "R_r", "n_c"] {
+        h.get_by_label(header).click();
+        h.run_steps(3);
+        assert_eq!(side(&h), width, "sorted by {header}");
+    }
+    let toolbar = app(&h).layout().toolbar.height();
+    assert!(toolbar < 40.0, "the toolbar is {toolbar} px tall");
+    let centre = app(&h).layout().centre;
+    for m in [
+        Metric::Kl,
+        Metric::LogRatio,
+        Metric::SurprisalPolicy,
+        Metric::Reward,
+    ] {
+        app_mut(&mut h).apply(Action::SetMetric(m));
+        h.run_steps(3);
+        assert_eq!(app(&h).layout().centre, centre, "metric {m:?}");
+        assert!(
+            app(&h).layout().toolbar.height() < 40.0,
+            "toolbar, metric {m:?}"
+        );
+    }
+}
+
+/// A fresh start at 900x560 shows the rejected response's red token and the whole colour bar; a window shrunk from
+/// 1400x880 to 1024x640 gives the side panel its share, not its old width (issue 28, defect 9).
+#[test]
+fn small_windows_show_the_red_token() {
+    let mut h = open_sized(Launch::default(), [900.0, 560.0]);
+    wait(&mut h, "the demo", |a| {
+        a.loaded().is_some() && a.shown().is_some() && !a.is_scoring()
+    });
+    h.run_steps(3);
+    let a = app(&h);
+    let lowest = lowest_rejected(a);
+    assert!(
+        a.token_rect(1, lowest).is_some(),
+        "the lowest-reward token is off-screen: {:?}",
+        a.layout()
+    );
+    let toolbar = a.layout().toolbar;
+    assert!(
+        toolbar.right() <= 900.0 && toolbar.height() < 40.0,
+        "the toolbar's content: {toolbar:?}"
+    );
+    let mut h = demo();
+    let before = app(&h).layout().side.expect("side").width();
+    h.set_size(egui::vec2(1024.0, 640.0));
+    h.run_steps(5);
+    let after = app(&h).layout().side.expect("side").width();
+    assert!(
+        after <= 0.4 * 1024.0 && after < before,
+        "side panel {before} -> {after} px"
+    );
+}
+
+/// The settings are saved as they change, not only on File > Quit (issue 28, defect 13).
+#[test]
+fn settings_are_saved_when_they_change() {
+    let mut h = demo();
+    h.run_steps(3);
+    let _ = app_mut(&mut h).take_settings_to_save();
+    assert!(
+        app_mut(&mut h).take_settings_to_save().is_none(),
+        "nothing changed"
+    );
+    app_mut(&mut h).apply(Action::SetMetric(Metric::Kl));
+    let start = Instant::now();
+    let saved = loop {
+        h.step();
+        if let Some(s) = app_mut(&mut h).take_settings_to_save() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the change is saved within seconds"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(saved.metric, Metric::Kl);
+}
+
+/// Where the desktop has no file chooser, Open data... opens creditlens' own, which opens the file chosen; a
+/// desktop dialog that fails says so and falls back to it; the Data section has a path field (issue 28, defect 3).
+#[test]
+fn file_dialogs_work_without_a_desktop_service() {
+    let dir = temp();
+    let data = dir.path().join("mine.jsonl");
+    std::fs::write(
+        &data,
+        "{\"prompt\": \"Q: What is 2+2?\\nA:\", \"chosen\": \" 4.\", \"rejected\": \" 5.\"}\n",
+    )
+    .expect("write");
+    let mut h = open(Launch {
+        file_dialogs: creditlens::gui::FileDialogs::Builtin,
+        ..Launch::default()
+    });
+    wait(&mut h, "the demo", |a| {
+        a.loaded().is_some() && !a.is_scoring()
+    });
+    app_mut(&mut h).apply(Action::Browse(creditlens::gui::Purpose::Data));
+    h.run_steps(2);
+    assert!(
+        app(&h).file_browser().is_some(),
+        "creditlens' own chooser opens"
+    );
+    let path = h.get_by_label_contains("A folder to list or a path to choose");
+    path.focus();
+    h.step();
+    h.event(egui::Event::Key {
+        key: egui::Key::A,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: egui::Modifiers::COMMAND,
+    });
+    h.event(egui::Event::Text(data.display().to_string()));
+    h.key_press(egui::Key::Enter);
+    wait(&mut h, "the chosen file", |a| {
+        a.file_browser().is_none() && a.dataset().is_some_and(|d| d.path == data)
+    });
+    // A desktop dialog that could not open is followed by creditlens' own, with the reason.
+    app_mut(&mut h).apply(Action::DialogAnswered {
+        purpose: creditlens::gui::Purpose::Data,
+        answer: creditlens::gui::DialogAnswer::Failed("no portal".into()),
+    });
+    h.run_steps(2);
+    h_label(&h, "could not open (no portal)");
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    assert!(app(&h).file_browser().is_none(), "Esc closes it");
+    // The path field.
+    let field = h.get_by_label_contains("Path of a data file");
+    assert_eq!(
+        field.value().as_deref(),
+        Some(data.display().to_string().as_str())
+    );
+}
+
+/// `gui --screenshot` on a run waits for the drift while it makes progress, and says what it waits for (issue 28,
+/// defect 13).
+#[test]
+fn the_screenshot_says_what_it_waits_for() {
+    let mut h = open(Launch {
+        plot: Some(creditlens::gui::PlotTab::Drift),
+        ..Launch::default()
+    });
+    wait(&mut h, "the drift to start", |a| {
+        a.loaded().is_some() && a.drift_running()
+    });
+    let waits = app(&h).screenshot_waits_for();
+    assert!(
+        waits.contains(&format!(
+            "the drift over {} checkpoints",
+            app(&h).checkpoints().len()
+        )),
+        "{waits}"
+    );
+    wait(&mut h, "the drift", |a| {
+        !a.drift_running() && !a.drift().is_empty() && !a.is_scoring()
+    });
+    assert_eq!(app(&h).screenshot_waits_for(), "the window to settle");
+}
+
+/// A training folder opens in the app as on the command line (issue 28, defect 7): `gui --checkpoint N` picks a
+/// checkpoint, and a folder with no model says what was looked for, keeping the models loaded before.
+#[test]
+fn training_folders_open_a_checkpoint_or_say_what_is_missing() {
+    let demo = creditlens::demo_assets::DemoAssets::locate().expect("the demo");
+    let mut h = open(Launch {
+        policy: Some(demo.checkpoints()),
+        reference: Some(demo.reference()),
+        checkpoint: Some(80),
+        ..Launch::default()
+    });
+    wait(&mut h, "checkpoint-80", |a| {
+        a.loaded().is_some() && !a.is_loading()
+    });
+    let a = app(&h);
+    assert!(
+        a.loaded()
+            .expect("loaded")
+            .policy
+            .path
+            .ends_with("checkpoint-80"),
+        "{:?}",
+        a.loaded().map(|l| &l.policy.path)
+    );
+    assert_eq!(
+        a.checkpoints().len(),
+        5,
+        "the run's checkpoints feed the drift"
+    );
+    let empty = temp();
+    app_mut(&mut h).apply(Action::OpenModels {
+        policy: empty.path().to_path_buf(),
+        reference: None,
+    });
+    wait(&mut h, "the load to fail", |a| !a.is_loading());
+    let err = app(&h).load_error().map(str::to_string).expect("an error");
+    assert!(
+        err.contains("checkpoint-N") && err.contains("config.json") && err.contains("Still using"),
+        "{err}"
+    );
+    assert!(
+        app(&h)
+            .loaded()
+            .expect("kept")
+            .policy
+            .path
+            .ends_with("checkpoint-80")
+    );
+}
+
+/// The export target has a recent list, and a target chosen in a file dialog sets the format its extension names
+/// (issue 28, defect 3).
+#[test]
+fn export_targets_are_remembered() {
+    let mut h = demo();
+    let dir = temp();
+    let csv = dir.path().join("scores.csv");
+    let a = app_mut(&mut h);
+    a.export_mut().format = creditlens::gui::ExportFormat::Csv;
+    a.export_mut().path = csv.display().to_string();
+    a.apply(Action::Export { overwrite: false });
+    assert!(csv.is_file());
+    assert_eq!(app(&h).settings().recent_exports.first(), Some(&csv));
+    let svg = dir.path().join("figure.svg");
+    app_mut(&mut h).apply(Action::DialogAnswered {
+        purpose: creditlens::gui::Purpose::Export,
+        answer: creditlens::gui::DialogAnswer::Chosen(svg.clone()),
+    });
+    assert_eq!(app(&h).export().format, creditlens::gui::ExportFormat::Svg);
+    assert_eq!(app(&h).export().path, svg.display().to_string());
 }

@@ -287,6 +287,7 @@ fn the_search_command_writes_scored_candidates() {
     let out = dir.path().join("runs.jsonl");
     let args = [
         "search",
+        "--demo",
         "--prompt",
         "Q: What is twice 6?\nA:",
         "--beams",
@@ -397,7 +398,9 @@ fn the_search_command_writes_scored_candidates() {
     assert!(bad.stderr().contains("--beams"), "{}", bad.stderr());
     creditlens(
         dir.path(),
-        &["search", "--prompt", "hi", "--chat", "--beams", "1"],
+        &[
+            "search", "--demo", "--prompt", "hi", "--chat", "--beams", "1",
+        ],
     )
     .fails_with("has no chat template");
     let raising = dir.path().join("raise.jinja");
@@ -406,6 +409,7 @@ fn the_search_command_writes_scored_candidates() {
         dir.path(),
         &[
             "search",
+            "--demo",
             "--prompt",
             "hi",
             "--chat",
@@ -420,6 +424,7 @@ fn the_search_command_writes_scored_candidates() {
         dir.path(),
         &[
             "search",
+            "--demo",
             "--prompt",
             "hi",
             "--beams",
@@ -429,7 +434,10 @@ fn the_search_command_writes_scored_candidates() {
         ],
     )
     .fails_with("context of 256 tokens");
-    let empty = creditlens(dir.path(), &["search", "--prompt", "", "--beams", "1"]);
+    let empty = creditlens(
+        dir.path(),
+        &["search", "--demo", "--prompt", "", "--beams", "1"],
+    );
     assert!(!empty.output.status.success());
     assert!(empty.stderr().contains("empty"), "{}", empty.stderr());
 }

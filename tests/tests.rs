@@ -8,6 +8,10 @@ mod fuzzing;
 mod golden;
 #[cfg(feature = "gui")]
 mod gui;
+#[cfg(feature = "gui")]
+mod gui_views;
+#[cfg(unix)]
+mod models;
 mod render;
 #[cfg(feature = "gui")]
 mod screenshot;

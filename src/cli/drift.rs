@@ -8,7 +8,9 @@ use creditlens::checkpoint::training_checkpoints;
 use creditlens::data::{Record, read_entries};
 use creditlens::defaults;
 use creditlens::demo_assets::DemoAssets;
-use creditlens::drift::{DriftPoint, DriftRun, TRAINER_METRICS, at_step, drift, trainer_curves};
+use creditlens::drift::{
+    DriftPoint, DriftRun, TRAINER_EVAL_METRICS, TRAINER_METRICS, at_step, drift, trainer_curves,
+};
 use creditlens::model::Dtype;
 use creditlens::score::Scorer;
 use creditlens::tokenize::TokenizationMode;
@@ -19,12 +21,24 @@ use std::sync::atomic::AtomicBool;
 #[derive(Debug, Args)]
 pub struct DriftArgs {
     /// The training run: a folder of `checkpoint-N/` subfolders (full checkpoints or LoRA adapters, as TRL saves
-    /// them) [default: the embedded demo's].
+    /// them), or a Hub id (ORG/NAME[@REVISION]) of one in the local Hugging Face cache [default: the embedded
+    /// demo's].
     #[arg(long, value_name = "RUN_DIR")]
     policy: Option<PathBuf>,
-    /// The reference (usually the SFT model) [default: the embedded demo's reference].
-    #[arg(long, value_name = "DIR", requires = "policy")]
+    /// The reference (usually the SFT model): a checkpoint folder, a GGUF file or a Hub id [default: the embedded
+    /// demo's reference].
+    #[arg(long, value_name = "MODEL", requires = "policy")]
     reference: Option<PathBuf>,
+    /// Use the embedded demo's run and reference. Without --policy, the demo's models are used only on the demo's
+    /// own pairs; on your --data they need --demo.
+    #[arg(long, conflicts_with_all = ["policy", "reference"])]
+    demo: bool,
+    /// With a Hub id as --policy: the revision [default: main].
+    #[arg(long, value_name = "REV", requires = "policy")]
+    revision: Option<String>,
+    /// With a Hub id as --reference: the revision [default: main].
+    #[arg(long, value_name = "REV", requires = "reference")]
+    reference_revision: Option<String>,
     /// Preference pairs (JSONL or JSON array) [default: the embedded demo's pairs].
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
@@ -48,31 +62,45 @@ pub struct DriftArgs {
     force: bool,
 }
 
-/// The columns, one row per checkpoint: ours, then trainer_state.json's value at that step (`trainer/...`).
+/// trainer_state.json's metrics written next to ours: the training batches' (`rewards/...`), then the eval set's
+/// (`eval_rewards/...`, logged at each evaluation).
+fn logged_metrics() -> impl Iterator<Item = &'static str> {
+    TRAINER_METRICS.iter().chain(&TRAINER_EVAL_METRICS).copied()
+}
+
+/// The columns, one row per checkpoint: ours, then trainer_state.json's value at that step (`trainer/...`,
+/// `trainer/eval_...`).
 fn header() -> Vec<String> {
     let mut h: Vec<String> = ["step", "checkpoint", "pairs", "beta"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     h.extend(TRAINER_METRICS.iter().map(|m| m.to_string()));
-    h.extend(TRAINER_METRICS.iter().map(|m| format!("trainer/{m}")));
+    h.extend(logged_metrics().map(|m| format!("trainer/{m}")));
     h
 }
 
 pub fn run(args: DriftArgs) -> anyhow::Result<()> {
     let (run_dir, reference, data) = match (&args.policy, &args.reference) {
-        (Some(p), Some(r)) => (
-            p.clone(),
-            r.clone(),
-            args.data
+        (Some(p), Some(r)) => {
+            let data = args
+                .data
                 .clone()
-                .context("--data is required with --policy")?,
-        ),
+                .context("--data is required with --policy")?;
+            let (run_dir, _) =
+                creditlens::source::model_path(p, args.revision.as_deref()).context("--policy")?;
+            let reference = super::locate(r, args.reference_revision.as_deref(), None, "")
+                .context("--reference")?;
+            (run_dir, reference, data)
+        }
         (Some(p), None) => bail!(
             "{}: give --reference (the model DPO started from)",
             p.display()
         ),
         _ => {
+            if args.data.is_some() && !args.demo {
+                super::bail_without_models("--data")?;
+            }
             let demo = DemoAssets::locate()?;
             (
                 demo.checkpoints(),
@@ -123,12 +151,11 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
             "step {}: margin {:+.4}, accuracy {:.3} over {} pairs",
             p.step, p.margin, p.accuracy, p.pairs
         );
-        let logged: Vec<Option<f64>> = TRAINER_METRICS
-            .iter()
+        let logged: Vec<Option<f64>> = logged_metrics()
             .map(|m| {
                 curves
                     .iter()
-                    .find(|c| c.name == *m)
+                    .find(|c| c.name == m)
                     .and_then(|c| at_step(c, p.step))
             })
             .collect();
@@ -212,7 +239,7 @@ impl Output {
             for (m, v) in TRAINER_METRICS.iter().zip(ours) {
                 obj.insert(m.to_string(), v.into());
             }
-            for (m, v) in TRAINER_METRICS.iter().zip(logged) {
+            for (m, v) in logged_metrics().zip(logged) {
                 obj.insert(format!("trainer/{m}"), (*v).into());
             }
             let w = self.out.writer();

@@ -15,7 +15,8 @@ pub struct EvalArgs {
     #[command(flatten)]
     models: ModelArgs,
     /// Labelled pairs: {"prompt","chosen","rejected","error_spans":[[start,end],...]} (character offsets into
-    /// rejected) [default: the embedded demo's held-out pairs, with its models].
+    /// rejected) [default: the embedded demo's held-out pairs; without --policy, with the demo's models, which
+    /// your own --data needs --demo for].
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
     /// Print the figures as one JSON object.
@@ -27,12 +28,14 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let own = args.data.is_some().then_some("--data");
+    args.models.check(own)?;
     let data = match &args.data {
         Some(d) => d.clone(),
         None => DemoAssets::locate()?.heldout(),
     };
     let entries = read_entries(&data)?;
-    let scorer = args.models.load(0)?;
+    let scorer = args.models.load(0, own)?;
     let name = data.display().to_string();
     let pairs: Vec<_> = entries
         .into_iter()

@@ -33,6 +33,27 @@ pub struct GuiArgs {
     /// Open the window at this size in logical pixels, e.g. 1024x640 [default: 1400x880, or the remembered size].
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     window_size: Option<[f32; 2]>,
+    /// DPO's beta for the models opened [default: the beta last used with this policy, else 0.1, TRL's default].
+    #[arg(long, value_parser = parse_beta)]
+    beta: Option<f64>,
+    /// With a training folder as the policy: open its checkpoint-N/ [default: the last one].
+    #[arg(long, value_name = "N", requires = "policy")]
+    checkpoint: Option<usize>,
+}
+
+/// `--beta`: a positive, finite number.
+fn parse_beta(text: &str) -> Result<f64, String> {
+    let beta: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if beta.is_finite() && beta > 0.0 {
+        Ok(beta)
+    } else {
+        Err(format!(
+            "beta must be a positive number (DPO's beta, e.g. 0.1), not {text}"
+        ))
+    }
 }
 
 /// Parses `WIDTHxHEIGHT` (at least the window's smallest size, 720x480).
@@ -74,6 +95,9 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
         plot: args.plot,
         chat_template: args.chat_template,
         window_size: args.window_size,
+        file_dialogs: Default::default(),
+        beta: args.beta,
+        checkpoint: args.checkpoint,
     })?;
     Ok(())
 }

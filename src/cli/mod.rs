@@ -19,7 +19,9 @@ use creditlens::model::Dtype;
 use creditlens::score::{RecordScore, ScoreOptions, Scorer};
 use creditlens::tokenize::TokenizationMode;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Token-level implicit rewards of DPO-trained language models.
 #[derive(Debug, Parser)]
@@ -54,14 +56,30 @@ enum Command {
 /// The models and scoring settings every scoring command takes.
 #[derive(Debug, Args)]
 struct ModelArgs {
-    /// The trained policy: a Hugging Face checkpoint directory or a PEFT LoRA adapter directory [default: the
-    /// embedded demo's policy].
-    #[arg(long, value_name = "DIR")]
+    /// The trained policy: a Hugging Face checkpoint folder, a PEFT LoRA adapter folder, a GGUF file, a training
+    /// folder of checkpoint-N/ subfolders (the last one, or --checkpoint N), or a Hub id (ORG/NAME[@REVISION])
+    /// found in the local Hugging Face cache; a local path wins over a Hub id.
+    #[arg(long, value_name = "MODEL")]
     policy: Option<PathBuf>,
-    /// The reference (usually the SFT model DPO started from) [default: the embedded demo's reference; for a LoRA
+    /// The reference (usually the SFT model DPO started from), in any form --policy takes [default: for a LoRA
     /// adapter policy, its base model].
-    #[arg(long, value_name = "DIR", requires = "policy")]
+    #[arg(long, value_name = "MODEL", requires = "policy")]
     reference: Option<PathBuf>,
+    /// Use the embedded demo's models (a small DPO policy and its SFT reference) on the records given. Without
+    /// --policy, the demo's models are used only on the demo's own data; on your --data or --prompt they need
+    /// --demo, so that a forgotten --policy is an error, not plausible numbers.
+    #[arg(long, conflicts_with_all = ["policy", "reference"])]
+    demo: bool,
+    /// With a training folder as --policy: use its checkpoint-N instead of the last.
+    #[arg(long, value_name = "N", requires = "policy")]
+    checkpoint: Option<usize>,
+    /// With a Hub id as --policy: the revision (branch, tag, refs/pr/N or commit) [default: main; ORG/NAME@REV
+    /// says the same].
+    #[arg(long, value_name = "REV", requires = "policy")]
+    revision: Option<String>,
+    /// With a Hub id as --reference: its revision [default: main].
+    #[arg(long, value_name = "REV", requires = "reference")]
+    reference_revision: Option<String>,
     /// DPO's beta: r_t = beta * (log pi - log pi_ref).
     #[arg(long, default_value_t = defaults::BETA, allow_negative_numbers = true)]
     beta: f64,
@@ -100,21 +118,46 @@ impl ModelArgs {
         }
     }
 
-    /// The policy and reference directories: the given ones, or the embedded demo's.
-    fn paths(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
-        match (&self.policy, &self.reference) {
-            (Some(p), Some(r)) => Ok((p.clone(), r.clone())),
-            (Some(p), None) => Ok((p.clone(), creditlens::source::default_reference(p)?)),
-            _ => {
-                let demo = DemoAssets::locate()?;
-                Ok((demo.policy(), demo.reference()))
+    /// The policy and reference to load: the given ones (training folders and Hub ids made concrete, with a note
+    /// on stderr saying which checkpoint of a training folder is used), or the embedded demo's. `own` names the
+    /// records the user gave (`--data`, `--prompt`), which the demo's models score only with `--demo`.
+    fn paths(&self, own: Option<&str>) -> anyhow::Result<(PathBuf, PathBuf)> {
+        self.check(own)?;
+        let Some(policy) = &self.policy else {
+            let demo = DemoAssets::locate()?;
+            return Ok((demo.policy(), demo.reference()));
+        };
+        let located = locate(
+            policy,
+            self.revision.as_deref(),
+            self.checkpoint,
+            "--checkpoint N",
+        )
+        .with_context(|| match &self.reference {
+            Some(_) => "--policy".to_string(),
+            None => "--policy (given without --reference)".to_string(),
+        })?;
+        let reference = match &self.reference {
+            Some(r) => {
+                locate(r, self.reference_revision.as_deref(), None, "").context("--reference")?
             }
+            None => creditlens::source::default_reference(&located)?,
+        };
+        Ok((located, reference))
+    }
+
+    /// Refuses the user's own records (`own`: `--data`, `--prompt`) without models or `--demo`; called before any
+    /// work.
+    fn check(&self, own: Option<&str>) -> anyhow::Result<()> {
+        match own {
+            Some(what) if self.policy.is_none() && !self.demo => bail_without_models(what),
+            _ => Ok(()),
         }
     }
 
-    fn load(&self, top_k: usize) -> anyhow::Result<Scorer> {
+    fn load(&self, top_k: usize, own: Option<&str>) -> anyhow::Result<Scorer> {
         let template = self.template_file()?;
-        let (policy, reference) = self.paths()?;
+        let (policy, reference) = self.paths(own)?;
         let scorer = Scorer::load(&policy, &reference, self.dtype, self.options(top_k))
             .context("cannot load the models")?;
         Ok(match template {
@@ -133,6 +176,33 @@ impl ModelArgs {
             .transpose()
             .context("cannot read --chat-template")
     }
+}
+
+/// The error for records of the user's own (`what`: `--data`, `--prompt`) given without models.
+fn bail_without_models(what: &str) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "{what} gives your own records, but no models were given: pass --policy and --reference (your DPO policy and the model it started from), or --demo to score them with the embedded demo's models"
+    )
+}
+
+/// The model `spec` names, made concrete (see `creditlens::source::locate`); when a training folder's checkpoint is
+/// picked, a note on stderr says which, and that `other` (a flag) picks another.
+fn locate(
+    spec: &Path,
+    revision: Option<&str>,
+    checkpoint: Option<usize>,
+    other: &str,
+) -> anyhow::Result<PathBuf> {
+    let located = creditlens::source::locate(spec, revision, checkpoint)?;
+    if let Some(run) = &located.run {
+        let how = if other.is_empty() {
+            "pass its checkpoint-N/ folder for another".to_string()
+        } else {
+            format!("{other} for another")
+        };
+        eprintln!("note: {} ({how})", run.describe());
+    }
+    Ok(located.path)
 }
 
 /// One record typed on the command line: `--prompt` with `--response` (unpaired), or with `--chosen` and
@@ -242,8 +312,10 @@ impl Out {
     }
 }
 
-/// A progress bar on stderr over `len` records (hidden when stderr is not a terminal).
-fn progress_bar(len: usize, what: &str) -> ProgressBar {
+/// A progress bar on stderr over `len` records. Where stderr is not a terminal (a log file, a notebook cell, CI) the
+/// bar cannot be drawn, and [`Progress::step`] prints a plain line instead: when the work starts and then every
+/// [`PLAIN_EVERY`].
+fn progress_bar(len: usize, what: &str) -> Progress {
     let bar = ProgressBar::new(len as u64);
     let template = format!(
         "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} records {{per_sec}} eta {{eta}} {{msg}}"
@@ -253,7 +325,62 @@ fn progress_bar(len: usize, what: &str) -> ProgressBar {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    bar
+    let plain = bar.is_hidden().then(|| {
+        eprintln!("{what}: 0/{len} records");
+        PlainProgress {
+            what: what.to_string(),
+            started: Instant::now(),
+            last: Cell::new(Instant::now()),
+        }
+    });
+    Progress { bar, plain }
+}
+
+/// How often [`Progress::step`] prints a line where no bar can be drawn.
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
+/// A progress bar, or plain lines where stderr is not a terminal (see [`progress_bar`]).
+struct Progress {
+    bar: ProgressBar,
+    plain: Option<PlainProgress>,
+}
+
+/// The state of the plain progress lines.
+struct PlainProgress {
+    what: String,
+    started: Instant,
+    last: Cell<Instant>,
+}
+
+impl Progress {
+    /// One more record done.
+    fn step(&self) {
+        self.bar.inc(1);
+        let Some(p) = &self.plain else { return };
+        if p.last.get().elapsed() < PLAIN_EVERY {
+            return;
+        }
+        p.last.set(Instant::now());
+        let (done, len) = (self.bar.position(), self.bar.length().unwrap_or(0));
+        let seconds = p.started.elapsed().as_secs_f64();
+        let eta = if done > 0 {
+            format!(
+                ", about {:.0} s left",
+                seconds / done as f64 * len.saturating_sub(done) as f64
+            )
+        } else {
+            String::new()
+        };
+        eprintln!("{}: {done}/{len} records, {seconds:.0} s{eta}", p.what);
+    }
+}
+
+impl std::ops::Deref for Progress {
+    type Target = ProgressBar;
+
+    fn deref(&self) -> &ProgressBar {
+        &self.bar
+    }
 }
 
 /// Parses the command line and runs the chosen command.
@@ -319,7 +446,7 @@ fn score_entries(
                 );
             }
         }
-        bar.inc(1);
+        bar.step();
     }
     bar.finish_and_clear();
     Ok(skipped)

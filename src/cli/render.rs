@@ -14,7 +14,8 @@ use std::path::PathBuf;
 pub struct RenderArgs {
     #[command(flatten)]
     models: ModelArgs,
-    /// A data file (JSONL or JSON array) [default: the embedded demo's pairs].
+    /// A data file (JSONL or JSON array) [default: the embedded demo's pairs; without --policy, with the demo's
+    /// models, which your own --data or --prompt needs --demo for].
     #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "search"])]
     data: Option<PathBuf>,
     /// Which record of --data, or which line (run) of --search (0-based).
@@ -133,6 +134,12 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{}: run {}", path.display(), args.index))?;
         return draw(&args, &scored, &[]);
     }
+    let own = if args.data.is_some() {
+        Some("--data")
+    } else {
+        args.text.prompt.is_some().then_some("--prompt")
+    };
+    args.models.check(own)?;
     let record = match args.text.record()? {
         Some(r) => r,
         None => {
@@ -155,7 +162,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("{}:{line}", data.display()))?
         }
     };
-    let scorer = args.models.load(0)?;
+    let scorer = args.models.load(0, own)?;
     let scored = scorer.score_record(args.index, &record)?;
     for w in scored.warnings() {
         eprintln!("warning: {w}");

@@ -81,13 +81,14 @@ impl Totals {
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     args.models.options(args.top_k).validate()?;
     let single = args.text.record()?;
-    let entries = match (&args.data, &single) {
-        (Some(path), _) => Some(read_entries(path)?),
-        (None, Some(_)) => None,
+    let (entries, own) = match (&args.data, &single) {
+        (Some(path), _) => (Some(read_entries(path)?), "--data"),
+        (None, Some(_)) => (None, "--prompt"),
         (None, None) => {
             bail!("give --data FILE, or --prompt with --response (or --chosen and --rejected)")
         }
     };
+    args.models.check(Some(own))?;
     // Open the output before the (slow) model load, so that a bad --out fails at once.
     if let (Some(out), Some(data)) = (&args.out, &args.data)
         && creditlens::partial_file::same_file(out, data)
@@ -118,7 +119,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
     });
     let started = Instant::now();
-    let scorer = args.models.load(args.top_k)?;
+    let scorer = args.models.load(args.top_k, Some(own))?;
     let mut totals = Totals::default();
     match (entries, single) {
         (Some(entries), _) => score_file(&args, &scorer, entries, &mut writer, &mut totals)?,

@@ -139,14 +139,21 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     if args.experiment {
         return experiment(&args);
     }
-    let prompts = match (&args.prompt, &args.data) {
-        (Some(p), None) => vec![as_prompt(p, args.chat, args.system.as_deref())],
-        (None, Some(path)) => read_prompts(path, args.chat, args.system.as_deref())?,
+    let (prompts, own) = match (&args.prompt, &args.data) {
+        (Some(p), None) => (
+            vec![as_prompt(p, args.chat, args.system.as_deref())],
+            "--prompt",
+        ),
+        (None, Some(path)) => (
+            read_prompts(path, args.chat, args.system.as_deref())?,
+            "--data",
+        ),
         _ => bail!("give --prompt TEXT or --data FILE (or --experiment)"),
     };
+    args.models.check(Some(own))?;
     let inputs: Vec<&Path> = args.data.iter().map(PathBuf::as_path).collect();
     let mut out = Out::create(args.out.as_deref(), args.force, &inputs)?;
-    let scorer = args.models.load(args.top_k)?;
+    let scorer = args.models.load(args.top_k, Some(own))?;
     let searcher = Searcher::new(&scorer)?;
     let runs = args.beams.len() + usize::from(args.sample.is_some());
     let bar = progress_bar(prompts.len() * runs, "searching");
@@ -181,7 +188,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             let w = out.writer();
             writeln!(w, "{}", serde_json::to_string(&run)?)?;
             w.flush()?;
-            bar.inc(1);
+            bar.step();
         }
         if let Some(n) = args.sample {
             let sampling = SampleSettings {
@@ -205,7 +212,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             let w = out.writer();
             writeln!(w, "{}", serde_json::to_string(&run)?)?;
             w.flush()?;
-            bar.inc(1);
+            bar.step();
         }
     }
     bar.finish_and_clear();
@@ -219,7 +226,7 @@ fn experiment(args: &SearchArgs) -> anyhow::Result<()> {
         None => None,
     };
     let demo = creditlens::demo_assets::DemoAssets::locate()?;
-    let scorer = args.models.load(args.top_k)?;
+    let scorer = args.models.load(args.top_k, None)?;
     let settings = ExperimentSettings {
         prompts: args.prompts,
         beams: args.beams.clone(),

@@ -1,7 +1,7 @@
 //! What the user (or a test driving the window) asks the app to do. Views return these; [`super::App::apply`]
 //! carries them out, so the state changes in one place.
 
-use super::dialogs::Purpose;
+use super::dialogs::{Answer, Purpose};
 use crate::heatmap::Metric;
 use std::path::PathBuf;
 
@@ -10,6 +10,13 @@ use std::path::PathBuf;
 pub enum Action {
     /// Open a folder or file dialog.
     Browse(Purpose),
+    /// A file dialog answered (the desktop's, or creditlens' own chooser).
+    DialogAnswered {
+        /// What it was opened for.
+        purpose: Purpose,
+        /// Its answer.
+        answer: Answer,
+    },
     /// (Re)load the models in the path fields.
     Load,
     /// Put these paths in the fields (the reference only if given) and load them.

@@ -4,14 +4,15 @@
 use super::action::Action;
 use super::colour_bar::colour_bar;
 use super::dataset::Dataset;
-use super::dialogs::{Pending, Purpose};
+use super::dialogs::{self, Answer as DialogAnswer, Pending, Purpose};
 use super::export::{self, ExportState, Format};
+use super::file_browser::{self, FileBrowser};
 use super::heatmap_view::{ChipCache, TokenChips};
 use super::job::Job;
 use super::models_panel::{self, CardRects, ModelForm};
 use super::plots::{self, TrainerCurve};
 use super::search_view::{SearchState, search_window};
-use super::settings::{STORAGE_KEY, Settings, push_recent};
+use super::settings::{STORAGE_KEY, Settings, push_recent, recent_menu};
 use super::worker::{DriftJob, DriftPoint, Loaded, Reply, SearchJob, Worker};
 use crate::chat::{Conversation, Message};
 use crate::checkpoint::{TrainingCheckpoint, training_checkpoints};
@@ -30,6 +31,7 @@ mod centre;
 mod chrome;
 mod editor;
 mod export_view;
+mod file_dialogs;
 mod input;
 mod plots_panel;
 mod replies;
@@ -58,6 +60,23 @@ pub struct Launch {
     pub chat_template: Option<PathBuf>,
     /// Open the window at this size (logical pixels) instead of the default or remembered one.
     pub window_size: Option<[f32; 2]>,
+    /// Which file dialogs to use.
+    pub file_dialogs: FileDialogs,
+    /// Open with this beta (`gui --beta`) instead of the one remembered for the policy.
+    pub beta: Option<f64>,
+    /// With a training folder as the policy, open this `checkpoint-N/` instead of the last one.
+    pub checkpoint: Option<usize>,
+}
+
+/// Which file dialogs the app opens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FileDialogs {
+    /// The desktop's (xdg-desktop-portal or zenity) where it has one, else creditlens' own; one that fails to open
+    /// is followed by creditlens' own.
+    #[default]
+    Auto,
+    /// creditlens' own file chooser, always (`CREDITLENS_FILE_DIALOG=builtin`; tests).
+    Builtin,
 }
 
 /// Which plot the bottom panel shows.
@@ -71,6 +90,70 @@ pub enum PlotTab {
     TokenByCheckpoint,
 }
 
+/// Where the parts of the window were drawn in the last frame (screen rects, logical pixels): for tests of the
+/// layout.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayoutRects {
+    /// The menu bar.
+    pub menu: egui::Rect,
+    /// The toolbar.
+    pub toolbar: egui::Rect,
+    /// The side panel (models, settings, data), when shown.
+    pub side: Option<egui::Rect>,
+    /// The pinned token's panel, when a token is pinned.
+    pub detail: Option<egui::Rect>,
+    /// The plots panel, when shown.
+    pub plots: Option<egui::Rect>,
+    /// The visible part of the centre (editor and heatmaps).
+    pub centre: egui::Rect,
+}
+
+impl Default for LayoutRects {
+    fn default() -> Self {
+        Self {
+            menu: egui::Rect::NOTHING,
+            toolbar: egui::Rect::NOTHING,
+            side: None,
+            detail: None,
+            plots: None,
+            centre: egui::Rect::NOTHING,
+        }
+    }
+}
+
+/// The pair shown when models are opened without a data file: a factual error a DPO run on preference data
+/// usually learns to penalise, to edit or replace.
+pub fn starter_pair() -> Record {
+    Record::Pair {
+        prompt: "Question: What is the capital of Australia?\nAnswer:".into(),
+        chosen: " The capital of Australia is Canberra.".into(),
+        rejected: " The capital of Australia is Sydney.".into(),
+        error_spans: Vec::new(),
+        chat: None,
+    }
+}
+
+/// What a load in flight replaced, put back if it fails.
+struct BeforeLoad {
+    checkpoints: Vec<TrainingCheckpoint>,
+    trainer: Vec<TrainerCurve>,
+    drift: Vec<DriftPoint>,
+    beta: f64,
+}
+
+/// The plots panel's height in a window `height` tall: about 30% of it, less in a small window so the heatmaps
+/// keep their room.
+fn plots_height(height: f32) -> f32 {
+    if height < 700.0 {
+        (height * 0.25).clamp(120.0, 170.0)
+    } else {
+        (height * 0.3).clamp(170.0, 260.0)
+    }
+}
+
+/// Settings are saved when they change, at most this often.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
 /// Debounce between the last keystroke and rescoring.
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
@@ -78,7 +161,10 @@ struct ScreenshotMode {
     path: PathBuf,
     frames_with_scores: u32,
     requested: bool,
+    /// When the last progress was seen.
     started: Instant,
+    /// What progress looked like then: loading, its percent, scores shown, drift points, the drift's progress.
+    progress: (bool, u32, bool, usize, u32),
 }
 
 /// The app.
@@ -118,13 +204,27 @@ pub struct App {
     drift_selected_stale: bool,
     trainer: Vec<TrainerCurve>,
     /// What a load in flight replaced (checkpoints, trainer curves, drift), put back if it fails.
-    before_load: Option<(Vec<TrainingCheckpoint>, Vec<TrainerCurve>, Vec<DriftPoint>)>,
+    before_load: Option<BeforeLoad>,
+    /// The settings as last saved, and when.
+    saved_settings: (Settings, Instant),
+    /// `gui --window-size`: asked of the window at the first frame (eframe restores a remembered size otherwise).
+    window_size: Option<egui::Vec2>,
+    /// `gui --beta`, applied to the first models loaded.
+    launch_beta: Option<f64>,
+    /// `gui --checkpoint`, applied to the first models loaded.
+    launch_checkpoint: Option<usize>,
+    /// Open the Models section in the next frame (models are being opened).
+    open_models_section: bool,
     /// Height given to the heatmaps in the last frame (for tests of the layout).
     heatmap_height: f32,
     /// Height of the text editor in the last frame (for tests of the layout).
     editor_height: f32,
     /// Height of the plots panel's content in the last frame (for tests of the layout).
     plots_height: f32,
+    /// Where the window's parts were drawn in the last frame (for tests of the layout).
+    layout: LayoutRects,
+    /// The window's content size in the last frame (the panels keep their share when it changes).
+    last_window: Option<egui::Vec2>,
     /// Edited texts of data-file records, by row, kept when another row is opened (cleared by Revert).
     edits: std::collections::HashMap<usize, Editor>,
     /// Policies opened with a run folder of `checkpoint-N/` elsewhere (the demo's), so reopening one keeps its drift.
@@ -135,13 +235,22 @@ pub struct App {
     export: ExportState,
     /// Search window.
     search: SearchState,
+    /// The desktop's file dialog in flight.
     dialog: Option<Pending>,
+    /// creditlens' own file chooser, when open.
+    browser: Option<FileBrowser>,
+    /// Which file dialogs to use.
+    file_dialogs: FileDialogs,
+    /// The data file path field, as typed.
+    data_path: String,
     cards: CardRects,
     title: String,
     screenshot: Option<ScreenshotMode>,
     outcome: Arc<Mutex<Option<String>>>,
     /// Status line.
     notice: Option<String>,
+    /// Whether the status line reports an error (drawn in the error colour).
+    notice_is_error: bool,
     /// Frames drawn (for tests and the screenshot mode).
     frames: u64,
 }
@@ -188,6 +297,7 @@ impl App {
         let worker = Worker::new();
         worker.set_context(ctx);
         let mut app = Self {
+            saved_settings: (settings.clone(), Instant::now()),
             settings,
             worker,
             ctx: ctx.clone(),
@@ -212,15 +322,24 @@ impl App {
             drift_selected_stale: false,
             trainer: Vec::new(),
             before_load: None,
+            launch_beta: launch.beta,
+            launch_checkpoint: launch.checkpoint,
+            window_size: launch.window_size.map(egui::Vec2::from),
+            open_models_section: false,
             heatmap_height: 0.0,
             editor_height: 0.0,
             plots_height: 0.0,
+            layout: LayoutRects::default(),
+            last_window: None,
             edits: std::collections::HashMap::new(),
             runs: Vec::new(),
             plot_tab: PlotTab::Tokens,
             export: ExportState::default(),
             search: SearchState::default(),
             dialog: None,
+            browser: None,
+            file_dialogs: launch.file_dialogs,
+            data_path: String::new(),
             cards: CardRects::default(),
             title: String::new(),
             screenshot: launch.screenshot.clone().map(|path| ScreenshotMode {
@@ -228,9 +347,11 @@ impl App {
                 frames_with_scores: 0,
                 requested: false,
                 started: Instant::now(),
+                progress: (false, 0, false, 0, 0),
             }),
             outcome,
             notice: None,
+            notice_is_error: false,
             frames: 0,
         };
         if let Some(t) = launch.theme {
@@ -264,8 +385,10 @@ impl App {
             app.form.reference = r.display().to_string();
             app.load_models(checkpoints_dir);
         }
-        if let Some(d) = data {
-            app.open_data(&d);
+        match data {
+            Some(d) => app.open_data(&d),
+            // Your own models without a data file: a starter pair to edit, scored as soon as they load.
+            None => app.editor.set(&starter_pair()),
         }
         app
     }
@@ -287,31 +410,46 @@ impl App {
         }
     }
 
-    fn open_dialog(&mut self, purpose: Purpose) {
-        if self.dialog.is_none() {
-            let suggested = (purpose == Purpose::Export).then(|| PathBuf::from(&self.export.path));
-            self.dialog = Some(Pending::open(purpose, &self.ctx, suggested));
+    /// When the window changes size, the side panel keeps its share of the width and the plots panel its share of
+    /// the height (egui keeps a panel's size in pixels, so a shrunk window would be mostly side panel).
+    fn keep_panel_shares(&mut self, ui: &Ui, window: egui::Vec2) {
+        let Some(last) = self.last_window.replace(window) else {
+            return;
+        };
+        if last == window || last.x <= 0.0 || last.y <= 0.0 {
+            return;
+        }
+        let ctx = ui.ctx();
+        for (salt, horizontal) in [("side", true), ("plots", false)] {
+            let id = ui.scope_id().with(salt);
+            if let Some(mut state) = egui::containers::panel::PanelState::load(ctx, id) {
+                let r = &mut state.outer_rect;
+                if horizontal {
+                    r.set_width((r.width() * window.x / last.x).max(300.0));
+                } else {
+                    r.set_height((r.height() * window.y / last.y).max(120.0));
+                }
+                ctx.data_mut(|d| d.insert_persisted(id, state));
+            }
         }
     }
 
-    fn poll_dialog(&mut self) {
-        let Some(d) = &self.dialog else { return };
-        let Some(answer) = d.poll() else { return };
-        let purpose = d.purpose;
-        self.dialog = None;
-        let Some(path) = answer else { return };
-        match purpose {
-            Purpose::Policy | Purpose::PolicyFile => {
-                self.form.policy = path.display().to_string();
-                self.load_models(None);
-            }
-            Purpose::Reference | Purpose::ReferenceFile => {
-                self.form.reference = path.display().to_string();
-                self.load_models(None);
-            }
-            Purpose::Data => self.open_data(&path),
-            Purpose::Export => self.export.path = path.display().to_string(),
-        }
+    /// Puts `text` in the status line.
+    fn say(&mut self, text: impl Into<String>) {
+        self.notice = Some(text.into());
+        self.notice_is_error = false;
+    }
+
+    /// Puts the error `text` in the status line, in the error colour.
+    fn warn(&mut self, text: impl Into<String>) {
+        self.notice = Some(text.into());
+        self.notice_is_error = true;
+    }
+
+    /// Empties the status line.
+    fn clear_notice(&mut self) {
+        self.notice = None;
+        self.notice_is_error = false;
     }
 
     fn update_title(&mut self, ctx: &egui::Context) {
@@ -322,7 +460,12 @@ impl App {
         };
         let mut title = "creditlens".to_string();
         if let Some(l) = &self.loaded {
-            title += &format!(" — {} vs {}", name(&l.policy.path), name(&l.reference.path));
+            title += &format!(
+                " — {} vs {} (β {})",
+                name(&l.policy.path),
+                name(&l.reference.path),
+                self.settings.beta
+            );
         }
         if let Some(d) = &self.dataset {
             title += &format!(" — {}", name(&d.path));
@@ -337,8 +480,12 @@ impl App {
     pub fn show(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
         self.frames += 1;
+        if self.frames == 1
+            && let Some(size) = self.window_size
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
+        }
         self.handle_replies();
-        self.poll_dialog();
         self.handle_input(&ctx);
         if let Some(since) = self.editor.dirty_since {
             let left = DEBOUNCE.saturating_sub(since.elapsed());
@@ -350,18 +497,34 @@ impl App {
         }
         self.update_title(&ctx);
 
-        egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
-        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
-        // Panels start in proportion to the window (a 1024x640 one keeps most of its width for the heatmaps);
-        // each can be resized, and the side and plot panels hidden (View menu, Ctrl+B / Ctrl+P).
+        // The content's own rects (not the panels'), so a test sees a toolbar that overflows the window.
+        self.layout.menu = egui::Panel::top("menu")
+            .show(ui, |ui| {
+                self.menu_bar(ui);
+                ui.min_rect()
+            })
+            .inner;
+        self.layout.toolbar = egui::Panel::top("toolbar")
+            .show(ui, |ui| {
+                self.toolbar(ui);
+                ui.min_rect()
+            })
+            .inner;
+        // Panels start in proportion to the window (a 1024x640 one keeps most of its width for the heatmaps),
+        // keep their share when the window is resized, can be resized, and the side and plot panels hidden (View
+        // menu, Ctrl+B / Ctrl+P). Their content never widens them: what does not fit scrolls or is cut.
         let window = ui.available_rect_before_wrap().size();
-        if self.settings.show_side {
+        self.keep_panel_shares(ui, window);
+        self.layout.side = self.settings.show_side.then(|| {
             egui::Panel::left("side")
                 .resizable(true)
                 .default_size((window.x * 0.36).clamp(320.0, 540.0))
-                .min_size(300.0)
-                .show(ui, |ui| self.side_panel(ui));
-        }
+                .size_range(300.0..=(window.x * 0.6).max(300.0))
+                .show(ui, |ui| self.side_panel(ui))
+                .response
+                .rect
+        });
+        self.layout.detail = None;
         if let Some((side, idx)) = self.pinned {
             let token = self.shown.as_ref().and_then(|s| {
                 let responses = s.responses();
@@ -370,30 +533,38 @@ impl App {
             });
             match token {
                 Some((name, t)) => {
-                    egui::Panel::right("detail")
+                    let panel = egui::Panel::right("detail")
                         .resizable(true)
                         .default_size(330.0)
+                        .size_range(260.0..=(window.x * 0.5).max(260.0))
                         .show(ui, |ui| {
-                            egui::ScrollArea::vertical().show(ui, |ui| {
-                                if super::detail::show(ui, name, idx, &t) {
-                                    self.pinned = None;
-                                }
-                            });
+                            egui::ScrollArea::both()
+                                .id_salt("detail-scroll")
+                                .auto_shrink([false, false])
+                                .show(ui, |ui| {
+                                    if super::detail::show(ui, name, idx, &t) {
+                                        self.pinned = None;
+                                    }
+                                });
                         });
+                    self.layout.detail = Some(panel.response.rect);
                 }
                 None => self.pinned = None,
             }
         }
-        if self.settings.show_plots {
+        self.layout.plots = self.settings.show_plots.then(|| {
             egui::Panel::bottom("plots")
                 .resizable(true)
-                .default_size((window.y * 0.3).clamp(170.0, 260.0))
-                .min_size(150.0)
-                .show(ui, |ui| self.plots(ui));
-        }
+                .default_size(plots_height(window.y))
+                .min_size(120.0)
+                .show(ui, |ui| self.plots(ui))
+                .response
+                .rect
+        });
         egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
         self.export_window(&ctx);
-        for action in search_window(&ctx, &mut self.search, self.loaded.is_some()) {
+        self.poll_dialog(&ctx);
+        for action in search_window(&ctx, &mut self.search, self.loaded.is_some(), &self.layout) {
             self.apply(action);
         }
         self.screenshot_step(&ctx);
@@ -401,8 +572,16 @@ impl App {
 }
 
 impl eframe::App for App {
-    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut Ui, frame: &mut eframe::Frame) {
         self.show(ui);
+        // Saved as they change: closing the window some other way than File > Quit, or a kill, keeps them.
+        if self.screenshot.is_none()
+            && let Some(settings) = self.take_settings_to_save()
+            && let Some(storage) = frame.storage_mut()
+        {
+            eframe::set_value(storage, STORAGE_KEY, &settings);
+            storage.flush();
+        }
     }
 
     fn persist_egui_memory(&self) -> bool {

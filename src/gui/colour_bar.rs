@@ -5,13 +5,14 @@ use crate::heatmap::{Colormap, Metric, Theme};
 use crate::render::fmt_num;
 use egui::{Pos2, Rect, Sense, Stroke, Ui, Vec2};
 
-/// A horizontal colour bar over [-limit, limit] with numbers; surprisal and KL run the other way.
-pub fn colour_bar(ui: &mut Ui, metric: Metric, limit: f64, theme: Theme) {
+/// A horizontal colour bar `width` wide over [-limit, limit] with numbers and, in a few words, what red means
+/// (the whole sentence on hover); surprisal and KL run the other way.
+pub fn colour_bar(ui: &mut Ui, metric: Metric, limit: f64, theme: Theme, width: f32) {
     let cmap = Colormap::for_theme(theme);
     let (lo, hi) = metric.bar_range(limit);
     ui.horizontal(|ui| {
         ui.monospace(fmt_num(lo));
-        let (rect, response) = ui.allocate_exact_size(Vec2::new(220.0, 14.0), Sense::hover());
+        let (rect, response) = ui.allocate_exact_size(Vec2::new(width, 14.0), Sense::hover());
         let painter = ui.painter_at(rect);
         let steps = 110;
         for i in 0..steps {
@@ -41,6 +42,10 @@ pub fn colour_bar(ui: &mut Ui, metric: Metric, limit: f64, theme: Theme) {
             fmt_num(hi)
         ));
         ui.monospace(fmt_num(hi));
-        ui.label(format!("{} ({})", metric.label(), metric.red_means()));
+        ui.label(metric.red_short()).on_hover_text(format!(
+            "{}: {}",
+            metric.label(),
+            metric.red_means()
+        ));
     });
 }

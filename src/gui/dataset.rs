@@ -35,8 +35,101 @@ pub struct Row {
     pub score: Option<Result<RowScore, String>>,
     /// Lower-cased text for searching.
     pub(super) haystack: String,
-    /// The prompt as the table shows it (for a conversation, its last user message), on one line.
+    /// The prompt as the table shows it (for a conversation, its last user message), on one line, without the
+    /// text that most prompts of the file share at their start and end ([`Dataset::shared`]).
     pub prompt: String,
+}
+
+/// Least share of a file's prompts that must share a start (or an end) for the table to leave it out.
+const SHARED_QUORUM: f64 = 0.8;
+
+/// How many characters at each end of a prompt are compared with the other prompts' (a longer shared template is
+/// left out in part).
+const SHARED_CHARS: usize = 400;
+
+/// How many characters of a prompt the table keeps (it is cut to the column's width anyway).
+const PROMPT_CHARS: usize = 200;
+
+/// The longest start shared by at least `quorum` of `texts`, cut back to just after whitespace so that it ends
+/// between words ("Question: Wh" -> "Question: ").
+fn shared_start(texts: &[Vec<char>], quorum: usize) -> Vec<char> {
+    if quorum < 2 || texts.len() < quorum {
+        return Vec::new();
+    }
+    let mut sorted: Vec<&[char]> = texts.iter().map(Vec::as_slice).collect();
+    sorted.sort_unstable();
+    // Texts sharing a start are neighbours once sorted: a window of `quorum` of them shares the common start of
+    // its first and last.
+    let common = |a: &[char], b: &[char]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (i, n) = (0..=sorted.len() - quorum)
+        .map(|i| (i, common(sorted[i], sorted[i + quorum - 1])))
+        .max_by_key(|&(_, n)| n)
+        .unwrap_or((0, 0));
+    let start = &sorted[i][..n];
+    let cut = start
+        .iter()
+        .rposition(|c| c.is_whitespace())
+        .map_or(0, |k| k + 1);
+    start[..cut].to_vec()
+}
+
+/// The text most prompts of a file share at their start and end (e.g. a "Question: " ... " Answer:" template),
+/// which the table leaves out so that the column shows what differs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedText {
+    /// Shared start.
+    pub prefix: String,
+    /// Shared end.
+    pub suffix: String,
+}
+
+impl SharedText {
+    /// The start and end shared by at least 80% of `prompts` (as the table shows them: trimmed, on one line),
+    /// whole words only, each looked for in the first and last [`SHARED_CHARS`] characters; none for fewer than two
+    /// prompts.
+    pub fn of<'a>(prompts: impl IntoIterator<Item = &'a str>) -> Self {
+        let line = |c: char| if c == '\n' || c == '\r' { ' ' } else { c };
+        let (forward, backward): (Vec<Vec<char>>, Vec<Vec<char>>) = prompts
+            .into_iter()
+            .map(|p| {
+                let p = p.trim();
+                (
+                    p.chars().take(SHARED_CHARS).map(line).collect(),
+                    p.chars().rev().take(SHARED_CHARS).map(line).collect(),
+                )
+            })
+            .unzip();
+        let quorum = ((forward.len() as f64 * SHARED_QUORUM).ceil() as usize).max(2);
+        Self {
+            prefix: shared_start(&forward, quorum).into_iter().collect(),
+            suffix: shared_start(&backward, quorum).into_iter().rev().collect(),
+        }
+    }
+
+    /// Whether there is anything to leave out.
+    pub fn is_empty(&self) -> bool {
+        self.prefix.trim().is_empty() && self.suffix.trim().is_empty()
+    }
+
+    /// `prompt` (on one line) without the shared start and end; whole when nothing would be left.
+    pub fn strip<'a>(&self, prompt: &'a str) -> &'a str {
+        let has = |part: &str, yes: bool| !part.trim().is_empty() && yes;
+        let start = if has(&self.prefix, prompt.starts_with(self.prefix.as_str())) {
+            self.prefix.len()
+        } else {
+            0
+        };
+        let end = if has(&self.suffix, prompt.ends_with(self.suffix.as_str())) {
+            prompt.len() - self.suffix.len()
+        } else {
+            prompt.len()
+        };
+        // Both are char boundaries: the prompt starts with the prefix and ends with the suffix.
+        match prompt.get(start..end).map(str::trim) {
+            Some(rest) if start < end && !rest.is_empty() => rest,
+            _ => prompt,
+        }
+    }
 }
 
 /// `text` on one line (line breaks as spaces), cut after `max` characters.
@@ -73,6 +166,8 @@ pub struct Dataset {
     pub only_disagreements: bool,
     /// Text search.
     pub search: String,
+    /// The start and end most prompts share, left out of the prompt column.
+    pub shared: SharedText,
     /// Rows in display order (indices into `rows`); rebuilt when inputs change.
     view: Vec<usize>,
     view_key: Option<(SortKey, bool, bool, String, usize)>,
@@ -81,6 +176,12 @@ pub struct Dataset {
 impl Dataset {
     /// The browser over `entries` of `path`.
     pub fn new(path: PathBuf, entries: Vec<Entry>, beta: f64) -> Self {
+        let shared = SharedText::of(
+            entries
+                .iter()
+                .filter_map(|e| e.record.as_ref().ok())
+                .map(|r| r.prompt()),
+        );
         let rows = entries
             .into_iter()
             .map(|e| {
@@ -97,7 +198,10 @@ impl Dataset {
                     Err(_) => String::new(),
                 };
                 let prompt = match &e.record {
-                    Ok(r) => one_line(r.prompt(), 200),
+                    Ok(r) => one_line(
+                        shared.strip(&one_line(r.prompt(), usize::MAX)),
+                        PROMPT_CHARS,
+                    ),
                     Err(_) => String::new(),
                 };
                 Row {
@@ -119,6 +223,7 @@ impl Dataset {
             beta,
             only_disagreements: false,
             search: String::new(),
+            shared,
             view: Vec::new(),
             view_key: None,
         }
@@ -293,6 +398,37 @@ mod tests {
         assert_eq!(d.view(), &[0, 1, 2], "no re-sort while filling");
         d.finish(ticket.generation, Some(1.0));
         assert_eq!(d.view(), &[2, 0, 1]);
+    }
+
+    /// The prompt column leaves out what most prompts share at their start and end, in whole words, and shows a
+    /// prompt whole when nothing else would be left.
+    #[test]
+    fn prompts_lose_the_text_most_of_them_share() {
+        let prompts: Vec<String> = [
+            "Question: What is the capital of France? Answer:",
+            "Question: Who wrote Hamlet? Answer:",
+            "Question: What is twice 7? Answer:",
+            "Question: Which planet is the largest? Answer:",
+            "Translate into French: cat",
+        ]
+        .map(String::from)
+        .to_vec();
+        let shared = SharedText::of(prompts.iter().map(String::as_str));
+        assert_eq!(shared.prefix, "Question: ");
+        assert_eq!(shared.suffix, " Answer:");
+        assert_eq!(shared.strip(&prompts[0]), "What is the capital of France?");
+        assert_eq!(shared.strip(&prompts[4]), "Translate into French: cat");
+        assert_eq!(shared.strip("Question: Answer:"), "Question: Answer:");
+        // Too few share anything (2 of 4 < 80%), or a single prompt: nothing is left out.
+        let few: Vec<String> = ["Q: a?", "Q: b?", "x", "y"].map(String::from).to_vec();
+        assert!(SharedText::of(few.iter().map(String::as_str)).is_empty());
+        assert!(SharedText::of(prompts[..1].iter().map(String::as_str)).is_empty());
+        // A start that ends inside a word is cut back to the last whole word.
+        let words: Vec<String> = ["Q: What is a", "Q: Whence b"].map(String::from).to_vec();
+        assert_eq!(
+            SharedText::of(words.iter().map(String::as_str)).prefix,
+            "Q: "
+        );
     }
 
     /// A new beta rescales the rewards in place (they are linear in beta), also those scored with the old one

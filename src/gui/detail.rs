@@ -46,39 +46,60 @@ pub fn show(ui: &mut Ui, response: &str, index: usize, t: &TokenScore) -> bool {
         ui.weak("no alternatives recorded (top-k is 0)");
         return close;
     }
+    // Fixed column widths (token texts truncated, whole on hover): walking the tokens never changes the panel's
+    // width, so the heatmap beside it does not reflow at every step.
+    let number = 64.0;
+    let gap = ui.spacing().item_spacing.x;
+    let text = ((ui.available_width() - 2.0 * number - 3.0 * gap) / 2.0).max(40.0);
+    let widths = [text, number, text, number];
+    let row_height = ui.spacing().interact_size.y;
     egui::Grid::new("topk")
         .striped(true)
         .num_columns(4)
+        .min_col_width(0.0)
         .show(ui, |ui| {
-            ui.strong("policy");
-            ui.strong("log pi");
-            ui.strong("reference");
-            ui.strong("log pi_ref");
+            for (name, w) in ["policy", "log pi", "reference", "log pi_ref"]
+                .into_iter()
+                .zip(widths)
+            {
+                ui.add_sized(
+                    [w, row_height],
+                    egui::Label::new(egui::RichText::new(name).strong()).truncate(),
+                );
+            }
             ui.end_row();
             for i in 0..rows {
-                cell(ui, t.top_policy.get(i), t.id);
-                cell(ui, t.top_reference.get(i), t.id);
+                cell(ui, t.top_policy.get(i), t.id, text, number, row_height);
+                cell(ui, t.top_reference.get(i), t.id, text, number, row_height);
                 ui.end_row();
             }
         });
     close
 }
 
-fn cell(ui: &mut Ui, top: Option<&TopToken>, actual: u32) {
+fn cell(ui: &mut Ui, top: Option<&TopToken>, actual: u32, text_w: f32, number_w: f32, h: f32) {
     match top {
         Some(top) => {
-            let text = egui::RichText::new(format!("{:?}", top.text)).monospace();
-            ui.label(if top.id == actual {
-                text.strong().underline()
-            } else {
-                text
-            })
-            .on_hover_text(format!("token id {}", top.id));
-            ui.monospace(format!("{:.3}", top.logp));
+            let shown = format!("{:?}", top.text);
+            let text = egui::RichText::new(&shown).monospace();
+            ui.add_sized(
+                [text_w, h],
+                egui::Label::new(if top.id == actual {
+                    text.strong().underline()
+                } else {
+                    text
+                })
+                .truncate(),
+            )
+            .on_hover_text(format!("{shown}: token id {}", top.id));
+            ui.add_sized(
+                [number_w, h],
+                egui::Label::new(egui::RichText::new(format!("{:.3}", top.logp)).monospace()),
+            );
         }
         None => {
-            ui.label("");
-            ui.label("");
+            ui.add_sized([text_w, h], egui::Label::new(""));
+            ui.add_sized([number_w, h], egui::Label::new(""));
         }
     }
 }

@@ -21,6 +21,17 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in the window's order.
+    pub const ALL: [Format; 4] = [Format::Png, Format::Svg, Format::Csv, Format::Json];
+
+    /// The format a file name's extension names, if any.
+    pub fn from_path(path: &std::path::Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?;
+        Self::ALL
+            .into_iter()
+            .find(|f| f.extension().eq_ignore_ascii_case(ext))
+    }
+
     /// File extension.
     pub fn extension(self) -> &'static str {
         match self {
@@ -48,6 +59,26 @@ pub struct ExportState {
     pub confirm: Option<PathBuf>,
     /// Outcome of the last export.
     pub status: Option<Result<String, String>>,
+    /// The format and path that `status` and `confirm` are about; they are forgotten once either changes.
+    pub asked: Option<(Format, String)>,
+}
+
+impl ExportState {
+    /// Forgets the outcome of the last export and a pending "overwrite?" once the format or the path differ from
+    /// those they were about (a "wrote heatmap.png" under an SVG path would say what did not happen).
+    pub fn forget_if_changed(&mut self) {
+        let now = (self.format, self.path.trim().to_string());
+        if self.asked.as_ref().is_some_and(|a| *a != now) {
+            self.status = None;
+            self.confirm = None;
+            self.asked = None;
+        }
+    }
+
+    /// Records that `status` and `confirm` are about the format and path now set.
+    pub fn asked_now(&mut self) {
+        self.asked = Some((self.format, self.path.trim().to_string()));
+    }
 }
 
 impl Default for ExportState {
@@ -60,6 +91,7 @@ impl Default for ExportState {
             theme: Theme::Light,
             confirm: None,
             status: None,
+            asked: None,
         }
     }
 }

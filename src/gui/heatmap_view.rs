@@ -37,6 +37,9 @@ pub struct ChipCache {
     /// the old atlas, are laid out again.
     probe: Option<Arc<Galley>>,
     builds: u64,
+    /// Where the chips were drawn in the last frame: the screen offset of chip coordinates and the part of the
+    /// screen the heatmap's scroll area showed.
+    placed: Option<(Vec2, Rect)>,
 }
 
 /// Identifies a layout without walking every token each frame: where the tokens live (a new record is a new
@@ -114,6 +117,14 @@ impl ChipCache {
         self.height = if tokens.is_empty() { 0.0 } else { y + row_h };
     }
 
+    /// The screen rect of token `i` in the last frame, cut to the part of the heatmap that was visible (`None`
+    /// when it was not visible at all).
+    pub fn visible_rect(&self, i: usize) -> Option<Rect> {
+        let (origin, clip) = self.placed?;
+        let r = self.chips.get(i)?.rect.translate(origin).intersect(clip);
+        (r.is_positive()).then_some(r)
+    }
+
     /// Index of the first chip whose bottom is below `y` (chips are in reading order, rows top to bottom).
     fn first_visible(&self, y: f32) -> usize {
         self.chips.partition_point(|c| c.rect.max.y < y)
@@ -174,6 +185,7 @@ impl TokenChips<'_> {
                 let (rect, response) =
                     ui.allocate_exact_size(Vec2::new(width, cache.height.max(1.0)), Sense::click());
                 let origin = rect.min.to_vec2();
+                cache.placed = Some((origin, ui.clip_rect()));
                 let painter = ui.painter_at(rect);
                 let start = cache.first_visible(viewport.min.y);
                 for (i, chip) in cache.chips.iter().enumerate().skip(start) {
@@ -259,11 +271,9 @@ fn summary(tokens: &[TokenScore], metric: Metric) -> String {
 
 /// Every metric of one token, as a grid.
 pub fn token_details(ui: &mut Ui, t: &TokenScore) {
-    ui.label(
-        egui::RichText::new(format!("{:?}", t.text))
-            .monospace()
-            .strong(),
-    );
+    let text = format!("{:?}", t.text);
+    ui.add(egui::Label::new(egui::RichText::new(&text).monospace().strong()).truncate())
+        .on_hover_text(text);
     egui::Grid::new("token-details")
         .num_columns(2)
         .show(ui, |ui| {

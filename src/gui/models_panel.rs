@@ -3,7 +3,7 @@
 
 use super::action::Action;
 use super::dialogs::Purpose;
-use super::settings::Settings;
+use super::settings::{Settings, recent_menu};
 use crate::model::{Dtype, ModelInfo};
 use crate::tokenize::TokenizationMode;
 use egui::{Rect, Ui};
@@ -65,20 +65,11 @@ fn card(
             {
                 actions.push(Action::Browse(file));
             }
-            ui.menu_button("Recent", |ui| {
-                if recent.is_empty() {
-                    ui.weak("nothing yet");
-                }
-                for p in recent {
-                    if ui.button(p.display().to_string()).clicked() {
-                        *path = p.display().to_string();
-                        actions.push(Action::Load);
-                        ui.close();
-                    }
-                }
-            })
-            .response
-            .on_hover_text(format!("Recently opened {name} checkpoints"));
+            let hover = format!("Recently opened {name} checkpoints");
+            if let Some(p) = recent_menu(ui, recent, &hover) {
+                *path = p.display().to_string();
+                actions.push(Action::Load);
+            }
         });
         let edit = ui
             .add(
@@ -94,41 +85,49 @@ fn card(
         }
         match info {
             Some(i) => {
-                egui::Grid::new(format!("card-{name}")).num_columns(2).show(ui, |ui| {
-                    ui.weak("family");
-                    ui.label(&i.family);
-                    ui.end_row();
-                    ui.weak("architecture");
-                    ui.label(&i.architecture);
-                    ui.end_row();
-                    ui.weak("parameters");
-                    ui.label(format_params(i.parameters));
-                    ui.end_row();
-                    ui.weak("dtype");
-                    ui.label(format!("{} (computing in {})", i.stored_dtype, i.compute_dtype));
-                    ui.end_row();
-                    ui.weak("vocabulary");
-                    ui.label(i.vocab_size.to_string());
-                    ui.end_row();
-                    ui.weak("context");
-                    ui.label(format!("{} tokens", i.context_length));
-                    ui.end_row();
-                    ui.weak("memory");
+                // Three short lines, each fact its own label (hover names it), so the data table below keeps
+                // its room.
+                let fact = |ui: &mut Ui, text: String, what: &str| {
+                    ui.label(text).on_hover_text(what);
+                };
+                let dot = |ui: &mut Ui| {
+                    ui.weak("·");
+                };
+                ui.horizontal_wrapped(|ui| {
+                    ui.spacing_mut().item_spacing.x = 4.0;
+                    fact(ui, i.family.clone(), "model family");
+                    dot(ui);
+                    fact(ui, i.architecture.clone(), "architecture (config.json or GGUF)");
+                    dot(ui);
+                    fact(ui, format!("{} parameters", format_params(i.parameters)), "parameters");
+                });
+                ui.horizontal_wrapped(|ui| {
+                    ui.spacing_mut().item_spacing.x = 4.0;
+                    fact(
+                        ui,
+                        format!("{} (computing in {})", i.stored_dtype, i.compute_dtype),
+                        "dtype of the weights as stored, and of the computation",
+                    );
+                    dot(ui);
+                    fact(ui, format!("vocabulary {}", i.vocab_size), "vocabulary size");
+                    dot(ui);
+                    fact(ui, format!("context {} tokens", i.context_length), "context length");
+                });
+                ui.horizontal_wrapped(|ui| {
+                    ui.spacing_mut().item_spacing.x = 4.0;
                     ui.label(format!(
                         "{} weights + {} working",
                         crate::memory::human(i.memory),
                         crate::memory::human(i.working_memory)
                     ))
                     .on_hover_text(format!(
-                        "Estimated: the weights as held for scoring (computing in {}), and the working memory of one forward over {} tokens",
+                        "Estimated memory: the weights as held for scoring (computing in {}), and the working memory of one forward over {} tokens",
                         i.compute_dtype,
                         i.context_length.min(2048)
                     ));
-                    ui.end_row();
                     if let Some(a) = &i.adapter {
-                        ui.weak("adapter");
-                        ui.label(a);
-                        ui.end_row();
+                        dot(ui);
+                        ui.label(format!("adapter: {a}")).on_hover_text("the LoRA adapter and its base");
                     }
                 });
             }
@@ -207,6 +206,7 @@ pub fn show(
         }
         let before = settings.tokenization;
         egui::ComboBox::from_id_salt("tokenization")
+            .width(64.0)
             .selected_text(match settings.tokenization {
                 TokenizationMode::Trl => "TRL",
                 TokenizationMode::Joint => "joint",
@@ -222,23 +222,9 @@ pub fn show(
         if settings.tokenization != before {
             actions.push(Action::SettingsChanged);
         }
-    });
-    ui.horizontal(|ui| {
-        ui.label("chat template");
-        let r = ui
-            .add(
-                egui::TextEdit::singleline(&mut form.chat_template)
-                    .hint_text("the tokenizer's own")
-                    .desired_width(220.0),
-            )
-            .on_hover_text("A Jinja chat template file for conversational records and the chat switch, instead of the tokenizer's own (like --chat-template); press Enter to reload the models with it");
-        if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-            actions.push(Action::Load);
-        }
-    });
-    ui.horizontal(|ui| {
         let before = settings.dtype;
         egui::ComboBox::from_id_salt("dtype")
+            .width(56.0)
             .selected_text(settings.dtype.name())
             .show_ui(ui, |ui| {
                 for d in Dtype::ALL {
@@ -262,6 +248,19 @@ pub fn show(
             .on_hover_text("Load the policy and reference above")
             .clicked()
         {
+            actions.push(Action::Load);
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("chat template");
+        let r = ui
+            .add(
+                egui::TextEdit::singleline(&mut form.chat_template)
+                    .hint_text("the tokenizer's own")
+                    .desired_width(f32::INFINITY),
+            )
+            .on_hover_text("A Jinja chat template file for conversational records and the chat switch, instead of the tokenizer's own (like --chat-template); press Enter to reload the models with it");
+        if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
             actions.push(Action::Load);
         }
     });

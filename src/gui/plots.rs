@@ -1,11 +1,15 @@
 //! Plots (egui_plot): per-token values and the cumulative reward of the shown responses, the drift of rewards
-//! across training checkpoints with the `trainer_state.json` curves.
+//! across training checkpoints next to the `trainer_state.json` curves. Every plot records what it drew (its
+//! series and the tick labels it painted, [`plots_drawn`]): egui_plot paints them without accessible nodes.
 
-use super::worker::DriftPoint;
 use crate::heatmap::Metric;
 use crate::score::{RecordScore, ResponseScore};
-use egui::{Color32, Ui};
-use egui_plot::{AxisHints, Bar, BarChart, GridInput, GridMark, Line, Plot, PlotPoints};
+use egui::{Color32, Id, Pos2, Rect, Sense, Stroke, Ui, Vec2};
+use egui_plot::{
+    AxisHints, Bar, BarChart, GridInput, GridMark, Line, Plot, PlotPoints, PlotResponse,
+};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 /// Above this many tokens the per-token plot draws a line instead of bars.
 const MAX_BARS: usize = 1000;
@@ -17,22 +21,147 @@ pub const CHOSEN: Color32 = Color32::from_rgb(0, 158, 115);
 pub const REJECTED: Color32 = Color32::from_rgb(148, 85, 200);
 /// Mid grey: margins (readable on light and dark backgrounds).
 pub const MARGIN: Color32 = Color32::from_rgb(128, 128, 128);
+/// Dark gold: reward accuracies (the share of pairs whose margin is positive), on an axis of their own.
+pub const ACCURACY: Color32 = Color32::from_rgb(180, 148, 0);
 
-/// Grid lines at round values (1, 2 or 5 times a power of ten), up to eight over the visible range, all
-/// labelled: egui_plot's default powers-of-ten grid labels a 12-token axis with only 0 and 10.
-pub fn round_grid(input: GridInput) -> Vec<GridMark> {
+/// Least room between two labelled ticks on a y axis (a line of text and a gap), in points.
+const Y_TICK_ROOM: f32 = 18.0;
+/// Least room between two labelled ticks on an x axis (a label like "1000" and a gap), in points.
+const X_TICK_ROOM: f32 = 48.0;
+/// egui_plot's default least grid spacing (`Plot::grid_spacing`): `GridInput::base_step_size` is the value
+/// spanned by this many points.
+const GRID_SPACING_MIN: f64 = 8.0;
+/// The label spacing given to the axes ([`AxisHints::label_spacing`]): egui_plot paints no label on ticks closer
+/// than the start of the range.
+const X_LABEL_SPACING: std::ops::RangeInclusive<f32> = 24.0..=36.0;
+/// See [`X_LABEL_SPACING`].
+const Y_LABEL_SPACING: std::ops::RangeInclusive<f32> = 14.0..=20.0;
+
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SeriesStyle {
+    /// A line.
+    Line,
+    /// A line with a dot at each point (few points: one per checkpoint).
+    LineAndDots,
+    /// Markers only (diamonds), no line.
+    Markers,
+    /// Bars.
+    Bars,
+}
+
+/// One series a plot drew.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesRecord {
+    /// Its name.
+    pub name: String,
+    /// Its colour.
+    pub colour: Color32,
+    /// How it is drawn.
+    pub style: SeriesStyle,
+}
+
+/// One entry of a legend row: a colour (a metric) or a style (a source of values), named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegendEntry {
+    /// What the entry says.
+    pub label: String,
+    /// The colour it stands for, if any.
+    pub colour: Option<Color32>,
+    /// The style it stands for, if any.
+    pub style: Option<SeriesStyle>,
+}
+
+/// What a plot showed the last frame it was drawn.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlotRecord {
+    /// The x axis' title.
+    pub x_label: String,
+    /// The y axis' title.
+    pub y_label: String,
+    /// The x tick labels painted.
+    pub x_ticks: Vec<String>,
+    /// The y tick labels painted.
+    pub y_ticks: Vec<String>,
+    /// The series drawn.
+    pub series: Vec<SeriesRecord>,
+    /// The legend row that names them (shared by the plots shown side by side).
+    pub legend: Vec<LegendEntry>,
+}
+
+fn records_id() -> Id {
+    Id::unique("creditlens-plots-drawn")
+}
+
+/// What each plot (by id) showed the last frame it was drawn.
+pub fn plots_drawn(ctx: &egui::Context) -> BTreeMap<String, PlotRecord> {
+    ctx.data(|d| d.get_temp::<BTreeMap<String, PlotRecord>>(records_id()))
+        .unwrap_or_default()
+}
+
+pub(super) fn store(ctx: &egui::Context, id: &str, record: PlotRecord) {
+    ctx.data_mut(|d| {
+        d.get_temp_mut_or_default::<BTreeMap<String, PlotRecord>>(records_id())
+            .insert(id.to_string(), record);
+    });
+}
+
+/// Grid lines at round values (1, 2 or 5 times a power of ten), up to eight over the visible range, at least
+/// `room` points apart (fewer, coarser ones on a short axis), so that each keeps its label: egui_plot's default
+/// powers-of-ten grid labels a 12-token axis with only 0 and 10, and skips labels it finds too close.
+pub fn round_grid_spaced(input: GridInput, room: f32) -> Vec<GridMark> {
     let (lo, hi) = input.bounds;
-    let ticks = crate::render::nice_ticks(lo, hi);
-    let step = match ticks.as_slice() {
+    let mut ticks = crate::render::nice_ticks(lo, hi);
+    let step = |t: &[f64]| match t {
         [a, b, ..] => (b - a).abs(),
         _ => (hi - lo).abs().max(f64::MIN_POSITIVE),
     };
+    // Points per unit of value, from egui_plot's base step (the value spanned by its least grid spacing).
+    let per_unit = if input.base_step_size > 0.0 {
+        GRID_SPACING_MIN / input.base_step_size
+    } else {
+        f64::INFINITY
+    };
+    let mut s = step(&ticks);
+    while s * per_unit < f64::from(room) {
+        let coarse = coarser(s);
+        let fewer = multiples(lo, hi, coarse);
+        // One readable label is better than several egui_plot would not paint.
+        if fewer.is_empty() {
+            break;
+        }
+        (s, ticks) = (coarse, fewer);
+    }
     ticks
         .into_iter()
         .map(|value| GridMark {
             value,
-            step_size: step,
+            step_size: s,
         })
+        .collect()
+}
+
+/// The next round step above `s` (1, 2, 5 times a power of ten).
+fn coarser(s: f64) -> f64 {
+    let e = s.log10().floor();
+    let m = (s / 10f64.powf(e)).round();
+    let next = if m < 2.0 {
+        2.0
+    } else if m < 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    next * 10f64.powf(e)
+}
+
+/// The multiples of `s` in `[lo, hi]`.
+fn multiples(lo: f64, hi: f64, s: f64) -> Vec<f64> {
+    let (lo, hi) = (lo.min(hi), lo.max(hi));
+    let first = (lo / s).ceil() as i64;
+    let last = (hi / s).floor() as i64;
+    (first..=last.max(first - 1))
+        .map(|k| k as f64 * s)
         .collect()
 }
 
@@ -42,34 +171,173 @@ pub fn tick_label(mark: GridMark) -> String {
     crate::render::fmt_tick(mark.value)
 }
 
-/// A plot with round, labelled ticks on both axes, room for the y tick labels, and no legend over the data (the
-/// series are named in a row above it, [`legend_row`]).
-fn plot<'a>(id: &'a str, height: f32, x: &'a str, y: &'a str) -> Plot<'a> {
+/// The ticks an axis formatted in a frame: (value, step, label).
+#[derive(Default)]
+pub(super) struct TickLog {
+    x: RefCell<Vec<(f64, f64, String)>>,
+    y: RefCell<Vec<(f64, f64, String)>>,
+}
+
+impl TickLog {
+    fn log(cell: &RefCell<Vec<(f64, f64, String)>>, mark: GridMark, label: &str) {
+        let mut v = cell.borrow_mut();
+        if !v.iter().any(|(value, ..)| *value == mark.value) {
+            v.push((mark.value, mark.step_size, label.to_string()));
+        }
+    }
+}
+
+/// A plot with round, labelled ticks on both axes (x ticks labelled by `x_tick`), room for the y tick labels, and
+/// no legend over the data (the series are named in a row above it, [`legend_row`]); `ticks` collects the labels.
+pub(super) fn plot<'a>(
+    id: &'a str,
+    height: f32,
+    (x, y): (&'a str, &'a str),
+    x_tick: fn(f64) -> String,
+    ticks: &'a TickLog,
+) -> Plot<'a> {
     Plot::new(id)
         .height(height)
-        .x_grid_spacer(round_grid)
-        .y_grid_spacer(round_grid)
+        .x_grid_spacer(|input| round_grid_spaced(input, X_TICK_ROOM))
+        .y_grid_spacer(|input| round_grid_spaced(input, Y_TICK_ROOM))
         .custom_x_axes(vec![
             AxisHints::new_x()
                 .label(x)
-                .label_spacing(24.0..=36.0)
-                .formatter(|m, _| tick_label(m)),
+                .label_spacing(X_LABEL_SPACING)
+                .formatter(move |m, _| {
+                    let label = x_tick(m.value);
+                    TickLog::log(&ticks.x, m, &label);
+                    label
+                }),
         ])
         .custom_y_axes(vec![
             AxisHints::new_y()
                 .label(y)
-                .label_spacing(14.0..=20.0)
-                .formatter(|m, _| tick_label(m)),
+                .label_spacing(Y_LABEL_SPACING)
+                .formatter(move |m, _| {
+                    let label = tick_label(m);
+                    TickLog::log(&ticks.y, m, &label);
+                    label
+                }),
         ])
         .y_axis_min_width(46.0)
         .allow_scroll(false)
 }
 
-/// The names of a plot's series in their colours, in a row above it.
-fn legend_row(ui: &mut Ui, entries: &[(&str, Color32)]) {
-    ui.horizontal(|ui| {
-        for (name, c) in entries {
-            ui.label(egui::RichText::new(format!("━ {name}")).color(*c));
+/// Records what plot `id` drew: its series, its legend and the tick labels egui_plot painted (it skips those
+/// closer than the axis' label spacing, or than the label's own size).
+pub(super) fn note_drawn<R>(
+    ui: &Ui,
+    id: &str,
+    (x, y): (&str, &str),
+    shown: &PlotResponse<R>,
+    ticks: &TickLog,
+    series: Vec<SeriesRecord>,
+    legend: &[LegendEntry],
+) {
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    let painted = |cell: &RefCell<Vec<(f64, f64, String)>>, axis: usize, spacing: f32| {
+        let per_unit = shown.transform.dpos_dvalue()[axis].abs();
+        let mut v: Vec<(f64, String)> = cell
+            .borrow()
+            .iter()
+            .filter(|(_, step, label)| {
+                let room = (per_unit * step) as f32;
+                let size = ui
+                    .painter()
+                    .layout_no_wrap(label.clone(), font.clone(), Color32::WHITE)
+                    .size()[axis];
+                !label.is_empty() && room > spacing && room >= size
+            })
+            .map(|(value, _, label)| (*value, label.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        v.into_iter().map(|(_, l)| l).collect::<Vec<_>>()
+    };
+    store(
+        ui.ctx(),
+        id,
+        PlotRecord {
+            x_label: x.to_string(),
+            y_label: y.to_string(),
+            x_ticks: painted(&ticks.x, 0, *X_LABEL_SPACING.start()),
+            y_ticks: painted(&ticks.y, 1, *Y_LABEL_SPACING.start()),
+            series,
+            legend: legend.to_vec(),
+        },
+    );
+}
+
+/// Width of a legend entry's sample of its colour or style.
+const SAMPLE_W: f32 = 20.0;
+
+/// Paints a small sample of `style` in `colour` (a swatch for a metric entry) in `rect`.
+pub(super) fn sample(
+    painter: &egui::Painter,
+    rect: Rect,
+    colour: Color32,
+    style: Option<SeriesStyle>,
+) {
+    let (l, r, c) = (rect.left() + 1.0, rect.right() - 1.0, rect.center());
+    match style {
+        None => {
+            painter.rect_filled(Rect::from_center_size(c, Vec2::new(14.0, 8.0)), 2.0, colour);
+        }
+        Some(SeriesStyle::Line) => {
+            painter.line_segment(
+                [Pos2::new(l, c.y), Pos2::new(r, c.y)],
+                Stroke::new(1.5, colour),
+            );
+        }
+        Some(SeriesStyle::LineAndDots) => {
+            painter.line_segment(
+                [Pos2::new(l, c.y), Pos2::new(r, c.y)],
+                Stroke::new(2.0, colour),
+            );
+            painter.circle_filled(c, 3.0, colour);
+        }
+        Some(SeriesStyle::Markers) => {
+            let d = 4.0;
+            painter.add(egui::Shape::convex_polygon(
+                vec![
+                    Pos2::new(c.x, c.y - d),
+                    Pos2::new(c.x + d, c.y),
+                    Pos2::new(c.x, c.y + d),
+                    Pos2::new(c.x - d, c.y),
+                ],
+                colour,
+                Stroke::NONE,
+            ));
+        }
+        Some(SeriesStyle::Bars) => {
+            painter.rect_filled(Rect::from_center_size(c, Vec2::new(8.0, 10.0)), 0.0, colour);
+        }
+    }
+}
+
+/// The names of a plot's series, each after a sample of its colour or style, in a row above it (wrapped when
+/// the panel is narrow; an entry's sample and name stay together).
+pub(super) fn legend_row(ui: &mut Ui, entries: &[LegendEntry]) {
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 12.0;
+        let font = egui::TextStyle::Body.resolve(ui.style());
+        for e in entries {
+            let ink = ui.visuals().text_color();
+            let galley =
+                ui.painter()
+                    .layout_no_wrap(e.label.clone(), font.clone(), e.colour.unwrap_or(ink));
+            let size = Vec2::new(SAMPLE_W + 4.0 + galley.size().x, galley.size().y);
+            let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
+            let at = Rect::from_min_size(rect.min, Vec2::new(SAMPLE_W, rect.height()));
+            sample(ui.painter(), at, e.colour.unwrap_or(ink), e.style);
+            ui.painter().galley(
+                Pos2::new(at.right() + 4.0, rect.top()),
+                galley,
+                e.colour.unwrap_or(ink),
+            );
+            response.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::Label, true, e.label.as_str())
+            });
         }
     });
 }
@@ -82,22 +350,47 @@ fn series(record: &RecordScore) -> Vec<(&'static str, &ResponseScore, Color32)> 
         .collect()
 }
 
+/// The height left for plots under a legend row.
+pub(super) fn under_legend(ui: &Ui, height: f32, top: f32) -> f32 {
+    (height - (ui.cursor().top() - top)).max(80.0)
+}
+
 /// Bars of the metric per token position, and the cumulative reward, for each shown response.
 pub fn tokens(ui: &mut Ui, record: &RecordScore, metric: Metric, height: f32) {
     let responses = series(record);
     let n = responses.len().max(1) as f64;
-    let names: Vec<(&str, Color32)> = responses.iter().map(|(n, _, c)| (*n, *c)).collect();
-    legend_row(ui, &names);
-    let height = (height - 24.0).max(80.0);
+    let legend: Vec<LegendEntry> = responses
+        .iter()
+        .map(|(name, _, c)| LegendEntry {
+            label: (*name).to_string(),
+            colour: Some(*c),
+            style: None,
+        })
+        .collect();
+    let top = ui.cursor().top();
+    legend_row(ui, &legend);
+    let height = under_legend(ui, height, top);
+    let many = responses
+        .iter()
+        .map(|(_, r, _)| r.tokens.len())
+        .max()
+        .unwrap_or(0)
+        > MAX_BARS;
     ui.columns(2, |cols| {
-        plot("per-token", height, "token position", metric.label()).show(&mut cols[0], |p| {
-            let many = responses
-                .iter()
-                .map(|(_, r, _)| r.tokens.len())
-                .max()
-                .unwrap_or(0)
-                > MAX_BARS;
+        let axes = ("token position", metric.label());
+        let ticks = TickLog::default();
+        let mut drawn = Vec::new();
+        let shown = plot("per-token", height, axes, fmt_x, &ticks).show(&mut cols[0], |p| {
             for (k, (name, r, c)) in responses.iter().enumerate() {
+                drawn.push(SeriesRecord {
+                    name: (*name).to_string(),
+                    colour: *c,
+                    style: if many {
+                        SeriesStyle::Line
+                    } else {
+                        SeriesStyle::Bars
+                    },
+                });
                 if many {
                     // Thousands of bars cost more than they show: a line of the same values.
                     let pts: Vec<[f64; 2]> = r
@@ -124,9 +417,18 @@ pub fn tokens(ui: &mut Ui, record: &RecordScore, metric: Metric, height: f32) {
                 p.bar_chart(BarChart::new(*name, bars).width(0.8 / n).color(*c));
             }
         });
-        plot("cumulative", height, "token position", "cumulative reward").show(&mut cols[1], |p| {
+        note_drawn(&cols[0], "per-token", axes, &shown, &ticks, drawn, &legend);
+        let axes = ("token position", "cumulative reward");
+        let ticks = TickLog::default();
+        let mut drawn = Vec::new();
+        let shown = plot("cumulative", height, axes, fmt_x, &ticks).show(&mut cols[1], |p| {
             for (name, r, c) in &responses {
                 let values: Vec<f64> = r.tokens.iter().map(|t| t.cum_reward).collect();
+                drawn.push(SeriesRecord {
+                    name: (*name).to_string(),
+                    colour: *c,
+                    style: SeriesStyle::Line,
+                });
                 p.line(
                     Line::new(*name, PlotPoints::new(decimate(&values)))
                         .color(*c)
@@ -134,7 +436,13 @@ pub fn tokens(ui: &mut Ui, record: &RecordScore, metric: Metric, height: f32) {
                 );
             }
         });
+        note_drawn(&cols[1], "cumulative", axes, &shown, &ticks, drawn, &legend);
     });
+}
+
+/// An x tick's label: the value itself.
+pub(super) fn fmt_x(v: f64) -> String {
+    crate::render::fmt_tick(v)
 }
 
 /// The points of a long series reduced to each bucket's minimum and maximum (in order), at most about 2,000
@@ -168,58 +476,8 @@ pub fn decimate(values: &[f64]) -> Vec<[f64; 2]> {
     out
 }
 
+pub use super::plots_drift::drift;
 pub use crate::drift::{TrainerCurve, trainer_curves};
-
-/// Mean rewards per checkpoint over the loaded pairs, next to the training log's own curves.
-pub fn drift(ui: &mut Ui, points: &[DriftPoint], curves: &[TrainerCurve], height: f32) {
-    legend_row(
-        ui,
-        &[
-            ("chosen", CHOSEN),
-            ("rejected", REJECTED),
-            ("margin", MARGIN),
-        ],
-    );
-    let height = (height - 24.0).max(80.0);
-    ui.columns(2, |cols| {
-        plot("drift", height, "training step", "mean implicit reward").show(&mut cols[0], |p| {
-            let pick = |f: fn(&DriftPoint) -> f64| -> Vec<[f64; 2]> {
-                points.iter().map(|d| [d.step as f64, f(d)]).collect()
-            };
-            p.line(
-                Line::new("chosen", PlotPoints::new(pick(|d| d.chosen)))
-                    .color(CHOSEN)
-                    .width(2.0),
-            );
-            p.line(
-                Line::new("rejected", PlotPoints::new(pick(|d| d.rejected)))
-                    .color(REJECTED)
-                    .width(2.0),
-            );
-            p.line(
-                Line::new("margin", PlotPoints::new(pick(|d| d.margin)))
-                    .color(MARGIN)
-                    .width(2.0),
-            );
-        });
-        plot(
-            "trainer-state",
-            height,
-            "training step",
-            "trainer_state.json (batch means)",
-        )
-        .show(&mut cols[1], |p| {
-            for c in curves {
-                let colour = match c.name.as_str() {
-                    "rewards/chosen" => CHOSEN,
-                    "rewards/rejected" => REJECTED,
-                    _ => MARGIN,
-                };
-                p.line(Line::new(c.name.clone(), PlotPoints::new(c.points.clone())).color(colour));
-            }
-        });
-    });
-}
 
 #[cfg(test)]
 mod tests {
@@ -287,10 +545,13 @@ mod tests {
     #[test]
     fn plot_ticks_are_round_and_several() {
         let marks = |lo: f64, hi: f64| {
-            round_grid(GridInput {
-                bounds: (lo, hi),
-                base_step_size: 1e-9,
-            })
+            round_grid_spaced(
+                GridInput {
+                    bounds: (lo, hi),
+                    base_step_size: 1e-9,
+                },
+                0.0,
+            )
         };
         let x: Vec<f64> = marks(-0.5, 12.5).iter().map(|m| m.value).collect();
         assert_eq!(x, vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]);
@@ -299,6 +560,28 @@ mod tests {
             y.len() >= 4 && y.iter().all(|m| (m.step_size - 0.1).abs() < 1e-12),
             "{y:?}"
         );
+    }
+
+    /// On a short axis the marks thin out to keep `room` points between them, keeping at least one.
+    #[test]
+    fn short_axes_get_fewer_coarser_ticks() {
+        // 40 points per unit: 0.2 apart would be 8 points; 1 apart is 40.
+        let input = GridInput {
+            bounds: (0.0, 1.0),
+            base_step_size: GRID_SPACING_MIN / 40.0,
+        };
+        let values: Vec<f64> = round_grid_spaced(input, 22.0)
+            .iter()
+            .map(|m| m.value)
+            .collect();
+        assert_eq!(values, [0.0, 1.0]);
+        let input = GridInput {
+            bounds: (0.1, 0.9),
+            base_step_size: GRID_SPACING_MIN / 10.0,
+        };
+        assert_eq!(round_grid_spaced(input, 22.0).len(), 1);
+        assert_eq!(coarser(0.2), 0.5);
+        assert_eq!(coarser(5.0), 10.0);
     }
 
     #[test]

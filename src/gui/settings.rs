@@ -17,8 +17,12 @@ pub struct Settings {
     pub metric: Metric,
     /// Fixed or robust colour limit.
     pub scale: ScaleMode,
-    /// DPO's beta.
+    /// DPO's beta in force. Not saved as such: beta belongs to the models opened, so it is remembered per policy
+    /// ([`Settings::betas`]) and a policy without one opens at TRL's default.
+    #[serde(skip)]
     pub beta: f64,
+    /// The beta last used with each policy (newest first, at most [`RECENT_BETAS`]).
+    pub betas: Vec<(PathBuf, f64)>,
     /// TRL or joint tokenisation.
     pub tokenization: TokenizationMode,
     /// Compute dtype.
@@ -31,6 +35,8 @@ pub struct Settings {
     pub recent_references: Vec<PathBuf>,
     /// Recently opened data files.
     pub recent_data: Vec<PathBuf>,
+    /// Recent export targets.
+    pub recent_exports: Vec<PathBuf>,
     /// Whether the plots panel is open.
     pub show_plots: bool,
     /// Whether the side panel (models, settings, data) is open.
@@ -44,12 +50,14 @@ impl Default for Settings {
             metric: Metric::Reward,
             scale: ScaleMode::default(),
             beta: defaults::BETA,
+            betas: Vec::new(),
             tokenization: defaults::TOKENIZATION,
             dtype: defaults::DTYPE,
             top_k: defaults::TOP_K,
             recent_policies: Vec::new(),
             recent_references: Vec::new(),
             recent_data: Vec::new(),
+            recent_exports: Vec::new(),
             show_plots: true,
             show_side: true,
         }
@@ -64,6 +72,52 @@ pub fn push_recent(list: &mut Vec<PathBuf>, path: &Path) {
     list.retain(|p| p != path);
     list.insert(0, path.to_path_buf());
     list.truncate(RECENT_MAX);
+}
+
+/// A "Recent" menu button listing `recent` (newest first, "nothing yet" when empty), with `hover` on the button;
+/// the path clicked this frame, if any.
+pub fn recent_menu(ui: &mut egui::Ui, recent: &[PathBuf], hover: &str) -> Option<PathBuf> {
+    let mut chosen = None;
+    ui.menu_button("Recent", |ui| {
+        if recent.is_empty() {
+            ui.weak("nothing yet");
+        }
+        for p in recent {
+            if ui.button(p.display().to_string()).clicked() {
+                chosen = Some(p.clone());
+                ui.close();
+            }
+        }
+    })
+    .response
+    .on_hover_text(hover);
+    chosen
+}
+
+/// Most policies whose beta is remembered.
+pub const RECENT_BETAS: usize = 64;
+
+/// The key a policy's beta is remembered under: its canonical path (as given when that fails, e.g. a Hub id).
+fn beta_key(policy: &Path) -> PathBuf {
+    policy
+        .canonicalize()
+        .unwrap_or_else(|_| policy.to_path_buf())
+}
+
+impl Settings {
+    /// The beta last used with `policy`, if any.
+    pub fn beta_for(&self, policy: &Path) -> Option<f64> {
+        let key = beta_key(policy);
+        self.betas.iter().find(|(p, _)| *p == key).map(|(_, b)| *b)
+    }
+
+    /// Remembers `beta` for `policy`.
+    pub fn remember_beta(&mut self, policy: &Path, beta: f64) {
+        let key = beta_key(policy);
+        self.betas.retain(|(p, _)| *p != key);
+        self.betas.insert(0, (key, beta));
+        self.betas.truncate(RECENT_BETAS);
+    }
 }
 
 /// Storage key of the settings.
@@ -89,9 +143,26 @@ mod tests {
     }
 
     #[test]
-    fn old_settings_files_still_load() {
-        let s: Settings = serde_json::from_str(r#"{"beta": 0.2}"#).unwrap_or_default();
-        assert_eq!(s.beta, 0.2);
-        assert_eq!(s.metric, Metric::Reward);
+    fn old_settings_files_still_load_without_their_global_beta() {
+        // A beta saved for every model by an older creditlens is not applied to whatever opens next.
+        let s: Settings =
+            serde_json::from_str(r#"{"beta": 0.2, "metric": "Kl"}"#).unwrap_or_default();
+        assert_eq!(s.beta, defaults::BETA);
+        assert_eq!(s.metric, Metric::Kl);
+    }
+
+    #[test]
+    fn beta_is_remembered_per_policy() {
+        let mut s = Settings::default();
+        s.remember_beta(Path::new("/runs/a"), 0.5);
+        s.remember_beta(Path::new("/runs/b"), 0.05);
+        s.remember_beta(Path::new("/runs/a"), 0.3);
+        assert_eq!(s.beta_for(Path::new("/runs/a")), Some(0.3));
+        assert_eq!(s.beta_for(Path::new("/runs/b")), Some(0.05));
+        assert_eq!(s.beta_for(Path::new("/runs/c")), None);
+        assert_eq!(s.betas.len(), 2);
+        let back: Settings =
+            serde_json::from_str(&serde_json::to_string(&s).expect("json")).expect("read");
+        assert_eq!(back.beta_for(Path::new("/runs/a")), Some(0.3));
     }
 }

@@ -133,6 +133,16 @@ impl Metric {
         }
     }
 
+    /// [`Metric::red_means`] in a few words, for a toolbar.
+    pub fn red_short(self) -> &'static str {
+        match self {
+            Metric::Reward | Metric::LogRatio => "red: policy < reference",
+            Metric::LogpPolicy | Metric::SurprisalPolicy => "red: unlikely to the policy",
+            Metric::LogpReference | Metric::SurprisalReference => "red: unlikely to the reference",
+            Metric::Kl => "red: the models disagree",
+        }
+    }
+
     /// The values at the left and right ends of a colour bar with colour limit `limit`: `-limit..limit` for a
     /// two-signed metric (red on the left), `0..±limit` (neutral to red) for a one-signed one.
     pub fn bar_range(self, limit: f64) -> (f64, f64) {

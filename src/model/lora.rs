@@ -73,6 +73,8 @@ pub struct LoraConfig {
     pub alpha_pattern: Vec<(String, f64)>,
     /// `base_model_name_or_path`, when set.
     pub base_model: Option<String>,
+    /// `revision`: the base model's revision on the Hub, when set.
+    pub base_revision: Option<String>,
 }
 
 impl LoraConfig {
@@ -163,6 +165,10 @@ impl LoraConfig {
             rank_pattern,
             alpha_pattern: map("alpha_pattern")?,
             base_model: field("base_model_name_or_path")
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            base_revision: field("revision")
                 .and_then(|v| v.as_str())
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),

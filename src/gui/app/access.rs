@@ -8,6 +8,7 @@ impl App {
     pub fn apply(&mut self, action: Action) {
         match action {
             Action::Browse(purpose) => self.open_dialog(purpose),
+            Action::DialogAnswered { purpose, answer } => self.dialog_answered(purpose, answer),
             Action::Load => self.load_models(None),
             Action::OpenModels { policy, reference } => {
                 self.form.policy = policy.display().to_string();
@@ -248,6 +249,26 @@ impl App {
         &mut self.export
     }
 
+    /// creditlens' own file chooser, when open.
+    pub fn file_browser(&self) -> Option<&FileBrowser> {
+        self.browser.as_ref()
+    }
+
+    /// The settings to save now, when they changed since the last time this was asked.
+    /// (At most one save a second: dragging beta does not write the file at every frame.)
+    pub fn take_settings_to_save(&mut self) -> Option<Settings> {
+        if self.settings == self.saved_settings.0 {
+            return None;
+        }
+        let since = self.saved_settings.1.elapsed();
+        if since < SAVE_EVERY {
+            self.ctx.request_repaint_after(SAVE_EVERY - since);
+            return None;
+        }
+        self.saved_settings = (self.settings.clone(), Instant::now());
+        Some(self.settings.clone())
+    }
+
     /// The status line.
     pub fn notice(&self) -> Option<&str> {
         self.notice.as_deref()
@@ -266,6 +287,19 @@ impl App {
     /// Height of the plots panel's content in the last frame.
     pub fn plots_height(&self) -> f32 {
         self.plots_height
+    }
+
+    /// Where the window's parts were drawn in the last frame.
+    pub fn layout(&self) -> LayoutRects {
+        self.layout
+    }
+
+    /// Where token `token` of response `response` (0 = chosen or the single response, 1 = rejected) was drawn in
+    /// the last frame, cut to what was visible in the window; `None` when it was not visible.
+    pub fn token_rect(&self, response: usize, token: usize) -> Option<egui::Rect> {
+        let r = self.caches.get(response)?.visible_rect(token)?;
+        let r = r.intersect(self.layout.centre);
+        r.is_positive().then_some(r)
     }
 
     /// Height of the text editor in the last frame.

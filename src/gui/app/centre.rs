@@ -33,6 +33,7 @@ impl App {
     /// long the prompt or small the window.
     pub(super) fn centre(&mut self, ui: &mut Ui) {
         let view = ui.available_rect_before_wrap();
+        self.layout.centre = view;
         egui::ScrollArea::vertical()
             .id_salt("centre-scroll")
             .auto_shrink([false, false])
@@ -60,6 +61,13 @@ impl App {
             );
         }
         let Some(shown) = self.shown.clone() else {
+            if self.editor.is_blank() && !self.load.running() {
+                ui.weak(if self.editor.pair {
+                    "Type a response in chosen and rejected (or open a data file) to see each token's reward."
+                } else {
+                    "Type a response (or open a data file) to see each token's reward."
+                });
+            }
             if self.load.running() || self.scoring.running() {
                 ui.horizontal(|ui| {
                     ui.spinner();
@@ -122,17 +130,20 @@ impl App {
         ui.columns(n, |cols| {
             for (k, (name, r)) in responses.iter().enumerate() {
                 let ui = &mut cols[k];
-                ui.label(
-                    egui::RichText::new(format!(
-                        "{name}: R = {:+.4} · {} tokens · log pi {:.2} · log pi_ref {:.2}",
-                        r.reward, r.num_tokens, r.logp_policy, r.logp_reference
-                    ))
-                    .color(if *name == "rejected" {
+                // One line whatever the width (cut, whole on hover), so the chips below never move down.
+                let title = format!(
+                    "{name}: R = {:+.4} · {} tokens · log pi {:.2} · log pi_ref {:.2}",
+                    r.reward, r.num_tokens, r.logp_policy, r.logp_reference
+                );
+                ui.add(
+                    egui::Label::new(egui::RichText::new(&title).color(if *name == "rejected" {
                         plots::REJECTED
                     } else {
                         plots::CHOSEN
-                    }),
-                );
+                    }))
+                    .truncate(),
+                )
+                .on_hover_text(&title);
                 let is_rejected = *name == "rejected";
                 // Spans of the texts, moved onto the rendered completion of a conversation.
                 let errors = if is_rejected {

@@ -103,11 +103,52 @@ impl App {
                 ui.separator();
                 ui.label(format!("creditlens {}", env!("CARGO_PKG_VERSION")));
             });
+            // On the right: what is open (policy, reference, beta) and the latest notice, one line, cut to fit.
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if let Some(summary) = self.models_summary() {
+                    ui.add(egui::Label::new(egui::RichText::new(&summary.0).strong()).truncate())
+                        .on_hover_text(summary.1);
+                    ui.separator();
+                }
+                if let Some(n) = &self.notice {
+                    let text = egui::RichText::new(n);
+                    let text = if self.notice_is_error {
+                        text.color(ui.visuals().error_fg_color)
+                    } else {
+                        text.weak()
+                    };
+                    ui.add(egui::Label::new(text).truncate()).on_hover_text(n);
+                }
+            });
         });
     }
 
+    /// The models open and the beta in force: a short line (the folder names) and the full paths.
+    fn models_summary(&self) -> Option<(String, String)> {
+        let l = self.loaded.as_ref()?;
+        let name = |p: &Path| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.display().to_string())
+        };
+        let beta = self.settings.beta;
+        Some((
+            format!(
+                "{} vs {} · β {beta}",
+                name(&l.policy.path),
+                name(&l.reference.path)
+            ),
+            format!(
+                "policy {}\nreference {}\nβ {beta}: rewards are beta * (log pi - log pi_ref); use the beta the policy was trained with",
+                l.policy.path.display(),
+                l.reference.path.display()
+            ),
+        ))
+    }
+
+    /// One line, whatever the metric or the window's width: the colour bar gives up width first.
     pub(super) fn toolbar(&mut self, ui: &mut Ui) {
-        ui.horizontal_wrapped(|ui| {
+        ui.horizontal(|ui| {
             if ui
                 .button("Search…")
                 .on_hover_text(
@@ -120,6 +161,7 @@ impl App {
             ui.separator();
             ui.label("colour by");
             egui::ComboBox::from_id_salt("metric")
+                .width(150.0)
                 .selected_text(self.settings.metric.label())
                 .show_ui(ui, |ui| {
                     for m in Metric::ALL {
@@ -161,11 +203,10 @@ impl App {
                 .on_hover_text("Values at ± this limit reach the ends of the colormap");
             }
             ui.separator();
-            colour_bar(ui, self.settings.metric, current, self.settings.theme);
-            ui.separator();
-            if let Some(n) = &self.notice {
-                ui.weak(n);
-            }
+            // What the bar's numbers and caption take; the bar gets the rest, between 60 and 220 px.
+            let caption = 250.0;
+            let bar = (ui.available_width() - caption).clamp(60.0, 220.0);
+            colour_bar(ui, self.settings.metric, current, self.settings.theme, bar);
         });
     }
 }

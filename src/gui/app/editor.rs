@@ -54,6 +54,11 @@ impl Editor {
         }
     }
 
+    /// Whether there is no response text to score yet (every response box empty).
+    pub fn is_blank(&self) -> bool {
+        self.chosen.trim().is_empty() && (!self.pair || self.rejected.trim().is_empty())
+    }
+
     /// The conversation being edited: the opened one with the edited texts put in, or one built from the texts.
     fn conversation(&self, responses: &[&str]) -> Conversation {
         let fresh = || Conversation::from_texts(Some(&self.system), &self.prompt, responses);
@@ -77,7 +82,8 @@ impl Editor {
         conv
     }
 
-    pub(super) fn set(&mut self, record: &Record) {
+    /// Puts `record`'s texts in the editor.
+    pub fn set(&mut self, record: &Record) {
         self.conversation = record.chat().map(|c| Box::new(c.clone()));
         self.chat = self.conversation.is_some();
         match record {
@@ -116,13 +122,17 @@ pub(super) fn bounded_text(
     rows: usize,
     max_height: f32,
     hint: &str,
+    placeholder: &str,
 ) -> egui::Response {
     egui::ScrollArea::vertical()
         .id_salt(id)
         .max_height(max_height)
         .show(ui, |ui| {
+            // An id of its own: a line appearing above the box (the "edited" note) must not move the keyboard focus.
             ui.add(
                 egui::TextEdit::multiline(text)
+                    .id_salt(id)
+                    .hint_text(placeholder)
                     .desired_rows(rows)
                     .desired_width(f32::INFINITY),
             )
@@ -171,15 +181,19 @@ impl App {
 
     pub(super) fn editor_ui(&mut self, ui: &mut Ui) {
         let mut changed = false;
-        if let Some(row) = self.selected_row
-            && self.selected_is_edited()
-        {
+        // The record's line is there whether or not it is edited, so nothing below it moves when an edit starts.
+        if let Some(row) = self.selected_row {
+            let edited = self.selected_is_edited();
             ui.horizontal(|ui| {
-                ui.label(format!(
-                    "record {row} edited: kept while you look at other records"
-                ));
+                if edited {
+                    ui.label(format!(
+                        "record {row} edited: kept while you look at other records"
+                    ));
+                } else {
+                    ui.weak(format!("record {row} of the data file"));
+                }
                 if ui
-                    .button("Revert")
+                    .add_enabled(edited, egui::Button::new("Revert").small())
                     .on_hover_text("Put the record back as the data file has it")
                     .clicked()
                 {
@@ -196,18 +210,18 @@ impl App {
                 1,
                 90.0,
                 "The prompt (scored tokens start after it)",
+                "a prompt",
             )
             .changed();
         });
         let before = self.editor.pair;
+        // One row for the switches, so the heatmaps stay in view in a small window.
         ui.horizontal(|ui| {
             ui.radio_value(&mut self.editor.pair, true, "pair")
                 .on_hover_text("Chosen and rejected side by side");
             ui.radio_value(&mut self.editor.pair, false, "one response")
                 .on_hover_text("Score a single response");
-        });
-        changed |= before != self.editor.pair;
-        ui.horizontal(|ui| {
+            ui.separator();
             changed |= ui
                 .checkbox(&mut self.editor.chat, "chat")
                 .on_hover_text(
@@ -219,6 +233,7 @@ impl App {
                 changed |= ui
                     .add(
                         egui::TextEdit::singleline(&mut self.editor.system)
+                            .id_salt("system-edit")
                             .hint_text("optional system message")
                             .desired_width(f32::INFINITY),
                     )
@@ -231,6 +246,7 @@ impl App {
                 ));
             }
         });
+        changed |= before != self.editor.pair;
         if self.editor.pair {
             ui.columns(2, |cols| {
                 cols[0].label("chosen");
@@ -241,6 +257,7 @@ impl App {
                     2,
                     120.0,
                     "The preferred response",
+                    "type the preferred response",
                 )
                 .changed();
                 cols[1].label("rejected");
@@ -251,6 +268,7 @@ impl App {
                     2,
                     120.0,
                     "The dispreferred response",
+                    "type the dispreferred response",
                 );
                 if r.changed() {
                     self.editor.error_spans.clear();
@@ -265,6 +283,7 @@ impl App {
                 2,
                 120.0,
                 "The response to score",
+                "type a response",
             )
             .changed();
         }

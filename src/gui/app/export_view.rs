@@ -7,6 +7,7 @@ impl App {
         if !self.export.open {
             return;
         }
+        self.export.forget_if_changed();
         let mut open = true;
         let mut do_export: Option<bool> = None;
         egui::Window::new("Export")
@@ -15,7 +16,7 @@ impl App {
             .resizable(false)
             .show(ctx, |ui| {
                 ui.horizontal(|ui| {
-                    for f in [Format::Png, Format::Svg, Format::Csv, Format::Json] {
+                    for f in Format::ALL {
                         if ui
                             .selectable_label(self.export.format == f, f.extension().to_uppercase())
                             .on_hover_text(match f {
@@ -43,16 +44,30 @@ impl App {
                     if ui.button("Browse…").clicked() {
                         self.open_dialog(Purpose::Export);
                     }
+                    let chosen = recent_menu(
+                        ui,
+                        &self.settings.recent_exports,
+                        "Files exported recently (an existing one is only replaced after you confirm)",
+                    );
+                    if let Some(p) = chosen {
+                        if let Some(f) = Format::from_path(&p) {
+                            self.export.format = f;
+                        }
+                        self.export.path = p.display().to_string();
+                    }
                 });
+                // Only a PNG has pixels; an SVG scales, CSV and JSON are numbers.
                 if matches!(self.export.format, Format::Png | Format::Svg) {
                     ui.horizontal(|ui| {
-                        ui.label("pixel ratio");
-                        ui.add(
-                            egui::DragValue::new(&mut self.export.pixel_ratio)
-                                .range(1.0..=4.0)
-                                .speed(0.1),
-                        )
-                        .on_hover_text("2 gives print resolution");
+                        if self.export.format == Format::Png {
+                            ui.label("pixel ratio");
+                            ui.add(
+                                egui::DragValue::new(&mut self.export.pixel_ratio)
+                                    .range(1.0..=4.0)
+                                    .speed(0.1),
+                            )
+                            .on_hover_text("2 gives print resolution");
+                        }
                         ui.radio_value(&mut self.export.theme, Theme::Light, "light");
                         ui.radio_value(&mut self.export.theme, Theme::Dark, "dark");
                     });
@@ -94,6 +109,8 @@ impl App {
         if let Some(overwrite) = do_export {
             self.run_export(overwrite);
         }
+        // A format or path changed in this frame leaves no stale outcome for the next.
+        self.export.forget_if_changed();
     }
 
     /// Writes the shown record as configured in the export window; an existing file is only replaced when
@@ -101,6 +118,7 @@ impl App {
     pub fn run_export(&mut self, overwrite: bool) {
         let Some(shown) = &self.shown else { return };
         let path = PathBuf::from(self.export.path.trim());
+        self.export.asked_now();
         if path.exists() && !overwrite {
             self.export.confirm = Some(path);
             return;
@@ -119,17 +137,19 @@ impl App {
             fields,
             error_spans: self.editor.error_spans.clone(),
         };
-        self.export.status = Some(
-            export::write(
-                shown,
-                &path,
-                self.export.format,
-                (self.settings.metric, self.settings.scale),
-                &self.export,
-                &context,
-                overwrite,
-            )
-            .map_err(|e| e.to_string()),
-        );
+        let written = export::write(
+            shown,
+            &path,
+            self.export.format,
+            (self.settings.metric, self.settings.scale),
+            &self.export,
+            &context,
+            overwrite,
+        )
+        .map_err(|e| e.to_string());
+        if written.is_ok() {
+            push_recent(&mut self.settings.recent_exports, &path);
+        }
+        self.export.status = Some(written);
     }
 }

@@ -73,6 +73,7 @@ impl App {
         if ctx.input_mut(|i| i.consume_shortcut(&SEARCH)) {
             self.apply(Action::OpenSearch);
         }
+        let browsing = self.browser.is_some();
         let (open, export, theme, next, prev, esc) = ctx.input_mut(|i| {
             (
                 i.consume_shortcut(&OPEN_DATA),
@@ -80,7 +81,8 @@ impl App {
                 i.consume_shortcut(&THEME),
                 i.consume_shortcut(&shortcut(Modifiers::COMMAND, Key::ArrowDown)),
                 i.consume_shortcut(&shortcut(Modifiers::COMMAND, Key::ArrowUp)),
-                i.consume_key(Modifiers::NONE, Key::Escape),
+                // With a file chooser open, Esc is its own (it closes it).
+                !browsing && i.consume_key(Modifiers::NONE, Key::Escape),
             )
         });
         if open {

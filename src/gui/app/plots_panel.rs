@@ -4,6 +4,13 @@
 use super::*;
 
 impl App {
+    /// What each plot (by id: `per-token`, `cumulative`, `drift`, `trainer-state`, `accuracy`,
+    /// `search-trend-reward`, `search-trend-length`) showed the last frame it was drawn: its series, legend and
+    /// painted tick labels.
+    pub fn plots_drawn(&self) -> std::collections::BTreeMap<String, plots::PlotRecord> {
+        plots::plots_drawn(&self.ctx)
+    }
+
     pub(super) fn plots(&mut self, ui: &mut Ui) {
         // The panel keeps the height it was given (egui sizes a panel to its content, so a frame with nothing to
         // plot yet would shrink it for good).
@@ -38,7 +45,9 @@ impl App {
                     ui.weak("nothing scored yet");
                 }
             },
-            PlotTab::Drift => plots::drift(ui, &self.drift, &self.trainer, height),
+            PlotTab::Drift => {
+                plots::drift(ui, &self.drift, &self.trainer, self.settings.beta, height)
+            }
             PlotTab::TokenByCheckpoint => {
                 if self.drift_selected_stale && !self.drift_job.running() {
                     self.start_drift(false);

@@ -13,7 +13,7 @@ impl App {
                             self.before_load = None;
                             push_recent(&mut self.settings.recent_policies, &l.policy.path);
                             push_recent(&mut self.settings.recent_references, &l.reference.path);
-                            self.notice = Some(format!("models loaded in {:.1} s", l.seconds));
+                            self.say(format!("models loaded in {:.1} s", l.seconds));
                             self.loaded = Some(l);
                             self.rescore_now();
                             self.score_dataset();
@@ -21,19 +21,13 @@ impl App {
                         }
                         Err(e) => {
                             // The models loaded before stay in use, with their checkpoints and drift.
-                            if let Some((checkpoints, trainer, drift)) = self.before_load.take() {
-                                self.checkpoints = checkpoints;
-                                self.trainer = trainer;
-                                self.drift = drift;
+                            if let Some(before) = self.before_load.take() {
+                                self.checkpoints = before.checkpoints;
+                                self.trainer = before.trainer;
+                                self.drift = before.drift;
+                                self.settings.beta = before.beta;
                             }
-                            let message = match &self.loaded {
-                                Some(l) => format!(
-                                    "{e}\nStill using the models loaded before: {} and {}.",
-                                    l.policy.path.display(),
-                                    l.reference.path.display()
-                                ),
-                                None => e,
-                            };
+                            let message = self.load_failure(e);
                             self.load.finish(generation, Some(message));
                         }
                     }
@@ -54,7 +48,7 @@ impl App {
                     if let Some(d) = &mut self.dataset
                         && d.job.finish(generation, Some(message.clone()))
                     {
-                        self.notice = Some(message);
+                        self.warn(message);
                     }
                 }
                 Reply::SearchProgress {
@@ -72,7 +66,7 @@ impl App {
                 Reply::Loaded {
                     generation: 0,
                     result: Err(e),
-                } => self.notice = Some(e),
+                } => self.warn(e),
                 Reply::Loaded { .. } => {}
                 Reply::Scored { generation, result } if self.scoring.is_current(generation) => {
                     match result {

@@ -3,9 +3,53 @@
 
 use super::*;
 
+/// A screenshot gives up after this long without progress (models loading, scores or drift points arriving).
+const STALL: Duration = Duration::from_secs(120);
+
 impl App {
+    /// What `gui --screenshot` still waits for, in words (its message when it gives up).
+    pub fn screenshot_waits_for(&self) -> String {
+        let mut waits = Vec::new();
+        if self.load.running() {
+            waits.push(format!(
+                "the models to load ({:.0}%)",
+                self.load.progress().unwrap_or(0.0) * 100.0
+            ));
+        }
+        if self.scoring.running() || self.shown.is_none() {
+            waits.push("the shown record's scores".to_string());
+        }
+        if self.plot_tab != PlotTab::Tokens && (self.drift_job.running() || self.drift.is_empty()) {
+            waits.push(format!(
+                "the drift over {} checkpoints ({} done)",
+                self.checkpoints.len(),
+                self.drift.len()
+            ));
+        }
+        if waits.is_empty() {
+            "the window to settle".into()
+        } else {
+            waits.join(" and ")
+        }
+    }
+
     pub(super) fn screenshot_step(&mut self, ctx: &egui::Context) {
+        // Waiting is measured from the last sign of progress, so a long drift computation is waited for.
+        let progress = (
+            self.load.running(),
+            (self.load.progress().unwrap_or(0.0) * 100.0) as u32,
+            self.shown.is_some(),
+            self.drift.len(),
+            (self.drift_job.progress().unwrap_or(0.0) * 1000.0) as u32,
+        );
         let Some(mode) = &mut self.screenshot else {
+            return;
+        };
+        if mode.progress != progress {
+            mode.progress = progress;
+            mode.started = Instant::now();
+        }
+        let Some(mode) = &self.screenshot else {
             return;
         };
         let failure = self
@@ -15,8 +59,13 @@ impl App {
             .filter(|_| self.loaded.is_none() && !self.load.running())
             .or_else(|| self.scoring.error().map(str::to_string))
             .or_else(|| {
-                (mode.started.elapsed() > Duration::from_secs(120))
-                    .then(|| "no scores after 120 s".to_string())
+                (mode.started.elapsed() > STALL).then(|| {
+                    format!(
+                        "nothing moved for {} s while waiting for {}",
+                        STALL.as_secs(),
+                        self.screenshot_waits_for()
+                    )
+                })
             });
         if let Some(e) = failure {
             if let Ok(mut o) = self.outcome.lock() {
@@ -28,7 +77,16 @@ impl App {
         // On a checkpoint plot, wait for the drift too.
         let drift_ready = self.plot_tab == PlotTab::Tokens
             || (!self.drift_job.running() && !self.drift.is_empty());
-        if self.shown.is_some() && !self.scoring.running() && drift_ready {
+        // The size asked for with --window-size, not a remembered one, once the window has taken it.
+        let sized = self.window_size.is_none_or(|want| {
+            let have = ctx.content_rect().size();
+            (have - want).length() < 1.5
+        });
+        let ready = self.shown.is_some() && !self.scoring.running() && drift_ready && sized;
+        let Some(mode) = &mut self.screenshot else {
+            return;
+        };
+        if ready {
             mode.frames_with_scores += 1;
         }
         // A few frames after the scores arrive, so the layout has settled.

@@ -4,11 +4,14 @@ use super::*;
 
 impl App {
     pub(super) fn side_panel(&mut self, ui: &mut Ui) {
-        egui::ScrollArea::vertical()
+        // Both ways: content wider than the panel scrolls instead of widening it.
+        egui::ScrollArea::both()
             .id_salt("side-scroll")
+            .auto_shrink([false, false])
             .show(ui, |ui| {
                 egui::CollapsingHeader::new("Models")
                     .default_open(true)
+                    .open(std::mem::take(&mut self.open_models_section).then_some(true))
                     .show(ui, |ui| {
                         let (actions, rects) = models_panel::show(
                             ui,
@@ -43,12 +46,15 @@ impl App {
     /// (no model runs, nothing is reloaded), and later scoring uses the new beta.
     pub fn apply_beta(&mut self) {
         let beta = self.settings.beta;
+        if let Some(l) = &self.loaded {
+            self.settings.remember_beta(&l.policy.path, beta);
+        }
         let options = self.options();
         if let Some(l) = &mut self.loaded {
             match l.scorer.with_options(options) {
                 Ok(s) => l.scorer = Arc::new(s),
                 Err(e) => {
-                    self.notice = Some(e.to_string());
+                    self.warn(e.to_string());
                     return;
                 }
             }
@@ -78,7 +84,7 @@ impl App {
                     self.drift.clear();
                     self.start_drift(true);
                 }
-                Err(e) => self.notice = Some(e.to_string()),
+                Err(e) => self.warn(e.to_string()),
             }
         }
     }
@@ -92,11 +98,27 @@ impl App {
             {
                 self.open_dialog(Purpose::Data);
             }
-            if let Some(d) = &self.dataset {
-                ui.label(d.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
-                    .on_hover_text(d.path.display().to_string());
+            let open = recent_menu(ui, &self.settings.recent_data, "Recently opened data files");
+            if let Some(p) = open {
+                self.open_data(&p);
             }
         });
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(&mut self.data_path)
+                    .id_salt("data-path")
+                    .hint_text("data file (.jsonl or .json)")
+                    .desired_width(f32::INFINITY),
+            )
+            .on_hover_text("Path of a data file; Enter opens it");
+        if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            let path = PathBuf::from(self.data_path.trim());
+            if path.as_os_str().is_empty() {
+                self.warn("type the path of a data file");
+            } else {
+                self.open_data(&path);
+            }
+        }
         let Some(d) = &mut self.dataset else {
             ui.weak("no data file open");
             return;

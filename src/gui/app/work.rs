@@ -33,13 +33,30 @@ impl App {
                 .find(|(p, _)| p == &policy)
                 .map(|(_, d)| d.clone()),
         };
-        let mut checkpoints = training_checkpoints(checkpoints_dir.as_deref().unwrap_or(&policy));
-        if !policy.join("config.json").is_file()
-            && !crate::source::is_adapter(&policy)
-            && let Some(last) = checkpoints.last()
-        {
-            policy = last.dir.clone();
+        // The command line's rule (`source::locate`): a Hub id is found in the Hugging Face cache, and a training
+        // folder that is no model itself opens its last checkpoint (or `gui --checkpoint N`); a folder with no
+        // model fails here with what was looked for, keeping the models loaded before.
+        let located = match crate::source::locate(&policy, None, self.launch_checkpoint.take()) {
+            Ok(l) => l,
+            Err(e) => {
+                self.fail_load(e.to_string());
+                return;
+            }
+        };
+        let run_dir = located
+            .run
+            .as_ref()
+            .map(|r| r.chosen.dir.parent().map(Path::to_path_buf));
+        let mut checkpoints = training_checkpoints(
+            checkpoints_dir
+                .as_deref()
+                .or(run_dir.flatten().as_deref())
+                .unwrap_or(&located.path),
+        );
+        if let Some(run) = &located.run {
+            self.say(run.describe());
         }
+        policy = located.path;
         if checkpoints.len() < 2 {
             checkpoints.clear();
         }
@@ -47,11 +64,29 @@ impl App {
             .last()
             .map(|c| plots::trainer_curves(&c.dir.join("trainer_state.json")))
             .unwrap_or_default();
-        self.before_load = Some((
-            std::mem::replace(&mut self.checkpoints, checkpoints),
-            std::mem::replace(&mut self.trainer, trainer),
-            std::mem::take(&mut self.drift),
-        ));
+        // Beta belongs to the models: another policy opens with `gui --beta`, the beta last used with it, or TRL's
+        // default; reloading the same policy (another dtype or chat template) keeps the beta in force.
+        let same_policy = self.loaded.as_ref().is_some_and(|l| {
+            let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+            canonical(&l.policy.path) == canonical(&policy)
+        });
+        let beta = match self.launch_beta.take() {
+            Some(b) => b,
+            None if same_policy => self.settings.beta,
+            None => self
+                .settings
+                .beta_for(&policy)
+                .unwrap_or(crate::defaults::BETA),
+        };
+        let beta_before = std::mem::replace(&mut self.settings.beta, beta);
+        self.before_load = Some(BeforeLoad {
+            checkpoints: std::mem::replace(&mut self.checkpoints, checkpoints),
+            trainer: std::mem::replace(&mut self.trainer, trainer),
+            drift: std::mem::take(&mut self.drift),
+            beta: beta_before,
+        });
+        // The cards of the models being opened are shown, even if the section was collapsed.
+        self.open_models_section = true;
         self.drift_job.cancel();
         let ticket = self.load.start();
         self.worker.load(
@@ -63,6 +98,24 @@ impl App {
             self.settings.dtype,
             self.options(),
         );
+    }
+
+    /// A load's `error`, with, when models were loaded before, that they stay in use.
+    pub(super) fn load_failure(&self, error: String) -> String {
+        match &self.loaded {
+            Some(l) => format!(
+                "{error}\nStill using the models loaded before: {} and {}.",
+                l.policy.path.display(),
+                l.reference.path.display()
+            ),
+            None => error,
+        }
+    }
+
+    /// A load failed before it started (a path that names no model).
+    fn fail_load(&mut self, error: String) {
+        let message = self.load_failure(error);
+        self.load.fail(message);
     }
 
     /// Opens a data file and selects its first record.
@@ -79,11 +132,11 @@ impl App {
                     self.search.shown = None;
                     self.search.source = Some(path.display().to_string());
                     self.search.open = true;
-                    self.notice = None;
+                    self.clear_notice();
                     // Its first run's best candidate in the heatmap.
                     self.show_candidate((0, 0), None);
                 }
-                Err(e) => self.notice = Some(e.to_string()),
+                Err(e) => self.warn(e.to_string()),
             }
             return;
         }
@@ -93,18 +146,19 @@ impl App {
                     d.job.cancel();
                 }
                 push_recent(&mut self.settings.recent_data, path);
+                self.data_path = path.display().to_string();
                 self.edits.clear();
                 self.selected_row = None;
                 let d = Dataset::new(path.to_path_buf(), entries, self.settings.beta);
                 let first = d.rows.iter().position(|r| r.record.is_ok());
                 self.dataset = Some(d);
-                self.notice = None;
+                self.clear_notice();
                 if let Some(i) = first {
                     self.select_row(i);
                 }
                 self.score_dataset();
             }
-            Err(e) => self.notice = Some(e.to_string()),
+            Err(e) => self.warn(e.to_string()),
         }
     }
 
@@ -145,6 +199,15 @@ impl App {
     /// Scores the editor's text now.
     pub fn rescore_now(&mut self) {
         self.editor.dirty_since = None;
+        // Nothing typed yet: a hint, not an error about an empty response.
+        if self.editor.is_blank() && (self.selected_row.is_none() || self.selected_is_edited()) {
+            // A new generation makes a score in flight stale.
+            let ticket = self.scoring.start();
+            self.scoring.finish(ticket.generation, None);
+            self.shown = None;
+            self.pinned = None;
+            return;
+        }
         let Some(l) = &self.loaded else { return };
         let ticket = self.scoring.start();
         self.worker
