@@ -37,5 +37,6 @@ pub mod textdiff;
 pub mod threads;
 pub mod tokenize;
 pub mod train;
+pub mod words;
 
 pub use error::{Error, Result};
