@@ -16,6 +16,7 @@ pub mod demo_assets;
 pub mod drift;
 pub mod error;
 pub mod eval;
+pub mod features;
 pub mod fonts;
 pub mod fuzz;
 #[cfg(feature = "gui")]

@@ -9,7 +9,11 @@
 //!
 //! An adapter needs its base checkpoint: the directory `base_model_name_or_path` names when that is local, else the
 //! Hub id it names when that is in the cache, otherwise the one the caller supplies (the reference, following
-//! TRL + PEFT, where the reference is the base model with the adapter disabled).
+//! TRL + PEFT, where the reference is the base model with the adapter disabled). The base can also be a GGUF file:
+//! one `base_model_name_or_path` names, or the reference given. An adapter trained on a checkpoint made from a GGUF
+//! file (transformers' GGUF loader dequantises it and puts llama.cpp's permuted q/k rows back in Hugging Face order,
+//! as creditlens does when it opens the file) applies to the file unchanged, unmerged as PEFT's forward, its updates
+//! checked against the file's tensor shapes.
 
 use crate::checkpoint::{CheckpointFiles, RunCheckpoint, incomplete_checkpoints, pick_checkpoint};
 use crate::error::{Error, Result};
@@ -31,6 +35,15 @@ pub enum ModelSource {
         adapter: AdapterFiles,
         /// The base checkpoint.
         base: CheckpointFiles,
+    },
+    /// A LoRA adapter applied (unmerged, PEFT's forward) to a GGUF file as its base.
+    AdapterOnGguf {
+        /// The adapter's files.
+        adapter: AdapterFiles,
+        /// The GGUF file, canonicalised.
+        base: PathBuf,
+        /// What the user should know about the pairing: the adapter names another base than this file.
+        note: Option<String>,
     },
     /// A GGUF file (llama.cpp), canonicalised.
     Gguf(PathBuf),
@@ -213,6 +226,38 @@ fn base_of(
     }
 }
 
+/// The GGUF file `base_model_name_or_path` names, when it is one (absolute, or relative to the adapter directory).
+fn gguf_base(adapter: &AdapterFiles, config: &LoraConfig) -> Option<PathBuf> {
+    let base = Path::new(config.base_model.as_deref()?);
+    let candidate = if base.is_absolute() {
+        base.to_path_buf()
+    } else {
+        adapter.dir.join(base)
+    };
+    (candidate.is_file() && is_gguf_file(&candidate)).then_some(candidate)
+}
+
+/// Whether `path` (a file) is a GGUF file, by its magic number or its name.
+fn is_gguf_file(path: &Path) -> bool {
+    gguf::is_gguf(path) || has_gguf_extension(path)
+}
+
+/// The note for an adapter applied to the GGUF file `file` that its adapter_config.json does not name (the file is
+/// the reference given): `None` when `base_model_name_or_path` is that file, or a file of the same name.
+fn gguf_base_note(config: &LoraConfig, file: &Path) -> Option<String> {
+    let named = config.base_model.as_deref();
+    let same = named
+        .and_then(|b| Path::new(b).file_name())
+        .is_some_and(|n| Some(n) == file.file_name());
+    (!same).then(|| {
+        format!(
+            "the LoRA adapter's base_model_name_or_path is {}, not this file; it is applied to {} (the reference), whose tensor shapes match it: this is right when the adapter was trained on this file's weights (e.g. on a checkpoint made from it by transformers' GGUF loader)",
+            base_name(config),
+            file.display()
+        )
+    })
+}
+
 /// `config`'s base as the error messages name it.
 fn base_name(config: &LoraConfig) -> String {
     config
@@ -231,7 +276,9 @@ pub fn adapter_base(path: &Path) -> Result<Option<PathBuf>> {
     }
     let files = AdapterFiles::locate(&path)?;
     let config = LoraConfig::from_file(&files.config)?;
-    Ok(base_of(&files, &config).ok())
+    Ok(base_of(&files, &config)
+        .ok()
+        .or_else(|| gguf_base(&files, &config)))
 }
 
 impl ModelSource {
@@ -262,7 +309,7 @@ impl ModelSource {
                 path: path.to_path_buf(),
             });
         }
-        if path.is_file() && (gguf::is_gguf(path) || has_gguf_extension(path)) {
+        if path.is_file() && is_gguf_file(path) {
             return Ok(Self::Gguf(canonical_file(path)?));
         }
         if !is_adapter(path) {
@@ -270,9 +317,25 @@ impl ModelSource {
         }
         let adapter = AdapterFiles::locate(path)?;
         let config = LoraConfig::from_file(&adapter.config)?;
+        let on_gguf = |file: &Path, note: Option<String>| -> Result<Self> {
+            Ok(Self::AdapterOnGguf {
+                adapter: adapter.clone(),
+                base: canonical_file(file)?,
+                note,
+            })
+        };
         let base_dir = match (base_of(&adapter, &config), fallback_base) {
             (Ok(b), _) => b,
-            (Err(_), Some(f)) if !is_adapter(f) => locate(f, None, None)?.path,
+            (Err(_), _) if let Some(file) = gguf_base(&adapter, &config) => {
+                return on_gguf(&file, None);
+            }
+            (Err(_), Some(f)) if !is_adapter(f) => {
+                let f = locate(f, None, None)?.path;
+                if f.is_file() && is_gguf_file(&f) {
+                    return on_gguf(&f, gguf_base_note(&config, &f));
+                }
+                f
+            }
             (Err(why), _) => {
                 return Err(Error::config(
                     &adapter.config,
@@ -294,14 +357,23 @@ impl ModelSource {
     pub fn dir(&self) -> &Path {
         match self {
             Self::Checkpoint(c) => &c.dir,
-            Self::Adapter { adapter, .. } => &adapter.dir,
+            Self::Adapter { adapter, .. } | Self::AdapterOnGguf { adapter, .. } => &adapter.dir,
             Self::Gguf(file) => file,
         }
     }
 
+    /// What the user should know about how the model is put together (an adapter applied to a GGUF file its
+    /// adapter_config.json does not name), to show next to the model; `None` when there is nothing to say.
+    pub fn note(&self) -> Option<&str> {
+        match self {
+            Self::AdapterOnGguf { note, .. } => note.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The files the tokenizer comes from: the checkpoint's, or for an adapter its own tokenizer.json when it
-    /// has one (TRL saves it next to the adapter), else the base's; for a GGUF file, a tokenizer.json next to it
-    /// (`None`: the file's own metadata).
+    /// has one (TRL saves it next to the adapter), else the base's; for a GGUF file (or an adapter on one without
+    /// its own), a tokenizer.json next to it (`None`: the file's own metadata).
     pub fn tokenizer_files(&self) -> Option<CheckpointFiles> {
         let with_own = |mut files: CheckpointFiles, dir: &Path| {
             let own = dir.join("tokenizer.json");
@@ -314,41 +386,58 @@ impl ModelSource {
             }
             files
         };
+        let gguf = |file: &Path, dir: &Path| {
+            with_own(
+                CheckpointFiles {
+                    dir: dir.to_path_buf(),
+                    config: PathBuf::new(),
+                    weights: vec![file.to_path_buf()],
+                    tokenizer: PathBuf::new(),
+                    tokenizer_config: None,
+                    generation_config: None,
+                },
+                dir,
+            )
+        };
         match self {
             Self::Checkpoint(c) => Some(c.clone()),
             Self::Adapter { adapter, base } => Some(with_own(base.clone(), &adapter.dir)),
-            Self::Gguf(file) => {
+            Self::AdapterOnGguf { adapter, base, .. }
+                if adapter.dir.join("tokenizer.json").is_file() =>
+            {
+                Some(gguf(base, &adapter.dir))
+            }
+            Self::Gguf(file) | Self::AdapterOnGguf { base: file, .. } => {
                 let dir = file.parent()?;
-                dir.join("tokenizer.json").is_file().then(|| {
-                    with_own(
-                        CheckpointFiles {
-                            dir: dir.to_path_buf(),
-                            config: PathBuf::new(),
-                            weights: vec![file.clone()],
-                            tokenizer: PathBuf::new(),
-                            tokenizer_config: None,
-                            generation_config: None,
-                        },
-                        dir,
-                    )
-                })
+                dir.join("tokenizer.json")
+                    .is_file()
+                    .then(|| gguf(file, dir))
             }
         }
     }
 
-    /// Whether this is a LoRA adapter whose base is the checkpoint in `dir` (compared canonicalised).
+    /// Whether this is a LoRA adapter whose base is the checkpoint in `dir`, or the GGUF file `dir` (compared
+    /// canonicalised).
     pub fn is_adapter_on(&self, dir: &Path) -> bool {
         let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-        matches!(self, Self::Adapter { base, .. } if canonical(&base.dir) == canonical(dir))
+        match self {
+            Self::Adapter { base, .. } => canonical(&base.dir) == canonical(dir),
+            Self::AdapterOnGguf { base, .. } => canonical(base) == canonical(dir),
+            _ => false,
+        }
     }
 
     /// This LoRA adapter applied unmerged (PEFT's forward) on `base`, the model already loaded from its base
-    /// checkpoint, sharing every base weight: only the adapter is read. `None` when this is not an adapter on
-    /// `base`'s checkpoint, or when the adapter changes something only a merge applies.
+    /// checkpoint (or GGUF file), sharing every base weight: only the adapter is read. `None` when this is not an
+    /// adapter on `base`'s checkpoint, or when the adapter on a checkpoint changes something only a merge applies.
+    /// An adapter on a GGUF file that does not fit it (a module the file's model lacks, another shape) is an error.
     pub fn adapter_on(&self, base: &Model) -> Result<Option<Model>> {
         match self {
             Self::Adapter { adapter, .. } if self.is_adapter_on(&base.info().path) => {
                 base.with_adapter(&LoraAdapter::load(adapter)?)
+            }
+            Self::AdapterOnGguf { adapter, note, .. } if self.is_adapter_on(&base.info().path) => {
+                adapt_gguf(base, &LoraAdapter::load(adapter)?, note.as_deref(), true).map(Some)
             }
             _ => Ok(None),
         }
@@ -371,6 +460,15 @@ impl ModelSource {
             Self::Adapter { adapter, base } => {
                 Model::load_adapted(base, &LoraAdapter::load(adapter)?, dtype, device, report)
             }
+            Self::AdapterOnGguf {
+                adapter,
+                base,
+                note,
+            } => {
+                let lora = LoraAdapter::load(adapter)?;
+                let model = Model::load_gguf(&GgufFile::open(base)?, dtype, device, report)?;
+                adapt_gguf(&model, &lora, note.as_deref(), false)
+            }
             Self::Gguf(file) => Model::load_gguf(&GgufFile::open(file)?, dtype, device, report),
         }
     }
@@ -381,12 +479,15 @@ impl ModelSource {
             Self::Checkpoint(c) | Self::Adapter { base: c, .. } => {
                 crate::model::DecoderConfig::from_file(&c.config)
             }
-            Self::Gguf(file) => GgufFile::open(file)?.config(),
+            Self::Gguf(file) | Self::AdapterOnGguf { base: file, .. } => {
+                GgufFile::open(file)?.config()
+            }
         }
     }
 
-    /// Bytes of the weight files of a checkpoint or GGUF file (what its matrices take when held as stored); `None`
-    /// for an adapter (merged into a full copy in the compute dtype unless its base is the reference).
+    /// Bytes of the weight files of a checkpoint or GGUF file (what its matrices take when held as stored), and of
+    /// an adapter on a GGUF file with its file's; `None` for an adapter on a checkpoint (merged into a full copy in
+    /// the compute dtype unless its base is the reference).
     pub fn stored_bytes(&self) -> Option<u64> {
         match self {
             Self::Checkpoint(c) => c
@@ -396,6 +497,10 @@ impl ModelSource {
                 .sum(),
             // Quantised blocks are held as stored, so the file's size bounds what its weights take.
             Self::Gguf(file) => std::fs::metadata(file).map(|m| m.len()).ok(),
+            Self::AdapterOnGguf { adapter, base, .. } => [base, &adapter.weights]
+                .iter()
+                .map(|f| std::fs::metadata(f).map(|m| m.len()).ok())
+                .sum(),
             Self::Adapter { .. } => None,
         }
     }
@@ -404,7 +509,9 @@ impl ModelSource {
     pub fn load_tokenizer(&self) -> Result<TextTokenizer> {
         match (self.tokenizer_files(), self) {
             (Some(files), _) => TextTokenizer::load(&files),
-            (None, Self::Gguf(file)) => crate::tokenize::gguf::from_gguf(&GgufFile::open(file)?),
+            (None, Self::Gguf(file) | Self::AdapterOnGguf { base: file, .. }) => {
+                crate::tokenize::gguf::from_gguf(&GgufFile::open(file)?)
+            }
             (None, _) => Err(Error::InvalidArgument(format!(
                 "{}: no tokenizer found",
                 self.dir().display()
@@ -425,6 +532,9 @@ pub fn default_reference(policy: &Path) -> Result<PathBuf> {
     }
     let files = AdapterFiles::locate(&path)?;
     let config = LoraConfig::from_file(&files.config)?;
+    if let (Err(_), Some(file)) = (base_of(&files, &config), gguf_base(&files, &config)) {
+        return Ok(file);
+    }
     base_of(&files, &config).map_err(|why| {
         Error::InvalidArgument(format!(
             "{}: this LoRA adapter's base_model_name_or_path ({}) is not a local directory{}; give the base model as the reference",
@@ -433,6 +543,54 @@ pub fn default_reference(policy: &Path) -> Result<PathBuf> {
             why.map(|e| format!(" ({e})")).unwrap_or_default()
         ))
     })
+}
+
+/// `lora` applied unmerged (PEFT's forward) to `base`, a model loaded from a GGUF file, with `note` on its card;
+/// `shared` says whether the base's weights are the reference's (one copy held). Refused when the adapter changes
+/// embeddings or whole tensors (`modules_to_save`), or a weight the file's model does not have; an update of
+/// another shape than its weight is an error naming it.
+fn adapt_gguf(base: &Model, lora: &LoraAdapter, note: Option<&str>, shared: bool) -> Result<Model> {
+    let file = &base.info().path;
+    let Some(factors) = lora.low_rank_only() else {
+        return Err(Error::config(
+            &lora.files().config,
+            format!(
+                "the adapter changes embeddings or whole tensors (modules_to_save), which creditlens applies only to a Hugging Face checkpoint, not to the GGUF file {}; give that checkpoint as the base (base_model_name_or_path) or merge the adapter",
+                file.display()
+            ),
+        ));
+    };
+    let Some(adapted) = base.with_adapter(lora)? else {
+        let known = base.decoder().adaptable();
+        let mut unknown: Vec<&String> = factors.keys().filter(|k| !known.contains(*k)).collect();
+        unknown.sort();
+        return Err(Error::config(
+            &lora.files().config,
+            format!(
+                "the adapter changes {} weight(s) the model of {} does not have, e.g. `{}`; it was not trained on this model",
+                unknown.len(),
+                file.display(),
+                unknown.first().map_or("?", |s| s.as_str())
+            ),
+        ));
+    };
+    let mut card = format!(
+        "{} on {}, unmerged{}",
+        lora.describe(),
+        file.display(),
+        if shared {
+            " (the base is shared with the reference)"
+        } else {
+            ""
+        }
+    );
+    if let Some(b) = &lora.config().base_model {
+        card.push_str(&format!("; adapter_config.json names the base `{b}`"));
+    }
+    if note.is_some() {
+        card.push_str(", not this file");
+    }
+    Ok(adapted.with_adapter_description(card))
 }
 
 /// `path` (a GGUF file) canonicalised; when that loses its `.gguf` name (a file in a Hugging Face cache snapshot is

@@ -6,7 +6,7 @@
 //! not white space; tokens of white space only (`\n`), an appended EOS (empty span) and chat-template or special
 //! tokens are units of their own, marked, so that a word table can leave them apart.
 
-use crate::score::TokenScore;
+use crate::score::{RecordScore, ResponseScore, TokenScore};
 use std::ops::Range;
 
 /// What a unit of a response is.
@@ -125,6 +125,62 @@ pub fn words(text: &str, tokens: &[TokenScore]) -> Vec<Word> {
     out
 }
 
+/// One word as if it were a token, so everything that shows tokens shows words the same way: its log-probabilities,
+/// reward, log-ratio and KL are the sums over its tokens (a word's log-probability is the sum of its tokens'); its
+/// entropies the means over its positions; its rank the worst of its tokens'; its id and top-k alternatives those of
+/// its first position (what else could have started the word); its span from its first token's start to its last
+/// token's end; its running reward the last token's.
+pub fn word_score(word: &Word, tokens: &[TokenScore]) -> TokenScore {
+    let ts = tokens.get(word.tokens.clone()).unwrap_or(&[]);
+    let n = ts.len().max(1) as f64;
+    let sum = |f: fn(&TokenScore) -> f64| ts.iter().map(f).sum::<f64>();
+    let first = ts.first();
+    TokenScore {
+        id: first.map_or(0, |t| t.id),
+        text: word.text.clone(),
+        start: first.map_or(0, |t| t.start),
+        end: ts.last().map_or(0, |t| t.end),
+        template: ts.iter().any(|t| t.template),
+        logp_policy: sum(|t| t.logp_policy),
+        logp_reference: sum(|t| t.logp_reference),
+        reward: sum(|t| t.reward),
+        cum_reward: ts.last().map_or(0.0, |t| t.cum_reward),
+        kl: sum(|t| t.kl),
+        entropy_policy: sum(|t| t.entropy_policy) / n,
+        entropy_reference: sum(|t| t.entropy_reference) / n,
+        rank_policy: ts.iter().map(|t| t.rank_policy).max().unwrap_or(0),
+        rank_reference: ts.iter().map(|t| t.rank_reference).max().unwrap_or(0),
+        top_policy: first.map(|t| t.top_policy.clone()).unwrap_or_default(),
+        top_reference: first.map(|t| t.top_reference.clone()).unwrap_or_default(),
+    }
+}
+
+/// A response with its words in place of its tokens ([`word_score`] each); the text, sequence figures and
+/// `num_tokens` (the scored tokens) are unchanged.
+pub fn response_by_words(response: &ResponseScore) -> ResponseScore {
+    let tokens = words(&response.text, &response.tokens)
+        .iter()
+        .map(|w| word_score(w, &response.tokens))
+        .collect();
+    ResponseScore {
+        tokens,
+        ..response.clone()
+    }
+}
+
+/// A scored record with each response's words in place of its tokens (see [`response_by_words`]).
+pub fn record_by_words(record: &RecordScore) -> RecordScore {
+    let mut out = record.clone();
+    match &mut out {
+        RecordScore::Pair(p) => {
+            p.chosen = response_by_words(&p.chosen);
+            p.rejected = response_by_words(&p.rejected);
+        }
+        RecordScore::Unpaired(u) => u.response = response_by_words(&u.response),
+    }
+    out
+}
+
 /// Which unit credit is counted in: each token, or each word (its tokens' sum).
 #[derive(
     Debug,
@@ -203,6 +259,14 @@ mod tests {
             ]
         );
         assert!((w[2].reward(&tokens) + 0.3).abs() < 1e-12);
+        let kuala = word_score(&w[2], &tokens);
+        assert_eq!(
+            (kuala.start, kuala.end, kuala.text.as_str()),
+            (6, 12, "Kuala")
+        );
+        assert!((kuala.reward + 0.3).abs() < 1e-12);
+        let eos = word_score(&w[5], &tokens);
+        assert_eq!((eos.start, eos.end, eos.reward), (21, 21, -0.4));
         assert!((w[3].reward(&tokens) + 0.24).abs() < 1e-12);
         // Every token in exactly one unit, in order.
         let covered: Vec<usize> = w.iter().flat_map(|w| w.tokens.clone()).collect();

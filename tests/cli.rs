@@ -449,3 +449,76 @@ fn gui_beta_is_checked() {
         "{help}"
     );
 }
+
+/// Credit per word on the command line (issue 29): `score --unit word` writes words in place of tokens, each the
+/// sum of its tokens; `render --unit word` draws one chip per word; `eval --unit word --json` reports word figures.
+#[test]
+fn words_on_the_command_line() {
+    let dir = temp();
+    let p = dir.path();
+    let pair = [
+        "--demo",
+        "--prompt",
+        "Q: What is the capital of Ostvia?\nA:",
+        "--chosen",
+        " The capital of Ostvia is Marford, my friend.",
+        "--rejected",
+        " The capital of Ostvia is Kelbrook, my friend.",
+        "--top-k",
+        "0",
+    ];
+    let by = |unit: &str| -> Value {
+        let mut args = vec!["score", "--unit", unit];
+        args.extend(pair);
+        serde_json::from_str(creditlens(p, &args).ok().stdout().trim()).expect("JSON")
+    };
+    let (tokens, words) = (by("token"), by("word"));
+    assert_eq!(words["unit"], "word");
+    assert!(tokens.get("unit").is_none(), "token output is unchanged");
+    let texts = |v: &Value| -> Vec<String> {
+        v["rejected"]["tokens"]
+            .as_array()
+            .expect("tokens")
+            .iter()
+            .map(|t| t["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let w = texts(&words);
+    assert!(w.contains(&"Kelbrook,".to_string()), "{w:?}");
+    assert!(w.iter().all(|t| !t.contains(' ')), "{w:?}");
+    for side in ["chosen", "rejected"] {
+        let sum = |v: &Value, key: &str| -> f64 {
+            v[side]["tokens"]
+                .as_array()
+                .expect("tokens")
+                .iter()
+                .map(|t| t[key].as_f64().unwrap_or(f64::NAN))
+                .sum()
+        };
+        for key in ["reward", "logp_policy", "logp_reference", "kl"] {
+            assert!(
+                (sum(&words, key) - sum(&tokens, key)).abs() < 1e-9,
+                "{side} {key}"
+            );
+        }
+        assert_eq!(words[side]["num_tokens"], tokens[side]["num_tokens"]);
+    }
+    let out = creditlens(p, &["render", "--demo", "--unit", "word", "--out", "w.png"]).ok();
+    assert!(out.stderr().contains(" words,"), "{}", out.stderr());
+    let eval: Value = serde_json::from_str(
+        creditlens(p, &["eval", "--unit", "word", "--json", "--within", "1"])
+            .ok()
+            .stdout()
+            .trim(),
+    )
+    .expect("JSON");
+    assert_eq!(eval["within_k"], 1);
+    let signals = eval["signals"].as_array().expect("signals");
+    assert_eq!(signals.len(), 5);
+    assert!(signals.iter().all(|f| f["unit"] == "word"));
+    assert!(
+        signals
+            .iter()
+            .all(|f| f["within_k"].as_f64() >= f["top1"].as_f64())
+    );
+}

@@ -23,23 +23,34 @@ fn readme_demo_figures_are_reproduced_by_eval() {
         .find("<!-- /demo-figures -->")
         .expect("README marks the end of the demo figures");
     let section = &readme[start..end];
+    let row = |key: &str, name: &str| {
+        let at = |unit: &str| {
+            v["signals"]
+                .as_array()
+                .and_then(|a| a.iter().find(|f| f["key"] == key && f["unit"] == unit))
+                .map(|f| {
+                    format!(
+                        "{:.3} | {:.3} | {:.3}",
+                        f["top1"].as_f64().unwrap_or(f64::NAN),
+                        f["within_k"].as_f64().unwrap_or(f64::NAN),
+                        f["auroc"].as_f64().unwrap_or(f64::NAN)
+                    )
+                })
+                .unwrap_or_else(|| panic!("no {key} {unit} figures in {v}"))
+        };
+        format!("| {name} | {} | {} |", at("token"), at("word"))
+    };
     let expected = [
-        format!("| {} held-out pairs | top-1 | AUROC |", v["pairs"]),
         format!(
-            "| implicit reward r_t | {:.3} | {:.3} |",
-            f("top1"),
-            f("auroc")
+            "| {} held-out pairs | token top-1 | within {k} | AUROC | word top-1 | within {k} | AUROC |",
+            v["pairs"],
+            k = v["within_k"]
         ),
-        format!(
-            "| surprisal under the policy | {:.3} | {:.3} |",
-            f("top1_surprisal_policy"),
-            f("auroc_surprisal_policy")
-        ),
-        format!(
-            "| surprisal under the reference | {:.3} | {:.3} |",
-            f("top1_surprisal_reference"),
-            f("auroc_surprisal_reference")
-        ),
+        row("reward", "implicit reward r_t"),
+        row("reward-per-entropy", "r_t / (1 + H_ref)"),
+        row("centred-log-ratio", "r_t - beta*KL"),
+        row("surprisal-policy", "surprisal under the policy"),
+        row("surprisal-reference", "surprisal under the reference"),
         format!(
             "Reward accuracy {:.3}, mean margin {:.4}, standard deviation of r_t over non-error tokens {:.4}.",
             f("reward_accuracy"),
@@ -47,6 +58,8 @@ fn readme_demo_figures_are_reproduced_by_eval() {
             f("nonerror_reward_std")
         ),
     ];
+    // The headline figures are the token rows' r_t and surprisal.
+    assert!(row("reward", "r").contains(&format!("{:.3} |", f("top1"))));
     for line in expected {
         assert!(
             section.contains(&line),

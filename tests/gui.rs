@@ -1496,3 +1496,141 @@ fn export_targets_are_remembered() {
     assert_eq!(app(&h).export().format, creditlens::gui::ExportFormat::Svg);
     assert_eq!(app(&h).export().path, svg.display().to_string());
 }
+
+/// Credit per word (issue 29): the chips can be words, each carrying the sum of its tokens' rewards; a pinned word
+/// lists its tokens, one click from the token view; the export follows the view.
+#[test]
+fn words_carry_the_sum_of_their_tokens() {
+    let mut h = demo();
+    let tokens = pair(app(&h)).rejected.clone();
+    app_mut(&mut h).apply(Action::SetUnit(creditlens::words::Unit::Word));
+    h.run_steps(3);
+    let shown = app(&h).displayed().expect("shown");
+    let creditlens::score::RecordScore::Pair(words) = shown.as_ref() else {
+        panic!("a pair")
+    };
+    let units = creditlens::words::words(&tokens.text, &tokens.tokens);
+    assert_eq!(words.rejected.tokens.len(), units.len());
+    assert!(
+        words.rejected.tokens.len() < tokens.tokens.len()
+            || units.iter().all(|u| u.tokens.len() == 1)
+    );
+    let sum: f64 = words.rejected.tokens.iter().map(|w| w.reward).sum();
+    assert!(
+        (sum - tokens.reward).abs() < 1e-9,
+        "{sum} vs {}",
+        tokens.reward
+    );
+    h.get_by_label_contains(&format!("{} words coloured by", units.len()));
+    // Pin the rejected response's first word of several tokens, or its first word.
+    let w = units.iter().position(|u| u.tokens.len() > 1).unwrap_or(0);
+    app_mut(&mut h).apply(Action::Pin(Some((1, w))));
+    h.run_steps(3);
+    assert_eq!(app(&h).word_members(1, w).len(), units[w].tokens.len());
+    h.get_by_label_contains("rejected word");
+    let first = units[w].tokens.start;
+    let label = format!(
+        "{:?} {:+.4}",
+        tokens.tokens[first].text, tokens.tokens[first].reward
+    );
+    h.get_by_label(&label).click();
+    h.run_steps(3);
+    assert_eq!(app(&h).settings().unit, creditlens::words::Unit::Token);
+    assert_eq!(app(&h).pinned(), Some((1, first)));
+}
+
+/// The credit across the data file (issue 29): summed as the rows are scored, ranked on the rejected side by summed
+/// reward; clicking a word keeps the records holding it and outlines it in the heatmap; beta rescales it.
+#[test]
+fn credit_across_the_data_filters_and_outlines_a_word() {
+    let mut h = open(Launch {
+        plot: Some(creditlens::gui::PlotTab::Credit),
+        ..Launch::default()
+    });
+    wait(&mut h, "the data file scored", |a| {
+        a.dataset()
+            .is_some_and(|d| !d.job.running() && d.done > 0 && d.credit.is_some())
+    });
+    let credit = app(&h)
+        .dataset()
+        .and_then(|d| d.credit.clone())
+        .expect("credit");
+    let total = app(&h).dataset().expect("data").rows.len();
+    assert_eq!(credit.records, total);
+    let state = creditlens::gui::credit_view::CreditState::default();
+    let listed = creditlens::gui::credit_view::listed(&credit, &state);
+    let top = listed.first().expect("a word").text.clone();
+    // Ranked by summed reward on the rejected side, most negative first.
+    assert!(
+        listed
+            .windows(2)
+            .all(|w| w[0].rejected.sum <= w[1].rejected.sum)
+    );
+    h.get_by_label(&top).click();
+    h.run_steps(3);
+    let d = app_mut(&mut h).dataset_mut().expect("data");
+    assert_eq!(d.holding.as_deref(), Some(top.as_str()));
+    let view = d.view().to_vec();
+    assert!(
+        !view.is_empty() && view.len() < total,
+        "{} of {total}",
+        view.len()
+    );
+    // A plain recount: the records whose responses hold the word, split at white space.
+    let holds = |r: &creditlens::data::Record| match r {
+        creditlens::data::Record::Pair {
+            chosen, rejected, ..
+        } => chosen
+            .split_whitespace()
+            .chain(rejected.split_whitespace())
+            .any(|w| w == top),
+        creditlens::data::Record::Unpaired { completion, .. } => {
+            completion.split_whitespace().any(|w| w == top)
+        }
+    };
+    let expected: Vec<usize> = (0..total)
+        .filter(|&i| d.rows[i].record.as_ref().is_ok_and(holds))
+        .collect();
+    let mut got = view.clone();
+    got.sort_unstable();
+    assert_eq!(got, expected);
+    // The records holding it, one selected: the word is outlined in its rejected heatmap.
+    let row = *expected
+        .iter()
+        .find(|&&i| {
+            matches!(&app(&h).dataset().expect("data").rows[i].record,
+                Ok(creditlens::data::Record::Pair { rejected, .. }) if rejected.split_whitespace().any(|w| w == top))
+        })
+        .expect("a rejected response holding it");
+    app_mut(&mut h).apply(Action::SelectRow(row));
+    wait(&mut h, "the record", |a| {
+        a.selected_row() == Some(row) && !a.is_scoring()
+    });
+    let marked = app(&h).marked_chips(1);
+    let p = pair(app(&h));
+    let text: String = marked
+        .iter()
+        .map(|&i| p.rejected.tokens[i].text.as_str())
+        .collect();
+    assert_eq!(text.trim(), top, "the outlined tokens spell the word");
+    // Beta rescales the sums.
+    let before = credit
+        .units
+        .iter()
+        .find(|u| u.text == top)
+        .expect("unit")
+        .rejected
+        .sum;
+    app_mut(&mut h).apply(Action::SetBeta(0.2));
+    let after = app(&h)
+        .dataset()
+        .and_then(|d| d.credit.as_ref())
+        .and_then(|c| c.units.iter().find(|u| u.text == top))
+        .expect("unit")
+        .rejected
+        .sum;
+    assert!((after - 2.0 * before).abs() < 1e-9 * before.abs().max(1.0));
+    app_mut(&mut h).apply(Action::HoldWord(None));
+    let d = app_mut(&mut h).dataset_mut().expect("data");
+    assert_eq!(d.view().len(), total);
+}

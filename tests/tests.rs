@@ -4,6 +4,7 @@ mod chat;
 mod cli;
 mod demo;
 mod errors;
+mod features;
 mod fuzzing;
 mod golden;
 #[cfg(feature = "gui")]
@@ -12,6 +13,7 @@ mod gui;
 mod gui_views;
 #[cfg(unix)]
 mod models;
+mod real_runs;
 mod render;
 #[cfg(feature = "gui")]
 mod screenshot;

@@ -16,9 +16,11 @@ shot() { xvfb-run -a -s "-screen 0 1600x1000x24" "$bin" gui --screenshot "$@"; }
 
 shot "$out/main.png" --window-size 1400x880
 shot "$out/small.png" --window-size 900x560
+shot "$out/credit.png" --window-size 1400x880 --plot credit
 shot "$out/drift_dark.png" --window-size 1400x880 --theme dark --plot drift
 "$bin" search --demo --prompt $'Q: What is twice 7?\nA:' --beams 1,2,4,8 --max-new-tokens 48 --out "$tmp/runs.jsonl" --force
 shot "$out/search.png" --window-size 1400x880 --data "$tmp/runs.jsonl"
 shot "$out/chat.png" --window-size 1400x880 --policy fixtures/models/llama --reference fixtures/models/llama_ref \
     --data fixtures/chat/records.jsonl
 "$bin" render --demo --out "$out/render.png" --force
+"$bin" features --demo --top 12 --chart "$out/features.png" --force >/dev/null

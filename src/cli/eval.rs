@@ -5,8 +5,9 @@ use anyhow::bail;
 use clap::Args;
 use creditlens::data::{Record, read_entries};
 use creditlens::demo_assets::DemoAssets;
-use creditlens::eval::{Localisation, localisation};
+use creditlens::eval::{Localisation, WITHIN_K, localisation_at};
 use creditlens::score::RecordScore;
+use creditlens::words::Unit;
 use std::path::PathBuf;
 
 /// Arguments of `creditlens eval`.
@@ -25,6 +26,14 @@ pub struct EvalArgs {
     /// Skip records that cannot be scored instead of stopping.
     #[arg(long)]
     skip_bad: bool,
+    /// Count credit per token or per word (whitespace words, punctuation attached: the sum over their tokens)
+    /// [default: both].
+    #[arg(long, value_enum)]
+    unit: Option<Unit>,
+    /// The k of the "within k after" hit rate: the most suspicious unit counts when it is an error or one of the
+    /// k units after one (credit spilling onto what follows an error).
+    #[arg(long, value_name = "K", default_value_t = WITHIN_K)]
+    within: usize,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -59,7 +68,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if scored.is_empty() {
         bail!("{name}: no preference pairs to evaluate");
     }
-    let figures = localisation(&scored);
+    let units = match args.unit {
+        Some(u) => vec![u],
+        None => vec![Unit::Token, Unit::Word],
+    };
+    let figures = localisation_at(&scored, &units, args.within);
     if figures.pairs == 0 {
         eprintln!(
             "warning: no pair has `error_spans`; only reward accuracy and margin are meaningful"
@@ -78,19 +91,30 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
 
 fn print_table(l: &Localisation) {
     println!("labelled pairs                         {}", l.pairs);
-    println!("                                       top-1    AUROC");
-    println!(
-        "implicit reward r_t                    {:.3}    {:.3}",
-        l.top1, l.auroc
-    );
-    println!(
-        "surprisal under the policy -log pi     {:.3}    {:.3}",
-        l.top1_surprisal_policy, l.auroc_surprisal_policy
-    );
-    println!(
-        "surprisal under the reference          {:.3}    {:.3}",
-        l.top1_surprisal_reference, l.auroc_surprisal_reference
-    );
+    let units: Vec<Unit> = l.signals.iter().fold(Vec::new(), |mut v, f| {
+        if !v.contains(&f.unit) {
+            v.push(f.unit);
+        }
+        v
+    });
+    for unit in units {
+        let name = match unit {
+            Unit::Token => "per token",
+            Unit::Word => "per word (sum over its tokens)",
+        };
+        println!();
+        println!("{name:<38} top-1    within {}    AUROC", l.within_k);
+        for f in l.signals.iter().filter(|f| f.unit == unit) {
+            println!(
+                "{:<38} {:.3}    {:.3}       {:.3}",
+                signal_name(&f.key, &f.signal),
+                f.top1,
+                f.within_k,
+                f.auroc
+            );
+        }
+    }
+    println!();
     println!(
         "std of r_t over non-error tokens       {:.4}",
         l.nonerror_reward_std
@@ -103,4 +127,16 @@ fn print_table(l: &Localisation) {
         "mean margin                            {:.4}",
         l.mean_margin
     );
+}
+
+/// A signal's row name in the table.
+fn signal_name(key: &str, label: &str) -> String {
+    match key {
+        "reward" => "implicit reward r_t".into(),
+        "reward-per-entropy" => "r_t / (1 + H_ref)".into(),
+        "centred-log-ratio" => "r_t - beta*KL (as log-ratio - KL)".into(),
+        "surprisal-policy" => "surprisal under the policy -log pi".into(),
+        "surprisal-reference" => "surprisal under the reference".into(),
+        _ => label.into(),
+    }
 }

@@ -3,6 +3,7 @@
 mod demo;
 mod drift;
 mod eval;
+mod features;
 #[cfg(feature = "gui")]
 mod gui;
 mod render;
@@ -38,6 +39,9 @@ enum Command {
     Score(score::ScoreArgs),
     /// Measure how well per-token rewards localise labelled errors (records with "error_spans").
     Eval(eval::EvalArgs),
+    /// Credit across a dataset: each word's (token's, n-gram's) count and summed r_t in chosen and rejected, its
+    /// reward by position and the length bias, from a `score` file (--scores) or scored on the fly.
+    Features(features::FeaturesArgs),
     /// Open the desktop app (the embedded demo unless --policy and --reference are given).
     #[cfg(feature = "gui")]
     Gui(gui::GuiArgs),
@@ -160,6 +164,12 @@ impl ModelArgs {
         let (policy, reference) = self.paths(own)?;
         let scorer = Scorer::load(&policy, &reference, self.dtype, self.options(top_k))
             .context("cannot load the models")?;
+        // An adapter applied to a GGUF reference it does not name: say so.
+        if let Ok(source) = creditlens::source::ModelSource::resolve(&policy, Some(&reference))
+            && let Some(note) = source.note()
+        {
+            eprintln!("note: {note}");
+        }
         Ok(match template {
             Some(t) => {
                 scorer.with_chat_template(t.with_special(scorer.tokenizer().template_tokens()))
@@ -397,6 +407,7 @@ pub fn run() -> anyhow::Result<()> {
             Command::Gui(args) => gui::run(args),
             Command::Score(args) => score::run(args),
             Command::Eval(args) => eval::run(args),
+            Command::Features(args) => features::run(args),
             Command::Render(args) => render::run(args),
             Command::Drift(args) => drift::run(args),
             Command::Search(args) => search::run(args),

@@ -7,6 +7,7 @@ use creditlens::data::read_entries;
 use creditlens::demo_assets::DemoAssets;
 use creditlens::heatmap::{Metric, ScaleMode, Theme};
 use creditlens::render::{HeatmapSpec, RenderOptions, render, save_png, save_svg};
+use creditlens::words::{Unit, record_by_words};
 use std::path::PathBuf;
 
 /// Arguments of `creditlens render`.
@@ -38,8 +39,11 @@ pub struct RenderArgs {
     /// Overwrite --out if it exists.
     #[arg(long)]
     force: bool,
-    /// What colours the tokens: reward, log-ratio, logp-policy, logp-reference, kl, surprisal-policy,
-    /// surprisal-reference.
+    /// `word`: one chip per word (whitespace words, punctuation attached), coloured by the sum over its tokens.
+    #[arg(long, value_enum, default_value_t = Unit::Token)]
+    unit: Unit,
+    /// What colours the tokens: reward, reward-per-entropy (r_t / (1 + H_ref)), log-ratio, centred-log-ratio
+    /// (log-ratio - KL), logp-policy, logp-reference, kl, surprisal-policy, surprisal-reference.
     #[arg(long, default_value = "reward", value_parser = parse_metric)]
     metric: Metric,
     /// Colour limit: `robust` (98th percentile of |value|), `robust:P`, or a fixed number such as `0.5`.
@@ -180,6 +184,14 @@ fn draw(
     scored: &creditlens::score::RecordScore,
     errors: &[(usize, usize)],
 ) -> anyhow::Result<()> {
+    let words;
+    let scored = match args.unit {
+        Unit::Token => scored,
+        Unit::Word => {
+            words = record_by_words(scored);
+            &words
+        }
+    };
     let spec = HeatmapSpec::for_record_with_errors(scored, args.metric, args.scale, errors);
     let opts = RenderOptions {
         width: args.width,
@@ -198,11 +210,15 @@ fn draw(
         save_png(&rendered, &args.out, args.force)?;
     }
     eprintln!(
-        "wrote {} ({}x{} pixels, {} tokens, colour limit ±{})",
+        "wrote {} ({}x{} pixels, {} {}, colour limit ±{})",
         args.out.display(),
         rendered.image.width(),
         rendered.image.height(),
         rendered.boxes.len(),
+        match args.unit {
+            Unit::Token => "tokens",
+            Unit::Word => "words",
+        },
         creditlens::render::fmt_num(spec.scale.limit)
     );
     Ok(())

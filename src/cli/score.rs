@@ -6,6 +6,7 @@ use clap::Args;
 use creditlens::data::{Entry, read_entries};
 use creditlens::output::ScoreWriter;
 use creditlens::score::{RecordScore, Scorer};
+use creditlens::words::{Unit, record_by_words};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -37,6 +38,10 @@ pub struct ScoreArgs {
     /// Skip records that cannot be scored (reported on stderr) instead of stopping.
     #[arg(long)]
     skip_bad: bool,
+    /// `word`: each response's `tokens` are its words (whitespace words, punctuation attached), each the sum of its
+    /// tokens' log-probabilities and rewards, and every record carries `"unit": "word"` (a CSV a `unit` column).
+    #[arg(long, value_enum, default_value_t = Unit::Token)]
+    unit: Unit,
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
@@ -98,7 +103,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             out.display()
         );
     }
-    let (mut writer, done) = match &args.out {
+    let (writer, done) = match &args.out {
         Some(path) => {
             if args.resume
                 && creditlens::output::Format::from_path(path)? != creditlens::output::Format::Jsonl
@@ -109,6 +114,10 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             (w, done_indices(&kept))
         }
         None => (ScoreWriter::stdout(), std::collections::HashSet::new()),
+    };
+    let mut writer = match args.unit {
+        Unit::Token => writer,
+        Unit::Word => writer.with_context(vec![("unit".into(), "word".into())]),
     };
     let entries = entries.map(|e| {
         if !done.is_empty() {
@@ -128,7 +137,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             for w in scored.warnings() {
                 eprintln!("warning: {w}");
             }
-            writer.write(&scored)?;
+            write_in(&mut writer, &scored, args.unit)?;
             totals.add(&scored);
         }
         (None, None) => unreachable!("checked above"),
@@ -167,11 +176,20 @@ fn score_file(
         args.skip_bad,
         "scoring",
         |_, scored| {
-            writer.write(&scored)?;
+            write_in(writer, &scored, args.unit)?;
             totals.add(&scored);
             Ok(())
         },
     )?;
+    Ok(())
+}
+
+/// Writes `scored` per token, or per word.
+fn write_in(writer: &mut ScoreWriter, scored: &RecordScore, unit: Unit) -> anyhow::Result<()> {
+    match unit {
+        Unit::Token => writer.write(scored)?,
+        Unit::Word => writer.write(&record_by_words(scored))?,
+    }
     Ok(())
 }
 

@@ -34,6 +34,10 @@ pub enum Action {
     SetBeta(f64),
     /// Colour the tokens by this metric.
     SetMetric(Metric),
+    /// Keep only the records holding this word in the table and outline it in the heatmap (`None`: every record).
+    HoldWord(Option<String>),
+    /// Show chips per token or per word.
+    SetUnit(crate::words::Unit),
     /// Open a data file.
     OpenData(PathBuf),
     /// Show record `row` of the data file.

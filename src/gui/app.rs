@@ -88,6 +88,8 @@ pub enum PlotTab {
     Drift,
     /// Token x checkpoint heatmap.
     TokenByCheckpoint,
+    /// The words that carry the most credit across the data file.
+    Credit,
 }
 
 /// Where the parts of the window were drawn in the last frame (screen rects, logical pixels): for tests of the
@@ -184,6 +186,8 @@ pub struct App {
     editor: Editor,
     /// Its scores (shared, so drawing a frame never copies them).
     shown: Option<Arc<RecordScore>>,
+    /// The shown scores by words (made once per shown record, when the chips are words).
+    shown_words: std::cell::RefCell<Option<(usize, Arc<RecordScore>)>>,
     scale_cache: std::cell::RefCell<Option<(usize, Metric, ScaleMode, Scale)>>,
     /// Scoring the editor's text (its error: why the shown text could not be scored).
     scoring: Job,
@@ -231,6 +235,8 @@ pub struct App {
     runs: Vec<(PathBuf, PathBuf)>,
     /// Bottom panel tab.
     plot_tab: PlotTab,
+    /// The credit tab's choices.
+    credit: super::credit_view::CreditState,
     /// Export window.
     export: ExportState,
     /// Search window.
@@ -309,6 +315,7 @@ impl App {
                 ..Editor::default()
             },
             shown: None,
+            shown_words: std::cell::RefCell::new(None),
             scale_cache: std::cell::RefCell::new(None),
             scoring: Job::default(),
             diff: DiffSpans::default(),
@@ -334,6 +341,7 @@ impl App {
             edits: std::collections::HashMap::new(),
             runs: Vec::new(),
             plot_tab: PlotTab::Tokens,
+            credit: Default::default(),
             export: ExportState::default(),
             search: SearchState::default(),
             dialog: None,
@@ -526,11 +534,12 @@ impl App {
         });
         self.layout.detail = None;
         if let Some((side, idx)) = self.pinned {
-            let token = self.shown.as_ref().and_then(|s| {
+            let token = self.displayed().and_then(|s| {
                 let responses = s.responses();
                 let (name, r) = responses.get(side)?;
                 Some((*name, r.tokens.get(idx)?.clone()))
             });
+            let members = self.word_members(side, idx);
             match token {
                 Some((name, t)) => {
                     let panel = egui::Panel::right("detail")
@@ -542,8 +551,13 @@ impl App {
                                 .id_salt("detail-scroll")
                                 .auto_shrink([false, false])
                                 .show(ui, |ui| {
-                                    if super::detail::show(ui, name, idx, &t) {
-                                        self.pinned = None;
+                                    match super::detail::show(ui, name, idx, &t, &members) {
+                                        super::detail::Answer::Stay => {}
+                                        super::detail::Answer::Close => self.pinned = None,
+                                        super::detail::Answer::OpenToken(i) => {
+                                            self.settings.unit = crate::words::Unit::Token;
+                                            self.pinned = Some((side, i));
+                                        }
                                     }
                                 });
                         });

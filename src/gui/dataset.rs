@@ -168,9 +168,13 @@ pub struct Dataset {
     pub search: String,
     /// The start and end most prompts share, left out of the prompt column.
     pub shared: SharedText,
+    /// Only the records holding this word (chosen in the credit window).
+    pub holding: Option<String>,
+    /// The credit across the records scored (words), at the beta in force.
+    pub credit: Option<crate::features::Features>,
     /// Rows in display order (indices into `rows`); rebuilt when inputs change.
     view: Vec<usize>,
-    view_key: Option<(SortKey, bool, bool, String, usize)>,
+    view_key: Option<(SortKey, bool, bool, String, usize, Option<String>)>,
 }
 
 impl Dataset {
@@ -224,6 +228,8 @@ impl Dataset {
             only_disagreements: false,
             search: String::new(),
             shared,
+            holding: None,
+            credit: None,
             view: Vec::new(),
             view_key: None,
         }
@@ -243,6 +249,7 @@ impl Dataset {
         for r in &mut self.rows {
             r.score = None;
         }
+        self.credit = None;
         self.done = 0;
         self.view_key = None;
     }
@@ -261,12 +268,27 @@ impl Dataset {
 
     /// Shows the rewards for `beta`, rescaling the scores already in (rewards are linear in beta).
     pub fn set_beta(&mut self, beta: f64) {
+        if let Some(c) = &mut self.credit {
+            c.scale_rewards(beta / self.beta);
+        }
         self.beta = beta;
         for r in &mut self.rows {
             if let Some(Ok(s)) = &mut r.score {
                 s.set_beta(beta);
             }
         }
+        self.view_key = None;
+    }
+
+    /// Takes the credit across the rows scored so far, computed at `beta`, shown at the beta in force.
+    pub fn set_credit(&mut self, mut credit: crate::features::Features, beta: f64) {
+        credit.scale_rewards(self.beta / beta);
+        self.credit = Some(credit);
+    }
+
+    /// Shows only the records holding `word` (`None`: all).
+    pub fn set_holding(&mut self, word: Option<String>) {
+        self.holding = word;
         self.view_key = None;
     }
 
@@ -308,6 +330,7 @@ impl Dataset {
             self.only_disagreements,
             self.search.clone(),
             self.rows.len(),
+            self.holding.clone(),
         );
         if self.view_key.as_ref() != Some(&key) {
             let needle = self.search.to_lowercase();
@@ -316,6 +339,10 @@ impl Dataset {
                 .filter(|&i| {
                     !self.only_disagreements
                         || matches!(&self.rows[i].score, Some(Ok(s)) if s.margin < 0.0)
+                })
+                .filter(|&i| match &self.holding {
+                    None => true,
+                    Some(w) => matches!(&self.rows[i].score, Some(Ok(s)) if s.words.binary_search(w).is_ok()),
                 })
                 .collect();
             let ascending = self.sort.1;
@@ -366,6 +393,7 @@ mod tests {
             len_chosen: 1,
             len_rejected: 1,
             beta: 0.1,
+            words: Vec::new(),
         }
     }
 

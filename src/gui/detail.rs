@@ -22,29 +22,69 @@ pub fn summary(response: &str, index: usize, t: &TokenScore) -> String {
     )
 }
 
-/// Shows the pinned token of `response` ("chosen", "rejected" or "response"); returns true when unpinned.
-pub fn show(ui: &mut Ui, response: &str, index: usize, t: &TokenScore) -> bool {
-    let mut close = false;
+/// What the user did in the panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Nothing: the panel stays.
+    Stay,
+    /// Unpinned.
+    Close,
+    /// Asked to see token `i` of the response (a word's token), in the token view.
+    OpenToken(usize),
+}
+
+/// Shows the pinned token of `response` ("chosen", "rejected" or "response"), or the pinned word when `members`
+/// (its tokens: index in the response and scores) is not empty.
+pub fn show(
+    ui: &mut Ui,
+    response: &str,
+    index: usize,
+    t: &TokenScore,
+    members: &[(usize, TokenScore)],
+) -> Answer {
+    let mut answer = Answer::Stay;
+    let what = if members.is_empty() { "token" } else { "word" };
     ui.horizontal(|ui| {
-        ui.heading(format!("{response} token {index}"));
+        ui.heading(format!("{response} {what} {index}"));
         if ui.button("✕").on_hover_text("Unpin (Esc)").clicked() {
-            close = true;
+            answer = Answer::Close;
         }
         if ui
             .button("Copy")
-            .on_hover_text("Copy this token's numbers (Ctrl+C). Left/Right walk the tokens, Up/Down switch response")
+            .on_hover_text(
+                "Copy these numbers (Ctrl+C). Left/Right walk the chips, Up/Down switch response",
+            )
             .clicked()
         {
             ui.ctx().copy_text(summary(response, index, t));
         }
     });
+    if !members.is_empty() {
+        ui.weak(format!(
+            "a word of {} token(s): log-probabilities, rewards and KL summed over them, entropies averaged, the worst rank; alternatives at its first token",
+            members.len()
+        ));
+        ui.horizontal_wrapped(|ui| {
+            for (i, m) in members {
+                if ui
+                    .button(
+                        egui::RichText::new(format!("{:?} {:+.4}", m.text, m.reward)).monospace(),
+                    )
+                    .on_hover_text("Show this token in the token view")
+                    .clicked()
+                {
+                    answer = Answer::OpenToken(*i);
+                }
+            }
+        });
+    }
     token_details(ui, t);
     ui.separator();
     ui.label("Next-token alternatives at this position");
     let rows = t.top_policy.len().max(t.top_reference.len());
     if rows == 0 {
         ui.weak("no alternatives recorded (top-k is 0)");
-        return close;
+        return answer;
     }
     // Fixed column widths (token texts truncated, whole on hover): walking the tokens never changes the panel's
     // width, so the heatmap beside it does not reflow at every step.
@@ -74,7 +114,7 @@ pub fn show(ui: &mut Ui, response: &str, index: usize, t: &TokenScore) -> bool {
                 ui.end_row();
             }
         });
-    close
+    answer
 }
 
 fn cell(ui: &mut Ui, top: Option<&TopToken>, actual: u32, text_w: f32, number_w: f32, h: f32) {

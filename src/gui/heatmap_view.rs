@@ -156,6 +156,10 @@ pub struct TokenChips<'a> {
     pub error_spans: &'a [(usize, usize)],
     /// Spans where the pair's texts differ: underlined.
     pub diff_spans: &'a [(usize, usize)],
+    /// What a chip is, in words: "tokens" or "words".
+    pub unit: &'a str,
+    /// Chips of the word chosen in the credit tab: outlined in the warning colour.
+    pub marked: &'a [usize],
     /// The pinned token, drawn with a selection outline.
     pub pinned: Option<usize>,
     /// Height of the scroll area.
@@ -176,6 +180,7 @@ impl TokenChips<'_> {
         let outline = ui.visuals().strong_text_color();
         let weak = ui.visuals().weak_text_color();
         let select = ui.visuals().selection.stroke.color;
+        let marked = ui.visuals().warn_fg_color;
         let mut clicked = None;
         egui::ScrollArea::vertical()
             .id_salt(self.id_salt)
@@ -221,6 +226,14 @@ impl TokenChips<'_> {
                     if overlaps(t, self.error_spans) {
                         painter.rect_stroke(r, 2.0, Stroke::new(1.5, outline), StrokeKind::Outside);
                     }
+                    if self.marked.binary_search(&i).is_ok() {
+                        painter.rect_stroke(
+                            r.expand(1.0),
+                            3.0,
+                            Stroke::new(2.0, marked),
+                            StrokeKind::Outside,
+                        );
+                    }
                     if self.pinned == Some(i) {
                         painter.rect_stroke(
                             r.expand(1.0),
@@ -230,7 +243,7 @@ impl TokenChips<'_> {
                         );
                     }
                 }
-                let summary = summary(self.tokens, self.metric);
+                let summary = summary(self.tokens, self.metric, self.unit);
                 response.widget_info(|| {
                     egui::WidgetInfo::labeled(egui::Role::Image, true, summary.clone())
                 });
@@ -253,13 +266,13 @@ impl TokenChips<'_> {
 }
 
 /// A one-line description of a heatmap for screen readers and tests.
-fn summary(tokens: &[TokenScore], metric: Metric) -> String {
+fn summary(tokens: &[TokenScore], metric: Metric, unit: &str) -> String {
     let lowest = tokens
         .iter()
         .min_by(|a, b| metric.value(a).total_cmp(&metric.value(b)));
     match lowest {
         Some(t) => format!(
-            "{} tokens coloured by {}; lowest {:?} at {}",
+            "{} {unit} coloured by {}; lowest {:?} at {}",
             tokens.len(),
             metric.label(),
             t.text,

@@ -7,6 +7,7 @@
 pub mod action;
 mod app;
 mod colour_bar;
+pub mod credit_view;
 mod dataset;
 mod dataset_table;
 mod detail;

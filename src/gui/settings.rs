@@ -4,6 +4,7 @@ use crate::defaults;
 use crate::heatmap::{Metric, ScaleMode, Theme};
 use crate::model::Dtype;
 use crate::tokenize::TokenizationMode;
+use crate::words::Unit;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,8 @@ pub struct Settings {
     pub theme: Theme,
     /// What colours the tokens.
     pub metric: Metric,
+    /// Chips per token, or per word (the sum over its tokens).
+    pub unit: Unit,
     /// Fixed or robust colour limit.
     pub scale: ScaleMode,
     /// DPO's beta in force. Not saved as such: beta belongs to the models opened, so it is remembered per policy
@@ -48,6 +51,7 @@ impl Default for Settings {
         Self {
             theme: Theme::Light,
             metric: Metric::Reward,
+            unit: Unit::Token,
             scale: ScaleMode::default(),
             beta: defaults::BETA,
             betas: Vec::new(),

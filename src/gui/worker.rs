@@ -42,11 +42,22 @@ pub struct RowScore {
     pub len_rejected: usize,
     /// The beta the rewards are for.
     pub beta: f64,
+    /// The distinct words of its responses (sorted), to filter the table to the records holding a word.
+    pub words: Vec<String>,
 }
 
 impl RowScore {
     /// The summary of a record scored with `beta`.
     pub fn of(score: &RecordScore, beta: f64) -> Self {
+        let mut words: Vec<String> = score
+            .responses()
+            .iter()
+            .flat_map(|(_, r)| crate::words::words(&r.text, &r.tokens))
+            .filter(|w| w.kind == crate::words::UnitKind::Word)
+            .map(|w| w.text)
+            .collect();
+        words.sort_unstable();
+        words.dedup();
         match score {
             RecordScore::Pair(p) => Self {
                 reward_chosen: p.chosen.reward,
@@ -55,6 +66,7 @@ impl RowScore {
                 len_chosen: p.chosen.num_tokens,
                 len_rejected: p.rejected.num_tokens,
                 beta,
+                words,
             },
             RecordScore::Unpaired(u) => Self {
                 reward_chosen: u.response.reward,
@@ -63,6 +75,7 @@ impl RowScore {
                 len_chosen: u.response.num_tokens,
                 len_rejected: 0,
                 beta,
+                words,
             },
         }
     }
@@ -78,6 +91,7 @@ impl RowScore {
 }
 
 pub use crate::drift::DriftPoint;
+use crate::features::{FeatureBuilder, FeatureOptions};
 
 /// A message from a worker.
 pub enum Reply {
@@ -98,6 +112,13 @@ pub enum Reply {
         generation: u64,
         row: usize,
         result: Result<RowScore, String>,
+    },
+    /// The credit across the rows scored so far (words, at the beta they were scored with), now and then while the
+    /// dataset is scored and once at its end.
+    Features {
+        generation: u64,
+        features: Box<crate::features::Features>,
+        beta: f64,
     },
     /// The dataset run ended.
     RowsDone {
@@ -368,8 +389,22 @@ impl Worker {
                 Err(_) => (*scorer).clone(),
             };
             let mut last_wake = Instant::now();
+            let beta = scorer.options().beta;
+            // Credit across the dataset, summed as the rows are scored (no second pass over the data).
+            let mut credit = FeatureBuilder::new(&FeatureOptions::default());
+            let mut last_credit = Instant::now();
+            // Whether the app still listens.
+            let send_credit = |credit: &FeatureBuilder| {
+                tx.send(Reply::Features {
+                    generation,
+                    features: Box::new(credit.clone().finish()),
+                    beta,
+                })
+                .is_ok()
+            };
             for (row, record) in records {
                 if cancel.load(Ordering::Relaxed) {
+                    let _ = send_credit(&credit);
                     let _ = tx.send(Reply::RowsDone {
                         generation,
                         cancelled: true,
@@ -379,7 +414,10 @@ impl Worker {
                 }
                 let result = scorer
                     .score_record(row, &record)
-                    .map(|s| RowScore::of(&s, scorer.options().beta))
+                    .map(|s| {
+                        credit.add(&s);
+                        RowScore::of(&s, beta)
+                    })
                     .map_err(|e| e.to_string());
                 if tx
                     .send(Reply::Row {
@@ -391,11 +429,18 @@ impl Worker {
                 {
                     return;
                 }
+                if last_credit.elapsed().as_millis() > 2000 {
+                    if !send_credit(&credit) {
+                        return;
+                    }
+                    last_credit = Instant::now();
+                }
                 if last_wake.elapsed().as_millis() > 100 {
                     wake(&w);
                     last_wake = Instant::now();
                 }
             }
+            let _ = send_credit(&credit);
             let _ = tx.send(Reply::RowsDone {
                 generation,
                 cancelled: false,

@@ -21,13 +21,22 @@ pub enum Metric {
     SurprisalPolicy,
     /// -log pi_ref(y_t | s_t).
     SurprisalReference,
+    /// r_t / (1 + H(pi_ref(.|s_t))): the reward damped where the reference itself was unsure (many tokens could
+    /// follow), so that a free choice of words stands out less than a token the reference was sure about.
+    RewardPerEntropy,
+    /// log pi - log pi_ref - KL(pi || pi_ref): the log-ratio less its expectation under the policy (E over
+    /// y ~ pi of the log-ratio is the KL), i.e. (r_t - beta*KL) / beta; negative where the token fared worse than the
+    /// policy's typical token at that position.
+    CentredLogRatio,
 }
 
 impl Metric {
     /// Every metric, in menu order.
-    pub const ALL: [Metric; 7] = [
+    pub const ALL: [Metric; 9] = [
         Metric::Reward,
+        Metric::RewardPerEntropy,
         Metric::LogRatio,
+        Metric::CentredLogRatio,
         Metric::LogpPolicy,
         Metric::LogpReference,
         Metric::Kl,
@@ -45,6 +54,8 @@ impl Metric {
             Metric::Kl => t.kl,
             Metric::SurprisalPolicy => -t.logp_policy,
             Metric::SurprisalReference => -t.logp_reference,
+            Metric::RewardPerEntropy => t.reward / (1.0 + t.entropy_reference),
+            Metric::CentredLogRatio => t.logp_policy - t.logp_reference - t.kl,
         }
     }
 
@@ -58,6 +69,8 @@ impl Metric {
             Metric::Kl => "KL(pi || pi_ref)",
             Metric::SurprisalPolicy => "surprisal (policy)",
             Metric::SurprisalReference => "surprisal (reference)",
+            Metric::RewardPerEntropy => "r_t / (1 + H_ref)",
+            Metric::CentredLogRatio => "log-ratio − KL",
         }
     }
 
@@ -79,6 +92,12 @@ impl Metric {
             Metric::SurprisalReference => {
                 "-log pi_ref(y_t|s_t): how unexpected the token is to the reference"
             }
+            Metric::RewardPerEntropy => {
+                "r_t / (1 + entropy of pi_ref(.|s_t)): the reward damped where the reference was unsure what comes next, so a free choice of words stands out less than a token the reference was sure about"
+            }
+            Metric::CentredLogRatio => {
+                "log pi - log pi_ref - KL(pi || pi_ref): the log-ratio less its expectation under the policy, i.e. (r_t - beta*KL)/beta; negative where the token fared worse than the policy's typical token there"
+            }
         }
     }
 
@@ -92,6 +111,8 @@ impl Metric {
             Metric::Kl => "kl",
             Metric::SurprisalPolicy => "surprisal-policy",
             Metric::SurprisalReference => "surprisal-reference",
+            Metric::RewardPerEntropy => "reward-per-entropy",
+            Metric::CentredLogRatio => "centred-log-ratio",
         }
     }
 
@@ -113,7 +134,10 @@ impl Metric {
     /// log-ratio). A one-signed metric is coloured from neutral (0) to red only: a sequential scale.
     pub fn sign(self) -> Option<f64> {
         match self {
-            Metric::Reward | Metric::LogRatio => None,
+            Metric::Reward
+            | Metric::LogRatio
+            | Metric::RewardPerEntropy
+            | Metric::CentredLogRatio => None,
             Metric::LogpPolicy | Metric::LogpReference => Some(-1.0),
             Metric::Kl | Metric::SurprisalPolicy | Metric::SurprisalReference => Some(1.0),
         }
@@ -122,8 +146,11 @@ impl Metric {
     /// What red means, in words, for colour bars and legends.
     pub fn red_means(self) -> &'static str {
         match self {
-            Metric::Reward | Metric::LogRatio => {
+            Metric::Reward | Metric::LogRatio | Metric::RewardPerEntropy => {
                 "red: the policy made the token less likely than the reference; blue: more likely"
+            }
+            Metric::CentredLogRatio => {
+                "red: the policy moved away from the token more than from its typical token there; blue: towards it"
             }
             Metric::LogpPolicy => "red: unlikely under the policy",
             Metric::LogpReference => "red: unlikely under the reference",
@@ -136,7 +163,10 @@ impl Metric {
     /// [`Metric::red_means`] in a few words, for a toolbar.
     pub fn red_short(self) -> &'static str {
         match self {
-            Metric::Reward | Metric::LogRatio => "red: policy < reference",
+            Metric::Reward | Metric::LogRatio | Metric::RewardPerEntropy => {
+                "red: policy < reference"
+            }
+            Metric::CentredLogRatio => "red: below the policy's typical",
             Metric::LogpPolicy | Metric::SurprisalPolicy => "red: unlikely to the policy",
             Metric::LogpReference | Metric::SurprisalReference => "red: unlikely to the reference",
             Metric::Kl => "red: the models disagree",
@@ -182,6 +212,30 @@ mod tests {
                 Some(_) => assert_eq!((a, b), (0.0, -1.0), "{m:?}: neutral to red"),
             }
         }
+    }
+
+    #[test]
+    fn derived_signals_hand_checked() {
+        let t = crate::score::TokenScore {
+            id: 0,
+            text: "x".into(),
+            start: 0,
+            end: 1,
+            template: false,
+            logp_policy: -2.0,
+            logp_reference: -1.0,
+            reward: -0.1,
+            cum_reward: -0.1,
+            kl: 0.25,
+            entropy_policy: 1.0,
+            entropy_reference: 3.0,
+            rank_policy: 2,
+            rank_reference: 1,
+            top_policy: vec![],
+            top_reference: vec![],
+        };
+        assert_eq!(Metric::RewardPerEntropy.value(&t), -0.1 / 4.0);
+        assert_eq!(Metric::CentredLogRatio.value(&t), -1.0 - 0.25);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::matrix::Matrix;
 use super::quantized::QuantMatrix;
 use super::rope::Rope;
 use super::weights::TensorSource;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use candle_core::{D, DType, Device, Tensor};
 use std::collections::HashMap;
 
@@ -145,6 +145,22 @@ impl Linear {
         if rank == 0 {
             return Ok(0);
         }
+        // Each update must have its weight's shape: B (out, r), A (r, in).
+        let inp = self.in_features()?;
+        for (f, (name, out)) in found.iter().zip(&self.names) {
+            let Some(f) = f else { continue };
+            let (b_out, b_r) = f.b.dims2()?;
+            let (a_r, a_in) = f.a.dims2()?;
+            if (b_out, a_in) != (*out, inp) || a_r != b_r {
+                return Err(Error::ShapeMismatch {
+                    implied_by: "the base model",
+                    path: std::path::PathBuf::new(),
+                    name: format!("{name} (its LoRA update B A)"),
+                    expected: vec![*out, inp],
+                    got: vec![b_out, a_in],
+                });
+            }
+        }
         let device = self.weight.device();
         let a = Tensor::cat(&found.iter().flatten().map(|f| &f.a).collect::<Vec<_>>(), 0)?;
         let mut rows = Vec::with_capacity(found.len());
@@ -174,6 +190,13 @@ impl Linear {
             b.t()?.contiguous()?.to_dtype(dtype)?,
         ));
         Ok(found.iter().flatten().count())
+    }
+
+    fn in_features(&self) -> Result<usize> {
+        Ok(match &self.weight {
+            Matrix::Dense(w) => w.dim(if self.transposed { 0 } else { 1 })?,
+            Matrix::Quantized(q) => q.cols(),
+        })
     }
 
     fn out_features(&self) -> Result<usize> {
@@ -1416,6 +1439,32 @@ impl Decoder {
             used += layer.mlp.down.attach(factors, dtype)?;
         }
         Ok((used == factors.len()).then_some(d))
+    }
+
+    /// The names of the weights a LoRA update can be attached to ([`Decoder::with_adapter`]): the projections of
+    /// every layer, as the checkpoint names them (`model.layers.0.self_attn.q_proj.weight`). Empty names are left
+    /// out (a fused checkpoint tensor split at load).
+    pub fn adaptable(&self) -> std::collections::BTreeSet<String> {
+        let of = |p: &Projections| -> Vec<String> {
+            let linears: Vec<&Linear> = match p {
+                Projections::Fused { linear, .. } => vec![linear],
+                Projections::Separate(parts) => parts.iter().collect(),
+            };
+            linears
+                .into_iter()
+                .flat_map(|l| l.names.iter().map(|(n, _)| n.clone()))
+                .collect()
+        };
+        self.layers
+            .iter()
+            .flat_map(|l| {
+                let mut names = of(&l.attn.qkv);
+                names.extend(l.attn.o.names.iter().map(|(n, _)| n.clone()));
+                names.extend(of(&l.mlp.up));
+                names.extend(l.mlp.down.names.iter().map(|(n, _)| n.clone()));
+                names
+            })
+            .collect()
     }
 
     /// Bytes of the LoRA updates applied unmerged (what a policy sharing its base with the reference adds).

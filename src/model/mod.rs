@@ -199,7 +199,23 @@ impl Model {
         let Some(factors) = adapter.low_rank_only() else {
             return Ok(None);
         };
-        let Some(decoder) = self.decoder.with_adapter(factors)? else {
+        let decoder = self.decoder.with_adapter(factors).map_err(|e| match e {
+            Error::ShapeMismatch {
+                implied_by,
+                name,
+                expected,
+                got,
+                ..
+            } => Error::ShapeMismatch {
+                implied_by,
+                path: adapter.files().weights.clone(),
+                name,
+                expected,
+                got,
+            },
+            e => e,
+        })?;
+        let Some(decoder) = decoder else {
             return Ok(None);
         };
         let info = ModelInfo {
@@ -213,6 +229,12 @@ impl Model {
             ..self.info.clone()
         };
         Ok(Some(Self { decoder, info }))
+    }
+
+    /// The same model with `adapter` as the line its card shows about its LoRA adapter ([`ModelInfo::adapter`]).
+    pub fn with_adapter_description(mut self, adapter: String) -> Self {
+        self.info.adapter = Some(adapter);
+        self
     }
 
     /// The same model attending in blocks of query rows beyond `elements` scores per layer

@@ -2,7 +2,7 @@
 //! title, the sequence figures and a colour bar with numbers. The desktop app's export and `creditlens render` both
 //! call [`render`], so the figure is the same from either; it needs no display or GPU.
 
-mod canvas;
+pub(crate) mod canvas;
 mod chips;
 
 pub use chips::{ChipText, chip_text};

@@ -146,7 +146,8 @@ impl Scorer {
         let policy_cfg = if same { None } else { Some(ps.config()?) };
         let tokens = load_estimate_tokens(&options, &reference_cfg);
         // A LoRA policy on its reference's base shares the base's weights (only the adapter is added).
-        let shares_base = matches!(rs, ModelSource::Checkpoint(_)) && ps.is_adapter_on(rs.dir());
+        let shares_base = matches!(rs, ModelSource::Checkpoint(_) | ModelSource::Gguf(_))
+            && ps.is_adapter_on(rs.dir());
         let estimate = crate::memory::estimate(
             policy_cfg.as_ref().map(|c| {
                 (

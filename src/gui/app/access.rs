@@ -24,6 +24,17 @@ impl App {
                 self.apply_beta();
             }
             Action::SetMetric(metric) => self.settings.metric = metric,
+            Action::HoldWord(word) => {
+                if let Some(d) = &mut self.dataset {
+                    d.set_holding(word);
+                }
+            }
+            Action::SetUnit(unit) => {
+                if unit != self.settings.unit {
+                    self.settings.unit = unit;
+                    self.pinned = None;
+                }
+            }
             Action::OpenData(path) => self.open_data(&path),
             Action::SelectRow(row) => self.select_row(row),
             Action::StepRow(delta) => self.step_row(delta),
@@ -126,6 +137,51 @@ impl App {
             max_new_tokens: self.search.max_new_tokens,
             length_norm: self.search.length_norm,
         });
+    }
+
+    /// What the heatmaps show: the shown scores per token, or per word (`Settings::unit`).
+    pub fn displayed(&self) -> Option<Arc<RecordScore>> {
+        let shown = self.shown.as_ref()?;
+        if self.settings.unit == crate::words::Unit::Token {
+            return Some(shown.clone());
+        }
+        let key = Arc::as_ptr(shown) as usize;
+        let mut cache = self.shown_words.borrow_mut();
+        match cache.as_ref() {
+            Some((k, w)) if *k == key => Some(w.clone()),
+            _ => {
+                let w = Arc::new(crate::words::record_by_words(shown));
+                *cache = Some((key, w.clone()));
+                Some(w)
+            }
+        }
+    }
+
+    /// With words shown, the tokens of word `word` of response `response` (index in the response, score).
+    pub fn word_members(
+        &self,
+        response: usize,
+        word: usize,
+    ) -> Vec<(usize, crate::score::TokenScore)> {
+        if self.settings.unit == crate::words::Unit::Token {
+            return Vec::new();
+        }
+        let Some(shown) = self.shown.as_ref() else {
+            return Vec::new();
+        };
+        let responses = shown.responses();
+        let Some((_, r)) = responses.get(response) else {
+            return Vec::new();
+        };
+        crate::words::words(&r.text, &r.tokens)
+            .get(word)
+            .map(|w| {
+                w.tokens
+                    .clone()
+                    .filter_map(|i| Some((i, r.tokens.get(i)?.clone())))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Shows a score computed elsewhere (a search candidate, a benchmark's large response) until the next edit.

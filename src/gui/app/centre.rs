@@ -10,7 +10,8 @@ impl App {
     pub fn scale(&self) -> Scale {
         let metric = self.settings.metric;
         let mode = self.settings.scale;
-        let key = self.shown.as_ref().map_or(0, |s| Arc::as_ptr(s) as usize);
+        let displayed = self.displayed();
+        let key = displayed.as_ref().map_or(0, |s| Arc::as_ptr(s) as usize);
         if let Some((k, m, md, scale)) = *self.scale_cache.borrow()
             && k == key
             && m == metric
@@ -20,13 +21,36 @@ impl App {
         }
         let scale = Scale::resolve(
             mode,
-            self.shown
+            displayed
                 .iter()
                 .flat_map(|s| s.responses())
                 .flat_map(|(_, r)| r.tokens.iter().map(move |t| metric.value(t))),
         );
         *self.scale_cache.borrow_mut() = Some((key, metric, mode, scale));
         scale
+    }
+
+    /// The chips of response `k` that show the word the table is filtered to (its tokens, or the word itself when
+    /// the chips are words), in order.
+    pub fn marked_chips(&self, k: usize) -> Vec<usize> {
+        let Some(word) = self.dataset.as_ref().and_then(|d| d.holding.as_deref()) else {
+            return Vec::new();
+        };
+        let Some(shown) = self.shown.as_ref() else {
+            return Vec::new();
+        };
+        let responses = shown.responses();
+        let Some((_, r)) = responses.get(k) else {
+            return Vec::new();
+        };
+        let words = crate::words::words(&r.text, &r.tokens);
+        let by_words = self.settings.unit == crate::words::Unit::Word;
+        words
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.kind == crate::words::UnitKind::Word && w.text == word)
+            .flat_map(|(i, w)| if by_words { i..i + 1 } else { w.tokens.clone() })
+            .collect()
     }
 
     /// The centre scrolls as a whole, so the heatmaps (at least [`MIN_HEATMAP`] tall) are always reachable, however
@@ -60,7 +84,7 @@ impl App {
                 format!("Cannot score this text: {e}"),
             );
         }
-        let Some(shown) = self.shown.clone() else {
+        let Some(shown) = self.displayed() else {
             if self.editor.is_blank() && !self.load.running() {
                 ui.weak(if self.editor.pair {
                     "Type a response in chosen and rejected (or open a data file) to see each token's reward."
@@ -156,7 +180,13 @@ impl App {
                     (2, false) => r.locate_spans(&diff.a),
                     _ => Vec::new(),
                 };
+                let marked = self.marked_chips(k);
                 let chips = TokenChips {
+                    marked: &marked,
+                    unit: match self.settings.unit {
+                        crate::words::Unit::Token => "tokens",
+                        crate::words::Unit::Word => "words",
+                    },
                     id_salt: name,
                     tokens: &r.tokens,
                     metric,

@@ -1,6 +1,7 @@
 //! The menu bar and the toolbar.
 
 use super::*;
+use crate::words::Unit;
 
 impl App {
     pub(super) fn menu_bar(&mut self, ui: &mut Ui) {
@@ -171,6 +172,22 @@ impl App {
                 })
                 .response
                 .on_hover_text("The per-token quantity the chips are coloured by");
+            for (unit, name, tip) in [
+                (Unit::Token, "tokens", "One chip per token"),
+                (
+                    Unit::Word,
+                    "words",
+                    "One chip per word (split at white space, punctuation attached), coloured by the sum over its tokens: a fact cut into several tokens carries its whole credit. Pin a word to see its tokens",
+                ),
+            ] {
+                if ui
+                    .selectable_label(self.settings.unit == unit, name)
+                    .on_hover_text(tip)
+                    .clicked()
+                {
+                    self.apply(Action::SetUnit(unit));
+                }
+            }
             ui.separator();
             let robust = matches!(self.settings.scale, ScaleMode::Robust(_));
             if ui

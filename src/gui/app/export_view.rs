@@ -116,7 +116,11 @@ impl App {
     /// Writes the shown record as configured in the export window; an existing file is only replaced when
     /// `overwrite` (after the user confirmed), otherwise the window asks.
     pub fn run_export(&mut self, overwrite: bool) {
-        let Some(shown) = &self.shown else { return };
+        // What the heatmaps show: per token, or per word.
+        let Some(shown) = self.displayed() else {
+            return;
+        };
+        let shown = &shown;
         let path = PathBuf::from(self.export.path.trim());
         self.export.asked_now();
         if path.exists() && !overwrite {

@@ -13,8 +13,7 @@ impl App {
             return;
         }
         let lens: Vec<usize> = self
-            .shown
-            .as_ref()
+            .displayed()
             .map(|s| s.responses().iter().map(|(_, r)| r.tokens.len()).collect())
             .unwrap_or_default();
         let (left, right, up, down, copy) = ctx.input_mut(|i| {
@@ -55,7 +54,7 @@ impl App {
     /// The pinned token's numbers as one line of text (for the clipboard).
     pub fn pinned_summary(&self) -> Option<String> {
         let (side, idx) = self.pinned?;
-        let shown = self.shown.as_ref()?;
+        let shown = self.displayed()?;
         let responses = shown.responses();
         let (name, r) = responses.get(side)?;
         Some(super::super::detail::summary(name, idx, r.tokens.get(idx)?))

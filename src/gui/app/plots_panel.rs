@@ -27,6 +27,8 @@ impl App {
                     .on_hover_text("The selected response's per-token values at each checkpoint")
                     .on_disabled_hover_text("Open a policy folder that holds checkpoint-N subfolders");
             });
+            ui.selectable_value(&mut self.plot_tab, PlotTab::Credit, "Credit across the data")
+                .on_hover_text("The words that carry the most reward across the data file, where in the responses the credit sits, and length bias; click a word to keep the records holding it");
             if self.drift_job.running() {
                 ui.spinner();
                 if ui.button("Cancel").on_hover_text("Stop the drift computation").clicked() {
@@ -39,12 +41,30 @@ impl App {
         });
         let height = (ui.available_height() - 8.0).max(80.0);
         match self.plot_tab {
-            PlotTab::Tokens => match self.shown.as_deref() {
-                Some(s) => plots::tokens(ui, s, self.settings.metric, height),
+            PlotTab::Tokens => match self.displayed() {
+                Some(s) => plots::tokens(ui, &s, self.settings.metric, height),
                 None => {
                     ui.weak("nothing scored yet");
                 }
             },
+            PlotTab::Credit => {
+                let beta = self.settings.beta;
+                let (credit, holding, scoring) = match &self.dataset {
+                    Some(d) => (d.credit.as_ref(), d.holding.as_deref(), d.job.running()),
+                    None => (None, None, false),
+                };
+                let action = super::super::credit_view::show(
+                    ui,
+                    credit,
+                    &mut self.credit,
+                    holding,
+                    scoring,
+                    beta,
+                );
+                if let Some(a) = action {
+                    self.apply(a);
+                }
+            }
             PlotTab::Drift => {
                 plots::drift(ui, &self.drift, &self.trainer, self.settings.beta, height)
             }

@@ -103,6 +103,17 @@ impl App {
                         d.set_score(row, result);
                     }
                 }
+                Reply::Features {
+                    generation,
+                    features,
+                    beta,
+                } => {
+                    if let Some(d) = &mut self.dataset
+                        && d.job.is_current(generation)
+                    {
+                        d.set_credit(*features, beta);
+                    }
+                }
                 Reply::RowsDone {
                     generation,
                     seconds,

@@ -19,12 +19,18 @@ impl App {
         if self.scoring.running() || self.shown.is_none() {
             waits.push("the shown record's scores".to_string());
         }
-        if self.plot_tab != PlotTab::Tokens && (self.drift_job.running() || self.drift.is_empty()) {
+        let on_drift = matches!(self.plot_tab, PlotTab::Drift | PlotTab::TokenByCheckpoint);
+        if on_drift && (self.drift_job.running() || self.drift.is_empty()) {
             waits.push(format!(
                 "the drift over {} checkpoints ({} done)",
                 self.checkpoints.len(),
                 self.drift.len()
             ));
+        }
+        if self.plot_tab == PlotTab::Credit
+            && let Some(d) = self.dataset.as_ref().filter(|d| d.job.running())
+        {
+            waits.push(format!("the data file to be scored ({} done)", d.done));
         }
         if waits.is_empty() {
             "the window to settle".into()
@@ -39,7 +45,7 @@ impl App {
             self.load.running(),
             (self.load.progress().unwrap_or(0.0) * 100.0) as u32,
             self.shown.is_some(),
-            self.drift.len(),
+            self.drift.len() + self.dataset.as_ref().map_or(0, |d| d.done),
             (self.drift_job.progress().unwrap_or(0.0) * 1000.0) as u32,
         );
         let Some(mode) = &mut self.screenshot else {
@@ -75,8 +81,17 @@ impl App {
             return;
         }
         // On a checkpoint plot, wait for the drift too.
-        let drift_ready = self.plot_tab == PlotTab::Tokens
-            || (!self.drift_job.running() && !self.drift.is_empty());
+        let drift_ready = match self.plot_tab {
+            PlotTab::Tokens => true,
+            PlotTab::Drift | PlotTab::TokenByCheckpoint => {
+                !self.drift_job.running() && !self.drift.is_empty()
+            }
+            // The credit across the data file: the file scored.
+            PlotTab::Credit => self
+                .dataset
+                .as_ref()
+                .is_none_or(|d| !d.job.running() && d.credit.is_some()),
+        };
         // The size asked for with --window-size, not a remembered one, once the window has taken it.
         let sized = self.window_size.is_none_or(|want| {
             let have = ctx.content_rect().size();
