@@ -274,22 +274,9 @@ mod tests {
 
     fn token(start: usize, end: usize, reward: f64, logp: f64) -> TokenScore {
         TokenScore {
-            id: 0,
-            text: String::new(),
-            start,
-            end,
-            template: false,
             logp_policy: logp,
             logp_reference: logp - reward / 0.1,
-            reward,
-            cum_reward: 0.0,
-            kl: 0.0,
-            entropy_policy: 0.0,
-            entropy_reference: 0.0,
-            rank_policy: 1,
-            rank_reference: 1,
-            top_policy: vec![],
-            top_reference: vec![],
+            ..TokenScore::for_test("", start, end, reward)
         }
     }
 

@@ -207,24 +207,7 @@ mod tests {
     use super::*;
 
     fn tok(text: &str, start: usize, end: usize, reward: f64) -> TokenScore {
-        TokenScore {
-            id: 0,
-            text: text.into(),
-            start,
-            end,
-            template: false,
-            logp_policy: 0.0,
-            logp_reference: 0.0,
-            reward,
-            cum_reward: 0.0,
-            kl: 0.0,
-            entropy_policy: 0.0,
-            entropy_reference: 0.0,
-            rank_policy: 1,
-            rank_reference: 1,
-            top_policy: Vec::new(),
-            top_reference: Vec::new(),
-        }
+        TokenScore::for_test(text, start, end, reward)
     }
 
     #[test]

@@ -213,6 +213,47 @@ fn real_runs_eval_reproduces_the_python_figures() {
             assert!(d <= tol, "{run}: {key} {} vs {}", f(&got, key), f(exp, key));
         }
         eprintln!("{run}: |creditlens - Python|: {}", report.join(", "));
+        readme_signal_rows(run, &got);
+    }
+}
+
+/// The README's table of every signal at both units has `run`'s rows as `eval --json` (`got`) reports them.
+fn readme_signal_rows(run: &str, got: &Value) {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let start = readme
+        .find("<!-- real-signals -->")
+        .expect("README marks the table");
+    let end = readme
+        .find("<!-- /real-signals -->")
+        .expect("README marks its end");
+    let table = &readme[start..end];
+    let keys = [
+        "reward",
+        "reward-per-entropy",
+        "centred-log-ratio",
+        "surprisal-policy",
+        "surprisal-reference",
+    ];
+    for unit in ["token", "word"] {
+        let cells: Vec<String> = keys
+            .iter()
+            .map(|k| {
+                let f = got["signals"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|f| f["key"] == *k && f["unit"] == unit))
+                    .unwrap_or_else(|| panic!("{run}: no {k} {unit} figures"));
+                let v = |name: &str| f[name].as_f64().unwrap_or(f64::NAN);
+                format!(
+                    "{:.3} / {:.3} / {:.3}",
+                    v("top1"),
+                    v("within_k"),
+                    v("auroc")
+                )
+            })
+            .collect();
+        let row = format!("| {run} | {unit} | {} |", cells.join(" | "));
+        assert!(table.contains(&row), "README lacks {row:?}:\n{table}");
     }
 }
 
@@ -298,4 +339,112 @@ fn adapter_of_another_model_on_a_gguf_reference_is_refused() {
         err.contains("q_proj.weight (its LoRA update B A)") && err.contains("[64, 64]"),
         "{err}"
     );
+}
+
+/// `creditlens features` on the real runs (issue 29): run B's planted cue (" Rest assured.", only in rejected
+/// responses) is what the policy penalises most, first and second by word; on run A, whose pairs differ only in the
+/// error, the words only rejected responses hold (the wrong answers) are mostly penalised, and the end-of-turn token is
+/// penalised more after a wrong answer than after a right one (credit spilling past the error).
+#[test]
+fn features_rank_the_planted_cue_first() {
+    let Some(gguf) = smollm2() else {
+        return;
+    };
+    let dir = temp();
+    let features = |run: &str| -> Value {
+        let r = run_dir(run);
+        let out = creditlens(
+            dir.path(),
+            &[
+                "features",
+                "--policy",
+                &s(&r.join("adapter")),
+                "--reference",
+                &s(&gguf),
+                "--data",
+                &s(&r.join("heldout.jsonl")),
+                "--json",
+                "--top",
+                "1000",
+            ],
+        )
+        .ok();
+        serde_json::from_str(out.stdout().trim()).expect("one JSON object")
+    };
+    let b = features("run_b");
+    let units = b["units"].as_array().expect("units");
+    let names: Vec<&str> = units
+        .iter()
+        .take(2)
+        .filter_map(|u| u["unit"].as_str())
+        .collect();
+    assert_eq!(names, ["assured.", "Rest"], "run B's top words");
+    for u in units.iter().take(2) {
+        assert_eq!(u["chosen_count"], 0);
+        assert_eq!(
+            u["rejected_records"], b["pairs"],
+            "in every rejected response"
+        );
+    }
+    let a = features("run_a");
+    let only_rejected: Vec<f64> = a["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .filter(|u| u["chosen_count"] == 0 && u["rejected_count"].as_u64() >= Some(3))
+        .filter_map(|u| u["rejected_mean"].as_f64())
+        .collect();
+    assert!(!only_rejected.is_empty());
+    // Most, not all: measured 4 of 5 such words with a negative mean (one at +0.03).
+    let negative = only_rejected.iter().filter(|&&m| m < 0.0).count();
+    assert!(
+        4 * negative >= 3 * only_rejected.len(),
+        "wrong answers penalised: {only_rejected:?}"
+    );
+    let eot = a["apart"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["unit"] == "<|im_end|>"))
+        .expect("the end-of-turn token");
+    assert!(
+        eot["rejected_mean"].as_f64() < eot["chosen_mean"].as_f64(),
+        "{eot}"
+    );
+}
+
+/// The app's credit tab on run B (issue 29): the held-out pairs scored in the app put the planted cue at the top of
+/// the rejected side, and clicking it keeps every record (all their rejected responses hold it).
+#[cfg(feature = "gui")]
+#[test]
+fn the_apps_credit_tab_shows_run_bs_cue() {
+    use crate::gui::{app, app_mut, open, wait};
+    use creditlens::gui::{Action, Launch, PlotTab};
+    let Some(gguf) = smollm2() else { return };
+    let dir = temp();
+    // The first 30 held-out pairs: enough for the pattern, quick to score.
+    let text = std::fs::read_to_string(run_dir("run_b").join("heldout.jsonl")).expect("pairs");
+    let data = dir.path().join("some.jsonl");
+    let some: Vec<&str> = text.lines().take(30).collect();
+    std::fs::write(&data, some.join("\n") + "\n").expect("write");
+    let mut h = open(Launch {
+        policy: Some(run_dir("run_b").join("adapter")),
+        reference: Some(gguf),
+        data: Some(data),
+        plot: Some(PlotTab::Credit),
+        ..Launch::default()
+    });
+    wait(&mut h, "the pairs scored", |a| {
+        a.dataset()
+            .is_some_and(|d| !d.job.running() && d.done == 30 && d.credit.is_some())
+    });
+    let credit = app(&h)
+        .dataset()
+        .and_then(|d| d.credit.clone())
+        .expect("credit");
+    let state = creditlens::gui::credit_view::CreditState::default();
+    let listed = creditlens::gui::credit_view::listed(&credit, &state);
+    let top: Vec<&str> = listed.iter().take(2).map(|u| u.text.as_str()).collect();
+    assert_eq!(top, ["assured.", "Rest"]);
+    app_mut(&mut h).apply(Action::HoldWord(Some("assured.".into())));
+    let d = app_mut(&mut h).dataset_mut().expect("data");
+    assert_eq!(d.view().len(), 30);
 }

@@ -4,22 +4,8 @@ use crate::score::{PairScore, TokenScore, UnpairedScore};
 
 fn tok(text: &str, start: usize, end: usize, reward: f64, template: bool) -> TokenScore {
     TokenScore {
-        id: 0,
-        text: text.into(),
-        start,
-        end,
         template,
-        logp_policy: reward * 10.0,
-        logp_reference: 0.0,
-        reward,
-        cum_reward: 0.0,
-        kl: 0.0,
-        entropy_policy: 0.0,
-        entropy_reference: 0.0,
-        rank_policy: 1,
-        rank_reference: 1,
-        top_policy: Vec::new(),
-        top_reference: Vec::new(),
+        ..TokenScore::for_test(text, start, end, reward)
     }
 }
 

@@ -52,6 +52,32 @@ pub struct TokenScore {
     pub top_reference: Vec<TopToken>,
 }
 
+#[cfg(test)]
+impl TokenScore {
+    /// A token for unit tests: `text` over characters `start..end` with reward `reward` at beta 0.1 (log pi =
+    /// 10 * reward, log pi_ref = 0), no KL, entropy or alternatives.
+    pub(crate) fn for_test(text: &str, start: usize, end: usize, reward: f64) -> Self {
+        Self {
+            id: 0,
+            text: text.into(),
+            start,
+            end,
+            template: false,
+            logp_policy: reward * 10.0,
+            logp_reference: 0.0,
+            reward,
+            cum_reward: 0.0,
+            kl: 0.0,
+            entropy_policy: 0.0,
+            entropy_reference: 0.0,
+            rank_policy: 1,
+            rank_reference: 1,
+            top_policy: Vec::new(),
+            top_reference: Vec::new(),
+        }
+    }
+}
+
 /// The scores of one response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResponseScore {
