@@ -1633,4 +1633,28 @@ fn credit_across_the_data_filters_and_outlines_a_word() {
     app_mut(&mut h).apply(Action::HoldWord(None));
     let d = app_mut(&mut h).dataset_mut().expect("data");
     assert_eq!(d.view().len(), total);
+    // Saved as the table shows it: CSV here, and never over a file without asking.
+    let dir = temp();
+    let csv = dir.path().join("words.csv");
+    let field = h.get_by_label_contains("Save to:");
+    field.focus();
+    h.step();
+    h.event(egui::Event::Key {
+        key: egui::Key::A,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: egui::Modifiers::COMMAND,
+    });
+    h.event(egui::Event::Text(csv.display().to_string()));
+    h.run_steps(2);
+    h.get_by_label("Save").click();
+    h.run_steps(2);
+    let text = std::fs::read_to_string(&csv).expect("the CSV");
+    assert!(text.starts_with("rank,unit,kind,count"), "{text}");
+    assert!(text.contains(&top));
+    h.get_by_label("Save").click();
+    h.run_steps(2);
+    h.get_by_label_contains("exists.");
+    assert_eq!(std::fs::read_to_string(&csv).expect("kept"), text);
 }

@@ -236,6 +236,45 @@ impl Features {
         self.options.reverse = reverse;
     }
 
+    /// Writes the figures to `path`, as its extension says: `.csv` or `.jsonl` (every unit's row) or `.png` or
+    /// `.svg` (the chart drawn with `chart`). An existing file is refused unless `overwrite`; the file appears
+    /// only once complete.
+    pub fn save(
+        &self,
+        path: &std::path::Path,
+        overwrite: bool,
+        chart: &chart::ChartOptions,
+    ) -> Result<()> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        let bytes: Vec<u8> = match ext.as_str() {
+            "csv" => {
+                let mut v = Vec::new();
+                self.write_csv(&mut v)?;
+                v
+            }
+            "jsonl" => {
+                let mut v = Vec::new();
+                self.write_jsonl(&mut v)?;
+                v
+            }
+            "png" => chart::chart(self, chart)?.png()?,
+            "svg" => chart::chart(self, chart)?.svg.into_bytes(),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "{}: give a .csv or .jsonl name for the table, or .png or .svg for the chart",
+                    path.display()
+                )));
+            }
+        };
+        let (mut file, _) = crate::partial_file::PartialFile::create(path, overwrite, false)?;
+        std::io::Write::write_all(file.file(), &bytes).map_err(|e| Error::io(path, e))?;
+        file.finish()
+    }
+
     /// The table's rows then the kept-apart units' rows, each ranked from 1.
     pub fn rows(&self) -> Vec<UnitRow> {
         let rank = |v: &[UnitStats]| -> Vec<UnitRow> {

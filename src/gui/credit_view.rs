@@ -18,6 +18,12 @@ pub struct CreditState {
     pub sort: CreditSort,
     /// Fewest occurrences on the side for a word to be listed.
     pub min_count: usize,
+    /// Where "Save" writes: `.csv`/`.jsonl` the table, `.png`/`.svg` the chart.
+    pub path: String,
+    /// A path waiting for "overwrite?".
+    pub confirm: Option<std::path::PathBuf>,
+    /// The last save's outcome.
+    pub status: Option<Result<String, String>>,
 }
 
 impl Default for CreditState {
@@ -26,6 +32,9 @@ impl Default for CreditState {
             side: Side::Rejected,
             sort: CreditSort::Sum,
             min_count: 2,
+            path: "credit.csv".into(),
+            confirm: None,
+            status: None,
         }
     }
 }
@@ -88,7 +97,7 @@ pub fn show(
         return None;
     };
     let mut action = None;
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         for (side, name) in [(Side::Rejected, "rejected"), (Side::Chosen, "chosen"), (Side::Response, "responses")] {
             if credit.has_side(side) {
                 ui.selectable_value(&mut state.side, side, name)
@@ -106,6 +115,7 @@ pub fn show(
             credit.records,
             if scoring { " so far" } else { "" }
         ));
+        save_ui(ui, credit, state, beta);
         if let Some(w) = holding {
             ui.separator();
             if ui
@@ -336,4 +346,60 @@ fn position_bars(ui: &mut Ui, bins: &[PositionBin], colour: Color32) {
         ui.add_space((width - 60.0).max(0.0));
         ui.weak("end");
     });
+}
+
+/// The path field and Save: the table as CSV/JSON lines, or the chart as PNG/SVG, as shown (its side's order).
+fn save_ui(ui: &mut Ui, credit: &Features, state: &mut CreditState, beta: f64) {
+    ui.separator();
+    let before = state.path.clone();
+    ui.add(egui::TextEdit::singleline(&mut state.path).desired_width(130.0))
+        .on_hover_text("Save to: .csv or .jsonl for every word's figures, .png or .svg for the chart (as in `creditlens features`)");
+    if state.path != before {
+        state.confirm = None;
+        state.status = None;
+    }
+    let mut overwrite = None;
+    if let Some(p) = state.confirm.clone() {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("{} exists.", p.display()),
+        );
+        if ui.button("Overwrite").clicked() {
+            overwrite = Some(true);
+        }
+        if ui.button("Keep it").clicked() {
+            state.confirm = None;
+        }
+    } else if ui.button("Save").clicked() {
+        overwrite = Some(false);
+    }
+    if let Some(overwrite) = overwrite {
+        let path = std::path::PathBuf::from(state.path.trim());
+        if path.exists() && !overwrite {
+            state.confirm = Some(path);
+        } else {
+            state.confirm = None;
+            let mut shown = credit.clone();
+            shown.sort(state.sort.key(state.side), false);
+            let chart = crate::features::chart::ChartOptions {
+                title: format!("credit by word, {} records, β {beta}", credit.records),
+                ..Default::default()
+            };
+            state.status = Some(
+                shown
+                    .save(&path, overwrite, &chart)
+                    .map(|()| format!("wrote {}", path.display()))
+                    .map_err(|e| e.to_string()),
+            );
+        }
+    }
+    match &state.status {
+        Some(Ok(m)) => {
+            ui.weak(m);
+        }
+        Some(Err(e)) => {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        None => {}
+    }
 }
