@@ -14,7 +14,7 @@
 static GLOBAL: creditlens::alloc::Allocator = mimalloc::MiMalloc;
 
 use candle_core::{DType, Device, Tensor};
-use creditlens::model::{CausalLm, Model};
+use creditlens::model::{Decoder, Model};
 use creditlens::search::{SearchSettings, beam_search};
 use std::path::Path;
 use std::time::Instant;
@@ -41,7 +41,7 @@ fn model() -> Model {
 }
 
 /// Greedy decoding recomputing the whole sequence at every step.
-fn greedy_without_cache(lm: &dyn CausalLm, prompt: &[u32], new: usize) -> Vec<u32> {
+fn greedy_without_cache(lm: &Decoder, prompt: &[u32], new: usize) -> Vec<u32> {
     let mut ids = prompt.to_vec();
     for _ in 0..new {
         let mut cache = lm.new_cache();
@@ -65,8 +65,8 @@ fn greedy_without_cache(lm: &dyn CausalLm, prompt: &[u32], new: usize) -> Vec<u3
 fn run(name: &str) -> f64 {
     let model = model();
     // As the search runs it: the quantised policy dequantised once.
-    let dense = model.decoder().densified().expect("dequantise");
-    let lm: &dyn CausalLm = match &dense {
+    let dense = model.lm().densified().expect("dequantise");
+    let lm: &Decoder = match &dense {
         Some(d) => d,
         None => model.lm(),
     };

@@ -1,6 +1,6 @@
 //! The memory allocator. A forward pass allocates and frees megabyte-sized tensors by the hundred; glibc's malloc
-//! hands such blocks back to the operating system at once, and the page faults of getting them back cost about a
-//! fifth of the scoring time (measured with `cargo bench --bench score`). mimalloc, told to keep freed memory,
+//! hands such blocks back to the operating system at once, and the page faults of getting them back cost a large
+//! share of the scoring time (measured in [docs/performance.md](../docs/performance.md)). mimalloc, told to keep freed memory,
 //! reuses it instead. The library does not impose an allocator on the programs that use it: the `creditlens`
 //! binary and the benchmarks install [`Allocator`] with `#[global_allocator]`.
 

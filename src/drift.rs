@@ -6,7 +6,7 @@ use crate::checkpoint::TrainingCheckpoint;
 use crate::data::Record;
 use crate::error::{Error, Result};
 use crate::model::Dtype;
-use crate::score::{RecordScore, Scorer};
+use crate::score::{RecordScore, Scorer, rescale_rewards};
 use crate::source::ModelSource;
 use candle_core::Device;
 use serde::Serialize;
@@ -39,12 +39,13 @@ pub struct DriftPoint {
 }
 
 impl DriftPoint {
-    /// The rewards for another beta (they are linear in it): no checkpoint is scored again.
+    /// The rewards for another beta ([`rescale_rewards`]): no checkpoint is scored again.
     pub fn set_beta(&mut self, beta: f64) {
-        let k = beta / self.beta;
-        self.chosen *= k;
-        self.rejected *= k;
-        self.margin *= k;
+        rescale_rewards(
+            self.beta,
+            beta,
+            [&mut self.chosen, &mut self.rejected, &mut self.margin],
+        );
         if let Some(s) = &mut self.selected {
             s.set_beta(beta);
         }

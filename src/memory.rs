@@ -60,56 +60,23 @@ impl fmt::Display for MemoryEstimate {
     }
 }
 
-/// Bytes per value of `dtype`.
-fn bytes_of(dtype: Dtype) -> u64 {
-    match dtype {
-        Dtype::F32 => 4,
-        Dtype::F16 | Dtype::Bf16 => 2,
-    }
-}
-
-/// The weights of a model of `cfg` as held for scoring in `dtype`: every parameter in the compute dtype (adapters
-/// merged); a tied LM head shares the embeddings.
-pub fn weight_bytes(cfg: &DecoderConfig, dtype: Dtype) -> u64 {
-    stored_weight_bytes(cfg, dtype, None)
-}
-
-/// [`weight_bytes`] for weights stored in `stored` bytes of safetensors or GGUF: matrices narrower than the compute
-/// dtype (bf16 or f16 files computed in f32, quantised blocks) are held as stored.
+/// The weights of a model of `cfg` as held for scoring in `dtype`, stored in `stored` bytes of safetensors or GGUF
+/// (`None`: unknown, every parameter in the compute dtype): matrices narrower than the compute dtype (bf16 or f16
+/// files computed in f32, quantised blocks) are held as stored; adapters are merged; a tied LM head shares the
+/// embeddings.
 pub fn stored_weight_bytes(cfg: &DecoderConfig, dtype: Dtype, stored: Option<u64>) -> u64 {
     let params = cfg.num_parameters() as u64;
+    let compute = dtype.candle().size_in_bytes() as f64;
     let per_param = stored
-        .map_or(bytes_of(dtype) as f64, |s| s as f64 / params.max(1) as f64)
-        .min(bytes_of(dtype) as f64);
+        .map_or(compute, |s| s as f64 / params.max(1) as f64)
+        .min(compute);
     (params as f64 * per_param) as u64
 }
 
-/// The working memory of a forward of `cfg` over `tokens` tokens in `dtype`: the attention mask, the residual
-/// stream and its copies, q/k/v, the prompt's keys and values in every layer, the attention scores (computed in
-/// blocks of at most 4 Mi values; the mask too, beyond 4 Mi values), the MLP's intermediate activations and the logits of 256 positions. An upper
-/// bound: not all of these are alive at once.
+/// The working memory of a forward of `cfg` over `tokens` tokens in `dtype`
+/// ([`DecoderConfig::activation_bytes`]).
 pub fn activation_bytes(cfg: &DecoderConfig, tokens: usize, dtype: Dtype) -> u64 {
-    let t = tokens as u64;
-    let b = bytes_of(dtype);
-    let (h, i) = (cfg.hidden_size as u64, cfg.intermediate_size as u64);
-    let (nh, nkv, hd) = (
-        cfg.num_attention_heads as u64,
-        cfg.num_key_value_heads as u64,
-        cfg.head_dim as u64,
-    );
-    let windows = {
-        let mut w = cfg.sliding_window.clone();
-        w.dedup();
-        w.len().max(1) as u64
-    };
-    let mask = (t * t).min(1 << 22) * b * windows;
-    let residual = 4 * t * h * b;
-    let qkv = 3 * t * (nh + 2 * nkv) * hd * b;
-    let cache = cfg.num_hidden_layers as u64 * 2 * t * nkv * hd * b;
-    let scores = 3 * (nh * t * t).min(1 << 22) * b;
-    let mlp = 3 * t * i * b;
-    let logits = 2 * 256 * cfg.vocab_size as u64 * 4;
-    mask + residual + qkv + cache + scores + mlp + logits
+    cfg.activation_bytes(tokens, dtype)
 }
 
 /// The estimate for `policy` and `reference` (`None` when the policy is the reference) in `dtype`, for sequences

@@ -561,7 +561,7 @@ fn adapt_gguf(base: &Model, lora: &LoraAdapter, note: Option<&str>, shared: bool
         ));
     };
     let Some(adapted) = base.with_adapter(lora)? else {
-        let known = base.decoder().adaptable();
+        let known = base.lm().adaptable();
         let mut unknown: Vec<&String> = factors.keys().filter(|k| !known.contains(*k)).collect();
         unknown.sort();
         return Err(Error::config(

@@ -1,9 +1,9 @@
 //! Worker threads. The scorer parallelises with rayon: the policy and the reference run side by side, gemm splits
-//! each matrix product, and the per-token metrics run in parallel. candle 0.11 adds a second pool of its own for
+//! each matrix product, and the per-token metrics run in parallel. candle adds a second pool of its own for
 //! element-wise operations (activations, residual sums, softmax), as many threads again, which spin while they
-//! wait; on a 2-core AMD EPYC (Zen 4) that pool made scoring 6-17% and greedy generation 45% slower than running
-//! those operations inline (`cargo bench --bench score` and `--bench search`, 2026-12-05). The programs of this
-//! crate therefore size candle's pool to one thread, the caller, unless `CANDLE_NUM_THREADS` says otherwise.
+//! wait and slow scoring and generation down on small machines (measured in
+//! [docs/performance.md](../docs/performance.md)). The programs of this crate therefore size candle's pool to one
+//! thread, the caller, unless `CANDLE_NUM_THREADS` says otherwise.
 
 /// The `CANDLE_NUM_THREADS` the programs run with when the environment does not set one.
 pub const CANDLE_ELEMENTWISE_THREADS: &str = "1";

@@ -1,5 +1,5 @@
 //! The embedded demo: `creditlens eval` with no arguments measures the committed checkpoints on the committed
-//! held-out pairs, and the figures must be those printed in the README.
+//! held-out pairs, and the figures must be those printed in docs/results.md.
 
 use crate::util::{creditlens, temp};
 use serde_json::Value;
@@ -14,14 +14,15 @@ fn readme_demo_figures_are_reproduced_by_eval() {
         v[k].as_f64()
             .unwrap_or_else(|| panic!("{k} missing in {v}"))
     };
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results.md"))
+            .expect("docs/results.md");
     let start = readme
         .find("<!-- demo-figures -->")
-        .expect("README marks the demo figures");
+        .expect("docs/results.md marks the demo figures");
     let end = readme
         .find("<!-- /demo-figures -->")
-        .expect("README marks the end of the demo figures");
+        .expect("docs/results.md marks the end of the demo figures");
     let section = &readme[start..end];
     let row = |key: &str, name: &str| {
         let at = |unit: &str| {
@@ -63,7 +64,7 @@ fn readme_demo_figures_are_reproduced_by_eval() {
     for line in expected {
         assert!(
             section.contains(&line),
-            "README lacks {line:?}; its section reads:\n{section}"
+            "docs/results.md lacks {line:?}; its section reads:\n{section}"
         );
     }
     assert!(v["pairs"].as_u64().unwrap_or(0) >= 200);

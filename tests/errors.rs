@@ -1,8 +1,9 @@
 //! Every input that can be wrong gives one clear line naming the file or field, and a non-zero exit.
 
-use crate::util::{copy_model, creditlens, model, s, temp};
+use crate::util::{copy_model, creditlens, edit_json, model, model_with_config, s, temp};
 use creditlens::model::Dtype;
 use creditlens::score::{ScoreOptions, Scorer};
+use serde_json::json;
 use std::path::Path;
 
 /// The embedded demo's models, loaded as the library does.
@@ -24,20 +25,25 @@ fn load_err(policy: &Path, reference: &Path) -> String {
 }
 
 fn score_cli(dir: &Path, policy: &Path, reference: &Path) -> crate::util::Run {
-    creditlens(
-        dir,
-        &[
-            "score",
-            "--policy",
-            &s(policy),
-            "--reference",
-            &s(reference),
-            "--prompt",
-            "Hi",
-            "--response",
-            " there",
-        ],
-    )
+    score_cli_with(dir, policy, reference, &[])
+}
+
+/// `creditlens score` of one prompt and response with `extra` options.
+fn score_cli_with(dir: &Path, policy: &Path, reference: &Path, extra: &[&str]) -> crate::util::Run {
+    let (policy, reference) = (s(policy), s(reference));
+    let mut args = vec![
+        "score",
+        "--policy",
+        &policy,
+        "--reference",
+        &reference,
+        "--prompt",
+        "Hi",
+        "--response",
+        " there",
+    ];
+    args.extend_from_slice(extra);
+    creditlens(dir, &args)
 }
 
 #[test]
@@ -93,13 +99,9 @@ fn truncated_safetensors() {
 #[test]
 fn shape_disagreeing_with_config() {
     let dir = temp();
-    let m = dir.path().join("m");
-    copy_model("qwen3", &m);
-    let cfg_path = m.join("config.json");
-    let mut cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
-    cfg["intermediate_size"] = serde_json::json!(48);
-    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let m = model_with_config("qwen3", &dir.path().join("m"), |c| {
+        c["intermediate_size"] = json!(48)
+    });
     let err = load_err(&m, &m);
     assert!(
         err.contains("mlp.gate_proj.weight") && err.contains("config.json implies"),
@@ -127,13 +129,9 @@ fn unsupported_dtype() {
 #[test]
 fn unknown_architecture_lists_supported() {
     let dir = temp();
-    let m = dir.path().join("m");
-    copy_model("llama", &m);
-    let cfg_path = m.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path)
-        .unwrap()
-        .replace("LlamaForCausalLM", "BertForMaskedLM");
-    std::fs::write(&cfg_path, text).unwrap();
+    let m = model_with_config("llama", &dir.path().join("m"), |c| {
+        c["architectures"] = json!(["BertForMaskedLM"])
+    });
     let err = score_cli(dir.path(), &m, &m)
         .fails_with("architecture `BertForMaskedLM` is not supported; supported architectures: LlamaForCausalLM")
         .stderr();
@@ -145,7 +143,7 @@ fn unknown_architecture_lists_supported() {
     ] {
         assert!(err.contains(family), "{err}");
     }
-    std::fs::write(&cfg_path, "{ not json").unwrap();
+    std::fs::write(m.join("config.json"), "{ not json").unwrap();
     assert!(load_err(&m, &m).contains("config.json: not valid config.json"));
 }
 
@@ -153,24 +151,18 @@ fn unknown_architecture_lists_supported() {
 #[test]
 fn family_that_contradicts_the_weights_names_the_tensor() {
     let dir = temp();
-    let m = dir.path().join("m");
-    copy_model("llama", &m);
-    let cfg_path = m.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path).unwrap();
-    std::fs::write(
-        &cfg_path,
-        text.replace("LlamaForCausalLM", "Phi3ForCausalLM"),
-    )
-    .unwrap();
-    score_cli(dir.path(), &m, &m)
-        .fails_with("tensor `model.layers.0.self_attn.qkv_proj.weight` is missing");
-    std::fs::write(
-        &cfg_path,
-        text.replace("LlamaForCausalLM", "Olmo2ForCausalLM"),
-    )
-    .unwrap();
-    score_cli(dir.path(), &m, &m)
-        .fails_with("tensor `model.layers.0.self_attn.q_norm.weight` is missing");
+    for (arch, missing) in [
+        (
+            "Phi3ForCausalLM",
+            "model.layers.0.self_attn.qkv_proj.weight",
+        ),
+        ("Olmo2ForCausalLM", "model.layers.0.self_attn.q_norm.weight"),
+    ] {
+        let m = model_with_config("llama", &dir.path().join(arch), |c| {
+            c["architectures"] = json!([arch])
+        });
+        score_cli(dir.path(), &m, &m).fails_with(&format!("tensor `{missing}` is missing"));
+    }
 }
 
 #[test]
@@ -221,95 +213,18 @@ fn bad_data_files() {
 #[test]
 fn bad_options() {
     let dir = temp();
-    let q = s(&model("qwen2"));
-    creditlens(
-        dir.path(),
-        &[
-            "score",
-            "--policy",
-            &q,
-            "--reference",
-            &q,
-            "--prompt",
-            "a",
-            "--response",
-            "b",
-            "--beta",
-            "0",
-        ],
-    )
-    .fails_with("beta must be a positive number");
+    let q = model("qwen2");
+    let score = |extra: &[&str]| score_cli_with(dir.path(), &q, &q, extra);
+    score(&["--beta", "0"]).fails_with("beta must be a positive number");
     // A negative beta reaches the check that explains it (clap took `-1` for an option before, issue 18).
-    creditlens(
-        dir.path(),
-        &[
-            "score",
-            "--policy",
-            &q,
-            "--reference",
-            &q,
-            "--prompt",
-            "a",
-            "--response",
-            "b",
-            "--beta",
-            "-1",
-        ],
-    )
-    .fails_with("beta must be a positive number of at most 1000 (DPO uses 0.01 to 1), got -1");
-    creditlens(
-        dir.path(),
-        &[
-            "score",
-            "--policy",
-            &q,
-            "--reference",
-            &q,
-            "--prompt",
-            "a",
-            "--response",
-            "b",
-            "--tokenization",
-            "bpe",
-        ],
-    )
-    .fails_with("unknown tokenization mode");
-    creditlens(
-        dir.path(),
-        &[
-            "score",
-            "--policy",
-            &q,
-            "--reference",
-            &q,
-            "--prompt",
-            "a",
-            "--response",
-            "b",
-            "--out",
-            "x.txt",
-        ],
-    )
-    .fails_with("use .jsonl or .csv");
+    score(&["--beta", "-1"])
+        .fails_with("beta must be a positive number of at most 1000 (DPO uses 0.01 to 1), got -1");
+    score(&["--tokenization", "bpe"]).fails_with("unknown tokenization mode");
+    score(&["--out", "x.txt"]).fails_with("use .jsonl or .csv");
+    let q = s(&q);
     creditlens(dir.path(), &["score", "--policy", &q, "--reference", &q])
         .fails_with("give --data FILE");
-    creditlens(
-        dir.path(),
-        &[
-            "score",
-            "--policy",
-            &q,
-            "--reference",
-            &q,
-            "--prompt",
-            "a",
-            "--response",
-            "b",
-            "--dtype",
-            "int8",
-        ],
-    )
-    .fails_with("unknown dtype");
+    score(&["--dtype", "int8"]).fails_with("unknown dtype");
 }
 
 #[test]
@@ -322,31 +237,26 @@ fn bad_lora_adapters_are_refused_with_the_field() {
     let original = std::fs::read_to_string(&config).unwrap();
     // Its base "../llama_ref" does not exist next to the copy: the reference stands in, so it loads.
     Scorer::load(&a, &base, Dtype::F32, ScoreOptions::default()).expect("reference as base");
-    for (from, to, expect) in [
+    for (field, value, expect) in [
+        ("use_dora", json!(true), "`use_dora` is true"),
+        ("peft_type", json!("IA3"), "only LoRA adapters"),
+        ("bias", json!("all"), "bias is `all`"),
         (
-            "\"use_dora\": false",
-            "\"use_dora\": true",
-            "`use_dora` is true",
-        ),
-        (
-            "\"peft_type\": \"LORA\"",
-            "\"peft_type\": \"IA3\"",
-            "only LoRA adapters",
-        ),
-        ("\"bias\": \"none\"", "\"bias\": \"all\"", "bias is `all`"),
-        (
-            "\"r\": 4",
-            "\"r\": 8",
+            "r",
+            json!(8),
             "rank 4 but adapter_config.json implies r = 8",
         ),
         (
-            "\"r\": 4",
-            "\"r\": \"four\"",
+            "r",
+            json!("four"),
             "field `r` is missing or not a positive integer",
         ),
     ] {
-        assert!(original.contains(from), "{from}");
-        std::fs::write(&config, original.replacen(from, to, 1)).unwrap();
+        std::fs::write(&config, &original).unwrap();
+        edit_json(&config, |c| {
+            assert!(c.get(field).is_some(), "{field}");
+            c[field] = value;
+        });
         let err = load_err(&a, &base);
         assert!(err.contains("adapter") && err.contains(expect), "{err}");
     }

@@ -2,7 +2,7 @@
 //! compares a pair, sorts and selects in the dataset table, switches metric and exports.
 
 use crate::util::temp;
-use creditlens::gui::{Action, App, Launch, Settings};
+use creditlens::gui::{Action, App, Launch, Settings, TextField};
 use creditlens::heatmap::Metric;
 use creditlens::score::RecordScore;
 use egui_kittest::Harness;
@@ -78,6 +78,24 @@ pub(crate) fn demo() -> Gui {
     h
 }
 
+/// Types `text` at the end of the chosen (or single) response.
+pub(crate) fn append(h: &mut Gui, text: &str) {
+    let chosen = format!("{}{text}", app(h).editor().chosen);
+    app_mut(h).apply(Action::SetText(TextField::Chosen, chosen));
+}
+
+/// Sets the export window's format and path.
+pub(crate) fn export_to(
+    a: &mut App,
+    format: creditlens::gui::ExportFormat,
+    path: &std::path::Path,
+) {
+    let mut o = a.export().options();
+    o.format = format;
+    o.path = path.display().to_string();
+    a.apply(Action::SetExport(o));
+}
+
 pub(crate) fn pair(a: &App) -> creditlens::score::PairScore {
     match a.shown().cloned() {
         Some(RecordScore::Pair(p)) => p,
@@ -126,13 +144,10 @@ fn opens_on_the_demo_with_the_error_standing_out() {
 fn typing_an_error_rescored_off_the_ui_thread() {
     let mut h = demo();
     let before = pair(app(&h)).rejected.reward;
-    {
-        let a = app_mut(&mut h);
-        a.editor_mut().pair = false;
-    }
+    app_mut(&mut h).apply(Action::SetPair(false));
     let prompt = app(&h).editor().prompt.clone();
     // Type into the response box as a user would.
-    app_mut(&mut h).editor_mut().chosen.clear();
+    app_mut(&mut h).apply(Action::SetText(TextField::Chosen, String::new()));
     h.step();
     let response = h.get_by_label_contains("The response to score");
     response.focus();
@@ -211,7 +226,7 @@ fn a_failed_load_keeps_the_models_loaded_before() {
     );
     h.get_by_label_contains("Still using the models loaded before");
     // Edits are still scored.
-    app_mut(&mut h).editor_mut().chosen.push_str(" Indeed.");
+    append(&mut h, " Indeed.");
     app_mut(&mut h).apply(Action::Rescore);
     wait(&mut h, "the edit to be scored", |a| {
         !a.is_scoring() && pair(a).chosen.text.ends_with(" Indeed.")
@@ -293,7 +308,7 @@ fn edits_are_kept_per_record() {
     });
     let row = app(&h).selected_row().expect("a selected row");
     let original = app(&h).editor().chosen.clone();
-    app_mut(&mut h).editor_mut().chosen.push_str(" Edited.");
+    append(&mut h, " Edited.");
     app_mut(&mut h).apply(Action::Rescore);
     wait(&mut h, "the edit scored", |a| !a.is_scoring());
     h.get_by_label_contains(&format!("record {row} edited"));
@@ -334,8 +349,7 @@ fn exports_carry_the_index_beta_and_models() {
     let beta = app(&h).settings().beta;
     let json = dir.path().join("r.json");
     let a = app_mut(&mut h);
-    a.export_mut().format = creditlens::gui::ExportFormat::Json;
-    a.export_mut().path = json.display().to_string();
+    export_to(a, creditlens::gui::ExportFormat::Json, &json);
     a.apply(Action::Export { overwrite: false });
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("JSON");
@@ -348,8 +362,7 @@ fn exports_carry_the_index_beta_and_models() {
     assert!(v["reference"].is_string() && v["chosen"]["tokens"].is_array());
     let csv = dir.path().join("r.csv");
     let a = app_mut(&mut h);
-    a.export_mut().format = creditlens::gui::ExportFormat::Csv;
-    a.export_mut().path = csv.display().to_string();
+    export_to(a, creditlens::gui::ExportFormat::Csv, &csv);
     a.apply(Action::Export { overwrite: false });
     let text = std::fs::read_to_string(&csv).expect("written");
     let mut lines = text.lines();
@@ -438,7 +451,7 @@ fn small_windows_and_long_prompts_keep_the_heatmap() {
         .map(|i| format!("line {i} of a long prompt\n"))
         .collect();
     let a = app_mut(&mut h);
-    a.editor_mut().prompt = long;
+    a.apply(Action::SetText(TextField::Prompt, long));
     assert!(a.settings().show_plots);
     a.apply(Action::Rescore);
     wait(&mut h, "the long prompt scored", |a| !a.is_scoring());
@@ -471,9 +484,8 @@ fn dataset_table_scores_sorts_and_selects() {
     h.step();
     h.step();
     let worst = {
-        let a = app_mut(&mut h);
-        let d = a.dataset_mut().expect("dataset");
-        let view = d.view().to_vec();
+        let d = app(&h).dataset().expect("dataset");
+        let view = d.view();
         let margins: Vec<f64> = view
             .iter()
             .filter_map(|&i| {
@@ -502,8 +514,8 @@ fn dataset_table_scores_sorts_and_selects() {
     // The filter for pairs where the reward disagrees with the label.
     h.get_by_label("reward disagrees").click();
     h.step();
-    let d = app_mut(&mut h).dataset_mut().expect("dataset");
-    let view = d.view().to_vec();
+    let d = app(&h).dataset().expect("dataset");
+    let view = d.view();
     assert!(
         view.iter()
             .all(|&i| matches!(&d.rows[i].score, Some(Ok(s)) if s.margin < 0.0))
@@ -575,11 +587,7 @@ fn clicking_a_rows_numbers_selects_it() {
         a.dataset().is_some_and(|d| !d.job.running() && d.done > 0)
     });
     let selected = app(&h).selected_row();
-    let view = app_mut(&mut h)
-        .dataset_mut()
-        .expect("dataset")
-        .view()
-        .to_vec();
+    let view = app(&h).dataset().expect("dataset").view();
     // A visible row other than the selected one whose margin, as shown, appears once on screen.
     let (row, text) = view
         .iter()
@@ -621,7 +629,8 @@ fn switching_metric_recolours_and_export_writes_png_without_overwriting() {
     h.step();
     h.step();
     assert!(app(&h).export().open);
-    app_mut(&mut h).export_mut().path = path.display().to_string();
+    let format = app(&h).export().format;
+    export_to(app_mut(&mut h), format, &path);
     h.step();
     h.get_by_label("Save").click();
     h.step();
@@ -815,8 +824,11 @@ fn conversational_records_show_their_template_tokens() {
     );
 
     // Editing the rejected answer rescores through the template, keeping the system message.
-    app_mut(&mut h).editor_mut().rejected = "A cat has 9 legs.".into();
-    app_mut(&mut h).editor_mut().dirty_since = Some(Instant::now() - Duration::from_secs(1));
+    app_mut(&mut h).apply(Action::SetText(
+        TextField::Rejected,
+        "A cat has 9 legs.".into(),
+    ));
+    app_mut(&mut h).apply(Action::Rescore);
     wait(&mut h, "the edit to be scored", |a| {
         !a.is_scoring() && pair(a).rejected.text.starts_with("A cat has 9 legs.")
     });
@@ -830,8 +842,8 @@ fn conversational_records_show_their_template_tokens() {
     );
 
     // The chat switch off: the same texts as plain text, no template.
-    app_mut(&mut h).editor_mut().chat = false;
-    app_mut(&mut h).editor_mut().dirty_since = Some(Instant::now() - Duration::from_secs(1));
+    app_mut(&mut h).apply(Action::SetChat(false));
+    app_mut(&mut h).apply(Action::Rescore);
     wait(&mut h, "plain-text scoring", |a| {
         !a.is_scoring()
             && a.shown().is_some_and(|s| {
@@ -944,15 +956,16 @@ fn search_runs_on_a_worker_and_opens_candidates() {
         "the editor's prompt is taken: {:?}",
         app(&h).search().prompt
     );
-    app_mut(&mut h).search_mut().prompt = "something else".into();
+    let mut form = app(&h).search().form();
+    form.prompt = "something else".into();
+    app_mut(&mut h).apply(Action::SetSearch(form));
     app_mut(&mut h).apply(Action::SearchShownPrompt);
     assert_eq!(app(&h).search().prompt, app(&h).editor().prompt);
-    {
-        let s = app_mut(&mut h).search_mut();
-        s.prompt = "Q: What is twice 8?\nA:".into();
-        s.widths = "1,3".into();
-        s.max_new_tokens = 24;
-    }
+    let mut form = app(&h).search().form();
+    form.prompt = "Q: What is twice 8?\nA:".into();
+    form.widths = "1,3".into();
+    form.max_new_tokens = 24;
+    app_mut(&mut h).apply(Action::SetSearch(form));
     h.step();
     h.step();
     h.get_by_role_and_label(egui::accesskit::Role::Button, "Search")
@@ -992,11 +1005,10 @@ fn search_runs_on_a_worker_and_opens_candidates() {
     assert!((p.margin - (best.reward - second.reward)).abs() < 1e-12);
 
     // A long search cancelled: the app keeps drawing frames, the partial run is kept and marked.
-    {
-        let s = app_mut(&mut h).search_mut();
-        s.widths = "16".into();
-        s.max_new_tokens = 200;
-    }
+    let mut form = app(&h).search().form();
+    form.widths = "16".into();
+    form.max_new_tokens = 200;
+    app_mut(&mut h).apply(Action::SetSearch(form));
     app_mut(&mut h).apply(Action::RunSearch);
     wait(&mut h, "the search to start", |a| {
         a.search().job.progress().is_some()
@@ -1213,8 +1225,8 @@ fn models_without_data_open_on_a_starter_example() {
     assert!(a.shown().is_some(), "the starter example is scored");
     // Emptied by the user: a hint, still no error.
     let a = app_mut(&mut h);
-    a.editor_mut().chosen.clear();
-    a.editor_mut().rejected.clear();
+    a.apply(Action::SetText(TextField::Chosen, String::new()));
+    a.apply(Action::SetText(TextField::Rejected, String::new()));
     a.apply(Action::Rescore);
     for _ in 0..5 {
         h.step();
@@ -1483,8 +1495,7 @@ fn export_targets_are_remembered() {
     let dir = temp();
     let csv = dir.path().join("scores.csv");
     let a = app_mut(&mut h);
-    a.export_mut().format = creditlens::gui::ExportFormat::Csv;
-    a.export_mut().path = csv.display().to_string();
+    export_to(a, creditlens::gui::ExportFormat::Csv, &csv);
     a.apply(Action::Export { overwrite: false });
     assert!(csv.is_file());
     assert_eq!(app(&h).settings().recent_exports.first(), Some(&csv));
@@ -1557,7 +1568,7 @@ fn credit_across_the_data_filters_and_outlines_a_word() {
         .expect("credit");
     let total = app(&h).dataset().expect("data").rows.len();
     assert_eq!(credit.records, total);
-    let state = creditlens::gui::credit_view::CreditState::default();
+    let state = creditlens::gui::credit_view::CreditForm::default();
     let listed = creditlens::gui::credit_view::listed(&credit, &state);
     let top = listed.first().expect("a word").text.clone();
     // Ranked by summed reward on the rejected side, most negative first.
@@ -1568,7 +1579,7 @@ fn credit_across_the_data_filters_and_outlines_a_word() {
     );
     h.get_by_label(&top).click();
     h.run_steps(3);
-    let d = app_mut(&mut h).dataset_mut().expect("data");
+    let d = app(&h).dataset().expect("data");
     assert_eq!(d.holding.as_deref(), Some(top.as_str()));
     let view = d.view().to_vec();
     assert!(
@@ -1631,7 +1642,7 @@ fn credit_across_the_data_filters_and_outlines_a_word() {
         .sum;
     assert!((after - 2.0 * before).abs() < 1e-9 * before.abs().max(1.0));
     app_mut(&mut h).apply(Action::HoldWord(None));
-    let d = app_mut(&mut h).dataset_mut().expect("data");
+    let d = app(&h).dataset().expect("data");
     assert_eq!(d.view().len(), total);
     // Saved as the table shows it: CSV here, and never over a file without asking.
     let dir = temp();
@@ -1657,4 +1668,40 @@ fn credit_across_the_data_filters_and_outlines_a_word() {
     h.run_steps(2);
     h.get_by_label_contains("exists.");
     assert_eq!(std::fs::read_to_string(&csv).expect("kept"), text);
+}
+
+/// A word typed at the end of the rejected response is rescored from its first changed token: the heatmap shows
+/// the numbers of a full scoring, and the window says how long it took and how much it reused (issue 31, item 2).
+#[test]
+fn an_edit_rescores_from_its_first_changed_token() {
+    let mut h = demo();
+    let first = app(&h).timing().expect("timed");
+    assert!(first.seconds > 0.0);
+    let rejected = format!("{} Really.", app(&h).editor().rejected);
+    app_mut(&mut h).apply(Action::SetText(TextField::Rejected, rejected.clone()));
+    wait(&mut h, "the edit to be rescored", |a| {
+        pair(a).rejected.text == rejected
+    });
+    let t = app(&h).timing().expect("timed");
+    assert!(
+        t.reuse.reused > 0 && t.reuse.computed < t.reuse.reused,
+        "{t:?}"
+    );
+    h.get_by_label_contains(&format!("rescored in {:.2} s", t.seconds));
+    // The same numbers as scoring the edited pair from scratch.
+    let shown = pair(app(&h));
+    let record = app(&h).editor().record();
+    let scorer = app(&h).loaded().expect("loaded").scorer.clone();
+    let fresh = match scorer.score_record(0, &record) {
+        Ok(RecordScore::Pair(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    for (a, b) in shown.rejected.tokens.iter().zip(&fresh.rejected.tokens) {
+        assert!(
+            (a.reward - b.reward).abs() < 1e-6,
+            "{} vs {}",
+            a.reward,
+            b.reward
+        );
+    }
 }

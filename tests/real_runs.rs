@@ -217,16 +217,17 @@ fn real_runs_eval_reproduces_the_python_figures() {
     }
 }
 
-/// The README's table of every signal at both units has `run`'s rows as `eval --json` (`got`) reports them.
+/// docs/results.md's table of every signal at both units has `run`'s rows as `eval --json` (`got`) reports them.
 fn readme_signal_rows(run: &str, got: &Value) {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results.md"))
+            .expect("docs/results.md");
     let start = readme
         .find("<!-- real-signals -->")
-        .expect("README marks the table");
+        .expect("docs/results.md marks the table");
     let end = readme
         .find("<!-- /real-signals -->")
-        .expect("README marks its end");
+        .expect("docs/results.md marks its end");
     let table = &readme[start..end];
     let keys = [
         "reward",
@@ -253,7 +254,10 @@ fn readme_signal_rows(run: &str, got: &Value) {
             })
             .collect();
         let row = format!("| {run} | {unit} | {} |", cells.join(" | "));
-        assert!(table.contains(&row), "README lacks {row:?}:\n{table}");
+        assert!(
+            table.contains(&row),
+            "docs/results.md lacks {row:?}:\n{table}"
+        );
     }
 }
 
@@ -440,11 +444,11 @@ fn the_apps_credit_tab_shows_run_bs_cue() {
         .dataset()
         .and_then(|d| d.credit.clone())
         .expect("credit");
-    let state = creditlens::gui::credit_view::CreditState::default();
+    let state = creditlens::gui::credit_view::CreditForm::default();
     let listed = creditlens::gui::credit_view::listed(&credit, &state);
     let top: Vec<&str> = listed.iter().take(2).map(|u| u.text.as_str()).collect();
     assert_eq!(top, ["assured.", "Rest"]);
     app_mut(&mut h).apply(Action::HoldWord(Some("assured.".into())));
-    let d = app_mut(&mut h).dataset_mut().expect("data");
+    let d = app(&h).dataset().expect("data");
     assert_eq!(d.view().len(), 30);
 }

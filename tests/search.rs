@@ -135,7 +135,7 @@ fn beam_search_matches_transformers_generate_on_smollm2() {
 /// Greedy decoding the plain way: the argmax of the logits (the lowest id on ties), the whole sequence recomputed at
 /// every step without a cache, until an `eos` id or `max` tokens.
 fn greedy_without_cache(
-    lm: &dyn creditlens::model::CausalLm,
+    lm: &creditlens::model::Decoder,
     prompt: &[u32],
     max: usize,
     eos: &[u32],

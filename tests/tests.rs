@@ -15,9 +15,11 @@ mod gui_views;
 mod models;
 mod real_runs;
 mod render;
+mod reuse;
 #[cfg(feature = "gui")]
 mod screenshot;
 mod search;
+mod structure;
 mod train;
 mod util;
 mod validation;

@@ -71,7 +71,7 @@ fn save_and_load_round_trip_gives_identical_logits() {
     );
     let fused =
         Model::load(&files, candle_core::DType::F32, &Device::Cpu).expect("load for scoring");
-    let diff = logits(fused.decoder(), &ids)
+    let diff = logits(fused.lm(), &ids)
         .iter()
         .zip(&before)
         .map(|(a, b)| (a - b).abs())

@@ -28,6 +28,27 @@ pub fn copy_model(name: &str, dest: &Path) {
     }
 }
 
+/// Rewrites the JSON file at `path` (a config.json, adapter_config.json, tokenizer_config.json) with `edit`
+/// applied.
+pub fn edit_json(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json");
+    edit(&mut json);
+    std::fs::write(path, serde_json::to_vec_pretty(&json).expect("json")).expect("write");
+}
+
+/// A copy of fixture checkpoint `name` in `dest` whose config.json `edit` has changed: the checkpoint of a test
+/// that a configuration is refused.
+pub fn model_with_config(
+    name: &str,
+    dest: &Path,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> PathBuf {
+    copy_model(name, dest);
+    edit_json(&dest.join("config.json"), edit);
+    dest.to_path_buf()
+}
+
 /// The result of running the binary.
 pub struct Run {
     pub output: Output,

@@ -2,7 +2,7 @@
 //! tensor and type, special tokens that are not in the vocabulary, data read from stdin, outputs the program cannot
 //! write, and TRL's empty responses. Each test failed before its fix.
 
-use crate::util::{copy_model, creditlens, model, s, temp};
+use crate::util::{copy_model, creditlens, edit_json, model, model_with_config, s, temp};
 use creditlens::model::Dtype;
 use creditlens::score::{ScoreOptions, Scorer};
 use std::io::Write;
@@ -16,23 +16,14 @@ fn load_err(policy: &Path, reference: &Path) -> String {
         .unwrap_or_else(|| panic!("{} should not load", policy.display()))
 }
 
-/// Rewrites one field of `dir/config.json`.
-fn set_config(dir: &Path, field: &str, value: serde_json::Value) {
-    let path = dir.join("config.json");
-    let mut cfg: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
-    cfg[field] = value;
-    std::fs::write(&path, serde_json::to_vec_pretty(&cfg).expect("json")).expect("write");
-}
-
 /// A config.json that says fewer layers than the weights hold is refused with the count to set; before, the
 /// model ran with its last layers silently dropped.
 #[test]
 fn fewer_layers_in_the_config_than_in_the_weights_are_refused() {
     let dir = temp();
-    let m = dir.path().join("m");
-    copy_model("llama", &m);
-    set_config(&m, "num_hidden_layers", 1.into());
+    let m = model_with_config("llama", &dir.path().join("m"), |c| {
+        c["num_hidden_layers"] = 1.into()
+    });
     let err = load_err(&m, &model("llama_ref"));
     assert!(
         err.contains("config.json")
@@ -111,9 +102,9 @@ fn impossible_config_values_are_refused_at_load() {
         ),
     ];
     for (i, (field, value, expected)) in cases.into_iter().enumerate() {
-        let m = dir.path().join(format!("m{i}"));
-        copy_model("llama", &m);
-        set_config(&m, field, value);
+        let m = model_with_config("llama", &dir.path().join(format!("m{i}")), |c| {
+            c[field] = value
+        });
         creditlens(
             dir.path(),
             &[
@@ -245,9 +236,9 @@ fn gguf_messages_name_the_tensor_type_and_metadata() {
 #[test]
 fn absurd_layer_counts_are_refused_before_allocating() {
     let dir = temp();
-    let m = dir.path().join("m");
-    copy_model("llama", &m);
-    set_config(&m, "num_hidden_layers", 4_000_000_000u64.into());
+    let m = model_with_config("llama", &dir.path().join("m"), |c| {
+        c["num_hidden_layers"] = 4_000_000_000u64.into()
+    });
     let err = load_err(&m, &model("llama_ref"));
     assert!(
         err.contains("config.json") && err.contains("`num_hidden_layers` is 4000000000"),
@@ -277,11 +268,9 @@ fn an_eos_token_missing_from_the_vocabulary_is_refused() {
     copy_model("llama", &m);
     copy_model("llama_ref", &r);
     for d in [&m, &r] {
-        let path = d.join("tokenizer_config.json");
-        let mut cfg: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
-        cfg["eos_token"] = "<|no-such-token|>".into();
-        std::fs::write(&path, serde_json::to_vec(&cfg).expect("json")).expect("write");
+        edit_json(&d.join("tokenizer_config.json"), |c| {
+            c["eos_token"] = "<|no-such-token|>".into()
+        });
     }
     creditlens(
         dir.path(),
@@ -307,12 +296,10 @@ fn an_eos_mismatch_reads_as_words() {
     let dir = temp();
     let r = dir.path().join("r");
     copy_model("llama_ref", &r);
-    let path = r.join("tokenizer_config.json");
-    let mut cfg: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
-    let eos = cfg["eos_token"].clone();
-    cfg["eos_token"] = serde_json::Value::Null;
-    std::fs::write(&path, serde_json::to_vec(&cfg).expect("json")).expect("write");
+    let mut eos = serde_json::Value::Null;
+    edit_json(&r.join("tokenizer_config.json"), |c| {
+        eos = c["eos_token"].take();
+    });
     std::fs::remove_file(r.join("generation_config.json")).ok();
     let err = load_err(&model("llama"), &r);
     assert!(

@@ -189,19 +189,17 @@ pub struct Features {
 }
 
 impl Features {
-    /// The figures for rewards `factor` times larger (another beta: rewards are linear in it, so a new beta is
-    /// `new / old`); counts, shares and correlations do not change. `factor` must be positive (it keeps the order).
-    pub fn scale_rewards(&mut self, factor: f64) {
-        let side = |s: &mut SideStats| {
-            s.sum *= factor;
-            s.abs_sum *= factor;
-        };
+    /// The figures for rewards computed with beta `from` made what they are with beta `to`
+    /// ([`crate::score::rescale_rewards`]: rewards are linear in beta); counts, shares and correlations do not
+    /// change. Both betas are positive, so the order is kept.
+    pub fn set_beta(&mut self, from: f64, to: f64) {
+        let mut rewards: Vec<&mut f64> = Vec::new();
         for u in self.units.iter_mut().chain(self.apart.iter_mut()) {
-            side(&mut u.chosen);
-            side(&mut u.rejected);
-            side(&mut u.response);
+            for s in [&mut u.chosen, &mut u.rejected, &mut u.response] {
+                rewards.extend([&mut s.sum, &mut s.abs_sum]);
+            }
         }
-        self.total_abs *= factor;
+        rewards.push(&mut self.total_abs);
         let p = &mut self.position;
         for b in p
             .chosen
@@ -209,15 +207,15 @@ impl Features {
             .chain(&mut p.rejected)
             .chain(&mut p.response)
         {
-            b.sum *= factor;
-            b.abs_sum *= factor;
+            rewards.extend([&mut b.sum, &mut b.abs_sum]);
         }
         let l = &mut self.length;
         for f in [&mut l.chosen, &mut l.rejected, &mut l.response, &mut l.all] {
-            f.mean_reward *= factor;
-            f.slope = f.slope.map(|v| v * factor);
-            f.intercept = f.intercept.map(|v| v * factor);
+            rewards.push(&mut f.mean_reward);
+            rewards.extend(f.slope.as_mut());
+            rewards.extend(f.intercept.as_mut());
         }
+        crate::score::rescale_rewards(from, to, rewards);
     }
 
     /// Whether any response of `side` was read.

@@ -405,7 +405,7 @@ fn scaling_the_rewards_equals_scoring_at_another_beta() {
     let records = small();
     let base = features(&records, &FeatureOptions::default());
     let mut scaled = base.clone();
-    scaled.scale_rewards(3.0);
+    scaled.set_beta(0.1, 0.3);
     let mut tripled = records.clone();
     // The records' rewards are 0.1 * (log pi - log pi_ref): beta 0.3 triples them.
     for r in &mut tripled {

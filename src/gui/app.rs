@@ -1,19 +1,21 @@
 //! The app's state and frame: menus and toolbar, the models and dataset side panel, the editor and the paired
 //! heatmaps in the centre, the pinned-token panel, the plots, export and the start-up screenshot mode.
 
-use super::action::Action;
+use super::action::{Action, TextField};
 use super::colour_bar::colour_bar;
 use super::dataset::Dataset;
 use super::dialogs::{self, Answer as DialogAnswer, Pending, Purpose};
 use super::export::{self, ExportState, Format};
 use super::file_browser::{self, FileBrowser};
+pub use super::forms::PlotTab;
 use super::heatmap_view::{ChipCache, TokenChips};
 use super::job::Job;
+pub use super::layout::LayoutRects;
 use super::models_panel::{self, CardRects, ModelForm};
 use super::plots::{self, TrainerCurve};
 use super::search_view::{SearchState, search_window};
 use super::settings::{STORAGE_KEY, Settings, push_recent, recent_menu};
-use super::worker::{DriftJob, DriftPoint, Loaded, Reply, SearchJob, Worker};
+use super::worker::{DriftJob, DriftPoint, Loaded, Reply, SearchJob, Timing, Worker};
 use crate::chat::{Conversation, Message};
 use crate::checkpoint::{TrainingCheckpoint, training_checkpoints};
 use crate::data::{Record, read_entries};
@@ -27,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod access;
+mod apply;
 mod centre;
 mod chrome;
 mod editor;
@@ -37,9 +40,11 @@ mod plots_panel;
 mod replies;
 mod screenshot;
 mod side;
+mod state;
 mod work;
 
 pub use editor::Editor;
+use state::{DriftState, FileState, ModelsState, RecordState, StatusState, ViewState};
 
 /// What the window opens on. Without a policy and reference, the embedded demo.
 #[derive(Debug, Clone, Default)]
@@ -77,50 +82,6 @@ pub enum FileDialogs {
     Auto,
     /// creditlens' own file chooser, always (`CREDITLENS_FILE_DIALOG=builtin`; tests).
     Builtin,
-}
-
-/// Which plot the bottom panel shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PlotTab {
-    /// Per-token bars and cumulative reward.
-    Tokens,
-    /// Rewards across checkpoints.
-    Drift,
-    /// Token x checkpoint heatmap.
-    TokenByCheckpoint,
-    /// The words that carry the most credit across the data file.
-    Credit,
-}
-
-/// Where the parts of the window were drawn in the last frame (screen rects, logical pixels): for tests of the
-/// layout.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LayoutRects {
-    /// The menu bar.
-    pub menu: egui::Rect,
-    /// The toolbar.
-    pub toolbar: egui::Rect,
-    /// The side panel (models, settings, data), when shown.
-    pub side: Option<egui::Rect>,
-    /// The pinned token's panel, when a token is pinned.
-    pub detail: Option<egui::Rect>,
-    /// The plots panel, when shown.
-    pub plots: Option<egui::Rect>,
-    /// The visible part of the centre (editor and heatmaps).
-    pub centre: egui::Rect,
-}
-
-impl Default for LayoutRects {
-    fn default() -> Self {
-        Self {
-            menu: egui::Rect::NOTHING,
-            toolbar: egui::Rect::NOTHING,
-            side: None,
-            detail: None,
-            plots: None,
-            centre: egui::Rect::NOTHING,
-        }
-    }
 }
 
 /// The pair shown when models are opened without a data file: a factual error a DPO run on preference data
@@ -176,89 +137,24 @@ pub struct App {
     worker: Worker,
     /// The window's context (to open dialogs and wake it).
     ctx: egui::Context,
-    /// The model path fields.
-    form: ModelForm,
-    /// Loaded models.
-    loaded: Option<Loaded>,
-    /// Loading the models (its error: why the last load failed).
-    load: Job,
-    /// The text being inspected.
-    editor: Editor,
-    /// Its scores (shared, so drawing a frame never copies them).
-    shown: Option<Arc<RecordScore>>,
-    /// The shown scores by words (made once per shown record, when the chips are words).
-    shown_words: std::cell::RefCell<Option<(usize, Arc<RecordScore>)>>,
-    scale_cache: std::cell::RefCell<Option<(usize, Metric, ScaleMode, Scale)>>,
-    /// Scoring the editor's text (its error: why the shown text could not be scored).
-    scoring: Job,
-    diff: DiffSpans,
+    /// The models: their path fields, what is loaded, the load in flight.
+    models: ModelsState,
+    /// The record shown: its text, its scores, the pinned token, edits kept per data-file record.
+    record: RecordState,
     /// The open data file.
     dataset: Option<Dataset>,
-    /// Selected record of the data file.
-    selected_row: Option<usize>,
-    /// Pinned token: (response 0 = chosen/response, 1 = rejected; token index).
-    pinned: Option<(usize, usize)>,
-    caches: [ChipCache; 2],
-    /// Training checkpoints of the policy (for drift).
-    checkpoints: Vec<TrainingCheckpoint>,
-    /// Drift points received.
-    drift: Vec<DriftPoint>,
-    /// The drift over checkpoints.
-    drift_job: Job,
-    drift_selected_stale: bool,
-    trainer: Vec<TrainerCurve>,
-    /// What a load in flight replaced (checkpoints, trainer curves, drift), put back if it fails.
-    before_load: Option<BeforeLoad>,
-    /// The settings as last saved, and when.
-    saved_settings: (Settings, Instant),
-    /// `gui --window-size`: asked of the window at the first frame (eframe restores a remembered size otherwise).
-    window_size: Option<egui::Vec2>,
-    /// `gui --beta`, applied to the first models loaded.
-    launch_beta: Option<f64>,
-    /// `gui --checkpoint`, applied to the first models loaded.
-    launch_checkpoint: Option<usize>,
-    /// Open the Models section in the next frame (models are being opened).
-    open_models_section: bool,
-    /// Height given to the heatmaps in the last frame (for tests of the layout).
-    heatmap_height: f32,
-    /// Height of the text editor in the last frame (for tests of the layout).
-    editor_height: f32,
-    /// Height of the plots panel's content in the last frame (for tests of the layout).
-    plots_height: f32,
-    /// Where the window's parts were drawn in the last frame (for tests of the layout).
-    layout: LayoutRects,
-    /// The window's content size in the last frame (the panels keep their share when it changes).
-    last_window: Option<egui::Vec2>,
-    /// Edited texts of data-file records, by row, kept when another row is opened (cleared by Revert).
-    edits: std::collections::HashMap<usize, Editor>,
-    /// Policies opened with a run folder of `checkpoint-N/` elsewhere (the demo's), so reopening one keeps its drift.
-    runs: Vec<(PathBuf, PathBuf)>,
-    /// Bottom panel tab.
-    plot_tab: PlotTab,
-    /// The credit tab's choices.
-    credit: super::credit_view::CreditState,
-    /// Export window.
-    export: ExportState,
+    /// Training checkpoints of the policy and the drift over them.
+    drift: DriftState,
     /// Search window.
     search: SearchState,
-    /// The desktop's file dialog in flight.
-    dialog: Option<Pending>,
-    /// creditlens' own file chooser, when open.
-    browser: Option<FileBrowser>,
-    /// Which file dialogs to use.
-    file_dialogs: FileDialogs,
-    /// The data file path field, as typed.
-    data_path: String,
-    cards: CardRects,
-    title: String,
-    screenshot: Option<ScreenshotMode>,
-    outcome: Arc<Mutex<Option<String>>>,
-    /// Status line.
-    notice: Option<String>,
-    /// Whether the status line reports an error (drawn in the error colour).
-    notice_is_error: bool,
-    /// Frames drawn (for tests and the screenshot mode).
-    frames: u64,
+    /// Export window.
+    export: ExportState,
+    /// File dialogs in flight.
+    files: FileState,
+    /// What the window looks like: panels, tabs, the last frame's rects.
+    view: ViewState,
+    /// The status line, the screenshot mode, saving the settings.
+    status: StatusState,
 }
 
 fn shortcut(modifiers: Modifiers, key: Key) -> KeyboardShortcut {
@@ -303,70 +199,46 @@ impl App {
         let worker = Worker::new();
         worker.set_context(ctx);
         let mut app = Self {
-            saved_settings: (settings.clone(), Instant::now()),
+            status: StatusState {
+                notice: None,
+                notice_is_error: false,
+                screenshot: launch.screenshot.clone().map(|path| ScreenshotMode {
+                    path,
+                    frames_with_scores: 0,
+                    requested: false,
+                    started: Instant::now(),
+                    progress: (false, 0, false, 0, 0),
+                }),
+                outcome,
+                saved_settings: (settings.clone(), Instant::now()),
+            },
             settings,
             worker,
             ctx: ctx.clone(),
-            form: ModelForm::default(),
-            loaded: None,
-            load: Job::default(),
-            editor: Editor {
-                pair: true,
-                ..Editor::default()
+            models: ModelsState {
+                launch_beta: launch.beta,
+                launch_checkpoint: launch.checkpoint,
+                ..ModelsState::default()
             },
-            shown: None,
-            shown_words: std::cell::RefCell::new(None),
-            scale_cache: std::cell::RefCell::new(None),
-            scoring: Job::default(),
-            diff: DiffSpans::default(),
+            record: RecordState::default(),
             dataset: None,
-            selected_row: None,
-            pinned: None,
-            caches: [ChipCache::default(), ChipCache::default()],
-            checkpoints: Vec::new(),
-            drift: Vec::new(),
-            drift_job: Job::default(),
-            drift_selected_stale: false,
-            trainer: Vec::new(),
-            before_load: None,
-            launch_beta: launch.beta,
-            launch_checkpoint: launch.checkpoint,
-            window_size: launch.window_size.map(egui::Vec2::from),
-            open_models_section: false,
-            heatmap_height: 0.0,
-            editor_height: 0.0,
-            plots_height: 0.0,
-            layout: LayoutRects::default(),
-            last_window: None,
-            edits: std::collections::HashMap::new(),
-            runs: Vec::new(),
-            plot_tab: PlotTab::Tokens,
-            credit: Default::default(),
-            export: ExportState::default(),
+            drift: DriftState::default(),
             search: SearchState::default(),
-            dialog: None,
-            browser: None,
-            file_dialogs: launch.file_dialogs,
-            data_path: String::new(),
-            cards: CardRects::default(),
-            title: String::new(),
-            screenshot: launch.screenshot.clone().map(|path| ScreenshotMode {
-                path,
-                frames_with_scores: 0,
-                requested: false,
-                started: Instant::now(),
-                progress: (false, 0, false, 0, 0),
-            }),
-            outcome,
-            notice: None,
-            notice_is_error: false,
-            frames: 0,
+            export: ExportState::default(),
+            files: FileState {
+                file_dialogs: launch.file_dialogs,
+                ..FileState::default()
+            },
+            view: ViewState {
+                window_size: launch.window_size.map(egui::Vec2::from),
+                ..ViewState::default()
+            },
         };
         if let Some(t) = launch.theme {
             app.settings.theme = t;
         }
         if let Some(p) = launch.plot {
-            app.plot_tab = p;
+            app.view.plot_tab = p;
             app.settings.show_plots = true;
         }
         app.apply_theme(ctx);
@@ -380,23 +252,23 @@ impl App {
                     Some(demo.checkpoints()),
                 ),
                 Err(e) => {
-                    app.load.fail(e.to_string());
+                    app.models.load.fail(e.to_string());
                     (None, None, launch.data.clone(), None)
                 }
             },
         };
         if let Some(t) = &launch.chat_template {
-            app.form.chat_template = t.display().to_string();
+            app.models.form.chat_template = t.display().to_string();
         }
         if let (Some(p), Some(r)) = (policy, reference) {
-            app.form.policy = p.display().to_string();
-            app.form.reference = r.display().to_string();
+            app.models.form.policy = p.display().to_string();
+            app.models.form.reference = r.display().to_string();
             app.load_models(checkpoints_dir);
         }
         match data {
             Some(d) => app.open_data(&d),
             // Your own models without a data file: a starter pair to edit, scored as soon as they load.
-            None => app.editor.set(&starter_pair()),
+            None => app.record.editor.set(&starter_pair()),
         }
         app
     }
@@ -421,7 +293,7 @@ impl App {
     /// When the window changes size, the side panel keeps its share of the width and the plots panel its share of
     /// the height (egui keeps a panel's size in pixels, so a shrunk window would be mostly side panel).
     fn keep_panel_shares(&mut self, ui: &Ui, window: egui::Vec2) {
-        let Some(last) = self.last_window.replace(window) else {
+        let Some(last) = self.view.last_window.replace(window) else {
             return;
         };
         if last == window || last.x <= 0.0 || last.y <= 0.0 {
@@ -444,20 +316,20 @@ impl App {
 
     /// Puts `text` in the status line.
     fn say(&mut self, text: impl Into<String>) {
-        self.notice = Some(text.into());
-        self.notice_is_error = false;
+        self.status.notice = Some(text.into());
+        self.status.notice_is_error = false;
     }
 
     /// Puts the error `text` in the status line, in the error colour.
     fn warn(&mut self, text: impl Into<String>) {
-        self.notice = Some(text.into());
-        self.notice_is_error = true;
+        self.status.notice = Some(text.into());
+        self.status.notice_is_error = true;
     }
 
     /// Empties the status line.
     fn clear_notice(&mut self) {
-        self.notice = None;
-        self.notice_is_error = false;
+        self.status.notice = None;
+        self.status.notice_is_error = false;
     }
 
     fn update_title(&mut self, ctx: &egui::Context) {
@@ -467,7 +339,7 @@ impl App {
                 .unwrap_or_else(|| p.display().to_string())
         };
         let mut title = "creditlens".to_string();
-        if let Some(l) = &self.loaded {
+        if let Some(l) = &self.models.loaded {
             title += &format!(
                 " — {} vs {} (β {})",
                 name(&l.policy.path),
@@ -478,24 +350,26 @@ impl App {
         if let Some(d) = &self.dataset {
             title += &format!(" — {}", name(&d.path));
         }
-        if title != self.title {
+        if title != self.view.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
-            self.title = title;
+            self.view.title = title;
         }
     }
 
     /// Draws one frame into `ui` (the whole window).
     pub fn show(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
-        self.frames += 1;
-        if self.frames == 1
-            && let Some(size) = self.window_size
+        self.view.frames += 1;
+        if self.view.frames == 1
+            && let Some(size) = self.view.window_size
         {
             ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
         }
         self.handle_replies();
-        self.handle_input(&ctx);
-        if let Some(since) = self.editor.dirty_since {
+        for action in self.input_actions(&ctx) {
+            self.apply(action);
+        }
+        if let Some(since) = self.record.editor.dirty_since {
             let left = DEBOUNCE.saturating_sub(since.elapsed());
             if left.is_zero() {
                 self.rescore_now();
@@ -505,35 +379,52 @@ impl App {
         }
         self.update_title(&ctx);
 
+        if self.view.plot_tab == PlotTab::TokenByCheckpoint
+            && self.drift.selected_stale
+            && !self.drift.job.running()
+        {
+            self.start_drift(false);
+        }
+
+        // The views read the state and say what the user asked for; the actions are carried out once the frame is
+        // drawn (`App::apply`), so the state changes in one place.
+        let mut actions = Vec::new();
         // The content's own rects (not the panels'), so a test sees a toolbar that overflows the window.
-        self.layout.menu = egui::Panel::top("menu")
+        let menu = egui::Panel::top("menu")
             .show(ui, |ui| {
-                self.menu_bar(ui);
+                actions.extend(self.menu_bar(ui));
                 ui.min_rect()
             })
             .inner;
-        self.layout.toolbar = egui::Panel::top("toolbar")
+        let toolbar = egui::Panel::top("toolbar")
             .show(ui, |ui| {
-                self.toolbar(ui);
+                actions.extend(self.toolbar(ui));
                 ui.min_rect()
             })
             .inner;
+        let mut rects = LayoutRects {
+            menu,
+            toolbar,
+            ..LayoutRects::default()
+        };
         // Panels start in proportion to the window (a 1024x640 one keeps most of its width for the heatmaps),
         // keep their share when the window is resized, can be resized, and the side and plot panels hidden (View
         // menu, Ctrl+B / Ctrl+P). Their content never widens them: what does not fit scrolls or is cut.
         let window = ui.available_rect_before_wrap().size();
         self.keep_panel_shares(ui, window);
-        self.layout.side = self.settings.show_side.then(|| {
-            egui::Panel::left("side")
+        let open_models = std::mem::take(&mut self.models.open_models_section);
+        rects.side = self.settings.show_side.then(|| {
+            let panel = egui::Panel::left("side")
                 .resizable(true)
                 .default_size((window.x * 0.36).clamp(320.0, 540.0))
                 .size_range(300.0..=(window.x * 0.6).max(300.0))
-                .show(ui, |ui| self.side_panel(ui))
-                .response
-                .rect
+                .show(ui, |ui| self.side_panel(ui, open_models));
+            let (asked, cards) = panel.inner;
+            actions.extend(asked);
+            self.models.cards = cards;
+            panel.response.rect
         });
-        self.layout.detail = None;
-        if let Some((side, idx)) = self.pinned {
+        if let Some((side, idx)) = self.record.pinned {
             let token = self.displayed().and_then(|s| {
                 let responses = s.responses();
                 let (name, r) = responses.get(side)?;
@@ -550,35 +441,45 @@ impl App {
                             egui::ScrollArea::both()
                                 .id_salt("detail-scroll")
                                 .auto_shrink([false, false])
-                                .show(ui, |ui| {
-                                    match super::detail::show(ui, name, idx, &t, &members) {
-                                        super::detail::Answer::Stay => {}
-                                        super::detail::Answer::Close => self.pinned = None,
-                                        super::detail::Answer::OpenToken(i) => {
-                                            self.settings.unit = crate::words::Unit::Token;
-                                            self.pinned = Some((side, i));
-                                        }
-                                    }
-                                });
+                                .show(ui, |ui| super::detail::show(ui, name, idx, &t, &members))
+                                .inner
                         });
-                    self.layout.detail = Some(panel.response.rect);
+                    match panel.inner {
+                        super::detail::Answer::Stay => {}
+                        super::detail::Answer::Close => actions.push(Action::Pin(None)),
+                        super::detail::Answer::OpenToken(i) => {
+                            actions.push(Action::SetUnit(crate::words::Unit::Token));
+                            actions.push(Action::Pin(Some((side, i))));
+                        }
+                    }
+                    rects.detail = Some(panel.response.rect);
                 }
-                None => self.pinned = None,
+                None => self.record.pinned = None,
             }
         }
-        self.layout.plots = self.settings.show_plots.then(|| {
-            egui::Panel::bottom("plots")
+        rects.plots = self.settings.show_plots.then(|| {
+            let panel = egui::Panel::bottom("plots")
                 .resizable(true)
                 .default_size(plots_height(window.y))
                 .min_size(120.0)
-                .show(ui, |ui| self.plots(ui))
-                .response
-                .rect
+                .show(ui, |ui| self.plots(ui));
+            actions.extend(panel.inner);
+            panel.response.rect
         });
-        egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
-        self.export_window(&ctx);
-        self.poll_dialog(&ctx);
-        for action in search_window(&ctx, &mut self.search, self.loaded.is_some(), &self.layout) {
+        // The centre records its own rect.
+        rects.centre = self.view.rects.get().centre;
+        self.view.rects.set(rects);
+        let centre = egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
+        actions.extend(centre.inner);
+        actions.extend(self.export_window(&ctx));
+        actions.extend(self.poll_dialog(&ctx));
+        actions.extend(search_window(
+            &ctx,
+            &self.search,
+            self.models.loaded.is_some(),
+            &self.view.rects.get(),
+        ));
+        for action in actions {
             self.apply(action);
         }
         self.screenshot_step(&ctx);
@@ -589,7 +490,7 @@ impl eframe::App for App {
     fn ui(&mut self, ui: &mut Ui, frame: &mut eframe::Frame) {
         self.show(ui);
         // Saved as they change: closing the window some other way than File > Quit, or a kill, keeps them.
-        if self.screenshot.is_none()
+        if self.status.screenshot.is_none()
             && let Some(settings) = self.take_settings_to_save()
             && let Some(storage) = frame.storage_mut()
         {
@@ -599,11 +500,11 @@ impl eframe::App for App {
     }
 
     fn persist_egui_memory(&self) -> bool {
-        self.screenshot.is_none()
+        self.status.screenshot.is_none()
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        if self.screenshot.is_none() {
+        if self.status.screenshot.is_none() {
             eframe::set_value(storage, STORAGE_KEY, &self.settings);
         }
     }

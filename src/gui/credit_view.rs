@@ -4,70 +4,59 @@
 //! the heatmap: a wording cue the policy learned shows as one word at the top of the rejected side.
 
 use super::action::Action;
+pub use super::forms::{CreditForm, CreditSort};
 use super::plots::{CHOSEN, REJECTED};
-use crate::features::{Features, LengthFit, PositionBin, Side, SortKey, UnitStats};
+use crate::features::{Features, LengthFit, PositionBin, Side, UnitStats};
 use egui::{Color32, Ui};
 use egui_extras::{Column, TableBuilder};
 
-/// What the tab shows.
-#[derive(Debug, Clone, PartialEq)]
+/// What the tab shows: the choices, and the last save's outcome.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreditState {
-    /// The side whose figures rank the words.
-    pub side: Side,
-    /// Sort key within the side (its summed reward by default: the most penalised first).
-    pub sort: CreditSort,
-    /// Fewest occurrences on the side for a word to be listed.
-    pub min_count: usize,
-    /// Where "Save" writes: `.csv`/`.jsonl` the table, `.png`/`.svg` the chart.
-    pub path: String,
+    /// The choices.
+    pub form: CreditForm,
     /// A path waiting for "overwrite?".
     pub confirm: Option<std::path::PathBuf>,
     /// The last save's outcome.
     pub status: Option<Result<String, String>>,
 }
 
-impl Default for CreditState {
-    fn default() -> Self {
-        Self {
-            side: Side::Rejected,
-            sort: CreditSort::Sum,
-            min_count: 2,
-            path: "credit.csv".into(),
-            confirm: None,
-            status: None,
+impl CreditState {
+    /// Makes these choices (a pending "overwrite?" or a result about another path is forgotten).
+    pub fn set_form(&mut self, form: CreditForm) {
+        if form.path != self.form.path {
+            self.confirm = None;
+            self.status = None;
         }
+        self.form = form;
     }
-}
 
-/// The table's sort columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CreditSort {
-    /// Summed reward on the side, most negative first.
-    Sum,
-    /// Mean reward per occurrence on the side, most negative first.
-    Mean,
-    /// Occurrences on the side, most first.
-    Count,
-    /// Mean chosen reward - mean rejected reward, largest first.
-    Diff,
-    /// Share of all |reward|, largest first.
-    Share,
-}
-
-impl CreditSort {
-    fn key(self, side: Side) -> SortKey {
-        match self {
-            CreditSort::Sum => SortKey::SideSum(side),
-            CreditSort::Mean => SortKey::SideMean(side),
-            CreditSort::Count => SortKey::SideCount(side),
-            CreditSort::Diff => SortKey::Diff,
-            CreditSort::Share => SortKey::Share,
+    /// Saves `credit` as the tab shows it to the form's path: the table (`.csv`, `.jsonl`) or the chart (`.png`,
+    /// `.svg`); an existing file only with `overwrite`, otherwise the tab asks.
+    pub fn save(&mut self, credit: &Features, overwrite: bool, beta: f64) {
+        let path = std::path::PathBuf::from(self.form.path.trim());
+        if path.exists() && !overwrite {
+            self.confirm = Some(path);
+            return;
         }
+        self.confirm = None;
+        let mut shown = credit.clone();
+        shown.sort(self.form.sort.key(self.form.side), false);
+        let chart = crate::features::chart::ChartOptions {
+            title: format!("credit by word, {} records, β {beta}", credit.records),
+            ..Default::default()
+        };
+        self.status = Some(
+            shown
+                .save(&path, overwrite, &chart)
+                .map(|()| format!("wrote {}", path.display()))
+                .map_err(|e| e.to_string()),
+        );
     }
 }
 
 /// The words of `credit` listed for `state`: occurring at least `min_count` times on its side, in its order.
-pub fn listed<'a>(credit: &'a Features, state: &CreditState) -> Vec<&'a UnitStats> {
+pub fn listed<'a>(credit: &'a Features, state: &CreditForm) -> Vec<&'a UnitStats> {
     let mut units: Vec<&UnitStats> = credit
         .units
         .iter()
@@ -78,35 +67,36 @@ pub fn listed<'a>(credit: &'a Features, state: &CreditState) -> Vec<&'a UnitStat
     units
 }
 
-/// Shows the tab; returns the action a click asked for. `holding`: the word the table is filtered to; `scoring`:
-/// the dataset is still being scored (the figures are of the rows so far).
+/// Shows the tab; returns what the user asked for. `holding`: the word the table is filtered to; `scoring`: the
+/// dataset is still being scored (the figures are of the rows so far).
 pub fn show(
     ui: &mut Ui,
     credit: Option<&Features>,
-    state: &mut CreditState,
+    state: &CreditState,
     holding: Option<&str>,
     scoring: bool,
     beta: f64,
-) -> Option<Action> {
+) -> Vec<Action> {
+    let mut actions = Vec::new();
     let Some(credit) = credit else {
         ui.weak(if scoring {
             "scoring the data file: the credit across it comes as the records are scored"
         } else {
             "open a data file: the words that carry the most reward across it show here"
         });
-        return None;
+        return actions;
     };
-    let mut action = None;
+    let mut form = state.form.clone();
     ui.horizontal_wrapped(|ui| {
         for (side, name) in [(Side::Rejected, "rejected"), (Side::Chosen, "chosen"), (Side::Response, "responses")] {
             if credit.has_side(side) {
-                ui.selectable_value(&mut state.side, side, name)
+                ui.selectable_value(&mut form.side, side, name)
                     .on_hover_text(format!("Rank the words by their figures in {name} responses"));
             }
         }
         ui.separator();
         ui.label("at least");
-        ui.add(egui::DragValue::new(&mut state.min_count).range(1..=1000))
+        ui.add(egui::DragValue::new(&mut form.min_count).range(1..=1000))
             .on_hover_text("Fewest occurrences on the side for a word to be listed");
         ui.label("times");
         ui.separator();
@@ -115,7 +105,7 @@ pub fn show(
             credit.records,
             if scoring { " so far" } else { "" }
         ));
-        save_ui(ui, credit, state, beta);
+        save_ui(ui, state, &mut form, &mut actions);
         if let Some(w) = holding {
             ui.separator();
             if ui
@@ -123,7 +113,7 @@ pub fn show(
                 .on_hover_text("Show every record again")
                 .clicked()
             {
-                action = Some(Action::HoldWord(None));
+                actions.push(Action::HoldWord(None));
             }
         }
     });
@@ -134,24 +124,27 @@ pub fn show(
         .horizontal(|mut strip| {
             strip.cell(|ui| {
                 let height = ui.available_height();
-                if let Some(a) = table(ui, credit, state, holding, height) {
-                    action = Some(a);
+                if let Some(a) = table(ui, credit, &mut form, holding, height) {
+                    actions.push(a);
                 }
             });
             strip.cell(|ui| {
                 egui::ScrollArea::vertical()
                     .id_salt("credit-shape")
-                    .show(ui, |ui| shape(ui, credit, state.side));
+                    .show(ui, |ui| shape(ui, credit, form.side));
             });
         });
-    action
+    if form != state.form {
+        actions.insert(0, Action::SetCredit(form));
+    }
+    actions
 }
 
 /// The word table.
 fn table(
     ui: &mut Ui,
     credit: &Features,
-    state: &mut CreditState,
+    state: &mut CreditForm,
     holding: Option<&str>,
     height: f32,
 ) -> Option<Action> {
@@ -349,49 +342,23 @@ fn position_bars(ui: &mut Ui, bins: &[PositionBin], colour: Color32) {
 }
 
 /// The path field and Save: the table as CSV/JSON lines, or the chart as PNG/SVG, as shown (its side's order).
-fn save_ui(ui: &mut Ui, credit: &Features, state: &mut CreditState, beta: f64) {
+fn save_ui(ui: &mut Ui, state: &CreditState, form: &mut CreditForm, actions: &mut Vec<Action>) {
     ui.separator();
-    let before = state.path.clone();
-    ui.add(egui::TextEdit::singleline(&mut state.path).desired_width(130.0))
+    ui.add(egui::TextEdit::singleline(&mut form.path).desired_width(130.0))
         .on_hover_text("Save to: .csv or .jsonl for every word's figures, .png or .svg for the chart (as in `creditlens features`)");
-    if state.path != before {
-        state.confirm = None;
-        state.status = None;
-    }
-    let mut overwrite = None;
-    if let Some(p) = state.confirm.clone() {
+    if let Some(p) = &state.confirm {
         ui.colored_label(
             ui.visuals().warn_fg_color,
             format!("{} exists.", p.display()),
         );
         if ui.button("Overwrite").clicked() {
-            overwrite = Some(true);
+            actions.push(Action::SaveCredit { overwrite: true });
         }
         if ui.button("Keep it").clicked() {
-            state.confirm = None;
+            actions.push(Action::KeepCreditTarget);
         }
     } else if ui.button("Save").clicked() {
-        overwrite = Some(false);
-    }
-    if let Some(overwrite) = overwrite {
-        let path = std::path::PathBuf::from(state.path.trim());
-        if path.exists() && !overwrite {
-            state.confirm = Some(path);
-        } else {
-            state.confirm = None;
-            let mut shown = credit.clone();
-            shown.sort(state.sort.key(state.side), false);
-            let chart = crate::features::chart::ChartOptions {
-                title: format!("credit by word, {} records, β {beta}", credit.records),
-                ..Default::default()
-            };
-            state.status = Some(
-                shown
-                    .save(&path, overwrite, &chart)
-                    .map(|()| format!("wrote {}", path.display()))
-                    .map_err(|e| e.to_string()),
-            );
-        }
+        actions.push(Action::SaveCredit { overwrite: false });
     }
     match &state.status {
         Some(Ok(m)) => {

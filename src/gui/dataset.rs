@@ -172,10 +172,13 @@ pub struct Dataset {
     pub holding: Option<String>,
     /// The credit across the records scored (words), at the beta in force.
     pub credit: Option<crate::features::Features>,
-    /// Rows in display order (indices into `rows`); rebuilt when inputs change.
-    view: Vec<usize>,
-    view_key: Option<(SortKey, bool, bool, String, usize, Option<String>)>,
+    /// Rows in display order (indices into `rows`), and what they were computed for: a cache, rebuilt when the
+    /// sort, filters or rows change.
+    view: std::cell::RefCell<(Vec<usize>, Option<ViewKey>)>,
 }
+
+/// What a row order is computed for: sort, direction, the filter, the search, the number of rows, the word held.
+type ViewKey = (SortKey, bool, bool, String, usize, Option<String>);
 
 impl Dataset {
     /// The browser over `entries` of `path`.
@@ -230,8 +233,7 @@ impl Dataset {
             shared,
             holding: None,
             credit: None,
-            view: Vec::new(),
-            view_key: None,
+            view: Default::default(),
         }
     }
 
@@ -251,7 +253,7 @@ impl Dataset {
         }
         self.credit = None;
         self.done = 0;
-        self.view_key = None;
+        self.view.borrow_mut().1 = None;
     }
 
     /// The scoring run tagged `generation` ended (after `seconds`, or cancelled): the rows take their sorted
@@ -263,13 +265,13 @@ impl Dataset {
         if seconds.is_some() {
             self.seconds = seconds;
         }
-        self.view_key = None;
+        self.view.borrow_mut().1 = None;
     }
 
     /// Shows the rewards for `beta`, rescaling the scores already in (rewards are linear in beta).
     pub fn set_beta(&mut self, beta: f64) {
         if let Some(c) = &mut self.credit {
-            c.scale_rewards(beta / self.beta);
+            c.set_beta(self.beta, beta);
         }
         self.beta = beta;
         for r in &mut self.rows {
@@ -277,19 +279,19 @@ impl Dataset {
                 s.set_beta(beta);
             }
         }
-        self.view_key = None;
+        self.view.borrow_mut().1 = None;
     }
 
     /// Takes the credit across the rows scored so far, computed at `beta`, shown at the beta in force.
     pub fn set_credit(&mut self, mut credit: crate::features::Features, beta: f64) {
-        credit.scale_rewards(self.beta / beta);
+        credit.set_beta(beta, self.beta);
         self.credit = Some(credit);
     }
 
     /// Shows only the records holding `word` (`None`: all).
     pub fn set_holding(&mut self, word: Option<String>) {
         self.holding = word;
-        self.view_key = None;
+        self.view.borrow_mut().1 = None;
     }
 
     /// Records a row's score (for the beta in force, whatever beta it was computed with).
@@ -303,7 +305,7 @@ impl Dataset {
             // Sorting by a score column must see it, but not while scores pour in (rows would jump under the
             // pointer): the order is rebuilt when the run ends. The index order needs no rebuild.
             if !self.job.running() && (self.sort.0 != SortKey::Index || self.only_disagreements) {
-                self.view_key = None;
+                self.view.borrow_mut().1 = None;
             }
         }
     }
@@ -323,7 +325,7 @@ impl Dataset {
     }
 
     /// Rows in display order after filter, search and sort (unscored rows last).
-    pub fn view(&mut self) -> &[usize] {
+    pub fn view(&self) -> Vec<usize> {
         let key = (
             self.sort.0,
             self.sort.1,
@@ -332,7 +334,8 @@ impl Dataset {
             self.rows.len(),
             self.holding.clone(),
         );
-        if self.view_key.as_ref() != Some(&key) {
+        let mut cache = self.view.borrow_mut();
+        if cache.1.as_ref() != Some(&key) {
             let needle = self.search.to_lowercase();
             let mut view: Vec<usize> = (0..self.rows.len())
                 .filter(|&i| needle.is_empty() || self.rows[i].haystack.contains(&needle))
@@ -357,10 +360,14 @@ impl Dataset {
                     _ => kb.total_cmp(&ka).then(a.cmp(&b)),
                 }
             });
-            self.view = view;
-            self.view_key = Some(key);
+            *cache = (view, Some(key));
         }
-        &self.view
+        cache.0.clone()
+    }
+
+    /// Sorts by `key`, ascending or not.
+    pub fn set_sort(&mut self, key: SortKey, ascending: bool) {
+        self.sort = (key, ascending);
     }
 }
 

@@ -3,6 +3,7 @@
 //! their numbers; the prompt takes the rest, and a panel too narrow for all of them hides the least useful
 //! columns and says so. The table never grows wider than its panel.
 
+use super::action::{Action, TextField};
 use super::dataset::{Dataset, Row, SortKey};
 use egui::{FontId, TextStyle, Ui};
 use egui_extras::{Column, TableBuilder};
@@ -130,17 +131,30 @@ fn widths(ui: &Ui, d: &Dataset) -> (f32, [f32; 6]) {
 }
 
 impl Dataset {
-    /// Shows filter, search and the table; returns the row clicked, if any.
-    pub fn show(&mut self, ui: &mut Ui, selected: Option<usize>) -> Option<usize> {
+    /// Shows filter, search and the table; returns what the user asked for (a row to show, an order, a filter).
+    pub fn show(&self, ui: &mut Ui, selected: Option<usize>) -> Vec<Action> {
+        let mut actions = Vec::new();
         ui.horizontal(|ui| {
-            ui.add(
-                egui::TextEdit::singleline(&mut self.search)
-                    .hint_text("search text")
-                    .desired_width(150.0),
-            )
-            .on_hover_text("Show only records whose prompt or responses contain this text");
-            ui.checkbox(&mut self.only_disagreements, "reward disagrees")
-                .on_hover_text("Show only pairs where R_chosen < R_rejected: the implicit reward prefers the rejected response");
+            let mut search = self.search.clone();
+            if ui
+                .add(
+                    egui::TextEdit::singleline(&mut search)
+                        .hint_text("search text")
+                        .desired_width(150.0),
+                )
+                .on_hover_text("Show only records whose prompt or responses contain this text")
+                .changed()
+            {
+                actions.push(Action::SetText(TextField::TableSearch, search));
+            }
+            let mut only = self.only_disagreements;
+            if ui
+                .checkbox(&mut only, "reward disagrees")
+                .on_hover_text("Show only pairs where R_chosen < R_rejected: the implicit reward prefers the rejected response")
+                .changed()
+            {
+                actions.push(Action::SetOnlyDisagreements(only));
+            }
         });
         let mut clicked = None;
         let sort = self.sort;
@@ -286,10 +300,13 @@ impl Dataset {
                     });
                 });
         });
-        if let Some(s) = new_sort {
-            self.sort = s;
+        if let Some((key, ascending)) = new_sort {
+            actions.push(Action::SortTable(key, ascending));
         }
-        clicked
+        if let Some(i) = clicked {
+            actions.push(Action::SelectRow(i));
+        }
+        actions
     }
 }
 

@@ -63,7 +63,39 @@ pub struct ExportState {
     pub asked: Option<(Format, String)>,
 }
 
+/// The export window's choices, as an [`Action::SetExport`](super::action::Action::SetExport) carries them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportOptions {
+    /// Chosen format.
+    pub format: Format,
+    /// Target path as typed.
+    pub path: String,
+    /// PNG: device pixels per logical pixel.
+    pub pixel_ratio: f32,
+    /// PNG and SVG: light or dark figure.
+    pub theme: Theme,
+}
+
 impl ExportState {
+    /// The choices made.
+    pub fn options(&self) -> ExportOptions {
+        ExportOptions {
+            format: self.format,
+            path: self.path.clone(),
+            pixel_ratio: self.pixel_ratio,
+            theme: self.theme,
+        }
+    }
+
+    /// Makes these choices (a result or pending "overwrite?" about another format or path is forgotten).
+    pub fn set_options(&mut self, o: ExportOptions) {
+        self.format = o.format;
+        self.path = o.path;
+        self.pixel_ratio = o.pixel_ratio;
+        self.theme = o.theme;
+        self.forget_if_changed();
+    }
+
     /// Forgets the outcome of the last export and a pending "overwrite?" once the format or the path differ from
     /// those they were about (a "wrote heatmap.png" under an SVG path would say what did not happen).
     pub fn forget_if_changed(&mut self) {

@@ -454,6 +454,36 @@ impl FileBrowser {
     }
 }
 
+/// Where the open chooser's state is kept in egui's memory.
+fn memory_id() -> egui::Id {
+    egui::Id::unique("creditlens-file-browser-state")
+}
+
+/// Keeps `browser` as the chooser to show.
+pub fn store(ctx: &egui::Context, browser: FileBrowser) {
+    ctx.data_mut(|d| d.insert_temp(memory_id(), browser));
+}
+
+/// The chooser kept by [`store`], if any.
+pub fn stored(ctx: &egui::Context) -> Option<FileBrowser> {
+    ctx.data(|d| d.get_temp(memory_id()))
+}
+
+/// Shows the chooser kept by [`store`] (browsing changes only its own state); what the user did. Closed when
+/// there is none.
+pub fn show_stored(ctx: &egui::Context) -> Outcome {
+    let Some(mut browser) = stored(ctx) else {
+        return Outcome::Cancelled;
+    };
+    let outcome = browser.show(ctx);
+    if outcome == Outcome::Open {
+        store(ctx, browser);
+    } else {
+        ctx.data_mut(|d| d.remove::<FileBrowser>(memory_id()));
+    }
+    outcome
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! The models section: policy and reference pickers (path field, folder dialog, recent list, drag and drop) with a
 //! card describing each loaded checkpoint, and the scoring settings (beta, tokenisation, dtype).
 
-use super::action::Action;
+use super::action::{Action, TextField};
 use super::dialogs::Purpose;
 use super::settings::{Settings, recent_menu};
 use crate::model::{Dtype, ModelInfo};
@@ -157,8 +157,8 @@ pub fn format_params(n: usize) -> String {
 #[allow(clippy::too_many_arguments)]
 pub fn show(
     ui: &mut Ui,
-    form: &mut ModelForm,
-    settings: &mut Settings,
+    form: &ModelForm,
+    settings: &Settings,
     policy: Option<&ModelInfo>,
     reference: Option<&ModelInfo>,
     tokenizer_vocab: Option<usize>,
@@ -167,6 +167,12 @@ pub fn show(
 ) -> (Vec<Action>, CardRects) {
     let mut actions = Vec::new();
     let mut rects = CardRects::default();
+    // Edited as copies: what changed becomes actions, ahead of the loads the same frame asks for.
+    let before = form;
+    let mut form = form.clone();
+    let mut beta = settings.beta;
+    let mut tokenization = settings.tokenization;
+    let mut dtype = settings.dtype;
     let recent_p = settings.recent_policies.clone();
     let recent_r = settings.recent_references.clone();
     rects.policy = Some(card(
@@ -195,46 +201,44 @@ pub fn show(
         ui.label("beta");
         let r = ui
             .add(
-                egui::DragValue::new(&mut settings.beta)
+                egui::DragValue::new(&mut beta)
                     .range(1e-4..=100.0)
                     .speed(0.005)
                     .max_decimals(4),
             )
             .on_hover_text("DPO's beta: r_t = beta * (log pi - log pi_ref). Use the beta you trained with (TRL's default is 0.1). Changing it recolours at once: no model runs");
         if r.changed() {
-            actions.push(Action::BetaChanged);
+            actions.push(Action::SetBeta(beta));
         }
-        let before = settings.tokenization;
         egui::ComboBox::from_id_salt("tokenization")
             .width(64.0)
-            .selected_text(match settings.tokenization {
+            .selected_text(match tokenization {
                 TokenizationMode::Trl => "TRL",
                 TokenizationMode::Joint => "joint",
             })
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut settings.tokenization, TokenizationMode::Trl, "TRL")
+                ui.selectable_value(&mut tokenization, TokenizationMode::Trl, "TRL")
                     .on_hover_text("Exactly what TRL's DPOTrainer scores: prompt and response tokenised apart, EOS appended");
-                ui.selectable_value(&mut settings.tokenization, TokenizationMode::Joint, "joint")
+                ui.selectable_value(&mut tokenization, TokenizationMode::Joint, "joint")
                     .on_hover_text("Prompt and response tokenised as one string, no EOS added");
             })
             .response
             .on_hover_text("How prompt and response become tokens");
-        if settings.tokenization != before {
-            actions.push(Action::SettingsChanged);
+        if tokenization != settings.tokenization {
+            actions.push(Action::SetTokenization(tokenization));
         }
-        let before = settings.dtype;
         egui::ComboBox::from_id_salt("dtype")
             .width(56.0)
-            .selected_text(settings.dtype.name())
+            .selected_text(dtype.name())
             .show_ui(ui, |ui| {
                 for d in Dtype::ALL {
-                    ui.selectable_value(&mut settings.dtype, d, d.name());
+                    ui.selectable_value(&mut dtype, d, d.name());
                 }
             })
             .response
             .on_hover_text("Compute dtype; f32 matches transformers to about 1e-5");
-        if settings.dtype != before {
-            actions.push(Action::Load);
+        if dtype != settings.dtype {
+            actions.push(Action::SetDtype(dtype));
         }
         let button = ui.add_enabled(
             loading.is_none(),
@@ -277,5 +281,20 @@ pub fn show(
     if let Some(e) = error {
         ui.colored_label(ui.visuals().error_fg_color, e);
     }
-    (actions, rects)
+    let mut edits = Vec::new();
+    for (field, now, was) in [
+        (TextField::Policy, &form.policy, &before.policy),
+        (TextField::Reference, &form.reference, &before.reference),
+        (
+            TextField::ChatTemplate,
+            &form.chat_template,
+            &before.chat_template,
+        ),
+    ] {
+        if now != was {
+            edits.push(Action::SetText(field, now.clone()));
+        }
+    }
+    edits.extend(actions);
+    (edits, rects)
 }

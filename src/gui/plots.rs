@@ -476,7 +476,6 @@ pub fn decimate(values: &[f64]) -> Vec<[f64; 2]> {
     out
 }
 
-pub use super::plots_drift::drift;
 pub use crate::drift::{TrainerCurve, trainer_curves};
 
 #[cfg(test)]

@@ -9,8 +9,9 @@
 //! corner makes it as small as the user likes.
 
 use super::action::Action;
-use super::app::LayoutRects;
+pub use super::forms::SearchForm;
 use super::job::Job;
+use super::layout::LayoutRects;
 use super::plots::{SeriesRecord, SeriesStyle, TickLog, note_drawn, plot};
 use crate::search::SearchRun;
 use egui::{Align, Layout, Rect, Ui, Vec2};
@@ -52,13 +53,16 @@ pub struct SearchState {
     pub shown: Option<(usize, usize)>,
     /// Where the runs came from when read from a file.
     pub source: Option<String>,
-    /// Frames left to hold the window at its dock.
-    dock_frames: u8,
-    /// Whether the window was shown in the last frame.
+}
+
+/// Where the window was, kept in egui's memory (like a widget's own state): frames left to hold it at its dock,
+/// whether it was shown in the last frame, the candidate shown as of the last frame (a change means one was
+/// opened), and its rect in the last frame.
+#[derive(Debug, Clone, Copy, Default)]
+struct Dock {
+    frames: u8,
     was_open: bool,
-    /// The candidate shown in the heatmap as of the last frame (a change means one was opened).
     seen_shown: Option<(usize, usize)>,
-    /// The window's outer rect in the last frame.
     last_rect: Option<Rect>,
 }
 
@@ -76,15 +80,43 @@ impl Default for SearchState {
             ticked: Vec::new(),
             shown: None,
             source: None,
-            dock_frames: 0,
-            was_open: false,
-            seen_shown: None,
-            last_rect: None,
         }
     }
 }
 
 impl SearchState {
+    /// The request as typed.
+    pub fn form(&self) -> SearchForm {
+        SearchForm {
+            prompt: self.prompt.clone(),
+            chat: self.chat,
+            widths: self.widths.clone(),
+            max_new_tokens: self.max_new_tokens,
+            length_norm: self.length_norm,
+        }
+    }
+
+    /// Takes the request typed.
+    pub fn set_form(&mut self, f: SearchForm) {
+        self.prompt = f.prompt;
+        self.chat = f.chat;
+        self.widths = f.widths;
+        self.max_new_tokens = f.max_new_tokens;
+        self.length_norm = f.length_norm;
+    }
+
+    /// Ticks or unticks a candidate for a comparison (at most two: a third replaces the first).
+    pub fn tick(&mut self, c: (usize, usize)) {
+        if self.ticked.contains(&c) {
+            self.ticked.retain(|&t| t != c);
+        } else {
+            if self.ticked.len() == 2 {
+                self.ticked.remove(0);
+            }
+            self.ticked.push(c);
+        }
+    }
+
     /// The widths typed, or what is wrong with them.
     pub fn parse_widths(&self) -> Result<Vec<usize>, String> {
         let widths: Vec<usize> = self
@@ -135,27 +167,32 @@ fn dock(layout: &LayoutRects, screen: Rect) -> Rect {
 /// frame's, as the window is drawn after them). Returns what the user asked for.
 pub fn search_window(
     ctx: &egui::Context,
-    state: &mut SearchState,
+    state: &SearchState,
     ready: bool,
     layout: &LayoutRects,
 ) -> Vec<Action> {
     let mut actions = Vec::new();
+    let id = egui::Id::unique("creditlens-search-window");
+    let memory = id.with("dock");
+    let mut dock_state: Dock = ctx.data(|d| d.get_temp(memory)).unwrap_or_default();
     if !state.open {
-        state.was_open = false;
+        if dock_state.was_open {
+            dock_state.was_open = false;
+            ctx.data_mut(|d| d.insert_temp(memory, dock_state));
+        }
         return actions;
     }
     // Opened, or a candidate was opened while the window covers the centre: back to the dock.
-    let opened = state.shown != state.seen_shown && state.shown.is_some();
-    let covers = state
+    let opened = state.shown != dock_state.seen_shown && state.shown.is_some();
+    let covers = dock_state
         .last_rect
         .is_some_and(|r| r.intersects(layout.centre.shrink(1.0)));
-    if !state.was_open || (opened && covers) {
-        state.dock_frames = DOCK_FRAMES;
+    if !dock_state.was_open || (opened && covers) {
+        dock_state.frames = DOCK_FRAMES;
     }
-    state.was_open = true;
-    state.seen_shown = state.shown;
+    dock_state.was_open = true;
+    dock_state.seen_shown = state.shown;
     let dock = dock(layout, ctx.content_rect());
-    let id = egui::Id::unique("creditlens-search-window");
     let mut window = egui::Window::new("Search")
         .id(id)
         .default_size([520.0, 560.0])
@@ -163,8 +200,8 @@ pub fn search_window(
         .constrain(true);
     // Before the window's parts were laid out there is nowhere to dock: egui's default place then.
     let dockable = dock.is_finite() && dock.width() >= 160.0 && dock.height() >= 160.0;
-    if state.dock_frames > 0 && dockable {
-        state.dock_frames -= 1;
+    if dock_state.frames > 0 && dockable {
+        dock_state.frames -= 1;
         // Moved in the remembered state too: egui keeps a window dragged by its title bar where the drag left it.
         if let Some(mut area) = egui::AreaState::load(ctx, id) {
             area.set_left_top_pos(dock.min);
@@ -179,22 +216,34 @@ pub fn search_window(
             .max_size(dock.size());
     }
     let mut open = true;
+    let mut form = state.form();
     let shown = window
         .open(&mut open)
-        .show(ctx, |ui| content(ui, state, ready, &mut actions));
+        .show(ctx, |ui| content(ui, state, &mut form, ready, &mut actions));
     if let Some(shown) = shown {
-        state.last_rect = Some(shown.response.rect);
+        dock_state.last_rect = Some(shown.response.rect);
     }
     if !open {
-        state.open = false;
-        state.was_open = false;
+        dock_state.was_open = false;
+        actions.push(Action::CloseSearch);
+    }
+    ctx.data_mut(|d| d.insert_temp(memory, dock_state));
+    if form != state.form() {
+        // Before the buttons' actions: Search runs what the window shows.
+        actions.insert(0, Action::SetSearch(form));
     }
     actions
 }
 
 /// The window's content: the request, then the trend plots and the candidates, which scroll.
-fn content(ui: &mut Ui, state: &mut SearchState, ready: bool, actions: &mut Vec<Action>) {
-    request(ui, state, ready, actions);
+fn content(
+    ui: &mut Ui,
+    state: &SearchState,
+    form: &mut SearchForm,
+    ready: bool,
+    actions: &mut Vec<Action>,
+) {
+    request(ui, state, form, ready, actions);
     ui.separator();
     if state.runs.is_empty() {
         ui.weak("No candidates yet: type a prompt and press Search.");
@@ -228,7 +277,13 @@ fn content(ui: &mut Ui, state: &mut SearchState, ready: bool, actions: &mut Vec<
 }
 
 /// The prompt, settings, Search / Cancel and the job's progress or error.
-fn request(ui: &mut Ui, state: &mut SearchState, ready: bool, actions: &mut Vec<Action>) {
+fn request(
+    ui: &mut Ui,
+    state: &SearchState,
+    form: &mut SearchForm,
+    ready: bool,
+    actions: &mut Vec<Action>,
+) {
     ui.horizontal(|ui| {
         ui.label("Prompt");
         if ui
@@ -240,21 +295,21 @@ fn request(ui: &mut Ui, state: &mut SearchState, ready: bool, actions: &mut Vec<
         }
     });
     ui.add(
-        egui::TextEdit::multiline(&mut state.prompt)
+        egui::TextEdit::multiline(&mut form.prompt)
             .desired_rows(3)
             .desired_width(f32::INFINITY),
     );
     ui.horizontal_wrapped(|ui| {
-        ui.checkbox(&mut state.chat, "chat")
+        ui.checkbox(&mut form.chat, "chat")
             .on_hover_text("The prompt as one user message through the chat template");
         ui.label("beams");
-        ui.add(egui::TextEdit::singleline(&mut state.widths).desired_width(90.0))
+        ui.add(egui::TextEdit::singleline(&mut form.widths).desired_width(90.0))
             .on_hover_text("Beam widths, comma-separated; 1 is greedy decoding");
         ui.label("new tokens");
-        ui.add(egui::DragValue::new(&mut state.max_new_tokens).range(1..=4096));
+        ui.add(egui::DragValue::new(&mut form.max_new_tokens).range(1..=4096));
         ui.label("length norm");
         ui.add(
-            egui::DragValue::new(&mut state.length_norm)
+            egui::DragValue::new(&mut form.length_norm)
                 .range(-4.0..=4.0)
                 .speed(0.05),
         )
@@ -386,7 +441,7 @@ fn cell<R>(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui) -> R) -> R {
 
 /// One row per candidate, grouped by run; the text column takes the width left and cuts long texts (whole on
 /// hover). In a narrow window the log pi and end columns make way for the text (their values on hover).
-fn candidate_table(ui: &mut Ui, state: &mut SearchState, actions: &mut Vec<Action>) {
+fn candidate_table(ui: &mut Ui, state: &SearchState, actions: &mut Vec<Action>) {
     let gap = ui.spacing().item_spacing.x;
     let full: f32 = COLUMNS.iter().sum::<f32>() + gap * COLUMNS.len() as f32;
     // Measured inside a run's collapsing body, which is indented.
@@ -429,14 +484,7 @@ fn candidate_table(ui: &mut Ui, state: &mut SearchState, actions: &mut Vec<Actio
                                 0 => {
                                     let mut ticked = state.ticked.contains(&(r, c));
                                     if ui.checkbox(&mut ticked, "").changed() {
-                                        if ticked {
-                                            if state.ticked.len() == 2 {
-                                                state.ticked.remove(0);
-                                            }
-                                            state.ticked.push((r, c));
-                                        } else {
-                                            state.ticked.retain(|&t| t != (r, c));
-                                        }
+                                        actions.push(Action::TickCandidate((r, c)));
                                     }
                                 }
                                 1 => {

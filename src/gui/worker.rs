@@ -6,7 +6,7 @@ use super::job::Ticket;
 use crate::checkpoint::TrainingCheckpoint;
 use crate::data::Record;
 use crate::model::{Dtype, ModelInfo};
-use crate::score::{RecordScore, ScoreOptions, Scorer};
+use crate::score::{RecordScore, Reuse, ScoreMemo, ScoreOptions, Scorer};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -80,14 +80,29 @@ impl RowScore {
         }
     }
 
-    /// The rewards for another beta (they are linear in it).
+    /// The rewards for another beta ([`crate::score::rescale_rewards`]: they are linear in it).
     pub fn set_beta(&mut self, beta: f64) {
-        let k = beta / self.beta;
-        self.reward_chosen *= k;
-        self.reward_rejected *= k;
-        self.margin *= k;
+        crate::score::rescale_rewards(
+            self.beta,
+            beta,
+            [
+                &mut self.reward_chosen,
+                &mut self.reward_rejected,
+                &mut self.margin,
+            ],
+        );
         self.beta = beta;
     }
+}
+
+/// How long the shown record took to score, and how many positions the models ran over or took from the caches
+/// of the record scored before it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Timing {
+    /// Seconds from the request to the scores.
+    pub seconds: f64,
+    /// Positions computed and reused.
+    pub reuse: Reuse,
 }
 
 pub use crate::drift::DriftPoint;
@@ -102,10 +117,11 @@ pub enum Reply {
         generation: u64,
         result: Result<Loaded, String>,
     },
-    /// The shown record scored.
+    /// The shown record scored, how long it took and how much of the last scoring it reused.
     Scored {
         generation: u64,
         result: Result<RecordScore, String>,
+        timing: Timing,
     },
     /// One dataset row scored.
     Row {
@@ -230,13 +246,16 @@ impl Worker {
         std::thread::Builder::new()
             .name("creditlens-score".into())
             .spawn(move || {
+                // The caches of the record scored last: an edit reruns the models from its first changed token.
+                let mut memo = ScoreMemo::new();
                 while let Ok(mut req) = requests.recv() {
                     // Only the newest edit matters.
                     while let Ok(newer) = requests.try_recv() {
                         req = newer;
                     }
+                    let started = std::time::Instant::now();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        req.scorer.score_record(0, &req.record)
+                        req.scorer.score_record_reusing(0, &req.record, &mut memo)
                     }))
                     .map_err(|panic| {
                         format!(
@@ -245,10 +264,18 @@ impl Worker {
                         )
                     })
                     .and_then(|r| r.map_err(|e| e.to_string()));
+                    if result.is_err() {
+                        memo.clear();
+                    }
+                    let timing = Timing {
+                        seconds: started.elapsed().as_secs_f64(),
+                        reuse: memo.last().unwrap_or_default(),
+                    };
                     if tx
                         .send(Reply::Scored {
                             generation: req.generation,
                             result,
+                            timing,
                         })
                         .is_err()
                     {

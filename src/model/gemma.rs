@@ -6,34 +6,32 @@
 //! soft-capping, adds per-head q/k norms, and gives its sliding-window layers their own RoPE base. Tensors are named
 //! as the Llama family's, plus `pre_feedforward_layernorm`, `post_feedforward_layernorm` and `self_attn.{q,k}_norm`.
 
-use super::config::{
-    DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require, require_layers,
-};
-use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, lm_head, standard_attention};
+use super::config::{DecoderConfig, Family, MlpKind, NormKind, QkNorm, RopeScaling};
+use super::config_json::{Common, HeadDim, read, windows_by_type};
+use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, standard_attention};
+use super::rope;
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use serde::Deserialize;
+use serde_json::Value;
 use std::path::Path;
 
-/// The fields of config.json the Gemma family reads (defaults per version below). Unknown fields are ignored.
+impl Family {
+    /// `GemmaForCausalLM`.
+    pub const GEMMA: Family = Family::new("GemmaForCausalLM");
+    /// `Gemma2ForCausalLM`.
+    pub const GEMMA2: Family = Family::new("Gemma2ForCausalLM");
+    /// `Gemma3ForCausalLM`.
+    pub const GEMMA3: Family = Family::new("Gemma3ForCausalLM");
+}
+
+/// The fields of config.json the Gemma family reads besides the common ones (defaults per version below). Unknown
+/// fields are ignored.
 #[derive(Debug, Deserialize)]
 struct GemmaConfig {
-    hidden_size: Option<usize>,
-    intermediate_size: Option<usize>,
-    vocab_size: Option<usize>,
-    num_hidden_layers: Option<usize>,
-    num_attention_heads: Option<usize>,
-    num_key_value_heads: Option<usize>,
-    head_dim: Option<usize>,
-    rms_norm_eps: Option<f64>,
-    rope_theta: Option<f64>,
+    #[serde(flatten)]
+    common: Common,
     rope_local_base_freq: Option<f64>,
-    rope_scaling: Option<serde_json::Value>,
-    rope_parameters: Option<serde_json::Value>,
-    max_position_embeddings: Option<usize>,
-    tie_word_embeddings: Option<bool>,
-    attention_bias: Option<bool>,
-    hidden_act: Option<String>,
     hidden_activation: Option<String>,
     query_pre_attn_scalar: Option<f64>,
     // Present as `null` to switch soft-capping off, so absent and null differ.
@@ -44,7 +42,6 @@ struct GemmaConfig {
     #[serde(default, deserialize_with = "some_or_null")]
     sliding_window: Option<Option<usize>>,
     sliding_window_pattern: Option<usize>,
-    layer_types: Option<Vec<String>>,
     use_bidirectional_attention: Option<bool>,
 }
 
@@ -58,49 +55,23 @@ where
 }
 
 /// Reads a Gemma, Gemma 2 or Gemma 3 (text) config.json.
-pub(super) fn config(
-    json: &serde_json::Value,
-    family: Family,
-    path: &Path,
-) -> Result<DecoderConfig> {
-    let raw = GemmaConfig::deserialize(json)
-        .map_err(|e| Error::config(path, format!("not valid config.json: {e}")))?;
-    let v2_or_3 = matches!(family, Family::Gemma2 | Family::Gemma3);
+pub(super) fn config(json: &Value, family: Family, path: &Path) -> Result<DecoderConfig> {
+    let raw: GemmaConfig = read(json, path)?;
+    let c = &raw.common;
+    let v2_or_3 = matches!(family, Family::GEMMA2 | Family::GEMMA3);
     if raw.use_bidirectional_attention == Some(true) {
         return Err(Error::config(
             path,
             "use_bidirectional_attention is true: an encoder, not a causal language model",
         ));
     }
-    let hidden_size = require(raw.hidden_size, "hidden_size", path)?;
-    let heads = require(raw.num_attention_heads, "num_attention_heads", path)?;
-    let kv_heads = match raw.num_key_value_heads {
-        None => heads,
-        v => require(v, "num_key_value_heads", path)?,
-    };
-    if heads % kv_heads != 0 {
-        return Err(Error::config(
-            path,
-            format!(
-                "num_attention_heads ({heads}) is not a multiple of num_key_value_heads ({kv_heads})"
-            ),
-        ));
-    }
-    let head_dim = match raw.head_dim {
-        None => 256,
-        v => require(v, "head_dim", path)?,
-    };
-    if head_dim % 2 != 0 {
-        return Err(Error::config(
-            path,
-            format!("head_dim {head_dim} is odd; rotary embeddings need an even head_dim"),
-        ));
-    }
+    let shape = c.shape(HeadDim::Field(Some(256)), path)?;
+    rope::rotary_dim("head_dim", 1.0, shape.head_dim, path)?;
     // Gemma 1 names it hidden_act (its legacy "gelu" meant the tanh approximation); Gemma 2 and 3 hidden_activation.
     let (field, act) = if v2_or_3 {
         ("hidden_activation", raw.hidden_activation.as_deref())
     } else {
-        ("hidden_act", raw.hidden_act.as_deref())
+        ("hidden_act", c.hidden_act.as_deref())
     };
     match act {
         None | Some("gelu_pytorch_tanh") => {}
@@ -114,79 +85,36 @@ pub(super) fn config(
             ));
         }
     }
-    let num_hidden_layers = require_layers(raw.num_hidden_layers, "num_hidden_layers", path)?;
-    let (rope_theta, rope_scaling, rope_local_theta) = rope(&raw, family, path)?;
-    let window = match raw.sliding_window {
-        Some(w) => w,
-        None if v2_or_3 => Some(4096),
-        None => None,
-    };
-    let sliding_window = match (window, family) {
-        (None, _) | (_, Family::Gemma) => vec![None; num_hidden_layers],
-        (Some(0), _) => {
-            return Err(Error::config(
-                path,
-                "sliding_window is 0; it must be positive",
-            ));
-        }
-        (Some(w), _) => {
-            let pattern = match family {
-                Family::Gemma2 => 2,
-                _ => raw.sliding_window_pattern.unwrap_or(6).max(1),
-            };
-            (0..num_hidden_layers)
-                .map(|i| {
-                    let sliding = match &raw.layer_types {
-                        Some(types) => {
-                            types.get(i).map(String::as_str) == Some("sliding_attention")
-                        }
-                        None => (i + 1) % pattern != 0,
-                    };
-                    sliding.then_some(w)
-                })
-                .collect()
-        }
-    };
-    let attention_bias = raw.attention_bias.unwrap_or(false);
+    let (rope_theta, rope_scaling, rope_local_theta) = gemma_rope(&raw, family, path)?;
     let softcap = |given: Option<Option<f64>>, default: f64| match (given, family) {
         (Some(v), _) => v,
-        (None, Family::Gemma2) => Some(default),
+        (None, Family::GEMMA2) => Some(default),
         (None, _) => None,
     };
+    let attention_bias = c.attention_bias.unwrap_or(false);
     let cfg = DecoderConfig {
-        family,
-        hidden_size,
-        intermediate_size: require(raw.intermediate_size, "intermediate_size", path)?,
-        vocab_size: require(raw.vocab_size, "vocab_size", path)?,
-        num_hidden_layers,
-        num_attention_heads: heads,
-        num_key_value_heads: kv_heads,
-        head_dim,
-        norm: NormKind::Rms,
-        rms_norm_eps: raw.rms_norm_eps.unwrap_or(1e-6),
-        rotary_dim: head_dim,
-        parallel_residual: false,
+        rms_norm_eps: c.rms_norm_eps.unwrap_or(1e-6),
         mlp: MlpKind::GatedGeluTanh,
         norm_unit_offset: true,
         sandwich_norms: v2_or_3,
-        embed_scale: Some((hidden_size as f64).sqrt()),
-        query_pre_attn_scalar: if v2_or_3 {
-            Some(raw.query_pre_attn_scalar.unwrap_or(256.0))
-        } else {
-            None
-        },
+        embed_scale: Some((shape.hidden_size as f64).sqrt()),
+        query_pre_attn_scalar: v2_or_3.then(|| raw.query_pre_attn_scalar.unwrap_or(256.0)),
         attn_softcap: softcap(raw.attn_logit_softcapping, 50.0),
         final_softcap: softcap(raw.final_logit_softcapping, 30.0),
         rope_local_theta,
         rope_theta,
         rope_scaling,
-        max_position_embeddings: raw.max_position_embeddings.unwrap_or(8192),
-        tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(true),
+        max_position_embeddings: c.max_position_embeddings.unwrap_or(8192),
+        tie_word_embeddings: c.tie_word_embeddings.unwrap_or(true),
         qkv_bias: attention_bias,
         o_bias: attention_bias,
-        mlp_bias: false,
-        qk_norm: family == Family::Gemma3,
-        sliding_window,
+        qk_norm: if family == Family::GEMMA3 {
+            QkNorm::PerHead
+        } else {
+            QkNorm::None
+        },
+        sliding_window: sliding_windows(&raw, family, shape.num_hidden_layers, path)?,
+        ..DecoderConfig::new(family, shape)
     };
     for (name, v) in [
         ("attn_logit_softcapping", cfg.attn_softcap),
@@ -202,29 +130,63 @@ pub(super) fn config(
     Ok(cfg)
 }
 
+/// Sliding windows per layer: none for Gemma 1; for Gemma 2 and 3 `sliding_window` (4096 unless given, `null` for
+/// none) on the layers `layer_types` names, or else on all but every `sliding_window_pattern`-th layer (Gemma 2:
+/// every other layer; Gemma 3: five in six unless the pattern says otherwise).
+fn sliding_windows(
+    raw: &GemmaConfig,
+    family: Family,
+    layers: usize,
+    path: &Path,
+) -> Result<Vec<Option<usize>>> {
+    let window = match raw.sliding_window {
+        Some(w) => w,
+        None if family != Family::GEMMA => Some(4096),
+        None => None,
+    };
+    match (window, family) {
+        (None, _) | (_, Family::GEMMA) => Ok(vec![None; layers]),
+        (Some(0), _) => Err(Error::config(
+            path,
+            "sliding_window is 0; it must be positive",
+        )),
+        (Some(w), _) => Ok(match &raw.common.layer_types {
+            Some(types) => windows_by_type(types, w, layers),
+            None => {
+                let pattern = match family {
+                    Family::GEMMA2 => 2,
+                    _ => raw.sliding_window_pattern.unwrap_or(6).max(1),
+                };
+                (0..layers)
+                    .map(|i| ((i + 1) % pattern != 0).then_some(w))
+                    .collect()
+            }
+        }),
+    }
+}
+
 /// The global RoPE base and scaling, and Gemma 3's local base for sliding-window layers: transformers 4 layout
 /// (`rope_theta`, `rope_scaling`, `rope_local_base_freq`) or transformers 5's `rope_parameters`, which for Gemma 3
 /// holds one entry per layer type.
-fn rope(raw: &GemmaConfig, family: Family, path: &Path) -> Result<(f32, RopeScaling, Option<f32>)> {
-    if family != Family::Gemma3 {
-        let (theta, scaling) = parse_rope(
-            raw.rope_theta,
-            raw.rope_scaling.as_ref(),
-            raw.rope_parameters.as_ref(),
-            10_000.0,
-            path,
-        )?;
+fn gemma_rope(
+    raw: &GemmaConfig,
+    family: Family,
+    path: &Path,
+) -> Result<(f32, RopeScaling, Option<f32>)> {
+    let c = &raw.common;
+    if family != Family::GEMMA3 {
+        let (theta, scaling) = rope::read(c, 10_000.0, path)?;
         return Ok((theta, scaling, None));
     }
-    let per_type = |key: &str| raw.rope_parameters.as_ref().and_then(|p| p.get(key));
-    let (theta, scaling) = parse_rope(
-        raw.rope_theta,
-        raw.rope_scaling.as_ref(),
+    let per_type = |key: &str| c.rope_parameters.as_ref().and_then(|p| p.get(key));
+    let (theta, scaling) = rope::parse_rope(
+        c.rope_theta,
+        c.rope_scaling.as_ref(),
         per_type("full_attention"),
         1_000_000.0,
         path,
     )?;
-    let (local, local_scaling) = parse_rope(
+    let (local, local_scaling) = rope::parse_rope(
         raw.rope_local_base_freq,
         None,
         per_type("sliding_attention"),
@@ -253,21 +215,13 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
         let a = format!("{p}.self_attn");
-        let qk_norm = |name: &str| -> Result<Option<Norm>> {
-            if cfg.qk_norm {
-                Ok(Some(norm(&format!("{a}.{name}"), hd)?))
-            } else {
-                Ok(None)
-            }
+        let qk_norm = |name: &str| {
+            (cfg.qk_norm == QkNorm::PerHead)
+                .then(|| norm(&format!("{a}.{name}"), hd))
+                .transpose()
         };
-        let attn = standard_attention(
-            src,
-            &a,
-            cfg,
-            l,
-            (qk_norm("q_norm")?, qk_norm("k_norm")?),
-            kernels,
-        )?;
+        let norms = (qk_norm("q_norm")?, qk_norm("k_norm")?);
+        let attn = standard_attention(src, &a, cfg, l, norms, kernels)?;
         let (attn_out_norm, post_norm, mlp_out_norm) = if cfg.sandwich_norms {
             (
                 Some(norm(&format!("{p}.post_attention_layernorm"), h)?),
@@ -292,14 +246,7 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
         });
     }
     let final_norm = norm("model.norm", h)?;
-    let lm_head = lm_head(cfg, src, &embed, "lm_head.weight")?;
-    Ok(Parts {
-        embed,
-        layers,
-        norm: final_norm,
-        lm_head,
-        positions: None,
-    })
+    Parts::new(cfg, src, embed, layers, final_norm, "lm_head.weight")
 }
 
 #[cfg(test)]
@@ -345,7 +292,7 @@ mod tests {
             "sliding_attention":{{"rope_type":"default","rope_theta":10000.0}}}}}}"#
         ))
         .unwrap();
-        assert!(g3.qk_norm && g3.attn_softcap.is_none());
+        assert!(g3.qk_norm == QkNorm::PerHead && g3.attn_softcap.is_none());
         assert_eq!(g3.rope_local_theta, Some(10_000.0));
         assert_eq!(g3.rope_scaling, RopeScaling::Linear { factor: 8.0 });
         assert_eq!(g3.sliding_window, vec![Some(8), None, Some(8), None]);

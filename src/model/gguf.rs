@@ -1,11 +1,14 @@
 //! GGUF files (llama.cpp's format): the model configuration from the `{arch}.*` metadata, and the tensors under
 //! their Hugging Face names, dequantised to the compute dtype, with what llama.cpp's converter changed undone
-//! (see [`gguf_arch`](super::gguf_arch)), so each family's own loader runs them.
+//! (see [`gguf_arch`](super::gguf_arch) and [`gguf_meta`](super::gguf_meta)), so each family's own loader runs
+//! them.
 
 use super::config::DecoderConfig;
-use super::gguf_arch::{self, GgufArch, Heads, Metadata, Undo};
+use super::gguf_arch::{GgufArch, Heads, Undo};
+use super::gguf_meta::Metadata;
 use super::matrix::Matrix;
 use super::quantized::{self, QuantMatrix};
+use super::registry;
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -147,21 +150,25 @@ impl GgufFile {
             .or_else(|| v.to_i64().ok().map(|x| x as f64))
     }
 
-    /// The row of [`GGUF_ARCHS`] for this file's `general.architecture`.
+    /// How to read this file's `general.architecture`, from its family's row of
+    /// [`FAMILIES`](super::registry::FAMILIES).
     pub fn arch(&self) -> Result<&'static GgufArch> {
-        gguf_arch::find(&self.architecture()?, &self.path)
+        Ok(registry::gguf(&self.architecture()?, &self.path)?.1)
     }
 
     /// The decoder configuration: the file's metadata read as the config.json transformers would write for this
     /// model, by the Hugging Face family's own reader.
     pub fn config(&self) -> Result<DecoderConfig> {
-        let arch = self.arch()?;
+        let (family, arch) = registry::gguf(&self.architecture()?, &self.path)?;
         if self.content.tensor_infos.contains_key("rope_freqs.weight") {
             return Err(self.config_error(
                 "the file carries rope_freqs.weight (Llama 3.1-style RoPE frequency factors), which creditlens does not read from GGUF; open the safetensors checkpoint instead".into(),
             ));
         }
-        DecoderConfig::from_value(&arch.config_json(self)?, &self.path)
+        DecoderConfig::from_value(
+            &arch.config_json(family.family.architecture(), self)?,
+            &self.path,
+        )
     }
 
     /// The storage types of the tensors, e.g. `q4_1+q8_0+f32`.

@@ -4,17 +4,24 @@
 //! and the head tied to `wte`. Tensors are named `transformer.{wte, wpe, h.N.{ln_1, attn.{c_attn, c_proj}, ln_2,
 //! mlp.{c_fc, c_proj}}, ln_f}`, or without the `transformer.` prefix as in the original OpenAI checkpoints.
 
-use super::config::{
-    DecoderConfig, Family, MlpKind, NormKind, RopeScaling, require, require_layers,
-};
+use super::config::{DecoderConfig, Family, MlpKind, NormKind, Shape};
+use super::config_json::{read, require, require_layers};
 use super::decoder::{Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections};
 use super::weights::TensorSource;
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 use serde::Deserialize;
+use serde_json::Value;
 use std::path::Path;
 
-/// The fields of config.json GPT-2 reads, with transformers' `GPT2Config` defaults.
+impl Family {
+    /// `GPT2LMHeadModel`.
+    pub const GPT2: Family = Family::new("GPT2LMHeadModel");
+}
+
+/// The fields of config.json GPT-2 reads, with transformers' `GPT2Config` defaults. GPT-2 names its sizes its own
+/// way (`n_embd`, `n_layer`, ...), so it reads none of the other families' common fields but `vocab_size` and
+/// `tie_word_embeddings`.
 #[derive(Debug, Deserialize)]
 struct Gpt2Config {
     #[serde(alias = "hidden_size")]
@@ -36,13 +43,8 @@ struct Gpt2Config {
 }
 
 /// Reads a GPT-2 config.json.
-pub(super) fn config(
-    json: &serde_json::Value,
-    family: Family,
-    path: &Path,
-) -> Result<DecoderConfig> {
-    let raw = Gpt2Config::deserialize(json)
-        .map_err(|e| Error::config(path, format!("not valid config.json: {e}")))?;
+pub(super) fn config(json: &Value, family: Family, path: &Path) -> Result<DecoderConfig> {
+    let raw: Gpt2Config = read(json, path)?;
     for (field, on) in [
         (
             "scale_attn_by_inverse_layer_idx",
@@ -74,42 +76,32 @@ pub(super) fn config(
             format!("n_embd ({hidden_size}) is not a multiple of n_head ({heads})"),
         ));
     }
-    let num_hidden_layers = require_layers(raw.n_layer.or(Some(12)), "n_layer", path)?;
-    let intermediate_size = match raw.n_inner {
-        None => 4 * hidden_size,
-        v => require(v, "n_inner", path)?,
-    };
-    Ok(DecoderConfig {
-        family,
+    let shape = Shape {
         hidden_size,
-        intermediate_size,
+        intermediate_size: match raw.n_inner {
+            None => 4 * hidden_size,
+            v => require(v, "n_inner", path)?,
+        },
         vocab_size: require(raw.vocab_size.or(Some(50257)), "vocab_size", path)?,
-        num_hidden_layers,
+        num_hidden_layers: require_layers(raw.n_layer.or(Some(12)), "n_layer", path)?,
         num_attention_heads: heads,
         num_key_value_heads: heads,
         head_dim: hidden_size / heads,
+    };
+    Ok(DecoderConfig {
         norm: NormKind::Layer,
         rms_norm_eps: raw.layer_norm_epsilon.unwrap_or(1e-5),
+        // Learned positions, no rotation.
         rotary_dim: 0,
-        parallel_residual: false,
         mlp: MlpKind::GeluTanh,
-        norm_unit_offset: false,
-        sandwich_norms: false,
-        embed_scale: None,
         // Without scale_attn_weights the scores are not scaled at all: 1 / sqrt(1).
         query_pre_attn_scalar: (raw.scale_attn_weights == Some(false)).then_some(1.0),
-        attn_softcap: None,
-        final_softcap: None,
-        rope_local_theta: None,
-        rope_theta: 10_000.0,
-        rope_scaling: RopeScaling::Default,
         max_position_embeddings: require(raw.n_positions.or(Some(1024)), "n_positions", path)?,
         tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(true),
         qkv_bias: true,
         o_bias: true,
         mlp_bias: true,
-        qk_norm: false,
-        sliding_window: vec![None; num_hidden_layers],
+        ..DecoderConfig::new(family, shape)
     })
 }
 

@@ -6,143 +6,59 @@
 //! `gpt_neox.embed_in`, `gpt_neox.layers.N.{input_layernorm, attention.{query_key_value, dense},
 //! post_attention_layernorm, mlp.{dense_h_to_4h, dense_4h_to_h}}`, `gpt_neox.final_layer_norm`, `embed_out`.
 
-use super::config::{
-    DecoderConfig, Family, MlpKind, NormKind, parse_rope, require, require_layers,
-};
-use super::decoder::{Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, lm_head};
+use super::config::{DecoderConfig, Family, MlpKind, NormKind};
+use super::config_json::{Common, HeadDim, read};
+use super::decoder::{Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections};
+use super::rope;
 use super::weights::TensorSource;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use candle_core::Tensor;
 use serde::Deserialize;
+use serde_json::Value;
 use std::path::Path;
 
-/// The fields of config.json GPT-NeoX reads, with transformers' `GPTNeoXConfig` defaults; both the transformers 4
-/// layout (`rotary_pct`, `rotary_emb_base`) and the 5 layout (`rope_parameters` with `partial_rotary_factor` and
-/// `rope_theta`) are read.
+impl Family {
+    /// `GPTNeoXForCausalLM`.
+    pub const GPT_NEOX: Family = Family::new("GPTNeoXForCausalLM");
+}
+
+/// The fields of config.json GPT-NeoX reads besides the common ones, with transformers' `GPTNeoXConfig` defaults;
+/// both the transformers 4 layout (`rotary_pct`, `rotary_emb_base`) and the 5 layout (`rope_parameters` with
+/// `partial_rotary_factor` and `rope_theta`) are read.
 #[derive(Debug, Deserialize)]
 struct GptNeoXConfig {
-    hidden_size: Option<usize>,
-    intermediate_size: Option<usize>,
-    vocab_size: Option<usize>,
-    num_hidden_layers: Option<usize>,
-    num_attention_heads: Option<usize>,
-    #[serde(default = "default_eps")]
-    layer_norm_eps: f64,
+    #[serde(flatten)]
+    common: Common,
     rotary_pct: Option<f64>,
     rotary_emb_base: Option<f64>,
-    rope_theta: Option<f64>,
-    rope_scaling: Option<serde_json::Value>,
-    rope_parameters: Option<serde_json::Value>,
-    #[serde(default = "default_positions")]
-    max_position_embeddings: usize,
-    #[serde(default)]
-    tie_word_embeddings: bool,
-    #[serde(default = "yes")]
-    use_parallel_residual: bool,
-    #[serde(default = "yes")]
-    attention_bias: bool,
-    hidden_act: Option<String>,
-}
-
-fn default_eps() -> f64 {
-    1e-5
-}
-
-fn default_positions() -> usize {
-    2048
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Reads a GPT-NeoX config.json.
-pub(super) fn config(
-    json: &serde_json::Value,
-    family: Family,
-    path: &Path,
-) -> Result<DecoderConfig> {
-    let raw = GptNeoXConfig::deserialize(json)
-        .map_err(|e| Error::config(path, format!("not valid config.json: {e}")))?;
-    let hidden_size = require(raw.hidden_size, "hidden_size", path)?;
-    let heads = require(raw.num_attention_heads, "num_attention_heads", path)?;
-    if hidden_size % heads != 0 {
-        return Err(Error::config(
-            path,
-            format!(
-                "hidden_size ({hidden_size}) is not a multiple of num_attention_heads ({heads})"
-            ),
-        ));
-    }
-    let head_dim = hidden_size / heads;
-    if let Some(act) = raw.hidden_act.as_deref()
-        && act != "gelu"
-    {
-        return Err(Error::config(
-            path,
-            format!("hidden_act `{act}` is not supported for GPT-NeoX; creditlens runs `gelu`"),
-        ));
-    }
-    let params = raw.rope_parameters.as_ref();
-    let pct = params
-        .and_then(|p| p.get("partial_rotary_factor"))
-        .and_then(|v| v.as_f64())
-        .or(raw.rotary_pct)
-        .unwrap_or(0.25);
-    if !(pct > 0.0 && pct <= 1.0) {
-        return Err(Error::config(
-            path,
-            format!("rotary_pct (partial_rotary_factor) is {pct}; it must be in (0, 1]"),
-        ));
-    }
-    // transformers: int(head_size * partial_rotary_factor).
-    let rotary_dim = (head_dim as f64 * pct) as usize;
-    if rotary_dim == 0 || !rotary_dim.is_multiple_of(2) {
-        return Err(Error::config(
-            path,
-            format!(
-                "rotary_pct {pct} of head size {head_dim} rotates {rotary_dim} features; rotary embeddings need an even, positive number"
-            ),
-        ));
-    }
-    let (rope_theta, rope_scaling) = parse_rope(
-        raw.rope_theta.or(raw.rotary_emb_base),
-        raw.rope_scaling.as_ref(),
-        params,
-        10_000.0,
-        path,
-    )?;
-    let num_hidden_layers = require_layers(raw.num_hidden_layers, "num_hidden_layers", path)?;
+pub(super) fn config(json: &Value, family: Family, path: &Path) -> Result<DecoderConfig> {
+    let mut raw: GptNeoXConfig = read(json, path)?;
+    // As many key/value heads as query heads, whatever the file says; the base may be named rotary_emb_base.
+    raw.common.num_key_value_heads = None;
+    raw.common.rope_theta = raw.common.rope_theta.or(raw.rotary_emb_base);
+    let c = &raw.common;
+    let shape = c.shape(HeadDim::Split, path)?;
+    c.expect_act("gelu", "GPT-NeoX", path)?;
+    let factor = rope::rotary_factor(c, raw.rotary_pct, 0.25);
+    let (rope_theta, rope_scaling) = rope::read(c, 10_000.0, path)?;
+    let attention_bias = c.attention_bias.unwrap_or(true);
     Ok(DecoderConfig {
-        family,
-        hidden_size,
-        intermediate_size: require(raw.intermediate_size, "intermediate_size", path)?,
-        vocab_size: require(raw.vocab_size, "vocab_size", path)?,
-        num_hidden_layers,
-        num_attention_heads: heads,
-        num_key_value_heads: heads,
-        head_dim,
         norm: NormKind::Layer,
-        rms_norm_eps: raw.layer_norm_eps,
-        rotary_dim,
-        parallel_residual: raw.use_parallel_residual,
+        rms_norm_eps: c.layer_norm_eps.unwrap_or(1e-5),
+        rotary_dim: rope::rotary_dim("rotary_pct", factor, shape.head_dim, path)?,
+        parallel_residual: c.use_parallel_residual.unwrap_or(true),
         mlp: MlpKind::Gelu,
-        norm_unit_offset: false,
-        sandwich_norms: false,
-        embed_scale: None,
-        query_pre_attn_scalar: None,
-        attn_softcap: None,
-        final_softcap: None,
-        rope_local_theta: None,
         rope_theta,
         rope_scaling,
-        max_position_embeddings: raw.max_position_embeddings,
-        tie_word_embeddings: raw.tie_word_embeddings,
-        qkv_bias: raw.attention_bias,
-        o_bias: raw.attention_bias,
+        max_position_embeddings: c.max_position_embeddings.unwrap_or(2048),
+        tie_word_embeddings: c.tie_word_embeddings.unwrap_or(false),
+        qkv_bias: attention_bias,
+        o_bias: attention_bias,
         mlp_bias: true,
-        qk_norm: false,
-        sliding_window: vec![None; num_hidden_layers],
+        ..DecoderConfig::new(family, shape)
     })
 }
 
@@ -241,15 +157,8 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
             parallel: cfg.parallel_residual,
         });
     }
-    let norm = Norm::load(src, "gpt_neox.final_layer_norm", h, NormKind::Layer, eps)?;
-    let lm_head = lm_head(cfg, src, &embed, "embed_out.weight")?;
-    Ok(Parts {
-        embed,
-        layers,
-        norm,
-        lm_head,
-        positions: None,
-    })
+    let final_norm = Norm::load(src, "gpt_neox.final_layer_norm", h, NormKind::Layer, eps)?;
+    Parts::new(cfg, src, embed, layers, final_norm, "embed_out.weight")
 }
 
 #[cfg(test)]
@@ -268,7 +177,7 @@ mod tests {
     #[test]
     fn pythia_config_as_transformers_reads_it() {
         let c = parse(PYTHIA).unwrap();
-        assert_eq!(c.family, Family::GptNeoX);
+        assert_eq!(c.family, Family::GPT_NEOX);
         assert_eq!((c.head_dim, c.rotary_dim), (16, 4));
         assert!(c.parallel_residual && c.qkv_bias && !c.tie_word_embeddings);
         assert_eq!(c.norm, NormKind::Layer);

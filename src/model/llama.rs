@@ -5,272 +5,99 @@
 //! are named `model.embed_tokens`, `model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
 //! mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`.
 
-use super::config::{
-    DecoderConfig, Family, MlpKind, NormKind, RopeScaling, parse_rope, require, require_layers,
-};
-use super::decoder::{
-    Kernels, Layer, Norm, Parts, gated_mlp, llama_norms, lm_head, standard_attention,
-};
-use super::weights::TensorSource;
+use super::config::{DecoderConfig, Family, MlpKind, NormKind, QkNorm, RopeScaling};
+use super::config_json::{Common, HeadDim, read, windows_by_type};
+use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, llama_norms, standard_attention};
+use super::rope;
+use super::weights::{MemoryWeights, TensorSource};
 use crate::error::{Error, Result};
+use candle_core::{DType, Device};
 use serde::Deserialize;
+use serde_json::Value;
 use std::path::Path;
 
-/// The fields of config.json the family reads (field names and defaults as transformers' `LlamaConfig`,
-/// `MistralConfig`, `Qwen2Config`, `Qwen3Config`). Unknown fields are ignored.
+impl Family {
+    /// `LlamaForCausalLM`.
+    pub const LLAMA: Family = Family::new("LlamaForCausalLM");
+    /// `MistralForCausalLM`.
+    pub const MISTRAL: Family = Family::new("MistralForCausalLM");
+    /// `Qwen2ForCausalLM`.
+    pub const QWEN2: Family = Family::new("Qwen2ForCausalLM");
+    /// `Qwen3ForCausalLM`.
+    pub const QWEN3: Family = Family::new("Qwen3ForCausalLM");
+}
+
+/// The fields of config.json the family reads besides the common ones (field names and defaults as transformers'
+/// `LlamaConfig`, `MistralConfig`, `Qwen2Config`, `Qwen3Config`, `Phi3Config`, `Olmo2Config`). Unknown fields are
+/// ignored.
 #[derive(Debug, Deserialize)]
 struct LlamaConfig {
-    hidden_size: Option<usize>,
-    intermediate_size: Option<usize>,
-    vocab_size: Option<usize>,
-    num_hidden_layers: Option<usize>,
-    num_attention_heads: Option<usize>,
-    num_key_value_heads: Option<usize>,
-    head_dim: Option<usize>,
-    rms_norm_eps: Option<f64>,
-    rope_theta: Option<f64>,
-    rope_scaling: Option<serde_json::Value>,
-    rope_parameters: Option<serde_json::Value>,
-    max_position_embeddings: Option<usize>,
-    tie_word_embeddings: Option<bool>,
-    attention_bias: Option<bool>,
+    #[serde(flatten)]
+    common: Common,
     mlp_bias: Option<bool>,
-    hidden_act: Option<String>,
     sliding_window: Option<usize>,
     use_sliding_window: Option<bool>,
     max_window_layers: Option<usize>,
-    layer_types: Option<Vec<String>>,
-    partial_rotary_factor: Option<f64>,
     original_max_position_embeddings: Option<usize>,
 }
 
 /// Reads a Llama-family config.json.
-pub(super) fn config(
-    json: &serde_json::Value,
-    family: Family,
-    path: &Path,
-) -> Result<DecoderConfig> {
-    let raw = LlamaConfig::deserialize(json)
-        .map_err(|e| Error::config(path, format!("not valid config.json: {e}")))?;
-    let hidden_size = require(raw.hidden_size, "hidden_size", path)?;
-    let num_attention_heads = require(raw.num_attention_heads, "num_attention_heads", path)?;
-    let num_key_value_heads = match raw.num_key_value_heads {
-        None => num_attention_heads,
-        v => require(v, "num_key_value_heads", path)?,
+pub(super) fn config(json: &Value, family: Family, path: &Path) -> Result<DecoderConfig> {
+    let raw: LlamaConfig = read(json, path)?;
+    let c = &raw.common;
+    // transformers' Qwen3Config defaults head_dim to 128, not hidden/heads.
+    let shape = c.shape(
+        HeadDim::Field((family == Family::QWEN3).then_some(128)),
+        path,
+    )?;
+    c.expect_act("silu", "the Llama family", path)?;
+    let factor = rope::rotary_factor(c, c.partial_rotary_factor, 1.0);
+    let rotary_dim = rope::rotary_dim("partial_rotary_factor", factor, shape.head_dim, path)?;
+    let longrope = match family {
+        Family::PHI3 => rope::longrope(c, raw.original_max_position_embeddings, rotary_dim, path)?,
+        _ => None,
     };
-    if num_attention_heads % num_key_value_heads != 0 {
-        return Err(Error::config(
-            path,
-            format!(
-                "num_attention_heads ({num_attention_heads}) is not a multiple of num_key_value_heads ({num_key_value_heads})"
-            ),
-        ));
-    }
-    let head_dim = match (raw.head_dim, family) {
-        (Some(d), _) if d > 0 => d,
-        // transformers' Qwen3Config defaults head_dim to 128, not hidden/heads.
-        (None, Family::Qwen3) => 128,
-        _ => {
-            if hidden_size % num_attention_heads != 0 {
-                return Err(Error::config(
-                    path,
-                    "hidden_size is not a multiple of num_attention_heads and head_dim is not given",
-                ));
-            }
-            hidden_size / num_attention_heads
-        }
-    };
-    if head_dim % 2 != 0 {
-        return Err(Error::config(
-            path,
-            format!("head_dim {head_dim} is odd; rotary embeddings need an even head_dim"),
-        ));
-    }
-    if let Some(act) = &raw.hidden_act
-        && act != "silu"
-    {
-        return Err(Error::config(
-            path,
-            format!("hidden_act `{act}` is not supported; the Llama family uses `silu`"),
-        ));
-    }
-    let num_hidden_layers = require_layers(raw.num_hidden_layers, "num_hidden_layers", path)?;
-    let rotary_dim = rotary_dim(&raw, head_dim, path)?;
-    let (rope_theta, rope_scaling) = match longrope(&raw, family, rotary_dim, path)? {
+    let (rope_theta, rope_scaling) = match longrope {
         Some(pair) => pair,
-        None => parse_rope(
-            raw.rope_theta,
-            raw.rope_scaling.as_ref(),
-            raw.rope_parameters.as_ref(),
-            10_000.0,
-            path,
-        )?,
+        None => rope::read(c, 10_000.0, path)?,
     };
-    let attention_bias = raw.attention_bias.unwrap_or(false);
-    let (qkv_bias, o_bias) = match family {
-        Family::Qwen2 => (true, false),
-        _ => (attention_bias, attention_bias),
-    };
-    let sliding_window = sliding_windows(&raw, family, num_hidden_layers);
+    // Qwen 2 always has biases on q/k/v and none on the output.
+    let attention_bias = c.attention_bias.unwrap_or(false);
     Ok(DecoderConfig {
-        family,
-        hidden_size,
-        intermediate_size: require(raw.intermediate_size, "intermediate_size", path)?,
-        vocab_size: require(raw.vocab_size, "vocab_size", path)?,
-        num_hidden_layers,
-        num_attention_heads,
-        num_key_value_heads,
-        head_dim,
-        norm: NormKind::Rms,
-        rms_norm_eps: raw.rms_norm_eps.unwrap_or(match family {
-            Family::Phi3 | Family::Olmo2 => 1e-5,
+        rms_norm_eps: c.rms_norm_eps.unwrap_or(match family {
+            Family::PHI3 | Family::OLMO2 => 1e-5,
             _ => 1e-6,
         }),
         rotary_dim,
-        parallel_residual: false,
-        mlp: MlpKind::GatedSilu,
-        norm_unit_offset: false,
-        sandwich_norms: false,
-        embed_scale: None,
-        query_pre_attn_scalar: None,
-        attn_softcap: None,
-        final_softcap: None,
-        rope_local_theta: None,
         rope_theta,
         rope_scaling,
-        max_position_embeddings: raw.max_position_embeddings.unwrap_or(2048),
-        tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
-        qkv_bias,
-        o_bias,
+        max_position_embeddings: c.max_position_embeddings.unwrap_or(2048),
+        tie_word_embeddings: c.tie_word_embeddings.unwrap_or(false),
+        qkv_bias: attention_bias || family == Family::QWEN2,
+        o_bias: attention_bias && family != Family::QWEN2,
         mlp_bias: raw.mlp_bias.unwrap_or(false),
-        qk_norm: matches!(family, Family::Qwen3 | Family::Olmo2),
-        sliding_window,
+        qk_norm: match family {
+            Family::QWEN3 => QkNorm::PerHead,
+            Family::OLMO2 => QkNorm::Whole,
+            _ => QkNorm::None,
+        },
+        sliding_window: sliding_windows(&raw, family, shape.num_hidden_layers),
+        ..DecoderConfig::new(family, shape)
     })
 }
 
-/// Phi-3's LongRoPE (`rope_type` `longrope`, or the older `su` and `yarn` that transformers reads as it):
-/// `short_factor` and `long_factor` (one per rotated frequency), `original_max_position_embeddings` (in the
-/// parameters or at the top level), and `attention_factor`, by default sqrt(1 + ln(factor) / ln(original)) where
-/// `factor` (by default max_position_embeddings / original) exceeds 1. None for any other RoPE.
-fn longrope(
-    raw: &LlamaConfig,
-    family: Family,
-    rotary_dim: usize,
-    path: &Path,
-) -> Result<Option<(f32, RopeScaling)>> {
-    let field = if raw.rope_parameters.is_some() {
-        "rope_parameters"
-    } else {
-        "rope_scaling"
-    };
-    let Some(p) = raw
-        .rope_parameters
-        .as_ref()
-        .or(raw.rope_scaling.as_ref())
-        .filter(|p| p.is_object())
-    else {
-        return Ok(None);
-    };
-    let kind = p
-        .get("rope_type")
-        .or_else(|| p.get("type"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("default");
-    if family != Family::Phi3 || !matches!(kind, "longrope" | "su" | "yarn") {
-        return Ok(None);
-    }
-    let factors = |key: &str| -> Result<Vec<f32>> {
-        let list = p.get(key).and_then(|v| v.as_array()).ok_or_else(|| {
-            Error::config(
-                path,
-                format!("`{field}` of type `{kind}` needs a list `{key}`"),
-            )
-        })?;
-        let values: Option<Vec<f32>> = list.iter().map(|v| v.as_f64().map(|x| x as f32)).collect();
-        match values {
-            Some(v) if v.len() == rotary_dim / 2 => Ok(v),
-            _ => Err(Error::config(
-                path,
-                format!(
-                    "`{field}.{key}` must hold {} numbers (one per rotated frequency pair)",
-                    rotary_dim / 2
-                ),
-            )),
-        }
-    };
-    let original = p
-        .get("original_max_position_embeddings")
-        .and_then(|v| v.as_u64())
-        .map(|v| v as usize)
-        .or(raw.original_max_position_embeddings)
-        .filter(|&v| v > 1)
-        .ok_or_else(|| {
-            Error::config(
-                path,
-                format!("`{field}` of type `{kind}` needs original_max_position_embeddings"),
-            )
-        })?;
-    let factor = p.get("factor").and_then(|v| v.as_f64()).unwrap_or_else(|| {
-        raw.max_position_embeddings.unwrap_or(original) as f64 / original as f64
-    });
-    let attention_factor = match p.get("attention_factor").and_then(|v| v.as_f64()) {
-        Some(a) => a,
-        None if factor <= 1.0 => 1.0,
-        None => (1.0 + factor.ln() / (original as f64).ln()).sqrt(),
-    };
-    let theta = raw
-        .rope_theta
-        .or_else(|| p.get("rope_theta").and_then(|v| v.as_f64()))
-        .unwrap_or(10_000.0);
-    Ok(Some((
-        theta as f32,
-        RopeScaling::LongRope {
-            short_factor: factors("short_factor")?,
-            long_factor: factors("long_factor")?,
-            original_max_position_embeddings: original,
-            attention_factor: attention_factor as f32,
-        },
-    )))
-}
-
-/// Features of each head that RoPE rotates: `partial_rotary_factor` (top level, or in `rope_parameters`) of the
-/// head, as transformers' `int(head_dim * factor)`.
-fn rotary_dim(raw: &LlamaConfig, head_dim: usize, path: &Path) -> Result<usize> {
-    let factor = raw
-        .rope_parameters
-        .as_ref()
-        .and_then(|p| p.get("partial_rotary_factor"))
-        .and_then(|v| v.as_f64())
-        .or(raw.partial_rotary_factor)
-        .unwrap_or(1.0);
-    let dim = (head_dim as f64 * factor) as usize;
-    if !(factor > 0.0 && factor <= 1.0) || dim == 0 || !dim.is_multiple_of(2) {
-        return Err(Error::config(
-            path,
-            format!(
-                "partial_rotary_factor {factor} of head_dim {head_dim} gives {dim} rotated features; it must be in (0, 1] and give an even number"
-            ),
-        ));
-    }
-    Ok(dim)
-}
-
-/// Per-layer sliding windows: transformers 5 lists `layer_types`; Mistral applies `sliding_window` everywhere;
-/// Qwen2/Qwen3 only with `use_sliding_window`, from layer `max_window_layers` on.
+/// Per-layer sliding windows: transformers 5 lists `layer_types`; Mistral and Phi-3 apply `sliding_window`
+/// everywhere; Qwen2/Qwen3 only with `use_sliding_window`, from layer `max_window_layers` on.
 fn sliding_windows(raw: &LlamaConfig, family: Family, layers: usize) -> Vec<Option<usize>> {
     let Some(window) = raw.sliding_window else {
         return vec![None; layers];
     };
-    if let Some(types) = &raw.layer_types {
-        return (0..layers)
-            .map(|i| {
-                (types.get(i).map(String::as_str) == Some("sliding_attention")).then_some(window)
-            })
-            .collect();
+    if let Some(types) = &raw.common.layer_types {
+        return windows_by_type(types, window, layers);
     }
     match family {
-        Family::Mistral | Family::Phi3 => vec![Some(window); layers],
-        Family::Qwen2 | Family::Qwen3 if raw.use_sliding_window == Some(true) => {
+        Family::MISTRAL | Family::PHI3 => vec![Some(window); layers],
+        Family::QWEN2 | Family::QWEN3 if raw.use_sliding_window == Some(true) => {
             let from = raw.max_window_layers.unwrap_or(layers);
             (0..layers).map(|i| (i >= from).then_some(window)).collect()
         }
@@ -288,27 +115,13 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
         let a = format!("{p}.self_attn");
-        let qk_norm = |name: &str| -> Result<Option<Norm>> {
-            if cfg.qk_norm {
-                Ok(Some(Norm::load(
-                    src,
-                    &format!("{a}.{name}"),
-                    hd,
-                    NormKind::Rms,
-                    eps,
-                )?))
-            } else {
-                Ok(None)
-            }
+        let qk_norm = |name: &str| {
+            (cfg.qk_norm == QkNorm::PerHead)
+                .then(|| Norm::load(src, &format!("{a}.{name}"), hd, NormKind::Rms, eps))
+                .transpose()
         };
-        let attn = standard_attention(
-            src,
-            &a,
-            cfg,
-            l,
-            (qk_norm("q_norm")?, qk_norm("k_norm")?),
-            kernels,
-        )?;
+        let norms = (qk_norm("q_norm")?, qk_norm("k_norm")?);
+        let attn = standard_attention(src, &a, cfg, l, norms, kernels)?;
         let (input_norm, post_norm) = llama_norms(src, &p, cfg)?;
         layers.push(Layer {
             input_norm,
@@ -320,33 +133,83 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
             parallel: false,
         });
     }
-    let norm = Norm::load(src, "model.norm", h, NormKind::Rms, eps)?;
-    let lm_head = lm_head(cfg, src, &embed, "lm_head.weight")?;
-    Ok(Parts {
-        embed,
-        layers,
-        norm,
-        lm_head,
-        positions: None,
-    })
+    let final_norm = Norm::load(src, "model.norm", h, NormKind::Rms, eps)?;
+    Parts::new(cfg, src, embed, layers, final_norm, "lm_head.weight")
+}
+
+impl MemoryWeights {
+    /// Random weights for a Llama-family `cfg`, its tensors named as a Llama checkpoint names them
+    /// ([`MemoryWeights::random_tensors`]): the starting point of training, and the model of benchmarks that need a
+    /// shape rather than a trained model. Other families are refused.
+    pub fn random(cfg: &DecoderConfig, dtype: DType, device: &Device, seed: u64) -> Result<Self> {
+        if !matches!(
+            cfg.family,
+            Family::LLAMA | Family::MISTRAL | Family::QWEN2 | Family::QWEN3
+        ) {
+            return Err(Error::InvalidArgument(
+                "random initialisation is for Llama-family models (training and benchmarks)".into(),
+            ));
+        }
+        let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+        let (q, kv) = (
+            cfg.num_attention_heads * cfg.head_dim,
+            cfg.num_key_value_heads * cfg.head_dim,
+        );
+        let mut shapes: Vec<(String, Vec<usize>)> = vec![
+            ("model.embed_tokens.weight".into(), vec![v, h]),
+            ("model.norm.weight".into(), vec![h]),
+        ];
+        if !cfg.tie_word_embeddings {
+            shapes.push(("lm_head.weight".into(), vec![v, h]));
+        }
+        for l in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{l}");
+            let a = format!("{p}.self_attn");
+            shapes.extend([
+                (format!("{p}.input_layernorm.weight"), vec![h]),
+                (format!("{p}.post_attention_layernorm.weight"), vec![h]),
+                (format!("{a}.q_proj.weight"), vec![q, h]),
+                (format!("{a}.k_proj.weight"), vec![kv, h]),
+                (format!("{a}.v_proj.weight"), vec![kv, h]),
+                (format!("{a}.o_proj.weight"), vec![h, q]),
+                (format!("{p}.mlp.gate_proj.weight"), vec![i, h]),
+                (format!("{p}.mlp.up_proj.weight"), vec![i, h]),
+                (format!("{p}.mlp.down_proj.weight"), vec![h, i]),
+            ]);
+            if cfg.qkv_bias {
+                shapes.extend([
+                    (format!("{a}.q_proj.bias"), vec![q]),
+                    (format!("{a}.k_proj.bias"), vec![kv]),
+                    (format!("{a}.v_proj.bias"), vec![kv]),
+                ]);
+            }
+            if cfg.qk_norm == QkNorm::PerHead {
+                shapes.extend([
+                    (format!("{a}.q_norm.weight"), vec![cfg.head_dim]),
+                    (format!("{a}.k_norm.weight"), vec![cfg.head_dim]),
+                ]);
+            }
+        }
+        Self::random_tensors(shapes, dtype, device, seed)
+    }
 }
 
 /// A Llama-family configuration as a Hugging Face `config.json` (transformers 4 layout, which both 4.x and 5.x
-/// read), with the given special token ids.
+/// read), with the given special token ids; `architecture` is the family's `architectures[0]`.
 pub(super) fn hf_json(
     cfg: &DecoderConfig,
     bos_token_id: Option<u32>,
     eos_token_id: Option<u32>,
 ) -> Result<serde_json::Value> {
+    let architecture = cfg.family.architecture();
     let model_type = match cfg.family {
-        Family::Llama => "llama",
-        Family::Mistral => "mistral",
-        Family::Qwen2 => "qwen2",
-        Family::Qwen3 => "qwen3",
-        other => {
+        Family::LLAMA => "llama",
+        Family::MISTRAL => "mistral",
+        Family::QWEN2 => "qwen2",
+        Family::QWEN3 => "qwen3",
+        _ => {
             return Err(Error::InvalidArgument(format!(
-                "saving a {} checkpoint is not supported; creditlens trains Llama-family models",
-                other.architecture()
+                "saving a {architecture} checkpoint is not supported; creditlens trains Llama-family models"
             )));
         }
     };
@@ -372,7 +235,7 @@ pub(super) fn hf_json(
         }
     };
     Ok(serde_json::json!({
-        "architectures": [cfg.family.architecture()],
+        "architectures": [architecture],
         "model_type": model_type,
         "hidden_size": cfg.hidden_size,
         "intermediate_size": cfg.intermediate_size,
@@ -401,6 +264,73 @@ mod tests {
 
     fn parse(json: &str) -> Result<DecoderConfig> {
         DecoderConfig::from_json(json, Path::new("config.json"))
+    }
+
+    const LLAMA: &str = r#"{"architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":128,
+        "vocab_size":100,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
+        "rms_norm_eps":1e-5,"max_position_embeddings":256,"tie_word_embeddings":true}"#;
+
+    #[test]
+    fn llama_defaults() {
+        let c = parse(LLAMA).unwrap();
+        assert_eq!(c.family, Family::LLAMA);
+        assert_eq!(c.head_dim, 16);
+        assert_eq!(c.kv_groups(), 2);
+        assert_eq!(c.rope_theta, 10_000.0);
+        assert_eq!(c.rope_scaling, RopeScaling::Default);
+        assert!(!c.qkv_bias && c.qk_norm == QkNorm::None);
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let err = parse(r#"{"architectures":["LlamaForCausalLM"],"hidden_size":8}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("num_attention_heads"), "{err}");
+    }
+
+    #[test]
+    fn rope_parameters_of_transformers_5() {
+        let json = LLAMA.replace(
+            "\"tie_word_embeddings\":true",
+            r#""rope_parameters":{"rope_type":"llama3","rope_theta":500000.0,"factor":8.0,
+            "low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":32}"#,
+        );
+        let c = parse(&json).unwrap();
+        assert_eq!(c.rope_theta, 500_000.0);
+        assert!(matches!(c.rope_scaling, RopeScaling::Llama3 { factor, .. } if factor == 8.0));
+        assert!(!c.tie_word_embeddings);
+    }
+
+    #[test]
+    fn unsupported_rope_type() {
+        let json = LLAMA.replace(
+            "\"tie_word_embeddings\":true",
+            r#""rope_scaling":{"type":"yarn","factor":4.0}"#,
+        );
+        let err = parse(&json).unwrap_err().to_string();
+        assert!(err.contains("yarn"), "{err}");
+    }
+
+    #[test]
+    fn qwen_quirks() {
+        let q2 = parse(&LLAMA.replace("LlamaForCausalLM", "Qwen2ForCausalLM")).unwrap();
+        assert!(q2.qkv_bias && !q2.o_bias);
+        let q3 = parse(&LLAMA.replace("LlamaForCausalLM", "Qwen3ForCausalLM")).unwrap();
+        assert_eq!(q3.qk_norm, QkNorm::PerHead);
+        assert_eq!(q3.head_dim, 128);
+    }
+
+    #[test]
+    fn hf_json_round_trips() {
+        let json = LLAMA.replace(
+            "\"tie_word_embeddings\":true",
+            r#""tie_word_embeddings":true,"rope_scaling":{"rope_type":"llama3","factor":8.0,
+            "low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":32}"#,
+        );
+        let c = parse(&json).unwrap();
+        let back = parse(&c.to_hf_json(Some(1), Some(2)).unwrap().to_string()).unwrap();
+        assert_eq!(back, c);
     }
 
     const PHI3: &str = r#""architectures":["Phi3ForCausalLM"],"hidden_size":32,"intermediate_size":64,

@@ -1,13 +1,14 @@
 //! Loading causal language models from checkpoint directories and running them over every position.
 
-mod causal_lm;
 pub mod config;
+mod config_json;
 pub mod decoder;
 mod dtype;
 mod gemma;
 pub mod gguf;
 pub mod gguf_arch;
 pub mod gguf_header;
+pub mod gguf_meta;
 mod gpt2;
 mod gpt_neox;
 mod kernels;
@@ -17,15 +18,16 @@ pub mod matrix;
 mod olmo2;
 mod phi3;
 pub mod quantized;
+pub mod registry;
 pub mod rope;
 mod stablelm;
 pub mod weights;
 
-pub use causal_lm::CausalLm;
-pub use config::{DecoderConfig, FAMILIES, Family, MlpKind, NormKind, SUPPORTED_ARCHITECTURES};
+pub use config::{DecoderConfig, Family, MlpKind, NormKind, QkNorm, Shape};
 pub use decoder::{Decoder, Kernels, KvCache};
 pub use dtype::Dtype;
 pub use lora::{AdapterFiles, LoraAdapter, LoraConfig};
+pub use registry::{FAMILIES, FamilySpec};
 pub use weights::{MemoryWeights, ProgressSource, SafetensorsWeights, TensorSource};
 
 use crate::checkpoint::CheckpointFiles;
@@ -54,7 +56,7 @@ pub struct ModelInfo {
     pub context_length: usize,
     /// For a LoRA adapter: what it is and the base checkpoint it was applied to.
     pub adapter: Option<String>,
-    /// Estimated bytes its weights take in memory as held for scoring ([`crate::memory::weight_bytes`]).
+    /// Bytes its weights take in memory as held for scoring (for an unmerged adapter, the adapter's alone).
     pub memory: u64,
     /// Estimated working memory of one forward over 2,048 tokens (or the context, if shorter).
     pub working_memory: u64,
@@ -77,8 +79,14 @@ fn dtype_name(d: DType) -> &'static str {
 }
 
 impl ModelInfo {
-    /// The facts of a model of configuration `cfg` at `path`.
-    fn of(cfg: &DecoderConfig, path: PathBuf, stored_dtype: String, compute: DType) -> Self {
+    /// The facts of a model of configuration `cfg` at `path` whose weights take `memory` bytes.
+    fn of(
+        cfg: &DecoderConfig,
+        path: PathBuf,
+        stored_dtype: String,
+        compute: DType,
+        memory: u64,
+    ) -> Self {
         Self {
             path,
             architecture: cfg.family.architecture().to_string(),
@@ -89,9 +97,8 @@ impl ModelInfo {
             vocab_size: cfg.vocab_size,
             context_length: cfg.max_position_embeddings,
             adapter: None,
-            memory: crate::memory::weight_bytes(cfg, Dtype::from_candle(compute)),
-            working_memory: crate::memory::activation_bytes(
-                cfg,
+            memory,
+            working_memory: cfg.activation_bytes(
                 cfg.max_position_embeddings.min(2048),
                 Dtype::from_candle(compute),
             ),
@@ -135,9 +142,14 @@ impl Model {
             .collect::<Vec<_>>()
             .join("+");
         let decoder = build(&weights)?;
-        weights.check_all_read(&cfg, &files.config)?;
-        let mut info = ModelInfo::of(&cfg, files.dir.clone(), stored, dtype);
-        info.memory = decoder.weight_bytes();
+        weights.check_all_read(&cfg, cfg.family.architecture(), &files.config)?;
+        let info = ModelInfo::of(
+            &cfg,
+            files.dir.clone(),
+            stored,
+            dtype,
+            decoder.weight_bytes(),
+        );
         Ok(Self { decoder, info })
     }
 
@@ -186,8 +198,13 @@ impl Model {
                 cfg.family.architecture(),
                 file.architecture()?
             ),
-            memory: decoder.weight_bytes(),
-            ..ModelInfo::of(&cfg, file.path().to_path_buf(), file.stored_dtypes(), dtype)
+            ..ModelInfo::of(
+                &cfg,
+                file.path().to_path_buf(),
+                file.stored_dtypes(),
+                dtype,
+                decoder.weight_bytes(),
+            )
         };
         Ok(Self { decoder, info })
     }
@@ -249,8 +266,13 @@ impl Model {
     /// Wraps an already built decoder (for models made in code, e.g. by training or benchmarks).
     pub fn from_decoder(decoder: Decoder, path: PathBuf) -> Self {
         let dtype = decoder.dtype();
-        let mut info = ModelInfo::of(decoder.config(), path, dtype_name(dtype).to_string(), dtype);
-        info.memory = decoder.weight_bytes();
+        let info = ModelInfo::of(
+            decoder.config(),
+            path,
+            dtype_name(dtype).to_string(),
+            dtype,
+            decoder.weight_bytes(),
+        );
         Self { decoder, info }
     }
 
@@ -259,13 +281,9 @@ impl Model {
         &self.info
     }
 
-    /// The underlying decoder.
-    pub fn decoder(&self) -> &Decoder {
-        &self.decoder
-    }
-
-    /// The model as the scorer runs it.
-    pub fn lm(&self) -> &dyn CausalLm {
+    /// The decoder that runs the model: one [`Decoder`] runs every family, and scoring, search and training call
+    /// it directly.
+    pub fn lm(&self) -> &Decoder {
         &self.decoder
     }
 

@@ -3,10 +3,16 @@
 //! and RMSNorm on the whole query and key projections (`self_attn.{q,k}_norm`, heads * head_dim wide) before RoPE.
 //! Its config.json is read by the Llama family's reader.
 
+use super::config::Family;
 use super::config::{DecoderConfig, MlpKind, NormKind};
-use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, lm_head, standard_attention};
+use super::decoder::{Kernels, Layer, Norm, Parts, gated_mlp, standard_attention};
 use super::weights::TensorSource;
 use crate::error::Result;
+
+impl Family {
+    /// `Olmo2ForCausalLM`.
+    pub const OLMO2: Family = Family::new("Olmo2ForCausalLM");
+}
 
 /// Loads an OLMo 2 checkpoint's tensors.
 pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Parts> {
@@ -37,12 +43,5 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
         });
     }
     let final_norm = norm("model.norm".into(), h)?;
-    let lm_head = lm_head(cfg, src, &embed, "lm_head.weight")?;
-    Ok(Parts {
-        embed,
-        layers,
-        norm: final_norm,
-        lm_head,
-        positions: None,
-    })
+    Parts::new(cfg, src, embed, layers, final_norm, "lm_head.weight")
 }

@@ -3,12 +3,18 @@
 //! no biases, RoPE on `partial_rotary_factor` of each head, and `sliding_window` (when set) on every layer. Its
 //! config.json is read by the Llama family's reader; `longrope` scaling is refused there by name.
 
+use super::config::Family;
 use super::config::{DecoderConfig, MlpKind, NormKind};
 use super::decoder::{
-    Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, llama_norms, lm_head,
+    Attention, Kernels, Layer, Linear, Mlp, Norm, Parts, Projections, llama_norms,
 };
 use super::weights::TensorSource;
 use crate::error::Result;
+
+impl Family {
+    /// `Phi3ForCausalLM`.
+    pub const PHI3: Family = Family::new("Phi3ForCausalLM");
+}
 
 /// Loads a Phi-3 checkpoint's tensors.
 pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels) -> Result<Parts> {
@@ -77,13 +83,6 @@ pub(super) fn load(cfg: &DecoderConfig, src: &dyn TensorSource, kernels: Kernels
             parallel: false,
         });
     }
-    let norm = Norm::load(src, "model.norm", h, NormKind::Rms, eps)?;
-    let lm_head = lm_head(cfg, src, &embed, "lm_head.weight")?;
-    Ok(Parts {
-        embed,
-        layers,
-        norm,
-        lm_head,
-        positions: None,
-    })
+    let final_norm = Norm::load(src, "model.norm", h, NormKind::Rms, eps)?;
+    Parts::new(cfg, src, embed, layers, final_norm, "lm_head.weight")
 }

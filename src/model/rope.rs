@@ -1,10 +1,207 @@
-//! Rotary position embeddings, with the frequency scalings of transformers' `ROPE_INIT_FUNCTIONS`
-//! (`default`, `linear`, `llama3`, `longrope`). cos/sin are computed for the positions asked, so no table bounds
-//! the length.
+//! Rotary position embeddings: reading them from config.json (`rope_theta` + `rope_scaling` of transformers 4,
+//! `rope_parameters` of transformers 5, the share of each head rotated, Phi-3's LongRoPE), and the inverse
+//! frequencies with the scalings of transformers' `ROPE_INIT_FUNCTIONS` (`default`, `linear`, `llama3`,
+//! `longrope`). cos/sin are computed for the positions asked, so no table bounds the length.
 
 use super::config::{DecoderConfig, RopeScaling};
-use crate::error::Result;
+use super::config_json::Common;
+use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
+use serde_json::Value;
+use std::path::Path;
+
+/// RoPE base and scaling of a family that reads them as transformers' common fields; `default_theta` applies when
+/// config.json gives no base.
+pub(super) fn read(c: &Common, default_theta: f64, path: &Path) -> Result<(f32, RopeScaling)> {
+    parse_rope(
+        c.rope_theta,
+        c.rope_scaling.as_ref(),
+        c.rope_parameters.as_ref(),
+        default_theta,
+        path,
+    )
+}
+
+/// The share of each head that RoPE rotates: `partial_rotary_factor` in `rope_parameters` (transformers 5), else
+/// `top` (the family's top-level field), else `default`.
+pub(super) fn rotary_factor(c: &Common, top: Option<f64>, default: f64) -> f64 {
+    c.rope_parameters
+        .as_ref()
+        .and_then(|p| p.get("partial_rotary_factor"))
+        .and_then(|v| v.as_f64())
+        .or(top)
+        .unwrap_or(default)
+}
+
+/// Features of each head that RoPE rotates, as transformers' `int(head_dim * factor)`: positive and even, with
+/// `factor` in (0, 1]; `field` names the factor in the error.
+pub(super) fn rotary_dim(field: &str, factor: f64, head_dim: usize, path: &Path) -> Result<usize> {
+    let dim = (head_dim as f64 * factor) as usize;
+    if factor == 1.0 && !head_dim.is_multiple_of(2) {
+        return Err(Error::config(
+            path,
+            format!("head_dim {head_dim} is odd; rotary embeddings need an even head_dim"),
+        ));
+    }
+    if !(factor > 0.0 && factor <= 1.0) || dim == 0 || !dim.is_multiple_of(2) {
+        return Err(Error::config(
+            path,
+            format!(
+                "{field} {factor} of head_dim {head_dim} gives {dim} rotated features; it must be in (0, 1] and give an even number"
+            ),
+        ));
+    }
+    Ok(dim)
+}
+
+/// RoPE base and scaling, from `rope_theta` + `rope_scaling` (transformers 4) or `rope_parameters` (transformers 5).
+/// `default_theta` applies when neither gives one.
+pub(super) fn parse_rope(
+    rope_theta: Option<f64>,
+    rope_scaling: Option<&Value>,
+    rope_parameters: Option<&Value>,
+    default_theta: f64,
+    path: &Path,
+) -> Result<(f32, RopeScaling)> {
+    let params = rope_parameters.or(rope_scaling);
+    let theta_in_params = params
+        .and_then(|p| p.get("rope_theta"))
+        .and_then(|v| v.as_f64());
+    let theta = rope_theta.or(theta_in_params).unwrap_or(default_theta) as f32;
+    let Some(params) = params.filter(|p| !p.is_null()) else {
+        return Ok((theta, RopeScaling::Default));
+    };
+    let field = if rope_parameters.is_some() {
+        "rope_parameters"
+    } else {
+        "rope_scaling"
+    };
+    let kind = params
+        .get("rope_type")
+        .or_else(|| params.get("type"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("default");
+    let number = |key: &str| -> Result<f32> {
+        params
+            .get(key)
+            .and_then(|v| v.as_f64())
+            .map(|v| v as f32)
+            .ok_or_else(|| {
+                Error::config(
+                    path,
+                    format!("`{field}` of type `{kind}` needs a numeric `{key}`"),
+                )
+            })
+    };
+    let scaling = match kind {
+        "default" => RopeScaling::Default,
+        "linear" => RopeScaling::Linear {
+            factor: number("factor")?,
+        },
+        "llama3" => RopeScaling::Llama3 {
+            factor: number("factor")?,
+            low_freq_factor: number("low_freq_factor")?,
+            high_freq_factor: number("high_freq_factor")?,
+            original_max_position_embeddings: number("original_max_position_embeddings")? as usize,
+        },
+        other => {
+            return Err(Error::config(
+                path,
+                format!(
+                    "`{field}` type `{other}` is not supported; supported: default, linear, llama3"
+                ),
+            ));
+        }
+    };
+    Ok((theta, scaling))
+}
+
+/// Phi-3's LongRoPE (`rope_type` `longrope`, or the older `su` and `yarn` that transformers reads as it):
+/// `short_factor` and `long_factor` (one per rotated frequency), and `attention_factor`, by default
+/// sqrt(1 + ln(factor) / ln(original)) where `factor` (by default max_position_embeddings / original) exceeds 1;
+/// the original length is in the parameters or `original_max_position_embeddings` (the top-level field). None for
+/// any other RoPE, which [`read`] reads.
+pub(super) fn longrope(
+    c: &Common,
+    original_max_position_embeddings: Option<usize>,
+    rotary_dim: usize,
+    path: &Path,
+) -> Result<Option<(f32, RopeScaling)>> {
+    let field = if c.rope_parameters.is_some() {
+        "rope_parameters"
+    } else {
+        "rope_scaling"
+    };
+    let Some(p) = c
+        .rope_parameters
+        .as_ref()
+        .or(c.rope_scaling.as_ref())
+        .filter(|p| p.is_object())
+    else {
+        return Ok(None);
+    };
+    let kind = p
+        .get("rope_type")
+        .or_else(|| p.get("type"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("default");
+    if !matches!(kind, "longrope" | "su" | "yarn") {
+        return Ok(None);
+    }
+    let factors = |key: &str| -> Result<Vec<f32>> {
+        let list = p.get(key).and_then(|v| v.as_array()).ok_or_else(|| {
+            Error::config(
+                path,
+                format!("`{field}` of type `{kind}` needs a list `{key}`"),
+            )
+        })?;
+        let values: Option<Vec<f32>> = list.iter().map(|v| v.as_f64().map(|x| x as f32)).collect();
+        match values {
+            Some(v) if v.len() == rotary_dim / 2 => Ok(v),
+            _ => Err(Error::config(
+                path,
+                format!(
+                    "`{field}.{key}` must hold {} numbers (one per rotated frequency pair)",
+                    rotary_dim / 2
+                ),
+            )),
+        }
+    };
+    let original = p
+        .get("original_max_position_embeddings")
+        .and_then(|v| v.as_u64())
+        .map(|v| v as usize)
+        .or(original_max_position_embeddings)
+        .filter(|&v| v > 1)
+        .ok_or_else(|| {
+            Error::config(
+                path,
+                format!("`{field}` of type `{kind}` needs original_max_position_embeddings"),
+            )
+        })?;
+    let factor = p
+        .get("factor")
+        .and_then(|v| v.as_f64())
+        .unwrap_or_else(|| c.max_position_embeddings.unwrap_or(original) as f64 / original as f64);
+    let attention_factor = match p.get("attention_factor").and_then(|v| v.as_f64()) {
+        Some(a) => a,
+        None if factor <= 1.0 => 1.0,
+        None => (1.0 + factor.ln() / (original as f64).ln()).sqrt(),
+    };
+    let theta = c
+        .rope_theta
+        .or_else(|| p.get("rope_theta").and_then(|v| v.as_f64()))
+        .unwrap_or(10_000.0);
+    Ok(Some((
+        theta as f32,
+        RopeScaling::LongRope {
+            short_factor: factors("short_factor")?,
+            long_factor: factors("long_factor")?,
+            original_max_position_embeddings: original,
+            attention_factor: attention_factor as f32,
+        },
+    )))
+}
 
 /// Inverse frequencies of one model, ready to rotate queries and keys at any position.
 #[derive(Debug, Clone)]

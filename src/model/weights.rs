@@ -90,12 +90,18 @@ impl SafetensorsWeights {
         &self.stored_dtypes
     }
 
-    /// Refuses weights the model built from `cfg` (read from `config`) left unread: layers beyond
-    /// `num_hidden_layers`, or tensors the configured architecture has no place for. Either means config.json
+    /// Refuses weights the model built from `cfg` (read from `config`, its `architectures[0]` being
+    /// `architecture`) left unread: layers beyond `num_hidden_layers`, or tensors the configured architecture has
+    /// no place for. Either means config.json
     /// does not describe these weights, and the model would compute other numbers than the one trained. Buffers
     /// transformers also skips (rotary `inv_freq`, GPT-2's attention masks, a tied head's copy, TRL's value head)
     /// are allowed.
-    pub fn check_all_read(&self, cfg: &DecoderConfig, config: &Path) -> Result<()> {
+    pub fn check_all_read(
+        &self,
+        cfg: &DecoderConfig,
+        architecture: &str,
+        config: &Path,
+    ) -> Result<()> {
         let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
         let unread: Vec<&String> = {
             let mut v: Vec<&String> = self
@@ -133,7 +139,7 @@ impl SafetensorsWeights {
                  describe these weights (a wrong `architectures`, or a missing option such as `attention_bias`)",
                 file(first),
                 unread.len(),
-                cfg.family.architecture(),
+                architecture,
                 unread
                     .iter()
                     .take(4)
@@ -449,64 +455,15 @@ impl TensorSource for MemoryWeights {
 }
 
 impl MemoryWeights {
-    /// Random weights with the names and shapes `cfg` implies (normal with std 0.02, as transformers'
-    /// `initializer_range`; norms at 1), the same for the same `seed` on every machine. The starting point of
-    /// training, and the model of benchmarks that need a shape rather than a trained model.
-    pub fn random(
-        cfg: &super::DecoderConfig,
+    /// Random tensors of the given names and shapes (normal with std 0.02, as transformers'
+    /// `initializer_range`; norms, the names ending in `norm.weight`, at 1), the same for the same `seed` on every
+    /// machine. A family's file lists its names (`MemoryWeights::random` for the Llama family).
+    pub(super) fn random_tensors(
+        shapes: Vec<(String, Vec<usize>)>,
         dtype: DType,
         device: &Device,
         seed: u64,
     ) -> Result<Self> {
-        use super::Family;
-        if !matches!(
-            cfg.family,
-            Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3
-        ) {
-            return Err(Error::InvalidArgument(
-                "random initialisation is for Llama-family models (training and benchmarks)".into(),
-            ));
-        }
-        let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
-        let (q, kv) = (
-            cfg.num_attention_heads * cfg.head_dim,
-            cfg.num_key_value_heads * cfg.head_dim,
-        );
-        let mut shapes: Vec<(String, Vec<usize>)> = vec![
-            ("model.embed_tokens.weight".into(), vec![v, h]),
-            ("model.norm.weight".into(), vec![h]),
-        ];
-        if !cfg.tie_word_embeddings {
-            shapes.push(("lm_head.weight".into(), vec![v, h]));
-        }
-        for l in 0..cfg.num_hidden_layers {
-            let p = format!("model.layers.{l}");
-            let a = format!("{p}.self_attn");
-            shapes.extend([
-                (format!("{p}.input_layernorm.weight"), vec![h]),
-                (format!("{p}.post_attention_layernorm.weight"), vec![h]),
-                (format!("{a}.q_proj.weight"), vec![q, h]),
-                (format!("{a}.k_proj.weight"), vec![kv, h]),
-                (format!("{a}.v_proj.weight"), vec![kv, h]),
-                (format!("{a}.o_proj.weight"), vec![h, q]),
-                (format!("{p}.mlp.gate_proj.weight"), vec![i, h]),
-                (format!("{p}.mlp.up_proj.weight"), vec![i, h]),
-                (format!("{p}.mlp.down_proj.weight"), vec![h, i]),
-            ]);
-            if cfg.qkv_bias {
-                shapes.extend([
-                    (format!("{a}.q_proj.bias"), vec![q]),
-                    (format!("{a}.k_proj.bias"), vec![kv]),
-                    (format!("{a}.v_proj.bias"), vec![kv]),
-                ]);
-            }
-            if cfg.qk_norm {
-                shapes.extend([
-                    (format!("{a}.q_norm.weight"), vec![cfg.head_dim]),
-                    (format!("{a}.k_norm.weight"), vec![cfg.head_dim]),
-                ]);
-            }
-        }
         let mut tensors = HashMap::new();
         let mut normal = Normal::new(seed);
         for (name, shape) in shapes {

@@ -1,5 +1,6 @@
 //! The scores creditlens reports, with the JSON schema of `creditlens score` (documented in the README).
 
+use super::reward::implicit_reward;
 pub use crate::tokenize::PromptToken;
 use serde::{Deserialize, Serialize};
 
@@ -105,11 +106,11 @@ impl ResponseScore {
     pub fn set_beta(&mut self, beta: f64) {
         let mut cum = 0.0;
         for t in &mut self.tokens {
-            t.reward = beta * (t.logp_policy - t.logp_reference);
+            t.reward = implicit_reward(beta, t.logp_policy, t.logp_reference);
             cum += t.reward;
             t.cum_reward = cum;
         }
-        self.reward = beta * (self.logp_policy - self.logp_reference);
+        self.reward = implicit_reward(beta, self.logp_policy, self.logp_reference);
     }
 
     /// Labelled spans of the response's own text moved onto `text`: for a conversation, whose `text` is the

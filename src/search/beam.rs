@@ -6,7 +6,7 @@
 
 use super::{Candidate, Progress, SearchSettings};
 use crate::error::{Error, Result};
-use crate::model::{CausalLm, KvCache};
+use crate::model::{Decoder, KvCache};
 use candle_core::{D, DType, Tensor};
 
 /// A running beam: its generated ids, each one's log-prob, and their f32 sum (as transformers accumulates it).
@@ -27,7 +27,7 @@ struct Step {
 }
 
 /// The log-softmax rows `(rows, vocab)` of the last position of `hidden` `(rows, t, hidden)`, in f32.
-fn last_log_probs(lm: &dyn CausalLm, hidden: &Tensor) -> Result<Vec<Vec<f32>>> {
+fn last_log_probs(lm: &Decoder, hidden: &Tensor) -> Result<Vec<Vec<f32>>> {
     let t = hidden.dim(1)?;
     let last = hidden.narrow(1, t - 1, 1)?.squeeze(1)?;
     let logits = lm.logits(&last)?.to_dtype(DType::F32)?;
@@ -86,7 +86,7 @@ fn finish(beam: &Beam, step: &Step, alpha: f32, eos: bool) -> Candidate {
 /// (up to `beams` of them). `progress` is told each step and may stop the search: the hypotheses found so far
 /// and the running beams are then returned (the latter unfinished), best first.
 pub fn beam_search(
-    lm: &dyn CausalLm,
+    lm: &Decoder,
     prompt: &[u32],
     settings: &SearchSettings,
     progress: &mut dyn Progress,

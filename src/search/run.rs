@@ -6,7 +6,7 @@ use super::sample::SampleSettings;
 use super::{Candidate, Progress, SearchSettings, beam_search, sample};
 use crate::chat::{Message, RenderOptions};
 use crate::error::{Error, Result};
-use crate::model::{CausalLm, Decoder};
+use crate::model::Decoder;
 use crate::score::{ResponseScore, Scorer};
 use crate::tokenize::{EncodedSequence, ScoredToken, TextTokenizer};
 use serde::{Deserialize, Serialize};
@@ -133,12 +133,12 @@ impl<'a> Searcher<'a> {
     /// every projection for one token per beam).
     pub fn new(scorer: &'a Scorer) -> Result<Self> {
         let eos = eos_ids(&scorer.policy().info().path, scorer.tokenizer());
-        let dense = scorer.policy().decoder().densified()?;
+        let dense = scorer.policy().lm().densified()?;
         Ok(Self { scorer, eos, dense })
     }
 
     /// The policy the search decodes with.
-    pub fn policy(&self) -> &dyn CausalLm {
+    pub fn policy(&self) -> &Decoder {
         match &self.dense {
             Some(d) => d,
             None => self.scorer.policy().lm(),

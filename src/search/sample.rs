@@ -4,7 +4,7 @@
 
 use super::{Candidate, Progress, SearchSettings};
 use crate::error::Result;
-use crate::model::CausalLm;
+use crate::model::Decoder;
 use candle_core::{D, DType, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 
@@ -56,7 +56,7 @@ impl SampleSettings {
 /// (`settings.beams` is not used). Candidates come in the order drawn, scored like beam hypotheses
 /// (`sum / length^alpha`). `progress` may stop the draw: the continuations so far are returned.
 pub fn sample(
-    lm: &dyn CausalLm,
+    lm: &Decoder,
     prompt: &[u32],
     settings: &SearchSettings,
     sampling: &SampleSettings,
@@ -130,7 +130,7 @@ pub fn sample(
 }
 
 /// The f32 logits `(rows, vocab)` of the last position of `hidden` `(rows, t, hidden)`.
-fn last_logits(lm: &dyn CausalLm, hidden: &Tensor) -> Result<Tensor> {
+fn last_logits(lm: &Decoder, hidden: &Tensor) -> Result<Tensor> {
     let t = hidden.dim(1)?;
     let last = hidden.narrow(1, t - 1, 1)?.squeeze(1)?;
     Ok(lm.logits(&last)?.to_dtype(DType::F32)?)

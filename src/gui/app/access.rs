@@ -1,78 +1,11 @@
-//! What the views and tests may read of the state, and [`App::apply`], where the user's requests change it.
+//! What the views and tests may read of the state.
 
 use super::*;
-use crate::gui::action::Action;
 
 impl App {
-    /// Carries out one request.
-    pub fn apply(&mut self, action: Action) {
-        match action {
-            Action::Browse(purpose) => self.open_dialog(purpose),
-            Action::DialogAnswered { purpose, answer } => self.dialog_answered(purpose, answer),
-            Action::Load => self.load_models(None),
-            Action::OpenModels { policy, reference } => {
-                self.form.policy = policy.display().to_string();
-                if let Some(r) = reference {
-                    self.form.reference = r.display().to_string();
-                }
-                self.load_models(None);
-            }
-            Action::SettingsChanged => self.apply_settings(),
-            Action::BetaChanged => self.apply_beta(),
-            Action::SetBeta(beta) => {
-                self.settings.beta = beta;
-                self.apply_beta();
-            }
-            Action::SetMetric(metric) => self.settings.metric = metric,
-            Action::HoldWord(word) => {
-                if let Some(d) = &mut self.dataset {
-                    d.set_holding(word);
-                }
-            }
-            Action::SetUnit(unit) => {
-                if unit != self.settings.unit {
-                    self.settings.unit = unit;
-                    self.pinned = None;
-                }
-            }
-            Action::OpenData(path) => self.open_data(&path),
-            Action::SelectRow(row) => self.select_row(row),
-            Action::StepRow(delta) => self.step_row(delta),
-            Action::Pin(pin) => self.pinned = pin,
-            Action::Rescore => self.rescore_now(),
-            Action::CancelDataset => {
-                if let Some(d) = &self.dataset {
-                    d.job.cancel();
-                }
-            }
-            Action::CancelDrift => self.drift_job.cancel(),
-            Action::Export { overwrite } => self.run_export(overwrite),
-            Action::OpenSearch => {
-                self.search.open = true;
-                if self.search.prompt.trim().is_empty() {
-                    self.search.prompt = self.editor.prompt.clone();
-                    self.search.chat = self.editor.chat;
-                }
-            }
-            Action::SearchShownPrompt => {
-                self.search.prompt = self.editor.prompt.clone();
-                self.search.chat = self.editor.chat;
-            }
-            Action::RunSearch => self.start_search(),
-            Action::CancelSearch => self.search.job.cancel(),
-            Action::ShowCandidate { run, candidate } => self.show_candidate((run, candidate), None),
-            Action::CompareCandidates { a, b } => self.show_candidate(a, Some(b)),
-        }
-    }
-
     /// The Search window's state.
     pub fn search(&self) -> &SearchState {
         &self.search
-    }
-
-    /// The Search window's form (prompt, widths, lengths), as typed.
-    pub fn search_mut(&mut self) -> &mut SearchState {
-        &mut self.search
     }
 
     /// Shows search candidate `a` in the heatmap, or with `b` as a pair (`a` as chosen); the editor gets their
@@ -86,18 +19,18 @@ impl App {
         match run.record(a.1, other, self.settings.beta) {
             Ok(score) => {
                 self.keep_edits();
-                self.selected_row = None;
-                self.editor.prompt = prompt;
-                self.editor.chat = false;
-                self.editor.conversation = None;
-                self.editor.error_spans.clear();
-                self.editor.dirty_since = None;
+                self.record.selected_row = None;
+                self.record.editor.prompt = prompt;
+                self.record.editor.chat = false;
+                self.record.editor.conversation = None;
+                self.record.editor.error_spans.clear();
+                self.record.editor.dirty_since = None;
                 match &score {
                     RecordScore::Pair(p) => {
-                        self.editor.chosen = p.chosen.text.clone();
-                        self.editor.rejected = p.rejected.text.clone();
+                        self.record.editor.chosen = p.chosen.text.clone();
+                        self.record.editor.rejected = p.rejected.text.clone();
                     }
-                    RecordScore::Unpaired(u) => self.editor.chosen = u.response.text.clone(),
+                    RecordScore::Unpaired(u) => self.record.editor.chosen = u.response.text.clone(),
                 }
                 self.show_score(score);
                 self.search.shown = Some(a);
@@ -107,8 +40,8 @@ impl App {
     }
 
     /// Starts the search typed in the Search window on a worker.
-    fn start_search(&mut self) {
-        let Some(l) = &self.loaded else {
+    pub(super) fn start_search(&mut self) {
+        let Some(l) = &self.models.loaded else {
             self.search.job.fail("load the models first");
             return;
         };
@@ -141,12 +74,12 @@ impl App {
 
     /// What the heatmaps show: the shown scores per token, or per word (`Settings::unit`).
     pub fn displayed(&self) -> Option<Arc<RecordScore>> {
-        let shown = self.shown.as_ref()?;
+        let shown = self.record.shown.as_ref()?;
         if self.settings.unit == crate::words::Unit::Token {
             return Some(shown.clone());
         }
         let key = Arc::as_ptr(shown) as usize;
-        let mut cache = self.shown_words.borrow_mut();
+        let mut cache = self.record.shown_words.borrow_mut();
         match cache.as_ref() {
             Some((k, w)) if *k == key => Some(w.clone()),
             _ => {
@@ -166,7 +99,7 @@ impl App {
         if self.settings.unit == crate::words::Unit::Token {
             return Vec::new();
         }
-        let Some(shown) = self.shown.as_ref() else {
+        let Some(shown) = self.record.shown.as_ref() else {
             return Vec::new();
         };
         let responses = shown.responses();
@@ -186,13 +119,13 @@ impl App {
 
     /// Shows a score computed elsewhere (a search candidate, a benchmark's large response) until the next edit.
     pub fn show_score(&mut self, score: RecordScore) {
-        self.editor.pair = matches!(score, RecordScore::Pair(_));
-        self.diff = match &score {
+        self.record.editor.pair = matches!(score, RecordScore::Pair(_));
+        self.record.diff = match &score {
             RecordScore::Pair(p) => differing_spans(&p.chosen.text, &p.rejected.text),
             RecordScore::Unpaired(_) => DiffSpans::default(),
         };
-        self.pinned = None;
-        self.shown = Some(Arc::new(score));
+        self.record.pinned = None;
+        self.record.shown = Some(Arc::new(score));
     }
 
     /// Puts `dataset` (scored or not) in the table in place of the open data file, cancelling its scoring.
@@ -200,8 +133,8 @@ impl App {
         if let Some(d) = &self.dataset {
             d.job.cancel();
         }
-        self.edits.clear();
-        self.selected_row = None;
+        self.record.edits.clear();
+        self.record.selected_row = None;
         self.dataset = Some(dataset);
     }
 
@@ -212,52 +145,52 @@ impl App {
 
     /// The model path fields as typed.
     pub fn form(&self) -> &ModelForm {
-        &self.form
+        &self.models.form
     }
 
     /// The loaded models.
     pub fn loaded(&self) -> Option<&Loaded> {
-        self.loaded.as_ref()
+        self.models.loaded.as_ref()
     }
 
     /// Whether a load is running.
     pub fn is_loading(&self) -> bool {
-        self.load.running()
+        self.models.load.running()
     }
 
     /// Share of the running load done (0 to 1).
     pub fn load_progress(&self) -> Option<f32> {
-        self.load.progress()
+        self.models.load.progress()
     }
 
     /// Why the last load failed.
     pub fn load_error(&self) -> Option<&str> {
-        self.load.error()
+        self.models.load.error()
     }
 
     /// The text being inspected.
     pub fn editor(&self) -> &Editor {
-        &self.editor
+        &self.record.editor
     }
 
-    /// The text being inspected, to type into (scored after [`Action::Rescore`] or the debounce).
-    pub fn editor_mut(&mut self) -> &mut Editor {
-        &mut self.editor
+    /// How long the shown scores took, and what they reused of the scoring before.
+    pub fn timing(&self) -> Option<Timing> {
+        self.record.timing
     }
 
     /// The scores of the shown text.
     pub fn shown(&self) -> Option<&RecordScore> {
-        self.shown.as_deref()
+        self.record.shown.as_deref()
     }
 
     /// Whether the shown text is being scored.
     pub fn is_scoring(&self) -> bool {
-        self.scoring.running()
+        self.record.scoring.running()
     }
 
     /// Why the shown text could not be scored.
     pub fn score_error(&self) -> Option<&str> {
-        self.scoring.error()
+        self.record.scoring.error()
     }
 
     /// The open data file.
@@ -265,34 +198,29 @@ impl App {
         self.dataset.as_ref()
     }
 
-    /// The open data file, to sort, filter and search (the table's own controls).
-    pub fn dataset_mut(&mut self) -> Option<&mut Dataset> {
-        self.dataset.as_mut()
-    }
-
     /// The selected record of the data file.
     pub fn selected_row(&self) -> Option<usize> {
-        self.selected_row
+        self.record.selected_row
     }
 
     /// The pinned token (response, token index).
     pub fn pinned(&self) -> Option<(usize, usize)> {
-        self.pinned
+        self.record.pinned
     }
 
     /// Training checkpoints of the policy (for drift).
     pub fn checkpoints(&self) -> &[TrainingCheckpoint] {
-        &self.checkpoints
+        &self.drift.checkpoints
     }
 
     /// Drift points received so far.
     pub fn drift(&self) -> &[DriftPoint] {
-        &self.drift
+        &self.drift.points
     }
 
     /// Whether the drift computation runs.
     pub fn drift_running(&self) -> bool {
-        self.drift_job.running()
+        self.drift.job.running()
     }
 
     /// The export window's state.
@@ -300,66 +228,67 @@ impl App {
         &self.export
     }
 
-    /// The export window's fields (format, path), as the user sets them.
-    pub fn export_mut(&mut self) -> &mut ExportState {
-        &mut self.export
-    }
-
     /// creditlens' own file chooser, when open.
-    pub fn file_browser(&self) -> Option<&FileBrowser> {
-        self.browser.as_ref()
+    pub fn file_browser(&self) -> Option<FileBrowser> {
+        self.files.browser?;
+        file_browser::stored(&self.ctx)
     }
 
     /// The settings to save now, when they changed since the last time this was asked.
     /// (At most one save a second: dragging beta does not write the file at every frame.)
     pub fn take_settings_to_save(&mut self) -> Option<Settings> {
-        if self.settings == self.saved_settings.0 {
+        if self.settings == self.status.saved_settings.0 {
             return None;
         }
-        let since = self.saved_settings.1.elapsed();
+        let since = self.status.saved_settings.1.elapsed();
         if since < SAVE_EVERY {
             self.ctx.request_repaint_after(SAVE_EVERY - since);
             return None;
         }
-        self.saved_settings = (self.settings.clone(), Instant::now());
+        self.status.saved_settings = (self.settings.clone(), Instant::now());
         Some(self.settings.clone())
     }
 
     /// The status line.
     pub fn notice(&self) -> Option<&str> {
-        self.notice.as_deref()
+        self.status.notice.as_deref()
     }
 
     /// Frames drawn so far.
     pub fn frames(&self) -> u64 {
-        self.frames
+        self.view.frames
     }
 
     /// Height given to the heatmaps in the last frame.
     pub fn heatmap_height(&self) -> f32 {
-        self.heatmap_height
+        self.view.heatmap_height.get()
     }
 
     /// Height of the plots panel's content in the last frame.
     pub fn plots_height(&self) -> f32 {
-        self.plots_height
+        self.view.plots_height.get()
     }
 
     /// Where the window's parts were drawn in the last frame.
     pub fn layout(&self) -> LayoutRects {
-        self.layout
+        self.view.rects.get()
     }
 
     /// Where token `token` of response `response` (0 = chosen or the single response, 1 = rejected) was drawn in
     /// the last frame, cut to what was visible in the window; `None` when it was not visible.
     pub fn token_rect(&self, response: usize, token: usize) -> Option<egui::Rect> {
-        let r = self.caches.get(response)?.visible_rect(token)?;
-        let r = r.intersect(self.layout.centre);
+        let r = self
+            .record
+            .caches
+            .get(response)?
+            .borrow()
+            .visible_rect(token)?;
+        let r = r.intersect(self.view.rects.get().centre);
         r.is_positive().then_some(r)
     }
 
     /// Height of the text editor in the last frame.
     pub fn editor_height(&self) -> f32 {
-        self.editor_height
+        self.view.editor_height.get()
     }
 }

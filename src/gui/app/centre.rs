@@ -6,13 +6,33 @@ use super::*;
 pub(super) const MIN_HEATMAP: f32 = 220.0;
 
 impl App {
+    /// How long the shown scores took ("scored in 0.12 s"), with what they reused of the scoring before on hover.
+    fn timing_label(&self, ui: &mut Ui) {
+        let Some(t) = self.record.timing else {
+            return;
+        };
+        let total = t.reuse.computed + t.reuse.reused;
+        let text = if t.reuse.reused > 0 {
+            format!(
+                "rescored in {:.2} s ({} of {} positions reused)",
+                t.seconds, t.reuse.reused, total
+            )
+        } else {
+            format!("scored in {:.2} s", t.seconds)
+        };
+        ui.weak(text).on_hover_text(
+            "An edit reruns both models from its first changed token only; the prompt's and the unchanged \
+             start's keys and values are kept from the scoring before (same numbers as scoring from scratch).",
+        );
+    }
+
     /// The colour scale over the shown tokens (computed once per shown record, metric and mode).
     pub fn scale(&self) -> Scale {
         let metric = self.settings.metric;
         let mode = self.settings.scale;
         let displayed = self.displayed();
         let key = displayed.as_ref().map_or(0, |s| Arc::as_ptr(s) as usize);
-        if let Some((k, m, md, scale)) = *self.scale_cache.borrow()
+        if let Some((k, m, md, scale)) = *self.record.scale_cache.borrow()
             && k == key
             && m == metric
             && md == mode
@@ -26,7 +46,7 @@ impl App {
                 .flat_map(|s| s.responses())
                 .flat_map(|(_, r)| r.tokens.iter().map(move |t| metric.value(t))),
         );
-        *self.scale_cache.borrow_mut() = Some((key, metric, mode, scale));
+        *self.record.scale_cache.borrow_mut() = Some((key, metric, mode, scale));
         scale
     }
 
@@ -36,7 +56,7 @@ impl App {
         let Some(word) = self.dataset.as_ref().and_then(|d| d.holding.as_deref()) else {
             return Vec::new();
         };
-        let Some(shown) = self.shown.as_ref() else {
+        let Some(shown) = self.record.shown.as_ref() else {
             return Vec::new();
         };
         let responses = shown.responses();
@@ -55,57 +75,62 @@ impl App {
 
     /// The centre scrolls as a whole, so the heatmaps (at least [`MIN_HEATMAP`] tall) are always reachable, however
     /// long the prompt or small the window.
-    pub(super) fn centre(&mut self, ui: &mut Ui) {
+    pub(super) fn centre(&self, ui: &mut Ui) -> Vec<Action> {
         let view = ui.available_rect_before_wrap();
-        self.layout.centre = view;
+        let mut rects = self.view.rects.get();
+        rects.centre = view;
+        self.view.rects.set(rects);
         egui::ScrollArea::vertical()
             .id_salt("centre-scroll")
             .auto_shrink([false, false])
-            .show(ui, |ui| self.centre_body(ui, view));
+            .show(ui, |ui| self.centre_body(ui, view))
+            .inner
     }
 
-    pub(super) fn centre_body(&mut self, ui: &mut Ui, view: egui::Rect) {
+    /// The editor, the scores and the heatmaps; what the user asked for (edits, a pinned token).
+    pub(super) fn centre_body(&self, ui: &mut Ui, view: egui::Rect) -> Vec<Action> {
+        let mut actions = Vec::new();
         let top = ui.cursor().top();
         egui::CollapsingHeader::new("Prompt and responses (edit to rescore)")
             .default_open(true)
-            .show(ui, |ui| self.editor_ui(ui));
-        self.editor_height = ui.cursor().top() - top;
-        if let Some(e) = self.load.error()
-            && self.loaded.is_none()
+            .show(ui, |ui| actions.extend(self.editor_ui(ui)));
+        self.view.editor_height.set(ui.cursor().top() - top);
+        if let Some(e) = self.models.load.error()
+            && self.models.loaded.is_none()
         {
             ui.colored_label(
                 ui.visuals().error_fg_color,
                 format!("Models not loaded: {e}"),
             );
         }
-        if let Some(e) = self.scoring.error() {
+        if let Some(e) = self.record.scoring.error() {
             ui.colored_label(
                 ui.visuals().error_fg_color,
                 format!("Cannot score this text: {e}"),
             );
         }
         let Some(shown) = self.displayed() else {
-            if self.editor.is_blank() && !self.load.running() {
-                ui.weak(if self.editor.pair {
+            if self.record.editor.is_blank() && !self.models.load.running() {
+                ui.weak(if self.record.editor.pair {
                     "Type a response in chosen and rejected (or open a data file) to see each token's reward."
                 } else {
                     "Type a response (or open a data file) to see each token's reward."
                 });
             }
-            if self.load.running() || self.scoring.running() {
+            if self.models.load.running() || self.record.scoring.running() {
                 ui.horizontal(|ui| {
                     ui.spinner();
-                    ui.label(if self.load.running() {
+                    ui.label(if self.models.load.running() {
                         format!(
                             "loading models… {:.0}%",
-                            self.load.progress().unwrap_or(0.0) * 100.0
+                            self.models.load.progress().unwrap_or(0.0) * 100.0
                         )
                     } else {
                         "scoring…".to_string()
                     });
                 });
             }
-            return;
+            return actions;
         };
         if let RecordScore::Pair(p) = shown.as_ref() {
             ui.horizontal_wrapped(|ui| {
@@ -132,25 +157,35 @@ impl App {
                 } else {
                     "= reward ties (policy and reference agree)"
                 });
-                if self.scoring.running() {
+                self.timing_label(ui);
+                if self.record.scoring.running() {
                     ui.spinner();
                 }
             });
-        } else if self.scoring.running() {
-            ui.spinner();
+        } else {
+            ui.horizontal(|ui| {
+                self.timing_label(ui);
+                if self.record.scoring.running() {
+                    ui.spinner();
+                }
+            });
         }
-        super::super::prompt_view::prompt_tokens(ui, shown.prompt_tokens(), self.editor.chat);
+        super::super::prompt_view::prompt_tokens(
+            ui,
+            shown.prompt_tokens(),
+            self.record.editor.chat,
+        );
         let scale = self.scale();
         let metric = self.settings.metric;
         let theme = self.settings.theme;
         let responses = shown.responses();
         let used = ui.cursor().top() - top;
         let height = (view.height() - used - 30.0).max(MIN_HEATMAP);
-        self.heatmap_height = height;
+        self.view.heatmap_height.set(height);
         let mut clicked = None;
         let n = responses.len();
-        let error_spans = self.editor.error_spans.clone();
-        let diff = self.diff.clone();
+        let error_spans = self.record.editor.error_spans.clone();
+        let diff = self.record.diff.clone();
         ui.columns(n, |cols| {
             for (k, (name, r)) in responses.iter().enumerate() {
                 let ui = &mut cols[k];
@@ -194,16 +229,16 @@ impl App {
                     theme,
                     error_spans: &errors,
                     diff_spans: &diffs,
-                    pinned: self.pinned.filter(|(s, _)| *s == k).map(|(_, i)| i),
+                    pinned: self.record.pinned.filter(|(s, _)| *s == k).map(|(_, i)| i),
                     max_height: height,
                 };
-                if let Some(i) = chips.show(ui, &mut self.caches[k]) {
+                if let Some(i) = chips.show(ui, &mut self.record.caches[k].borrow_mut()) {
                     clicked = Some((k, i));
                 }
             }
         });
         if clicked.is_some() {
-            self.pinned = clicked;
+            actions.push(Action::Pin(clicked));
         }
         let templated = responses
             .iter()
@@ -218,5 +253,6 @@ impl App {
         } else if templated {
             ui.weak("dashed: special or chat-template token · hover a token for its numbers, click to pin");
         }
+        actions
     }
 }

@@ -4,23 +4,25 @@ use super::*;
 use crate::words::Unit;
 
 impl App {
-    pub(super) fn menu_bar(&mut self, ui: &mut Ui) {
+    /// The menu bar; what the user asked for.
+    pub(super) fn menu_bar(&self, ui: &mut Ui) -> Vec<Action> {
+        let mut actions = Vec::new();
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 if ui.button("Open policy…").clicked() {
-                    self.open_dialog(Purpose::Policy);
+                    actions.push(Action::Browse(Purpose::Policy));
                     ui.close();
                 }
                 if ui.button("Open reference…").clicked() {
-                    self.open_dialog(Purpose::Reference);
+                    actions.push(Action::Browse(Purpose::Reference));
                     ui.close();
                 }
                 if ui.button("Open policy GGUF file…").clicked() {
-                    self.open_dialog(Purpose::PolicyFile);
+                    actions.push(Action::Browse(Purpose::PolicyFile));
                     ui.close();
                 }
                 if ui.button("Open reference GGUF file…").clicked() {
-                    self.open_dialog(Purpose::ReferenceFile);
+                    actions.push(Action::Browse(Purpose::ReferenceFile));
                     ui.close();
                 }
                 if ui
@@ -30,7 +32,7 @@ impl App {
                     )
                     .clicked()
                 {
-                    self.open_dialog(Purpose::Data);
+                    actions.push(Action::Browse(Purpose::Data));
                     ui.close();
                 }
                 ui.menu_button("Recent data", |ui| {
@@ -40,7 +42,7 @@ impl App {
                     }
                     for p in recent {
                         if ui.button(p.display().to_string()).clicked() {
-                            self.open_data(&p);
+                            actions.push(Action::OpenData(p.clone()));
                             ui.close();
                         }
                     }
@@ -53,7 +55,7 @@ impl App {
                     )
                     .clicked()
                 {
-                    self.export.open = true;
+                    actions.push(Action::OpenExport(true));
                     ui.close();
                 }
                 if ui
@@ -63,7 +65,7 @@ impl App {
                     )
                     .clicked()
                 {
-                    self.apply(Action::OpenSearch);
+                    actions.push(Action::OpenSearch);
                     ui.close();
                 }
                 ui.separator();
@@ -80,19 +82,19 @@ impl App {
                     )
                     .clicked()
                 {
-                    self.toggle_theme(ui.ctx());
+                    actions.push(Action::ToggleTheme);
                     ui.close();
                 }
                 let side = egui::Button::selectable(self.settings.show_side, "Side panel")
                     .shortcut_text(ui.ctx().format_shortcut(&SIDE));
                 if ui.add(side).clicked() {
-                    self.settings.show_side = !self.settings.show_side;
+                    actions.push(Action::ToggleSide);
                     ui.close();
                 }
                 let plots = egui::Button::selectable(self.settings.show_plots, "Plots panel")
                     .shortcut_text(ui.ctx().format_shortcut(&PLOTS));
                 if ui.add(plots).clicked() {
-                    self.settings.show_plots = !self.settings.show_plots;
+                    actions.push(Action::TogglePlots);
                     ui.close();
                 }
             });
@@ -111,9 +113,9 @@ impl App {
                         .on_hover_text(summary.1);
                     ui.separator();
                 }
-                if let Some(n) = &self.notice {
+                if let Some(n) = &self.status.notice {
                     let text = egui::RichText::new(n);
-                    let text = if self.notice_is_error {
+                    let text = if self.status.notice_is_error {
                         text.color(ui.visuals().error_fg_color)
                     } else {
                         text.weak()
@@ -122,11 +124,12 @@ impl App {
                 }
             });
         });
+        actions
     }
 
     /// The models open and the beta in force: a short line (the folder names) and the full paths.
     fn models_summary(&self) -> Option<(String, String)> {
-        let l = self.loaded.as_ref()?;
+        let l = self.models.loaded.as_ref()?;
         let name = |p: &Path| {
             p.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -148,7 +151,8 @@ impl App {
     }
 
     /// One line, whatever the metric or the window's width: the colour bar gives up width first.
-    pub(super) fn toolbar(&mut self, ui: &mut Ui) {
+    pub(super) fn toolbar(&self, ui: &mut Ui) -> Vec<Action> {
+        let mut actions = Vec::new();
         ui.horizontal(|ui| {
             if ui
                 .button("Search…")
@@ -157,7 +161,7 @@ impl App {
                 )
                 .clicked()
             {
-                self.apply(Action::OpenSearch);
+                actions.push(Action::OpenSearch);
             }
             ui.separator();
             ui.label("colour by");
@@ -166,8 +170,13 @@ impl App {
                 .selected_text(self.settings.metric.label())
                 .show_ui(ui, |ui| {
                     for m in Metric::ALL {
-                        ui.selectable_value(&mut self.settings.metric, m, m.label())
-                            .on_hover_text(m.description());
+                        if ui
+                            .selectable_label(self.settings.metric == m, m.label())
+                            .on_hover_text(m.description())
+                            .clicked()
+                        {
+                            actions.push(Action::SetMetric(m));
+                        }
                     }
                 })
                 .response
@@ -185,7 +194,7 @@ impl App {
                     .on_hover_text(tip)
                     .clicked()
                 {
-                    self.apply(Action::SetUnit(unit));
+                    actions.push(Action::SetUnit(unit));
                 }
             }
             ui.separator();
@@ -197,7 +206,7 @@ impl App {
                 )
                 .clicked()
             {
-                self.settings.scale = ScaleMode::Robust(98.0);
+                actions.push(Action::SetScale(ScaleMode::Robust(98.0)));
             }
             let current = self.scale().limit;
             if ui
@@ -208,16 +217,22 @@ impl App {
                 .clicked()
                 && robust
             {
-                self.settings.scale = ScaleMode::Fixed(current);
+                actions.push(Action::SetScale(ScaleMode::Fixed(current)));
             }
-            if let ScaleMode::Fixed(v) = &mut self.settings.scale {
-                ui.add(
-                    egui::DragValue::new(v)
-                        .range(1e-6..=1e6)
-                        .speed(0.01)
-                        .prefix("±"),
-                )
-                .on_hover_text("Values at ± this limit reach the ends of the colormap");
+            if let ScaleMode::Fixed(v) = self.settings.scale {
+                let mut limit = v;
+                if ui
+                    .add(
+                        egui::DragValue::new(&mut limit)
+                            .range(1e-6..=1e6)
+                            .speed(0.01)
+                            .prefix("±"),
+                    )
+                    .on_hover_text("Values at ± this limit reach the ends of the colormap")
+                    .changed()
+                {
+                    actions.push(Action::SetScale(ScaleMode::Fixed(limit)));
+                }
             }
             ui.separator();
             // What the bar's numbers and caption take; the bar gets the rest, between 60 and 220 px.
@@ -225,5 +240,6 @@ impl App {
             let bar = (ui.available_width() - caption).clamp(60.0, 220.0);
             colour_bar(ui, self.settings.metric, current, self.settings.theme, bar);
         });
+        actions
     }
 }

@@ -144,45 +144,50 @@ pub(super) fn bounded_text(
 impl App {
     /// The selected row's record as the data file has it.
     pub(super) fn selected_record(&self) -> Option<&Record> {
-        let row = self.selected_row?;
+        let row = self.record.selected_row?;
         self.dataset.as_ref()?.rows.get(row)?.record.as_ref().ok()
     }
 
     /// Whether the editor holds edits of the selected data-file record.
     pub fn selected_is_edited(&self) -> bool {
         self.selected_record()
-            .is_some_and(|r| *r != self.editor.record())
+            .is_some_and(|r| *r != self.record.editor.record())
     }
 
     /// Keeps the editor's text for the selected row when it differs from the file (forgets it otherwise).
     pub(super) fn keep_edits(&mut self) {
-        let Some(row) = self.selected_row else { return };
+        let Some(row) = self.record.selected_row else {
+            return;
+        };
         if self.selected_is_edited() {
-            let mut e = self.editor.clone();
+            let mut e = self.record.editor.clone();
             e.dirty_since = None;
-            self.edits.insert(row, e);
+            self.record.edits.insert(row, e);
         } else {
-            self.edits.remove(&row);
+            self.record.edits.remove(&row);
         }
     }
 
     /// Puts the selected record back as the data file has it, dropping its edits.
-    pub fn revert_selected(&mut self) {
+    pub(super) fn revert_selected(&mut self) {
         let Some(record) = self.selected_record().cloned() else {
             return;
         };
-        if let Some(row) = self.selected_row {
-            self.edits.remove(&row);
+        if let Some(row) = self.record.selected_row {
+            self.record.edits.remove(&row);
         }
-        self.editor.set(&record);
-        self.pinned = None;
+        self.record.editor.set(&record);
+        self.record.pinned = None;
         self.rescore_now();
     }
 
-    pub(super) fn editor_ui(&mut self, ui: &mut Ui) {
-        let mut changed = false;
+    /// The editor: the record's line, the prompt, the switches and the response boxes, edited as copies; what
+    /// changed comes back as actions (the text is rescored a moment after the last one).
+    pub(super) fn editor_ui(&self, ui: &mut Ui) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let e = &self.record.editor;
         // The record's line is there whether or not it is edited, so nothing below it moves when an edit starts.
-        if let Some(row) = self.selected_row {
+        if let Some(row) = self.record.selected_row {
             let edited = self.selected_is_edited();
             ui.horizontal(|ui| {
                 if edited {
@@ -197,48 +202,66 @@ impl App {
                     .on_hover_text("Put the record back as the data file has it")
                     .clicked()
                 {
-                    self.revert_selected();
+                    actions.push(Action::Revert);
                 }
             });
         }
+        let mut text = |ui: &mut Ui, field, id, now: &str, rows, height, hint, placeholder| {
+            let mut edited = now.to_string();
+            if bounded_text(ui, id, &mut edited, rows, height, hint, placeholder).changed() {
+                actions.push(Action::SetText(field, edited));
+            }
+        };
         ui.horizontal(|ui| {
             ui.label("prompt");
-            changed |= bounded_text(
+            text(
                 ui,
+                TextField::Prompt,
                 "prompt-edit",
-                &mut self.editor.prompt,
+                &e.prompt,
                 1,
                 90.0,
                 "The prompt (scored tokens start after it)",
                 "a prompt",
-            )
-            .changed();
+            );
         });
-        let before = self.editor.pair;
         // One row for the switches, so the heatmaps stay in view in a small window.
+        let mut switches = Vec::new();
         ui.horizontal(|ui| {
-            ui.radio_value(&mut self.editor.pair, true, "pair")
+            let mut pair = e.pair;
+            ui.radio_value(&mut pair, true, "pair")
                 .on_hover_text("Chosen and rejected side by side");
-            ui.radio_value(&mut self.editor.pair, false, "one response")
+            ui.radio_value(&mut pair, false, "one response")
                 .on_hover_text("Score a single response");
+            if pair != e.pair {
+                switches.push(Action::SetPair(pair));
+            }
             ui.separator();
-            changed |= ui
-                .checkbox(&mut self.editor.chat, "chat")
+            let mut chat = e.chat;
+            if ui
+                .checkbox(&mut chat, "chat")
                 .on_hover_text(
                     "Score through the tokenizer's chat template: the prompt as a user message, each response as the assistant's turn (as TRL trains on conversational data)",
                 )
-                .changed();
-            if self.editor.chat && self.editor.conversation.is_none() {
+                .changed()
+            {
+                switches.push(Action::SetChat(chat));
+            }
+            if e.chat && e.conversation.is_none() {
                 ui.label("system");
-                changed |= ui
+                let mut system = e.system.clone();
+                if ui
                     .add(
-                        egui::TextEdit::singleline(&mut self.editor.system)
+                        egui::TextEdit::singleline(&mut system)
                             .id_salt("system-edit")
                             .hint_text("optional system message")
                             .desired_width(f32::INFINITY),
                     )
-                    .changed();
-            } else if let Some(conv) = self.editor.conversation.as_deref() {
+                    .changed()
+                {
+                    switches.push(Action::SetText(TextField::System, system));
+                }
+            } else if let Some(conv) = e.conversation.as_deref() {
                 ui.weak(format!(
                     "conversation: {} prompt message(s){}",
                     conv.prompt.len(),
@@ -246,50 +269,51 @@ impl App {
                 ));
             }
         });
-        changed |= before != self.editor.pair;
-        if self.editor.pair {
+        if e.pair {
             ui.columns(2, |cols| {
                 cols[0].label("chosen");
-                changed |= bounded_text(
+                text(
                     &mut cols[0],
+                    TextField::Chosen,
                     "chosen-edit",
-                    &mut self.editor.chosen,
+                    &e.chosen,
                     2,
                     120.0,
                     "The preferred response",
                     "type the preferred response",
-                )
-                .changed();
+                );
                 cols[1].label("rejected");
-                let r = bounded_text(
+                text(
                     &mut cols[1],
+                    TextField::Rejected,
                     "rejected-edit",
-                    &mut self.editor.rejected,
+                    &e.rejected,
                     2,
                     120.0,
                     "The dispreferred response",
                     "type the dispreferred response",
                 );
-                if r.changed() {
-                    self.editor.error_spans.clear();
-                    changed = true;
-                }
             });
         } else {
-            changed |= bounded_text(
+            text(
                 ui,
+                TextField::Chosen,
                 "response-edit",
-                &mut self.editor.chosen,
+                &e.chosen,
                 2,
                 120.0,
                 "The response to score",
                 "type a response",
-            )
-            .changed();
+            );
         }
-        if changed {
-            self.editor.dirty_since = Some(Instant::now());
-            self.pinned = None;
-        }
+        actions.extend(switches);
+        actions
+    }
+
+    /// An edit of the editor: `change` applied, the text marked for rescoring after the pause, the pin dropped.
+    pub(super) fn edit(&mut self, change: impl FnOnce(&mut Editor)) {
+        change(&mut self.record.editor);
+        self.record.editor.dirty_since = Some(Instant::now());
+        self.record.pinned = None;
     }
 }

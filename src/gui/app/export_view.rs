@@ -3,13 +3,14 @@
 use super::*;
 
 impl App {
-    pub(super) fn export_window(&mut self, ctx: &egui::Context) {
+    /// The Export window; what the user asked for.
+    pub(super) fn export_window(&self, ctx: &egui::Context) -> Vec<Action> {
+        let mut actions = Vec::new();
         if !self.export.open {
-            return;
+            return actions;
         }
-        self.export.forget_if_changed();
+        let mut o = self.export.options();
         let mut open = true;
-        let mut do_export: Option<bool> = None;
         egui::Window::new("Export")
             .open(&mut open)
             .collapsible(false)
@@ -18,7 +19,7 @@ impl App {
                 ui.horizontal(|ui| {
                     for f in Format::ALL {
                         if ui
-                            .selectable_label(self.export.format == f, f.extension().to_uppercase())
+                            .selectable_label(o.format == f, f.extension().to_uppercase())
                             .on_hover_text(match f {
                                 Format::Png => {
                                     "The heatmap as a figure (the same as `creditlens render`)"
@@ -31,18 +32,18 @@ impl App {
                             })
                             .clicked()
                         {
-                            self.export.format = f;
-                            self.export.path = export::with_extension(&self.export.path, f);
+                            o.format = f;
+                            o.path = export::with_extension(&o.path, f);
                         }
                     }
                 });
                 ui.horizontal(|ui| {
-                    ui.add(egui::TextEdit::singleline(&mut self.export.path).desired_width(300.0))
+                    ui.add(egui::TextEdit::singleline(&mut o.path).desired_width(300.0))
                         .on_hover_text(
                             "Where to write; relative paths are relative to the working directory",
                         );
                     if ui.button("Browse…").clicked() {
-                        self.open_dialog(Purpose::Export);
+                        actions.push(Action::Browse(Purpose::Export));
                     }
                     let chosen = recent_menu(
                         ui,
@@ -51,46 +52,46 @@ impl App {
                     );
                     if let Some(p) = chosen {
                         if let Some(f) = Format::from_path(&p) {
-                            self.export.format = f;
+                            o.format = f;
                         }
-                        self.export.path = p.display().to_string();
+                        o.path = p.display().to_string();
                     }
                 });
                 // Only a PNG has pixels; an SVG scales, CSV and JSON are numbers.
-                if matches!(self.export.format, Format::Png | Format::Svg) {
+                if matches!(o.format, Format::Png | Format::Svg) {
                     ui.horizontal(|ui| {
-                        if self.export.format == Format::Png {
+                        if o.format == Format::Png {
                             ui.label("pixel ratio");
                             ui.add(
-                                egui::DragValue::new(&mut self.export.pixel_ratio)
+                                egui::DragValue::new(&mut o.pixel_ratio)
                                     .range(1.0..=4.0)
                                     .speed(0.1),
                             )
                             .on_hover_text("2 gives print resolution");
                         }
-                        ui.radio_value(&mut self.export.theme, Theme::Light, "light");
-                        ui.radio_value(&mut self.export.theme, Theme::Dark, "dark");
+                        ui.radio_value(&mut o.theme, Theme::Light, "light");
+                        ui.radio_value(&mut o.theme, Theme::Dark, "dark");
                     });
                 }
-                if let Some(path) = self.export.confirm.clone() {
+                if let Some(path) = &self.export.confirm {
                     ui.colored_label(
                         ui.visuals().warn_fg_color,
                         format!("{} exists. Overwrite it?", path.display()),
                     );
                     ui.horizontal(|ui| {
                         if ui.button("Overwrite").clicked() {
-                            do_export = Some(true);
+                            actions.push(Action::Export { overwrite: true });
                         }
                         if ui.button("Keep it").clicked() {
-                            self.export.confirm = None;
+                            actions.push(Action::KeepExportTarget);
                         }
                     });
                 } else if ui
-                    .add_enabled(self.shown.is_some(), egui::Button::new("Save"))
+                    .add_enabled(self.record.shown.is_some(), egui::Button::new("Save"))
                     .on_hover_text("Write the shown record")
                     .clicked()
                 {
-                    do_export = Some(false);
+                    actions.push(Action::Export { overwrite: false });
                 }
                 match &self.export.status {
                     Some(Ok(m)) => {
@@ -102,15 +103,14 @@ impl App {
                     None => {}
                 }
             });
+        if o != self.export.options() {
+            // Before the buttons' actions: Save writes what the window shows.
+            actions.insert(0, Action::SetExport(o));
+        }
         if !open {
-            self.export.open = false;
-            self.export.confirm = None;
+            actions.push(Action::OpenExport(false));
         }
-        if let Some(overwrite) = do_export {
-            self.run_export(overwrite);
-        }
-        // A format or path changed in this frame leaves no stale outcome for the next.
-        self.export.forget_if_changed();
+        actions
     }
 
     /// Writes the shown record as configured in the export window; an existing file is only replaced when
@@ -129,7 +129,7 @@ impl App {
         }
         self.export.confirm = None;
         let mut fields = vec![("beta".to_string(), self.settings.beta.to_string())];
-        if let Some(l) = &self.loaded {
+        if let Some(l) = &self.models.loaded {
             fields.push(("policy".into(), l.policy.path.display().to_string()));
             fields.push(("reference".into(), l.reference.path.display().to_string()));
         }
@@ -139,7 +139,7 @@ impl App {
         ));
         let context = export::ExportContext {
             fields,
-            error_spans: self.editor.error_spans.clone(),
+            error_spans: self.record.editor.error_spans.clone(),
         };
         let written = export::write(
             shown,

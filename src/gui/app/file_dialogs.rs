@@ -7,10 +7,10 @@ impl App {
     /// Opens a file dialog for `purpose`: the desktop's where it has one, else creditlens' own chooser with a note
     /// saying why.
     pub(super) fn open_dialog(&mut self, purpose: Purpose) {
-        if self.dialog.is_some() || self.browser.is_some() {
+        if self.files.dialog.is_some() || self.files.browser.is_some() {
             return;
         }
-        let unavailable = match self.file_dialogs {
+        let unavailable = match self.files.file_dialogs {
             FileDialogs::Builtin => Some(String::new()),
             FileDialogs::Auto => dialogs::native_unavailable(),
         };
@@ -21,7 +21,7 @@ impl App {
                 Some(format!("{why}: creditlens' own file chooser is used")),
             ),
             None => {
-                self.dialog = Some(Pending::open(
+                self.files.dialog = Some(Pending::open(
                     purpose,
                     &self.ctx,
                     self.dialog_start(purpose),
@@ -33,9 +33,9 @@ impl App {
     /// Where a dialog for `purpose` starts: the path in its field, else the newest recent one.
     fn dialog_start(&self, purpose: Purpose) -> Option<PathBuf> {
         let field = match purpose {
-            Purpose::Policy | Purpose::PolicyFile => self.form.policy.trim(),
-            Purpose::Reference | Purpose::ReferenceFile => self.form.reference.trim(),
-            Purpose::Data => self.data_path.trim(),
+            Purpose::Policy | Purpose::PolicyFile => self.models.form.policy.trim(),
+            Purpose::Reference | Purpose::ReferenceFile => self.models.form.reference.trim(),
+            Purpose::Data => self.files.data_path.trim(),
             Purpose::Export => self.export.path.trim(),
         };
         (!field.is_empty())
@@ -53,20 +53,21 @@ impl App {
         }
     }
 
-    /// Opens creditlens' own file chooser for `purpose`.
+    /// Opens creditlens' own file chooser for `purpose` (its browsing state lives in egui's memory, like a
+    /// widget's; the app keeps what it is for).
     fn open_browser(&mut self, purpose: Purpose, note: Option<String>) {
         let start = self.dialog_start(purpose);
-        self.browser = Some(FileBrowser::new(
-            purpose,
-            start.as_deref(),
-            self.recent_for(purpose),
-            note,
-        ));
+        let browser = FileBrowser::new(purpose, start.as_deref(), self.recent_for(purpose), note);
+        file_browser::store(&self.ctx, browser);
+        self.files.browser = Some(purpose);
     }
 
     /// A dialog answered: a chosen path is put where it belongs; a desktop dialog that could not open is followed
     /// by creditlens' own chooser, saying why.
     pub(super) fn dialog_answered(&mut self, purpose: Purpose, answer: DialogAnswer) {
+        // The dialog (or chooser) that answered is closed.
+        self.files.dialog = None;
+        self.files.browser = None;
         match answer {
             DialogAnswer::Cancelled => {}
             DialogAnswer::Failed(why) => self.open_browser(
@@ -77,11 +78,11 @@ impl App {
             ),
             DialogAnswer::Chosen(path) => match purpose {
                 Purpose::Policy | Purpose::PolicyFile => {
-                    self.form.policy = path.display().to_string();
+                    self.models.form.policy = path.display().to_string();
                     self.load_models(None);
                 }
                 Purpose::Reference | Purpose::ReferenceFile => {
-                    self.form.reference = path.display().to_string();
+                    self.models.form.reference = path.display().to_string();
                     self.load_models(None);
                 }
                 Purpose::Data => self.open_data(&path),
@@ -95,24 +96,27 @@ impl App {
         }
     }
 
-    pub(super) fn poll_dialog(&mut self, ctx: &egui::Context) {
-        if let Some(d) = &self.dialog
+    /// The answer of the desktop's dialog once it closed, and creditlens' own chooser while it is open, as actions.
+    pub(super) fn poll_dialog(&self, ctx: &egui::Context) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if let Some(d) = &self.files.dialog
             && let Some(answer) = d.poll()
         {
-            let purpose = d.purpose;
-            self.dialog = None;
-            self.dialog_answered(purpose, answer);
+            actions.push(Action::DialogAnswered {
+                purpose: d.purpose,
+                answer,
+            });
         }
-        if let Some(b) = &mut self.browser {
-            let purpose = b.purpose;
-            match b.show(ctx) {
+        if let Some(purpose) = self.files.browser {
+            match file_browser::show_stored(ctx) {
                 file_browser::Outcome::Open => {}
-                file_browser::Outcome::Cancelled => self.browser = None,
-                file_browser::Outcome::Chosen(path) => {
-                    self.browser = None;
-                    self.dialog_answered(purpose, DialogAnswer::Chosen(path));
-                }
+                file_browser::Outcome::Cancelled => actions.push(Action::CloseBrowser),
+                file_browser::Outcome::Chosen(path) => actions.push(Action::DialogAnswered {
+                    purpose,
+                    answer: DialogAnswer::Chosen(path),
+                }),
             }
         }
+        actions
     }
 }

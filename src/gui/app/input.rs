@@ -1,12 +1,12 @@
-//! Keyboard: shortcuts, and walking and copying a pinned token.
+//! Keyboard and dropped files: shortcuts, walking and copying a pinned token, as actions.
 
 use super::*;
 
 impl App {
     /// With a token pinned and no text field focused: Left/Right walk the response's tokens, Up/Down move between
     /// chosen and rejected, and Ctrl+C copies the token's numbers.
-    pub(super) fn pinned_keys(&mut self, ctx: &egui::Context) {
-        let Some((side, idx)) = self.pinned else {
+    fn pinned_keys(&self, ctx: &egui::Context, actions: &mut Vec<Action>) {
+        let Some((side, idx)) = self.record.pinned else {
             return;
         };
         if ctx.memory(|m| m.focused().is_some()) {
@@ -40,41 +40,41 @@ impl App {
                 at = (other, at.1.min(len(other) - 1));
             }
         }
-        self.pinned = Some(at);
-        if copy && let Some(text) = self.pinned_summary() {
+        if at != (side, idx) {
+            actions.push(Action::Pin(Some(at)));
+        }
+        if copy && let Some(text) = self.summary_of(at) {
             ctx.copy_text(text);
         }
     }
 
     /// How many times the heatmaps' chips have been laid out (they are cached across frames).
     pub fn chip_layouts(&self) -> u64 {
-        self.caches.iter().map(ChipCache::builds).sum()
+        self.record.caches.iter().map(|c| c.borrow().builds()).sum()
     }
 
     /// The pinned token's numbers as one line of text (for the clipboard).
     pub fn pinned_summary(&self) -> Option<String> {
-        let (side, idx) = self.pinned?;
+        self.summary_of(self.record.pinned?)
+    }
+
+    /// The numbers of chip `idx` of response `side` as one line of text.
+    fn summary_of(&self, (side, idx): (usize, usize)) -> Option<String> {
         let shown = self.displayed()?;
         let responses = shown.responses();
         let (name, r) = responses.get(side)?;
         Some(super::super::detail::summary(name, idx, r.tokens.get(idx)?))
     }
 
-    pub(super) fn handle_input(&mut self, ctx: &egui::Context) {
-        let (side, plots) =
-            ctx.input_mut(|i| (i.consume_shortcut(&SIDE), i.consume_shortcut(&PLOTS)));
-        if side {
-            self.settings.show_side = !self.settings.show_side;
-        }
-        if plots {
-            self.settings.show_plots = !self.settings.show_plots;
-        }
-        if ctx.input_mut(|i| i.consume_shortcut(&SEARCH)) {
-            self.apply(Action::OpenSearch);
-        }
-        let browsing = self.browser.is_some();
-        let (open, export, theme, next, prev, esc) = ctx.input_mut(|i| {
+    /// What the keyboard and dropped files ask for this frame.
+    pub(super) fn input_actions(&self, ctx: &egui::Context) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let browsing = self.files.browser.is_some();
+        let (side, plots, search, open, export, theme, next, prev, esc) = ctx.input_mut(|i| {
             (
+                i.consume_shortcut(&SIDE),
+                i.consume_shortcut(&PLOTS),
+                i.consume_shortcut(&SEARCH),
                 i.consume_shortcut(&OPEN_DATA),
                 i.consume_shortcut(&EXPORT),
                 i.consume_shortcut(&THEME),
@@ -84,25 +84,24 @@ impl App {
                 !browsing && i.consume_key(Modifiers::NONE, Key::Escape),
             )
         });
-        if open {
-            self.open_dialog(Purpose::Data);
+        for (asked, action) in [
+            (side, Action::ToggleSide),
+            (plots, Action::TogglePlots),
+            (search, Action::OpenSearch),
+            (open, Action::Browse(Purpose::Data)),
+            (export, Action::OpenExport(true)),
+            (theme, Action::ToggleTheme),
+            (next, Action::StepRow(1)),
+            (prev, Action::StepRow(-1)),
+            (esc, Action::Pin(None)),
+        ] {
+            if asked {
+                actions.push(action);
+            }
         }
-        if export {
-            self.export.open = true;
+        if !esc {
+            self.pinned_keys(ctx, &mut actions);
         }
-        if theme {
-            self.toggle_theme(ctx);
-        }
-        if next {
-            self.step_row(1);
-        }
-        if prev {
-            self.step_row(-1);
-        }
-        if esc {
-            self.pinned = None;
-        }
-        self.pinned_keys(ctx);
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
                 .dropped_files
@@ -113,25 +112,31 @@ impl App {
         let pointer = ctx.input(|i| i.pointer.hover_pos());
         for path in dropped {
             if path.is_dir() || crate::source::has_gguf_extension(&path) {
-                let onto_reference =
-                    matches!((pointer, self.cards.reference), (Some(p), Some(r)) if r.contains(p));
-                if onto_reference {
-                    self.form.reference = path.display().to_string();
+                let onto_reference = matches!((pointer, self.models.cards.reference), (Some(p), Some(r)) if r.contains(p));
+                actions.push(if onto_reference {
+                    Action::OpenModels {
+                        policy: PathBuf::from(self.models.form.policy.trim()),
+                        reference: Some(path),
+                    }
                 } else {
-                    self.form.policy = path.display().to_string();
-                }
-                self.load_models(None);
+                    Action::OpenModels {
+                        policy: path,
+                        reference: None,
+                    }
+                });
             } else {
-                self.open_data(&path);
+                actions.push(Action::OpenData(path));
             }
         }
+        actions
     }
 
-    pub(super) fn toggle_theme(&mut self, ctx: &egui::Context) {
+    pub(super) fn toggle_theme(&mut self) {
         self.settings.theme = match self.settings.theme {
             Theme::Light => Theme::Dark,
             Theme::Dark => Theme::Light,
         };
-        self.apply_theme(ctx);
+        let ctx = self.ctx.clone();
+        self.apply_theme(&ctx);
     }
 }

@@ -11,36 +11,42 @@ impl App {
         plots::plots_drawn(&self.ctx)
     }
 
-    pub(super) fn plots(&mut self, ui: &mut Ui) {
+    /// The plots panel; what the user asked for.
+    pub(super) fn plots(&self, ui: &mut Ui) -> Vec<Action> {
+        let mut actions = Vec::new();
         // The panel keeps the height it was given (egui sizes a panel to its content, so a frame with nothing to
         // plot yet would shrink it for good).
         ui.set_min_height(ui.available_height());
-        self.plots_height = ui.available_height();
+        self.view.plots_height.set(ui.available_height());
         ui.horizontal(|ui| {
-            ui.selectable_value(&mut self.plot_tab, PlotTab::Tokens, "Per token")
+            let mut tab = self.view.plot_tab;
+            ui.selectable_value(&mut tab, PlotTab::Tokens, "Per token")
                 .on_hover_text("The metric per token and the cumulative reward of the shown responses");
-            ui.add_enabled_ui(!self.checkpoints.is_empty(), |ui| {
-                ui.selectable_value(&mut self.plot_tab, PlotTab::Drift, "Drift over checkpoints")
+            ui.add_enabled_ui(!self.drift.checkpoints.is_empty(), |ui| {
+                ui.selectable_value(&mut tab, PlotTab::Drift, "Drift over checkpoints")
                     .on_hover_text("Mean chosen and rejected rewards and the margin at each training checkpoint")
                     .on_disabled_hover_text("Open a policy folder that holds checkpoint-N subfolders");
-                ui.selectable_value(&mut self.plot_tab, PlotTab::TokenByCheckpoint, "Token × checkpoint")
+                ui.selectable_value(&mut tab, PlotTab::TokenByCheckpoint, "Token × checkpoint")
                     .on_hover_text("The selected response's per-token values at each checkpoint")
                     .on_disabled_hover_text("Open a policy folder that holds checkpoint-N subfolders");
             });
-            ui.selectable_value(&mut self.plot_tab, PlotTab::Credit, "Credit across the data")
+            ui.selectable_value(&mut tab, PlotTab::Credit, "Credit across the data")
                 .on_hover_text("The words that carry the most reward across the data file, where in the responses the credit sits, and length bias; click a word to keep the records holding it");
-            if self.drift_job.running() {
+            if tab != self.view.plot_tab {
+                actions.push(Action::SetPlotTab(tab));
+            }
+            if self.drift.job.running() {
                 ui.spinner();
                 if ui.button("Cancel").on_hover_text("Stop the drift computation").clicked() {
-                    self.drift_job.cancel();
+                    actions.push(Action::CancelDrift);
                 }
             }
-            if let Some(e) = self.drift_job.error() {
+            if let Some(e) = self.drift.job.error() {
                 ui.colored_label(ui.visuals().error_fg_color, e);
             }
         });
         let height = (ui.available_height() - 8.0).max(80.0);
-        match self.plot_tab {
+        match self.view.plot_tab {
             PlotTab::Tokens => match self.displayed() {
                 Some(s) => plots::tokens(ui, &s, self.settings.metric, height),
                 None => {
@@ -53,32 +59,31 @@ impl App {
                     Some(d) => (d.credit.as_ref(), d.holding.as_deref(), d.job.running()),
                     None => (None, None, false),
                 };
-                let action = super::super::credit_view::show(
+                actions.extend(super::super::credit_view::show(
                     ui,
                     credit,
-                    &mut self.credit,
+                    &self.view.credit,
                     holding,
                     scoring,
                     beta,
-                );
-                if let Some(a) = action {
-                    self.apply(a);
-                }
+                ));
             }
-            PlotTab::Drift => {
-                plots::drift(ui, &self.drift, &self.trainer, self.settings.beta, height)
-            }
+            PlotTab::Drift => crate::gui::plots_drift::drift(
+                ui,
+                &self.drift.points,
+                &self.drift.trainer,
+                self.settings.beta,
+                height,
+            ),
             PlotTab::TokenByCheckpoint => {
-                if self.drift_selected_stale && !self.drift_job.running() {
-                    self.start_drift(false);
-                }
                 crate::gui::plots_checkpoints::token_by_checkpoint(
                     ui,
-                    &self.drift,
+                    &self.drift.points,
                     self.settings.metric,
                     self.settings.theme,
                 );
             }
         }
+        actions
     }
 }

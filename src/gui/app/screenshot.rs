@@ -10,24 +10,27 @@ impl App {
     /// What `gui --screenshot` still waits for, in words (its message when it gives up).
     pub fn screenshot_waits_for(&self) -> String {
         let mut waits = Vec::new();
-        if self.load.running() {
+        if self.models.load.running() {
             waits.push(format!(
                 "the models to load ({:.0}%)",
-                self.load.progress().unwrap_or(0.0) * 100.0
+                self.models.load.progress().unwrap_or(0.0) * 100.0
             ));
         }
-        if self.scoring.running() || self.shown.is_none() {
+        if self.record.scoring.running() || self.record.shown.is_none() {
             waits.push("the shown record's scores".to_string());
         }
-        let on_drift = matches!(self.plot_tab, PlotTab::Drift | PlotTab::TokenByCheckpoint);
-        if on_drift && (self.drift_job.running() || self.drift.is_empty()) {
+        let on_drift = matches!(
+            self.view.plot_tab,
+            PlotTab::Drift | PlotTab::TokenByCheckpoint
+        );
+        if on_drift && (self.drift.job.running() || self.drift.points.is_empty()) {
             waits.push(format!(
                 "the drift over {} checkpoints ({} done)",
-                self.checkpoints.len(),
-                self.drift.len()
+                self.drift.checkpoints.len(),
+                self.drift.points.len()
             ));
         }
-        if self.plot_tab == PlotTab::Credit
+        if self.view.plot_tab == PlotTab::Credit
             && let Some(d) = self.dataset.as_ref().filter(|d| d.job.running())
         {
             waits.push(format!("the data file to be scored ({} done)", d.done));
@@ -42,28 +45,29 @@ impl App {
     pub(super) fn screenshot_step(&mut self, ctx: &egui::Context) {
         // Waiting is measured from the last sign of progress, so a long drift computation is waited for.
         let progress = (
-            self.load.running(),
-            (self.load.progress().unwrap_or(0.0) * 100.0) as u32,
-            self.shown.is_some(),
-            self.drift.len() + self.dataset.as_ref().map_or(0, |d| d.done),
-            (self.drift_job.progress().unwrap_or(0.0) * 1000.0) as u32,
+            self.models.load.running(),
+            (self.models.load.progress().unwrap_or(0.0) * 100.0) as u32,
+            self.record.shown.is_some(),
+            self.drift.points.len() + self.dataset.as_ref().map_or(0, |d| d.done),
+            (self.drift.job.progress().unwrap_or(0.0) * 1000.0) as u32,
         );
-        let Some(mode) = &mut self.screenshot else {
+        let Some(mode) = &mut self.status.screenshot else {
             return;
         };
         if mode.progress != progress {
             mode.progress = progress;
             mode.started = Instant::now();
         }
-        let Some(mode) = &self.screenshot else {
+        let Some(mode) = &self.status.screenshot else {
             return;
         };
         let failure = self
+            .models
             .load
             .error()
             .map(str::to_string)
-            .filter(|_| self.loaded.is_none() && !self.load.running())
-            .or_else(|| self.scoring.error().map(str::to_string))
+            .filter(|_| self.models.loaded.is_none() && !self.models.load.running())
+            .or_else(|| self.record.scoring.error().map(str::to_string))
             .or_else(|| {
                 (mode.started.elapsed() > STALL).then(|| {
                     format!(
@@ -74,17 +78,17 @@ impl App {
                 })
             });
         if let Some(e) = failure {
-            if let Ok(mut o) = self.outcome.lock() {
+            if let Ok(mut o) = self.status.outcome.lock() {
                 *o = Some(format!("screenshot not taken: {e}"));
             }
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             return;
         }
         // On a checkpoint plot, wait for the drift too.
-        let drift_ready = match self.plot_tab {
+        let drift_ready = match self.view.plot_tab {
             PlotTab::Tokens => true,
             PlotTab::Drift | PlotTab::TokenByCheckpoint => {
-                !self.drift_job.running() && !self.drift.is_empty()
+                !self.drift.job.running() && !self.drift.points.is_empty()
             }
             // The credit across the data file: the file scored.
             PlotTab::Credit => self
@@ -93,12 +97,13 @@ impl App {
                 .is_none_or(|d| !d.job.running() && d.credit.is_some()),
         };
         // The size asked for with --window-size, not a remembered one, once the window has taken it.
-        let sized = self.window_size.is_none_or(|want| {
+        let sized = self.view.window_size.is_none_or(|want| {
             let have = ctx.content_rect().size();
             (have - want).length() < 1.5
         });
-        let ready = self.shown.is_some() && !self.scoring.running() && drift_ready && sized;
-        let Some(mode) = &mut self.screenshot else {
+        let ready =
+            self.record.shown.is_some() && !self.record.scoring.running() && drift_ready && sized;
+        let Some(mode) = &mut self.status.screenshot else {
             return;
         };
         if ready {
@@ -108,7 +113,7 @@ impl App {
         if mode.frames_with_scores >= 3 && !mode.requested {
             mode.requested = true;
             let path = mode.path.clone();
-            let outcome = self.outcome.clone();
+            let outcome = self.status.outcome.clone();
             let ctx2 = ctx.clone();
             ctx.request_screenshot(move |image| {
                 let [w, h] = image.size;

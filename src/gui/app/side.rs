@@ -3,7 +3,11 @@
 use super::*;
 
 impl App {
-    pub(super) fn side_panel(&mut self, ui: &mut Ui) {
+    /// The side panel: the models (opened if `open_models`) and the data file; what the user asked for, and where
+    /// the model cards were drawn (drop targets).
+    pub(super) fn side_panel(&self, ui: &mut Ui, open_models: bool) -> (Vec<Action>, CardRects) {
+        let mut actions = Vec::new();
+        let mut cards = CardRects::default();
         // Both ways: content wider than the panel scrolls instead of widening it.
         egui::ScrollArea::both()
             .id_salt("side-scroll")
@@ -11,46 +15,46 @@ impl App {
             .show(ui, |ui| {
                 egui::CollapsingHeader::new("Models")
                     .default_open(true)
-                    .open(std::mem::take(&mut self.open_models_section).then_some(true))
+                    .open(open_models.then_some(true))
                     .show(ui, |ui| {
-                        let (actions, rects) = models_panel::show(
+                        let (asked, rects) = models_panel::show(
                             ui,
-                            &mut self.form,
-                            &mut self.settings,
-                            self.loaded.as_ref().map(|l| &l.policy),
-                            self.loaded.as_ref().map(|l| &l.reference),
-                            self.loaded.as_ref().map(|l| l.tokenizer_vocab),
-                            self.load
+                            &self.models.form,
+                            &self.settings,
+                            self.models.loaded.as_ref().map(|l| &l.policy),
+                            self.models.loaded.as_ref().map(|l| &l.reference),
+                            self.models.loaded.as_ref().map(|l| l.tokenizer_vocab),
+                            self.models
+                                .load
                                 .running()
-                                .then(|| self.load.progress().unwrap_or(0.0)),
-                            self.load.error(),
+                                .then(|| self.models.load.progress().unwrap_or(0.0)),
+                            self.models.load.error(),
                         );
-                        self.cards = rects;
-                        for a in actions {
-                            self.apply(a);
-                        }
-                        if !self.checkpoints.is_empty() {
+                        cards = rects;
+                        actions.extend(asked);
+                        if !self.drift.checkpoints.is_empty() {
                             ui.label(format!(
                                 "{} training checkpoints found (drift plot)",
-                                self.checkpoints.len()
+                                self.drift.checkpoints.len()
                             ));
                         }
                     });
                 egui::CollapsingHeader::new("Data")
                     .default_open(true)
-                    .show(ui, |ui| self.data_section(ui));
+                    .show(ui, |ui| actions.extend(self.data_section(ui)));
             });
+        (actions, cards)
     }
 
     /// Beta changed: rewards are linear in it, so everything shown is recomputed from the stored log-probabilities
     /// (no model runs, nothing is reloaded), and later scoring uses the new beta.
     pub fn apply_beta(&mut self) {
         let beta = self.settings.beta;
-        if let Some(l) = &self.loaded {
+        if let Some(l) = &self.models.loaded {
             self.settings.remember_beta(&l.policy.path, beta);
         }
         let options = self.options();
-        if let Some(l) = &mut self.loaded {
+        if let Some(l) = &mut self.models.loaded {
             match l.scorer.with_options(options) {
                 Ok(s) => l.scorer = Arc::new(s),
                 Err(e) => {
@@ -59,15 +63,15 @@ impl App {
                 }
             }
         }
-        if let Some(shown) = &self.shown {
+        if let Some(shown) = &self.record.shown {
             let mut s = (**shown).clone();
             s.set_beta(beta);
-            self.shown = Some(Arc::new(s));
+            self.record.shown = Some(Arc::new(s));
         }
         if let Some(d) = &mut self.dataset {
             d.set_beta(beta);
         }
-        for p in &mut self.drift {
+        for p in &mut self.drift.points {
             p.set_beta(beta);
         }
     }
@@ -75,13 +79,13 @@ impl App {
     /// Tokenisation changed: new scorer settings, rescore everything shown.
     pub(super) fn apply_settings(&mut self) {
         let options = self.options();
-        if let Some(l) = &mut self.loaded {
+        if let Some(l) = &mut self.models.loaded {
             match l.scorer.with_options(options) {
                 Ok(s) => {
                     l.scorer = Arc::new(s);
                     self.rescore_now();
                     self.score_dataset();
-                    self.drift.clear();
+                    self.drift.points.clear();
                     self.start_drift(true);
                 }
                 Err(e) => self.warn(e.to_string()),
@@ -89,39 +93,40 @@ impl App {
         }
     }
 
-    pub(super) fn data_section(&mut self, ui: &mut Ui) {
+    /// The data file: dialog, recent list, path field, progress, the table.
+    pub(super) fn data_section(&self, ui: &mut Ui) -> Vec<Action> {
+        let mut actions = Vec::new();
         ui.horizontal(|ui| {
             if ui
                 .button("Open data…")
                 .on_hover_text("A JSONL file (or JSON array) of {prompt, chosen, rejected} or {prompt, completion} records (Ctrl+O)")
                 .clicked()
             {
-                self.open_dialog(Purpose::Data);
+                actions.push(Action::Browse(Purpose::Data));
             }
             let open = recent_menu(ui, &self.settings.recent_data, "Recently opened data files");
             if let Some(p) = open {
-                self.open_data(&p);
+                actions.push(Action::OpenData(p));
             }
         });
+        let mut typed = self.files.data_path.clone();
         let field = ui
             .add(
-                egui::TextEdit::singleline(&mut self.data_path)
+                egui::TextEdit::singleline(&mut typed)
                     .id_salt("data-path")
                     .hint_text("data file (.jsonl or .json)")
                     .desired_width(f32::INFINITY),
             )
             .on_hover_text("Path of a data file; Enter opens it");
-        if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-            let path = PathBuf::from(self.data_path.trim());
-            if path.as_os_str().is_empty() {
-                self.warn("type the path of a data file");
-            } else {
-                self.open_data(&path);
-            }
+        if typed != self.files.data_path {
+            actions.push(Action::SetText(TextField::DataPath, typed.clone()));
         }
-        let Some(d) = &mut self.dataset else {
+        if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            actions.push(Action::OpenData(PathBuf::from(typed.trim())));
+        }
+        let Some(d) = &self.dataset else {
             ui.weak("no data file open");
-            return;
+            return actions;
         };
         let total = d.rows.iter().filter(|r| r.record.is_ok()).count();
         if d.job.running() {
@@ -137,7 +142,7 @@ impl App {
                     .on_hover_text("Stop scoring the file")
                     .clicked()
                 {
-                    d.job.cancel();
+                    actions.push(Action::CancelDataset);
                 }
             });
         } else if let Some(s) = d.seconds {
@@ -161,8 +166,7 @@ impl App {
                 }
             ));
         }
-        if let Some(i) = d.show(ui, self.selected_row) {
-            self.select_row(i);
-        }
+        actions.extend(d.show(ui, self.record.selected_row));
+        actions
     }
 }

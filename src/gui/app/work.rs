@@ -8,26 +8,29 @@ impl App {
     /// config.json of its own) opens its last checkpoint, and the others feed the drift plot; `checkpoints_dir`
     /// names such a folder explicitly (the demo's).
     pub fn load_models(&mut self, checkpoints_dir: Option<PathBuf>) {
-        let mut policy = PathBuf::from(self.form.policy.trim());
-        let mut reference = PathBuf::from(self.form.reference.trim());
+        let mut policy = PathBuf::from(self.models.form.policy.trim());
+        let mut reference = PathBuf::from(self.models.form.reference.trim());
         // A LoRA adapter's local base is its reference (PEFT + DPO) unless another one is given.
         if reference.as_os_str().is_empty()
             && let Ok(Some(base)) = crate::source::adapter_base(&policy)
         {
-            self.form.reference = base.display().to_string();
+            self.models.form.reference = base.display().to_string();
             reference = base;
         }
         if policy.as_os_str().is_empty() || reference.as_os_str().is_empty() {
-            self.load.fail("choose both a policy and a reference");
+            self.models
+                .load
+                .fail("choose both a policy and a reference");
             return;
         }
         let checkpoints_dir = match checkpoints_dir {
             Some(dir) => {
-                self.runs.retain(|(p, _)| p != &policy);
-                self.runs.push((policy.clone(), dir.clone()));
+                self.models.runs.retain(|(p, _)| p != &policy);
+                self.models.runs.push((policy.clone(), dir.clone()));
                 Some(dir)
             }
             None => self
+                .models
                 .runs
                 .iter()
                 .find(|(p, _)| p == &policy)
@@ -36,13 +39,14 @@ impl App {
         // The command line's rule (`source::locate`): a Hub id is found in the Hugging Face cache, and a training
         // folder that is no model itself opens its last checkpoint (or `gui --checkpoint N`); a folder with no
         // model fails here with what was looked for, keeping the models loaded before.
-        let located = match crate::source::locate(&policy, None, self.launch_checkpoint.take()) {
-            Ok(l) => l,
-            Err(e) => {
-                self.fail_load(e.to_string());
-                return;
-            }
-        };
+        let located =
+            match crate::source::locate(&policy, None, self.models.launch_checkpoint.take()) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.fail_load(e.to_string());
+                    return;
+                }
+            };
         let run_dir = located
             .run
             .as_ref()
@@ -66,11 +70,11 @@ impl App {
             .unwrap_or_default();
         // Beta belongs to the models: another policy opens with `gui --beta`, the beta last used with it, or TRL's
         // default; reloading the same policy (another dtype or chat template) keeps the beta in force.
-        let same_policy = self.loaded.as_ref().is_some_and(|l| {
+        let same_policy = self.models.loaded.as_ref().is_some_and(|l| {
             let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
             canonical(&l.policy.path) == canonical(&policy)
         });
-        let beta = match self.launch_beta.take() {
+        let beta = match self.models.launch_beta.take() {
             Some(b) => b,
             None if same_policy => self.settings.beta,
             None => self
@@ -79,21 +83,21 @@ impl App {
                 .unwrap_or(crate::defaults::BETA),
         };
         let beta_before = std::mem::replace(&mut self.settings.beta, beta);
-        self.before_load = Some(BeforeLoad {
-            checkpoints: std::mem::replace(&mut self.checkpoints, checkpoints),
-            trainer: std::mem::replace(&mut self.trainer, trainer),
-            drift: std::mem::take(&mut self.drift),
+        self.models.before_load = Some(BeforeLoad {
+            checkpoints: std::mem::replace(&mut self.drift.checkpoints, checkpoints),
+            trainer: std::mem::replace(&mut self.drift.trainer, trainer),
+            drift: std::mem::take(&mut self.drift.points),
             beta: beta_before,
         });
         // The cards of the models being opened are shown, even if the section was collapsed.
-        self.open_models_section = true;
-        self.drift_job.cancel();
-        let ticket = self.load.start();
+        self.models.open_models_section = true;
+        self.drift.job.cancel();
+        let ticket = self.models.load.start();
         self.worker.load(
             &ticket,
             policy,
             reference,
-            Some(PathBuf::from(self.form.chat_template.trim()))
+            Some(PathBuf::from(self.models.form.chat_template.trim()))
                 .filter(|p| !p.as_os_str().is_empty()),
             self.settings.dtype,
             self.options(),
@@ -102,7 +106,7 @@ impl App {
 
     /// A load's `error`, with, when models were loaded before, that they stay in use.
     pub(super) fn load_failure(&self, error: String) -> String {
-        match &self.loaded {
+        match &self.models.loaded {
             Some(l) => format!(
                 "{error}\nStill using the models loaded before: {} and {}.",
                 l.policy.path.display(),
@@ -115,11 +119,15 @@ impl App {
     /// A load failed before it started (a path that names no model).
     fn fail_load(&mut self, error: String) {
         let message = self.load_failure(error);
-        self.load.fail(message);
+        self.models.load.fail(message);
     }
 
     /// Opens a data file and selects its first record.
     pub fn open_data(&mut self, path: &Path) {
+        if path.as_os_str().is_empty() {
+            self.warn("type the path of a data file");
+            return;
+        }
         // The output of `creditlens search` opens in the Search window.
         if crate::search::is_search_output(path) {
             match crate::search::read_runs(path) {
@@ -146,9 +154,9 @@ impl App {
                     d.job.cancel();
                 }
                 push_recent(&mut self.settings.recent_data, path);
-                self.data_path = path.display().to_string();
-                self.edits.clear();
-                self.selected_row = None;
+                self.files.data_path = path.display().to_string();
+                self.record.edits.clear();
+                self.record.selected_row = None;
                 let d = Dataset::new(path.to_path_buf(), entries, self.settings.beta);
                 let first = d.rows.iter().position(|r| r.record.is_ok());
                 self.dataset = Some(d);
@@ -170,13 +178,13 @@ impl App {
         };
         let record = record.clone();
         self.keep_edits();
-        self.selected_row = Some(row);
-        match self.edits.get(&row) {
-            Some(edited) => self.editor = edited.clone(),
-            None => self.editor.set(&record),
+        self.record.selected_row = Some(row);
+        match self.record.edits.get(&row) {
+            Some(edited) => self.record.editor = edited.clone(),
+            None => self.record.editor.set(&record),
         }
-        self.pinned = None;
-        self.drift_selected_stale = true;
+        self.record.pinned = None;
+        self.drift.selected_stale = true;
         self.rescore_now();
     }
 
@@ -188,6 +196,7 @@ impl App {
             return;
         }
         let at = self
+            .record
             .selected_row
             .and_then(|s| view.iter().position(|&v| v == s))
             .map_or(0, |p| {
@@ -198,24 +207,29 @@ impl App {
 
     /// Scores the editor's text now.
     pub fn rescore_now(&mut self) {
-        self.editor.dirty_since = None;
+        self.record.editor.dirty_since = None;
         // Nothing typed yet: a hint, not an error about an empty response.
-        if self.editor.is_blank() && (self.selected_row.is_none() || self.selected_is_edited()) {
+        if self.record.editor.is_blank()
+            && (self.record.selected_row.is_none() || self.selected_is_edited())
+        {
             // A new generation makes a score in flight stale.
-            let ticket = self.scoring.start();
-            self.scoring.finish(ticket.generation, None);
-            self.shown = None;
-            self.pinned = None;
+            let ticket = self.record.scoring.start();
+            self.record.scoring.finish(ticket.generation, None);
+            self.record.shown = None;
+            self.record.pinned = None;
             return;
         }
-        let Some(l) = &self.loaded else { return };
-        let ticket = self.scoring.start();
-        self.worker
-            .score(ticket.generation, l.scorer.clone(), self.editor.record());
+        let Some(l) = &self.models.loaded else { return };
+        let ticket = self.record.scoring.start();
+        self.worker.score(
+            ticket.generation,
+            l.scorer.clone(),
+            self.record.editor.record(),
+        );
     }
 
     pub(super) fn score_dataset(&mut self) {
-        let (Some(l), Some(d)) = (&self.loaded, &mut self.dataset) else {
+        let (Some(l), Some(d)) = (&self.models.loaded, &mut self.dataset) else {
             return;
         };
         let ticket = d.job.start();
@@ -226,12 +240,12 @@ impl App {
     }
 
     pub(super) fn start_drift(&mut self, with_pairs: bool) {
-        let Some(l) = &self.loaded else { return };
-        if self.checkpoints.is_empty() {
+        let Some(l) = &self.models.loaded else { return };
+        if self.drift.checkpoints.is_empty() {
             return;
         }
-        let ticket = self.drift_job.start();
-        self.drift_selected_stale = false;
+        let ticket = self.drift.job.start();
+        self.drift.selected_stale = false;
         let pairs: Vec<Record> = if with_pairs {
             self.dataset
                 .as_ref()
@@ -259,9 +273,9 @@ impl App {
         self.worker.drift(DriftJob {
             ticket,
             scorer,
-            checkpoints: self.checkpoints.clone(),
+            checkpoints: self.drift.checkpoints.clone(),
             pairs,
-            selected: Some(self.editor.record()),
+            selected: Some(self.record.editor.record()),
             dtype: self.settings.dtype,
         });
     }

@@ -1,0 +1,458 @@
+//! Projections: a weight held dense (transposed for gemm), narrower than the computation or quantised, with an
+//! optional bias and a LoRA update applied unmerged; several projections of one input fused into one product.
+
+use super::Kernels;
+use crate::error::{Error, Result};
+use crate::model::lora::LowRank;
+use crate::model::matrix::Matrix;
+use crate::model::quantized::QuantMatrix;
+use crate::model::weights::TensorSource;
+use candle_core::{DType, Tensor};
+use std::collections::HashMap;
+
+/// Above this many values, a weight held narrower than the computation is widened a block of outputs at a time
+/// (4 Mi values, 16 MB of f32).
+const WIDEN_BLOCK_ELEMENTS: usize = 1 << 22;
+
+/// A projection `x @ W^T + b`. For inference a dense weight is stored transposed and contiguous (`(in, out)`),
+/// which gemm multiplies faster; for training it stays the checkpoint's `(out, in)` tensor so gradients reach it.
+/// A quantised weight stays `(out, in)` and is dequantised a block of outputs at a time as it multiplies.
+#[derive(Debug, Clone)]
+pub(in crate::model) struct Linear {
+    pub(super) weight: Matrix,
+    pub(super) transposed: bool,
+    pub(super) bias: Option<Tensor>,
+    /// The checkpoint names of the weights it multiplies by, with their output sizes, in output order (several
+    /// for fused projections; none when built from tensors of unknown name).
+    pub(super) names: Vec<(String, usize)>,
+    /// A LoRA update applied unmerged, as PEFT's forward does: `x A^T B^T`, kept as `A^T` `(in, r)` and `B^T`
+    /// `(r, out)` with the scales folded into B.
+    pub(super) lora: Option<(Tensor, Tensor)>,
+}
+
+impl Linear {
+    /// Loads `{name}.weight` of shape `(out, inp)` (and `{name}.bias` when `bias`).
+    pub(in crate::model) fn load(
+        src: &dyn TensorSource,
+        name: &str,
+        (out, inp): (usize, usize),
+        bias: bool,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let weight = src.matrix(&format!("{name}.weight"), &[out, inp])?;
+        let bias = if bias {
+            Some(src.tensor(&format!("{name}.bias"), &[out])?)
+        } else {
+            None
+        };
+        let mut linear = Self::new(weight, bias, kernels)?;
+        linear.names = vec![(format!("{name}.weight"), out)];
+        Ok(linear)
+    }
+
+    /// A projection from a checkpoint's `(out, in)` weight and optional bias.
+    pub(in crate::model) fn new(
+        weight: impl Into<Matrix>,
+        bias: Option<Tensor>,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let (weight, transposed) = match weight.into() {
+            Matrix::Dense(w) if kernels == Kernels::Fused => {
+                (Matrix::Dense(w.t()?.contiguous()?), true)
+            }
+            w => (w, false),
+        };
+        Ok(Self {
+            weight,
+            transposed,
+            bias,
+            names: Vec::new(),
+            lora: None,
+        })
+    }
+
+    /// Attaches the LoRA updates in `factors` of the weights this projection multiplies by (computed in `dtype`);
+    /// returns how many it took. For fused projections the parts' updates form one low-rank product: A stacks
+    /// the parts' A, and B places each part's B in its own rows and rank columns.
+    pub(super) fn attach(
+        &mut self,
+        factors: &HashMap<String, LowRank>,
+        dtype: DType,
+    ) -> Result<usize> {
+        let found: Vec<Option<&LowRank>> = self.names.iter().map(|(n, _)| factors.get(n)).collect();
+        let ranks: Vec<usize> = found
+            .iter()
+            .map(|f| f.map_or(Ok(0), |f| f.a.dim(0)))
+            .collect::<candle_core::Result<_>>()?;
+        let rank: usize = ranks.iter().sum();
+        if rank == 0 {
+            return Ok(0);
+        }
+        // Each update must have its weight's shape: B (out, r), A (r, in).
+        let inp = self.in_features()?;
+        for (f, (name, out)) in found.iter().zip(&self.names) {
+            let Some(f) = f else { continue };
+            let (b_out, b_r) = f.b.dims2()?;
+            let (a_r, a_in) = f.a.dims2()?;
+            if (b_out, a_in) != (*out, inp) || a_r != b_r {
+                return Err(Error::ShapeMismatch {
+                    implied_by: "the base model",
+                    path: std::path::PathBuf::new(),
+                    name: format!("{name} (its LoRA update B A)"),
+                    expected: vec![*out, inp],
+                    got: vec![b_out, a_in],
+                });
+            }
+        }
+        let device = self.weight.device();
+        let a = Tensor::cat(&found.iter().flatten().map(|f| &f.a).collect::<Vec<_>>(), 0)?;
+        let mut rows = Vec::with_capacity(found.len());
+        let mut col = 0;
+        for ((f, &r), (_, out)) in found.iter().zip(&ranks).zip(&self.names) {
+            let row = match f {
+                None => Tensor::zeros((*out, rank), DType::F32, &device)?,
+                Some(f) => {
+                    let b = (&f.b * f.scale)?;
+                    let mut parts = Vec::with_capacity(3);
+                    if col > 0 {
+                        parts.push(Tensor::zeros((*out, col), DType::F32, &device)?);
+                    }
+                    parts.push(b);
+                    if col + r < rank {
+                        parts.push(Tensor::zeros((*out, rank - col - r), DType::F32, &device)?);
+                    }
+                    Tensor::cat(&parts, 1)?
+                }
+            };
+            rows.push(row);
+            col += r;
+        }
+        let b = Tensor::cat(&rows, 0)?;
+        self.lora = Some((
+            a.t()?.contiguous()?.to_dtype(dtype)?,
+            b.t()?.contiguous()?.to_dtype(dtype)?,
+        ));
+        Ok(found.iter().flatten().count())
+    }
+
+    pub(super) fn in_features(&self) -> Result<usize> {
+        Ok(match &self.weight {
+            Matrix::Dense(w) => w.dim(if self.transposed { 0 } else { 1 })?,
+            Matrix::Quantized(q) => q.cols(),
+        })
+    }
+
+    pub(super) fn out_features(&self) -> Result<usize> {
+        Ok(match &self.weight {
+            Matrix::Dense(w) => w.dim(if self.transposed { 1 } else { 0 })?,
+            Matrix::Quantized(q) => q.rows(),
+        })
+    }
+
+    /// `x2 @ W^T` for `x2` of `(rows, in)`. A weight held in another form than the computation (bf16 or quantised
+    /// in an f32 run) is widened for this product only, a block of outputs at a time when it is large (a
+    /// vocabulary matrix), so no full-width copy of a large matrix exists at once.
+    pub(super) fn product(&self, x2: &Tensor) -> Result<Tensor> {
+        let dtype = x2.dtype();
+        let inp = x2.dim(1)?;
+        if let Matrix::Dense(w) = &self.weight
+            && (w.dtype() == dtype || w.elem_count() <= WIDEN_BLOCK_ELEMENTS)
+        {
+            let widened;
+            let w = if w.dtype() == dtype {
+                w
+            } else {
+                widened = w.to_dtype(dtype)?;
+                &widened
+            };
+            return Ok(if self.transposed {
+                x2.matmul(w)?
+            } else {
+                x2.matmul(&w.t()?)?
+            });
+        }
+        let out = self.out_features()?;
+        let block = if out * inp <= WIDEN_BLOCK_ELEMENTS {
+            out
+        } else {
+            (WIDEN_BLOCK_ELEMENTS / inp).max(1)
+        };
+        let mut parts = Vec::with_capacity(out.div_ceil(block));
+        let mut at = 0;
+        while at < out {
+            let n = block.min(out - at);
+            let w = match &self.weight {
+                Matrix::Dense(w) if self.transposed => w.narrow(1, at, n)?.to_dtype(dtype)?,
+                m => m.rows(at, n, dtype)?.t()?,
+            };
+            parts.push(x2.matmul(&w)?);
+            at += n;
+        }
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Tensor::cat(&parts, 1)?
+        })
+    }
+
+    /// `x @ W^T + b` over the last dimension; leading dimensions are flattened into one matmul.
+    pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims();
+        let inp = dims[dims.len() - 1];
+        let rows = x.elem_count() / inp;
+        let x2 = x.reshape((rows, inp))?;
+        let out = self.out_features()?;
+        let y = self.product(&x2)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let y = match &self.lora {
+            Some((a_t, b_t)) => (y + x2.matmul(a_t)?.matmul(b_t)?)?,
+            None => y,
+        };
+        let mut out_dims = dims[..dims.len() - 1].to_vec();
+        out_dims.push(out);
+        Ok(y.reshape(out_dims)?)
+    }
+}
+
+/// Several projections of the same input (q/k/v, or gate/up). For inference they are one matmul over the
+/// concatenated weights (wider and fewer gemm calls); for training they stay separate so each tensor gets its
+/// gradient.
+#[derive(Debug, Clone)]
+pub(in crate::model) enum Projections {
+    Fused { linear: Linear, sizes: Vec<usize> },
+    Separate(Vec<Linear>),
+}
+
+impl Projections {
+    /// Loads `names` (each with its output size), all reading `inp` features.
+    pub(in crate::model) fn load(
+        src: &dyn TensorSource,
+        names: &[(String, usize)],
+        inp: usize,
+        bias: bool,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let parts = names
+            .iter()
+            .map(|(name, out)| Linear::load(src, name, (*out, inp), bias, Kernels::Differentiable))
+            .collect::<Result<Vec<_>>>()?;
+        Self::from_parts(parts, kernels)
+    }
+
+    /// Projections from `(out, in)` weights and optional biases, e.g. split from a checkpoint's fused tensor.
+    pub(in crate::model) fn from_tensors(
+        parts: Vec<(Tensor, Option<Tensor>)>,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let parts = parts
+            .into_iter()
+            .map(|(w, b)| Linear::new(w, b, Kernels::Differentiable))
+            .collect::<Result<Vec<_>>>()?;
+        Self::from_parts(parts, kernels)
+    }
+
+    pub(super) fn from_parts(parts: Vec<Linear>, kernels: Kernels) -> Result<Self> {
+        if kernels == Kernels::Differentiable {
+            return Ok(Projections::Separate(parts));
+        }
+        let biases: Option<Vec<&Tensor>> = parts.iter().map(|l| l.bias.as_ref()).collect();
+        let bias = match biases {
+            Some(b) => Some(Tensor::cat(&b, 0)?),
+            None => None,
+        };
+        let sizes = parts
+            .iter()
+            .map(Linear::out_features)
+            .collect::<Result<Vec<_>>>()?;
+        // Quantised parts stay quantised, stacked by rows.
+        let quantised: Option<Vec<QuantMatrix>> = parts
+            .iter()
+            .map(|l| match &l.weight {
+                Matrix::Quantized(q) => Some(q.clone()),
+                Matrix::Dense(_) => None,
+            })
+            .collect();
+        let mut linear = match quantised.as_deref().and_then(QuantMatrix::stack) {
+            Some(q) => Linear::new(Matrix::Quantized(q), bias, Kernels::Fused)?,
+            None => {
+                // Parts held in different dtypes (shards saved apart, a quantised part beside a float one) are
+                // joined in f32, which holds each exactly.
+                let dtype = match &parts[0].weight {
+                    Matrix::Dense(w) => w.dtype(),
+                    Matrix::Quantized(_) => DType::F32,
+                };
+                let same = parts
+                    .iter()
+                    .all(|l| matches!(&l.weight, Matrix::Dense(w) if w.dtype() == dtype));
+                let dtype = if same { dtype } else { DType::F32 };
+                let weights = parts
+                    .iter()
+                    .map(|l| l.weight.dense(dtype))
+                    .collect::<Result<Vec<_>>>()?;
+                Linear::new(Tensor::cat(&weights, 0)?, bias, Kernels::Fused)?
+            }
+        };
+        // The fused product knows its parts' names only if every part does.
+        if parts.iter().all(|l| l.names.len() == 1) {
+            linear.names = parts.iter().flat_map(|l| l.names.clone()).collect();
+        }
+        Ok(Projections::Fused { linear, sizes })
+    }
+
+    pub(super) fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        match self {
+            Projections::Separate(parts) => parts.iter().map(|l| l.forward(x)).collect(),
+            Projections::Fused { linear, sizes } => {
+                let y = linear.forward(x)?;
+                let last = y.rank() - 1;
+                let mut at = 0;
+                sizes
+                    .iter()
+                    .map(|&n| {
+                        let part = y.narrow(last, at, n)?;
+                        at += n;
+                        Ok(part)
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Bytes of a tensor's values.
+pub(super) fn tensor_bytes(t: &Tensor) -> u64 {
+    (t.elem_count() * t.dtype().size_in_bytes()) as u64
+}
+
+impl Linear {
+    pub(super) fn bytes(&self) -> u64 {
+        self.weight.bytes()
+            + self.bias.as_ref().map_or(0, tensor_bytes)
+            + self
+                .lora
+                .as_ref()
+                .map_or(0, |(a, b)| tensor_bytes(a) + tensor_bytes(b))
+    }
+
+    /// Bytes of its LoRA update alone.
+    pub(super) fn lora_bytes(&self) -> u64 {
+        self.lora
+            .as_ref()
+            .map_or(0, |(a, b)| tensor_bytes(a) + tensor_bytes(b))
+    }
+}
+
+impl Projections {
+    pub(super) fn bytes(&self) -> u64 {
+        match self {
+            Projections::Fused { linear, .. } => linear.bytes(),
+            Projections::Separate(parts) => parts.iter().map(Linear::bytes).sum(),
+        }
+    }
+}
+
+impl Linear {
+    /// Whether its weight is held quantised.
+    pub(super) fn is_quantized(&self) -> bool {
+        matches!(self.weight, Matrix::Quantized(_))
+    }
+
+    /// The projection with a quantised weight dequantised once into `dtype` (stored transposed, as a dense
+    /// inference weight is), for work that multiplies by it many times over few tokens (decoding).
+    pub(super) fn densified(&self, dtype: DType) -> Result<Linear> {
+        let mut l = self.clone();
+        if let Matrix::Quantized(_) = &self.weight {
+            l.weight = Matrix::Dense(self.weight.dense(dtype)?.t()?.contiguous()?);
+            l.transposed = true;
+        }
+        Ok(l)
+    }
+}
+
+impl Projections {
+    pub(super) fn is_quantized(&self) -> bool {
+        match self {
+            Projections::Fused { linear, .. } => linear.is_quantized(),
+            Projections::Separate(parts) => parts.iter().any(Linear::is_quantized),
+        }
+    }
+
+    pub(super) fn densified(&self, dtype: DType) -> Result<Projections> {
+        Ok(match self {
+            Projections::Fused { linear, sizes } => Projections::Fused {
+                linear: linear.densified(dtype)?,
+                sizes: sizes.clone(),
+            },
+            Projections::Separate(parts) => Projections::Separate(
+                parts
+                    .iter()
+                    .map(|l| l.densified(dtype))
+                    .collect::<Result<_>>()?,
+            ),
+        })
+    }
+}
+
+impl Projections {
+    pub(super) fn attach(
+        &mut self,
+        factors: &HashMap<String, LowRank>,
+        dtype: DType,
+    ) -> Result<usize> {
+        match self {
+            Projections::Fused { linear, .. } => linear.attach(factors, dtype),
+            Projections::Separate(parts) => {
+                let mut n = 0;
+                for p in parts {
+                    n += p.attach(factors, dtype)?;
+                }
+                Ok(n)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// A bf16 matrix too large to widen whole (a vocabulary head) gives, block by block, exactly the product with
+    /// the whole matrix widened, in both storage layouts.
+    #[test]
+    pub(super) fn large_narrow_weights_widen_by_blocks_with_the_same_numbers() {
+        let device = Device::Cpu;
+        let (out, inp) = (WIDEN_BLOCK_ELEMENTS / 64 + 77, 64);
+        let w = Tensor::randn(0f32, 1.0, (out, inp), &device)
+            .unwrap()
+            .to_dtype(DType::BF16)
+            .unwrap();
+        let x = Tensor::randn(0f32, 1.0, (3, 5, inp), &device).unwrap();
+        let exact = x
+            .reshape((15, inp))
+            .unwrap()
+            .matmul(&w.to_dtype(DType::F32).unwrap().t().unwrap())
+            .unwrap()
+            .reshape((3, 5, out))
+            .unwrap();
+        for kernels in [Kernels::Fused, Kernels::Differentiable] {
+            let linear = Linear::new(w.clone(), None, kernels).unwrap();
+            let y = linear.forward(&x).unwrap();
+            assert_eq!(y.dims(), &[3, 5, out]);
+            let diff = (y - &exact)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-5, "{kernels:?}: {diff}");
+        }
+    }
+}
