@@ -14,10 +14,13 @@
 #[global_allocator]
 static GLOBAL: creditlens::alloc::Allocator = mimalloc::MiMalloc;
 
+mod common;
+
 use candle_core::{DType, Device};
+use common::{Lcg, peak_rss_mb, sequence};
 use creditlens::model::{Decoder, DecoderConfig, Kernels, MemoryWeights, Model};
 use creditlens::score::{ScoreOptions, Scorer};
-use creditlens::tokenize::{EncodedSequence, ScoredToken, TextTokenizer};
+use creditlens::tokenize::{EncodedSequence, TextTokenizer};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,41 +28,6 @@ use std::time::Instant;
 const SMOLLM2_135M: &str = r#"{"architectures":["LlamaForCausalLM"],"hidden_size":576,"intermediate_size":1536,
   "vocab_size":49152,"num_hidden_layers":30,"num_attention_heads":9,"num_key_value_heads":3,"rms_norm_eps":1e-5,
   "rope_theta":100000.0,"max_position_embeddings":8192,"tie_word_embeddings":true}"#;
-
-/// A deterministic stream of token ids.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, bound: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % bound
-    }
-    fn ids(&mut self, n: usize, vocab: usize) -> Vec<u32> {
-        (0..n).map(|_| self.next(vocab) as u32).collect()
-    }
-}
-
-fn sequence(prompt: &[u32], response: &[u32]) -> EncodedSequence {
-    let ids: Vec<u32> = prompt.iter().chain(response).copied().collect();
-    let tokens = response
-        .iter()
-        .map(|&id| ScoredToken {
-            id,
-            text: String::new(),
-            start: 0,
-            end: 0,
-            template: false,
-        })
-        .collect();
-    EncodedSequence {
-        ids,
-        scored_start: prompt.len(),
-        tokens,
-    }
-}
 
 /// The workload's pairs: (prompt, chosen, rejected) lengths from the same seeded stream as the Python baseline.
 fn workload(name: &str) -> Vec<(usize, usize, usize)> {
@@ -74,16 +42,6 @@ fn workload(name: &str) -> Vec<(usize, usize, usize)> {
             _ => (300, 30 + rng.next(31), 30 + rng.next(31)),
         })
         .collect()
-}
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// The real SmolLM2-135M-Instruct when `SMOLLM2_GGUF` names its GGUF file (dequantised to f32: the weights
@@ -152,14 +110,9 @@ fn baseline(name: &str) -> Option<(f64, f64)> {
 }
 
 fn main() {
-    // SAFETY: the first statement of main, before any thread exists; the programs run with the same setting.
-    unsafe { creditlens::threads::configure() };
     // `cargo bench` passes `--bench`; a workload name as argument runs that workload alone (in its own process,
     // so that peak memory is per workload).
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args = common::start();
     if let Some(name) = args.first() {
         let (tps, rss) = run_workload(name);
         println!("{name} {tps} {rss}");

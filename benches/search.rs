@@ -13,6 +13,8 @@
 #[global_allocator]
 static GLOBAL: creditlens::alloc::Allocator = mimalloc::MiMalloc;
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use creditlens::model::{Decoder, Model};
 use creditlens::search::{SearchSettings, beam_search};
@@ -108,12 +110,7 @@ fn baseline(name: &str) -> Option<f64> {
 }
 
 fn main() {
-    // SAFETY: the first statement of main, before any thread exists; the programs run with the same setting.
-    unsafe { creditlens::threads::configure() };
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args = common::start();
     if let Some(name) = args.first() {
         println!("{name} {}", run(name));
         return;

@@ -1,5 +1,6 @@
 //! Loading causal language models from checkpoint directories and running them over every position.
 
+pub mod amx;
 pub mod config;
 mod config_json;
 pub mod decoder;

@@ -3,6 +3,7 @@
 
 use super::Kernels;
 use crate::error::{Error, Result};
+use crate::model::amx;
 use crate::model::lora::LowRank;
 use crate::model::matrix::Matrix;
 use crate::model::quantized::QuantMatrix;
@@ -155,6 +156,22 @@ impl Linear {
     pub(super) fn product(&self, x2: &Tensor) -> Result<Tensor> {
         let dtype = x2.dtype();
         let inp = x2.dim(1)?;
+        // bf16 compute with bf16 weights: on AMX tiles where the CPU has them (as PyTorch's bf16 does).
+        if let Matrix::Dense(w) = &self.weight
+            && dtype == DType::BF16
+            && w.dtype() == DType::BF16
+            && w.device().is_cpu()
+            && crate::model::amx::available()
+        {
+            let layout = if self.transposed {
+                amx::Layout::KByN
+            } else {
+                amx::Layout::NByK
+            };
+            return Ok(x2
+                .contiguous()?
+                .apply_op2_no_bwd(&w.contiguous()?, &amx::Bf16Product(layout))?);
+        }
         if let Matrix::Dense(w) = &self.weight
             && (w.dtype() == dtype || w.elem_count() <= WIDEN_BLOCK_ELEMENTS)
         {
