@@ -4,8 +4,8 @@
 //!
 //! - `score`: 6 TL;DR-shaped pairs (a 340-token prompt, 45-60-token chosen and rejected), policy and reference
 //!   computed separately, as TRL does; seconds for the six after a warm-up pair, in the compute dtype `DTYPE`
-//!   (`bf16`, on AMX tiles where the CPU has them; `CREDITLENS_AMX=off` to compare; or `f32`, exact, the bf16
-//!   weights widened a projection at a time);
+//!   (`bf16` as `--dtype bf16` computes: bf16 matrix products, on AMX tiles where the CPU has them,
+//!   `CREDITLENS_AMX=off` to compare; or `f32`, exact, the bf16 weights widened a projection at a time);
 //! - `edit`: the app's case: a pair scored, then one word changed near the end of its rejected response and the
 //!   pair rescored from the first changed token ([`creditlens::score::ScoreMemo`]); seconds from the edit to the
 //!   new scores.
@@ -78,8 +78,19 @@ fn scorer(cfg: &DecoderConfig, compute: DType) -> Scorer {
     let device = Device::Cpu;
     // bf16 weights, as users keep them; norms (and, for f32 compute, nothing else) widened to the compute dtype.
     let weights = MemoryWeights::random(cfg, DType::BF16, &device, 0).expect("weights");
-    let decoder =
-        Decoder::load(cfg, &AsStored(&weights, compute), Kernels::Fused).expect("decoder");
+    // bf16 compute as `--dtype bf16` loads it: f32 activations, bf16 matrix products.
+    let dtype = creditlens::model::Dtype::from_candle(compute);
+    let decoder = Decoder::load(
+        cfg,
+        &AsStored(&weights, dtype.activations()),
+        Kernels::Fused,
+    )
+    .expect("decoder");
+    let decoder = if compute == DType::BF16 {
+        decoder.with_bf16_products().expect("bf16 products")
+    } else {
+        decoder
+    };
     drop(weights);
     let model = Arc::new(Model::from_decoder(decoder, "random".into()));
     // A second instance, computed separately (the weights' storage is shared: the speed is the same as for two).

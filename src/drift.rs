@@ -83,7 +83,7 @@ pub fn drift(run: &DriftRun<'_>, mut on_point: impl FnMut(DriftPoint) -> bool) -
         // the reference loads only the adapter, applied unmerged on the reference's weights.
         let model = ModelSource::resolve(&ck.dir, Some(&base)).and_then(|src| {
             let reference = run.scorer.reference();
-            if reference.lm().dtype() == run.dtype.candle()
+            if reference.lm().compute_dtype() == run.dtype
                 && let Some(m) = src.adapter_on(reference)?
             {
                 return Ok(m);

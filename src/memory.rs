@@ -276,17 +276,18 @@ mod tests {
     }
 
     /// The issue's 7B-shaped bf16 LoRA pair: the policy shares its base with the reference (the scorer passes 0
-    /// stored bytes for it), so computing in bf16 the whole run is estimated under 16 GB for 1,024-token records;
-    /// in f32 (bf16 weights held as stored) it is just over.
+    /// stored bytes for it), so the whole run is estimated under the 16 GiB of a 16 GB machine for 1,024-token
+    /// records, in bf16 as in f32 (bf16 weights held as stored either way; bf16 compute keeps its activations in
+    /// f32 since issue 31, so both need the same working memory: 16.1e9 bytes, 15.0 GiB).
     #[test]
-    fn a_7b_bf16_lora_pair_sharing_its_base_fits_in_16_gb() {
+    fn a_7b_bf16_lora_pair_sharing_its_base_fits_in_16_gib() {
         let cfg = DecoderConfig::from_json(MISTRAL_7B, Path::new("config.json")).unwrap();
         let file = cfg.num_parameters() as u64 * 2;
         let bf16 = estimate(Some((&cfg, Some(0))), (&cfg, Some(file)), Dtype::Bf16, 1024);
-        assert!(bf16.total() < 16_000_000_000, "{bf16}");
+        assert!(bf16.total() < 16 << 30, "{bf16}");
         assert_eq!(bf16.policy.weights, 0);
         let f32_run = estimate(Some((&cfg, Some(0))), (&cfg, Some(file)), Dtype::F32, 1024);
-        assert!(f32_run.total() < 17_000_000_000, "{f32_run}");
+        assert!(f32_run.total() < 16 << 30, "{f32_run}");
         eprintln!("7B bf16 LoRA pair: bf16 {bf16}; f32 {f32_run}");
     }
 }

@@ -51,7 +51,8 @@ pub struct DriftArgs {
     /// `trl` or `joint` tokenisation.
     #[arg(long, value_name = "MODE", default_value_t = defaults::TOKENIZATION)]
     tokenization: TokenizationMode,
-    /// Compute dtype: f32, f16 or bf16.
+    /// Compute dtype: f32 (exact, the default), bf16 (bf16 weights and matrix products, f32 sums and activations;
+    /// on AMX tiles where the CPU has them) or f16.
     #[arg(long, default_value_t = defaults::DTYPE)]
     dtype: Dtype,
     /// Write here (.jsonl or .csv) instead of JSON lines on stdout.

@@ -93,7 +93,8 @@ struct ModelArgs {
     /// Longest sequence (prompt included); longer ones lose their end, as with TRL's max_length.
     #[arg(long, value_name = "N")]
     max_length: Option<usize>,
-    /// Compute dtype: f32, f16 or bf16.
+    /// Compute dtype: f32 (exact, the default), bf16 (bf16 weights and matrix products, f32 sums and activations;
+    /// on AMX tiles where the CPU has them) or f16.
     #[arg(long, default_value_t = defaults::DTYPE)]
     dtype: Dtype,
     /// Most memory to use, e.g. 16G [default: what the machine has available]: a load or a record estimated to

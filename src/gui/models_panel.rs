@@ -236,7 +236,10 @@ pub fn show(
                 }
             })
             .response
-            .on_hover_text("Compute dtype; f32 matches transformers to about 1e-5");
+            .on_hover_text(
+                "Compute dtype. f32 matches transformers to about 1e-5; bf16 multiplies bf16 weights by bf16-rounded \
+                 activations with f32 sums (fast on CPUs with AMX), about 0.03 nats from f32 per token",
+            );
         if dtype != settings.dtype {
             actions.push(Action::SetDtype(dtype));
         }

@@ -1,7 +1,8 @@
 //! bf16 matrix products on Intel's AMX tiles (Sapphire Rapids and later Xeons): `C = A B` with A `(m, k)` and B
 //! `(k, n)` in bf16, products exact and sums in f32 (`tdpbf16ps`), the way PyTorch's oneDNN multiplies bf16 on
-//! these CPUs. Used for `--dtype bf16` only: the inputs are already bf16 there, so the numbers are those of a bf16
-//! product with f32 accumulation (the order of the sums differs from other kernels, as between any two BLAS).
+//! these CPUs. Used for `--dtype bf16` only, whose matrix products take bf16 inputs by definition
+//! ([`super::Decoder::with_bf16_products`]): the numbers are those of any bf16 product with f32 sums (the order
+//! of the sums differs from other kernels, as between any two BLAS).
 //!
 //! AMX has no stable Rust intrinsics; the few tile instructions are written with `asm!`. The CPU must list
 //! AMX-TILE and AMX-BF16 (CPUID leaf 7) and Linux must grant the process the tile state
@@ -302,9 +303,9 @@ unsafe fn band_product(
 ) {
 }
 
-/// `x (m, k) @ w` as a candle operation on bf16 CPU tensors, the result rounded to bf16 (to nearest even, as
-/// PyTorch rounds a bf16 product): `w` is `(k, n)` or `(n, k)` as `layout` says.
-pub struct Bf16Product(pub Layout);
+/// `x (m, k) @ w` as a candle operation on bf16 CPU tensors: `w` is `(k, n)` or `(n, k)` as the layout says, and
+/// the f32 sums are returned as f32 or rounded to bf16 (to nearest even) as the dtype says.
+pub struct Bf16Product(pub Layout, pub candle_core::DType);
 
 impl candle_core::CustomOp2 for Bf16Product {
     fn name(&self) -> &'static str {
@@ -334,6 +335,9 @@ impl candle_core::CustomOp2 for Bf16Product {
             _ => candle_core::bail!("amx product: shapes ({m}, {k}) and ({r}, {c}) do not match"),
         };
         let out = matmul(&x[xa..xb], &w[wa..wb], (m, k, n), self.0);
+        if self.1 == candle_core::DType::F32 {
+            return Ok((CpuStorage::F32(out), (m, n).into()));
+        }
         let out: Vec<bf16> = out.into_par_iter().map(bf16::from_f32).collect();
         Ok((CpuStorage::BF16(out), (m, n).into()))
     }

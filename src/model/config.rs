@@ -451,7 +451,7 @@ impl DecoderConfig {
     /// 256 positions. An upper bound: not all of these are alive at once.
     pub fn activation_bytes(&self, tokens: usize, dtype: Dtype) -> u64 {
         let t = tokens as u64;
-        let b = dtype.candle().size_in_bytes() as u64;
+        let b = dtype.activations().size_in_bytes() as u64;
         let (h, i) = (self.hidden_size as u64, self.intermediate_size as u64);
         let (nh, nkv, hd) = (
             self.num_attention_heads as u64,

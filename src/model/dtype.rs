@@ -31,6 +31,15 @@ impl Dtype {
         }
     }
 
+    /// The dtype a model computing in it holds its activations in: f32 for bf16, whose matrix products alone take
+    /// bf16 inputs ([`crate::model::Decoder::with_bf16_products`]); else its own.
+    pub fn activations(self) -> DType {
+        match self {
+            Dtype::Bf16 => DType::F32,
+            d => d.candle(),
+        }
+    }
+
     /// The dtype of a candle dtype (f32 for any other than f16 and bf16).
     pub fn from_candle(d: DType) -> Self {
         match d {

@@ -36,6 +36,20 @@ use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use std::path::PathBuf;
 
+/// The dtype a model computing in `dtype` holds its activations in ([`Dtype::activations`]).
+fn activations(dtype: DType) -> DType {
+    Dtype::from_candle(dtype).activations()
+}
+
+/// `decoder`, loaded with [`activations`]`(dtype)`, made to compute in `dtype`.
+fn in_dtype(decoder: Decoder, dtype: DType) -> Result<Decoder> {
+    if dtype == DType::BF16 {
+        decoder.with_bf16_products()
+    } else {
+        Ok(decoder)
+    }
+}
+
 /// What a user wants to know about a loaded checkpoint.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModelInfo {
@@ -135,14 +149,15 @@ impl Model {
         build: impl FnOnce(&dyn TensorSource) -> Result<Decoder>,
     ) -> Result<Self> {
         let cfg = DecoderConfig::from_file(&files.config)?;
-        let weights = SafetensorsWeights::open(&files.dir, &files.weights, dtype, device)?;
+        let weights =
+            SafetensorsWeights::open(&files.dir, &files.weights, activations(dtype), device)?;
         let stored = weights
             .stored_dtypes()
             .iter()
             .map(|d| dtype_name(*d))
             .collect::<Vec<_>>()
             .join("+");
-        let decoder = build(&weights)?;
+        let decoder = in_dtype(build(&weights)?, dtype)?;
         weights.check_all_read(&cfg, cfg.family.architecture(), &files.config)?;
         let info = ModelInfo::of(
             &cfg,
@@ -189,9 +204,9 @@ impl Model {
         report: &dyn Fn(f32),
     ) -> Result<Self> {
         let cfg = file.config()?;
-        let weights = file.weights(dtype, device)?;
+        let weights = file.weights(activations(dtype), device)?;
         let w = ProgressSource::new(&weights, cfg.num_hidden_layers, report);
-        let decoder = Decoder::load(&cfg, &w, Kernels::Fused)?;
+        let decoder = in_dtype(Decoder::load(&cfg, &w, Kernels::Fused)?, dtype)?;
         weights.check_all_read(&cfg)?;
         let info = ModelInfo {
             architecture: format!(
@@ -266,7 +281,7 @@ impl Model {
 
     /// Wraps an already built decoder (for models made in code, e.g. by training or benchmarks).
     pub fn from_decoder(decoder: Decoder, path: PathBuf) -> Self {
-        let dtype = decoder.dtype();
+        let dtype = decoder.compute_dtype().candle();
         let info = ModelInfo::of(
             decoder.config(),
             path,

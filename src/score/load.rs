@@ -144,7 +144,7 @@ impl Scorer {
         if tokens <= ESTIMATE_TOKENS && self.options.max_memory.is_none() {
             return Ok(());
         }
-        let dtype = crate::model::Dtype::from_candle(self.policy.lm().dtype());
+        let dtype = self.policy.lm().compute_dtype();
         let mut need = crate::memory::activation_bytes(self.reference.lm().config(), tokens, dtype);
         if !Arc::ptr_eq(&self.policy, &self.reference) {
             need += crate::memory::activation_bytes(self.policy.lm().config(), tokens, dtype);

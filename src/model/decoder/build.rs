@@ -73,6 +73,7 @@ impl Decoder {
             ropes: Rope::tables(cfg),
             kernels,
             score_elements: SCORE_ELEMENTS,
+            bf16_products: false,
         })
     }
 }

@@ -29,6 +29,9 @@ pub(in crate::model) struct Linear {
     /// A LoRA update applied unmerged, as PEFT's forward does: `x A^T B^T`, kept as `A^T` `(in, r)` and `B^T`
     /// `(r, out)` with the scales folded into B.
     pub(super) lora: Option<(Tensor, Tensor)>,
+    /// Multiply in bf16 (`--dtype bf16`): the input is rounded to bf16 and the sums are f32
+    /// ([`super::Decoder::with_bf16_products`]).
+    pub(super) bf16_products: bool,
 }
 
 impl Linear {
@@ -69,6 +72,7 @@ impl Linear {
             bias,
             names: Vec::new(),
             lora: None,
+            bf16_products: false,
         })
     }
 
@@ -156,22 +160,30 @@ impl Linear {
     pub(super) fn product(&self, x2: &Tensor) -> Result<Tensor> {
         let dtype = x2.dtype();
         let inp = x2.dim(1)?;
-        // bf16 compute with bf16 weights: on AMX tiles where the CPU has them (as PyTorch's bf16 does).
-        if let Matrix::Dense(w) = &self.weight
-            && dtype == DType::BF16
-            && w.dtype() == DType::BF16
-            && w.device().is_cpu()
-            && crate::model::amx::available()
-        {
-            let layout = if self.transposed {
-                amx::Layout::KByN
-            } else {
-                amx::Layout::NByK
-            };
-            return Ok(x2
-                .contiguous()?
-                .apply_op2_no_bwd(&w.contiguous()?, &amx::Bf16Product(layout))?);
-        }
+        // bf16 products: the input rounded to bf16, times the bf16 weight, summed in f32; on AMX tiles where the
+        // CPU has them, else widened to f32 (the same products; only the order of the sums differs).
+        let rounded;
+        let x2 = if self.bf16_products && dtype == DType::F32 {
+            if let Matrix::Dense(w) = &self.weight
+                && w.dtype() == DType::BF16
+                && w.device().is_cpu()
+                && amx::available()
+            {
+                let layout = if self.transposed {
+                    amx::Layout::KByN
+                } else {
+                    amx::Layout::NByK
+                };
+                return Ok(x2
+                    .to_dtype(DType::BF16)?
+                    .contiguous()?
+                    .apply_op2_no_bwd(&w.contiguous()?, &amx::Bf16Product(layout, DType::F32))?);
+            }
+            rounded = x2.to_dtype(DType::BF16)?.to_dtype(DType::F32)?;
+            &rounded
+        } else {
+            x2
+        };
         if let Matrix::Dense(w) = &self.weight
             && (w.dtype() == dtype || w.elem_count() <= WIDEN_BLOCK_ELEMENTS)
         {
@@ -379,6 +391,18 @@ impl Linear {
 
     /// The projection with a quantised weight dequantised once into `dtype` (stored transposed, as a dense
     /// inference weight is), for work that multiplies by it many times over few tokens (decoding).
+    /// This projection multiplying in bf16 ([`super::Decoder::with_bf16_products`]): a dense weight is held in bf16
+    /// (rounded to nearest even if wider); a quantised one is left as it is (narrower already) and multiplies in
+    /// f32.
+    pub(super) fn with_bf16_products(&self) -> Result<Linear> {
+        let mut l = self.clone();
+        if let Matrix::Dense(w) = &self.weight {
+            l.weight = Matrix::Dense(w.to_dtype(DType::BF16)?);
+            l.bf16_products = true;
+        }
+        Ok(l)
+    }
+
     pub(super) fn densified(&self, dtype: DType) -> Result<Linear> {
         let mut l = self.clone();
         if let Matrix::Quantized(_) = &self.weight {
@@ -395,6 +419,21 @@ impl Projections {
             Projections::Fused { linear, .. } => linear.is_quantized(),
             Projections::Separate(parts) => parts.iter().any(Linear::is_quantized),
         }
+    }
+
+    pub(super) fn with_bf16_products(&self) -> Result<Projections> {
+        Ok(match self {
+            Projections::Fused { linear, sizes } => Projections::Fused {
+                linear: linear.with_bf16_products()?,
+                sizes: sizes.clone(),
+            },
+            Projections::Separate(parts) => Projections::Separate(
+                parts
+                    .iter()
+                    .map(Linear::with_bf16_products)
+                    .collect::<Result<_>>()?,
+            ),
+        })
     }
 
     pub(super) fn densified(&self, dtype: DType) -> Result<Projections> {
@@ -437,6 +476,13 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
+    /// The largest |a - b| over all values.
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>())
+            .unwrap()
+    }
+
     /// A bf16 matrix too large to widen whole (a vocabulary head) gives, block by block, exactly the product with
     /// the whole matrix widened, in both storage layouts.
     #[test]
@@ -459,17 +505,42 @@ mod tests {
             let linear = Linear::new(w.clone(), None, kernels).unwrap();
             let y = linear.forward(&x).unwrap();
             assert_eq!(y.dims(), &[3, 5, out]);
-            let diff = (y - &exact)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_diff(&y, &exact);
             assert!(diff < 1e-5, "{kernels:?}: {diff}");
+        }
+    }
+
+    /// bf16 products (`--dtype bf16`) equal the f32 product of the bf16-rounded input and the bf16 weight, whichever
+    /// kernel runs them (AMX tiles where the CPU has them, else widened to f32), in both storage layouts, for an f32
+    /// weight (rounded once) and a bf16 one.
+    #[test]
+    fn bf16_products_multiply_the_rounded_input_by_the_bf16_weight() {
+        let device = Device::Cpu;
+        let (out, inp) = (70, 150);
+        let w32 = Tensor::randn(0f32, 1.0, (out, inp), &device).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, 9, inp), &device).unwrap();
+        let round = |t: &Tensor| {
+            t.to_dtype(DType::BF16)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+        };
+        let want = round(&x)
+            .reshape((18, inp))
+            .unwrap()
+            .matmul(&round(&w32).t().unwrap())
+            .unwrap();
+        for w in [w32.clone(), w32.to_dtype(DType::BF16).unwrap()] {
+            for kernels in [Kernels::Fused, Kernels::Differentiable] {
+                let linear = Linear::new(w.clone(), None, kernels)
+                    .unwrap()
+                    .with_bf16_products()
+                    .unwrap();
+                let y = linear.forward(&x).unwrap().reshape((18, out)).unwrap();
+                assert_eq!(y.dtype(), DType::F32);
+                let diff = max_diff(&y, &want);
+                assert!(diff < 1e-4, "{kernels:?} {:?}: {diff}", w.dtype());
+            }
         }
     }
 }

@@ -58,12 +58,14 @@ pub struct Decoder {
     positions: Option<Tensor>,
     ropes: Vec<Rope>,
     kernels: Kernels,
-    /// The compute dtype (weight matrices may be held narrower).
+    /// The dtype of its activations (weight matrices may be held narrower).
     dtype: DType,
     /// Where it computes.
     device: Device,
     /// Most attention scores computed at once per layer ([`attention::SCORE_ELEMENTS`] unless set).
     score_elements: usize,
+    /// Whether its matrix products are in bf16 ([`Self::with_bf16_products`]).
+    bf16_products: bool,
 }
 
 impl Decoder {
@@ -84,7 +86,8 @@ impl Decoder {
         &self.device
     }
 
-    /// The compute dtype.
+    /// The dtype of its activations: the compute dtype, except f32 for bf16 compute, whose matrix products alone
+    /// take bf16 inputs ([`Self::compute_dtype`] names the compute dtype).
     pub fn dtype(&self) -> DType {
         self.dtype
     }
@@ -119,6 +122,43 @@ impl Decoder {
                     || l.mlp.up.is_quantized()
                     || l.mlp.down.is_quantized()
             })
+    }
+
+    /// This decoder computing in bf16 as `--dtype bf16` does: every matrix product takes bf16 inputs (the weights
+    /// held in bf16, each activation rounded to bf16 as it enters a product) and sums in f32, on AMX tiles where the
+    /// CPU has them ([`crate::model::amx`]); norms, attention, activations and the residual stream stay in f32.
+    /// Only f32 decoders change (quantised weights, narrower already, multiply as before).
+    pub fn with_bf16_products(&self) -> Result<Decoder> {
+        if self.dtype != DType::F32 {
+            return Ok(self.clone());
+        }
+        let mut d = self.clone();
+        let tied = self.lm_head.weight.same_as(&self.embed);
+        if let Matrix::Dense(e) = &self.embed
+            && tied
+        {
+            // The tied head keeps sharing the embeddings, now held in bf16.
+            d.embed = Matrix::Dense(e.to_dtype(DType::BF16)?);
+            d.lm_head = Linear::new(d.embed.clone(), None, Kernels::Differentiable)?;
+        }
+        d.lm_head = d.lm_head.with_bf16_products()?;
+        for layer in &mut d.layers {
+            layer.attn.qkv = layer.attn.qkv.with_bf16_products()?;
+            layer.attn.o = layer.attn.o.with_bf16_products()?;
+            layer.mlp.up = layer.mlp.up.with_bf16_products()?;
+            layer.mlp.down = layer.mlp.down.with_bf16_products()?;
+        }
+        d.bf16_products = true;
+        Ok(d)
+    }
+
+    /// The dtype it computes in as `--dtype` names it: bf16 when its products are ([`Self::with_bf16_products`]).
+    pub fn compute_dtype(&self) -> crate::model::Dtype {
+        if self.bf16_products {
+            crate::model::Dtype::Bf16
+        } else {
+            crate::model::Dtype::from_candle(self.dtype)
+        }
     }
 
     /// This decoder with every quantised weight dequantised once, in the compute dtype (the same numbers): what
