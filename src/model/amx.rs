@@ -42,6 +42,10 @@ fn detect() -> bool {
     if leaf.edx & (1 << 22) == 0 || leaf.edx & (1 << 24) == 0 {
         return false;
     }
+    // Packing B uses AVX-512 BW (every CPU with AMX has it; checked all the same).
+    if !std::arch::is_x86_feature_detected!("avx512bw") {
+        return false;
+    }
     // arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA): Linux hands out the 8 KB tile state on request.
     const SYS_ARCH_PRCTL: i64 = 158;
     const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
@@ -158,6 +162,14 @@ fn pack_b(
                 let row = &mut out[base + p * 32..base + p * 32 + 2 * width];
                 let j = c0 + j0;
                 match layout {
+                    #[cfg(target_arch = "x86_64")]
+                    Layout::KByN if width == 16 => {
+                        let even = &b[k0 * n + j..k0 * n + j + 16];
+                        let odd = (k0 + 1 < k).then(|| &b[(k0 + 1) * n + j..(k0 + 1) * n + j + 16]);
+                        // SAFETY: AVX-512 BW is checked with AMX (`detect`); the slices hold 16 values each and
+                        // `row` 32.
+                        unsafe { interleave16(even, odd, row) };
+                    }
                     Layout::KByN => {
                         let even = &b[k0 * n + j..k0 * n + j + width];
                         for (pair, &v) in row.chunks_exact_mut(2).zip(even) {
@@ -184,6 +196,37 @@ fn pack_b(
         }
     }
     out
+}
+
+/// `row[2i] = even[i]`, `row[2i + 1] = odd[i]` (0 without `odd`) for 16 values: one permutation of the two rows.
+///
+/// # Safety
+/// The CPU must have AVX-512 F and BW; `even` and `odd` hold at least 16 values, `row` at least 32.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn interleave16(even: &[bf16], odd: Option<&[bf16]>, row: &mut [bf16]) {
+    use std::arch::x86_64::*;
+    const IDX: [u16; 32] = {
+        let mut idx = [0u16; 32];
+        let mut i = 0;
+        while i < 16 {
+            idx[2 * i] = i as u16;
+            idx[2 * i + 1] = 16 + i as u16;
+            i += 1;
+        }
+        idx
+    };
+    // SAFETY: the loads read 32 bytes of `even`/`odd` and 64 of IDX, the store writes 64 bytes of `row` (see above).
+    unsafe {
+        let lo = _mm256_loadu_si256(even.as_ptr().cast());
+        let hi = match odd {
+            Some(o) => _mm256_loadu_si256(o.as_ptr().cast()),
+            None => _mm256_setzero_si256(),
+        };
+        let v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        let idx = _mm512_loadu_si512(IDX.as_ptr().cast());
+        _mm512_storeu_si512(row.as_mut_ptr().cast(), _mm512_permutexvar_epi16(idx, v));
+    }
 }
 
 /// The 64-byte tile configuration: palette 1, eight tiles of 16 rows x 64 bytes.
