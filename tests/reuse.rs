@@ -198,3 +198,46 @@ fn an_edit_at_the_end_reruns_only_its_tail() {
         &scorer.score_record(0, &edited).expect("fresh"),
     );
 }
+
+/// A memo never reuses another scorer's caches, even when the models it kept were dropped and others loaded in
+/// their place.
+#[test]
+fn another_scorers_caches_are_never_reused() {
+    let load = |policy: &str, reference: &str| {
+        Scorer::load(
+            &model(policy),
+            &model(reference),
+            Dtype::F32,
+            ScoreOptions::default(),
+        )
+        .expect("load")
+    };
+    let record = pair(
+        "Q: What is the capital of Australia?\nA:",
+        " Canberra.",
+        " Sydney.",
+    );
+    let mut memo = ScoreMemo::new();
+    let first = load("llama", "llama_ref");
+    first
+        .score_record_reusing(0, &record, &mut memo)
+        .expect("first");
+    drop(first);
+    for (policy, reference) in [("llama_ref", "llama"), ("llama", "llama")] {
+        let other = load(policy, reference);
+        let reused = other
+            .score_record_reusing(0, &record, &mut memo)
+            .expect("other");
+        assert_eq!(
+            memo.last().expect("last").reused,
+            0,
+            "{policy} / {reference}"
+        );
+        assert_same(
+            policy,
+            &reused,
+            &other.score_record(0, &record).expect("fresh"),
+        );
+        drop(other);
+    }
+}

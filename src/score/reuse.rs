@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::model::{KvCache, Model};
 use crate::tokenize::EncodedSequence;
 use candle_core::Tensor;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// What the last scoring with this memo left for the next: each sequence's ids, caches and metrics, and which
 /// models and settings they are for (another scorer's are dropped, never reused).
@@ -31,12 +31,30 @@ pub struct Reuse {
     pub reused: usize,
 }
 
-/// The models and the setting that change the metrics (top-k); the tokenisation shows in the ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The models and the setting that change the metrics (top-k); the tokenisation shows in the ids. The models are
+/// held weakly: a model dropped and another loaded at the same address is never taken for it.
+#[derive(Debug, Clone)]
 struct Owner {
-    policy: usize,
-    reference: usize,
+    policy: Weak<Model>,
+    reference: Weak<Model>,
     top_k: usize,
+}
+
+impl Owner {
+    fn of(scorer: &Scorer) -> Self {
+        Self {
+            policy: Arc::downgrade(&scorer.policy),
+            reference: Arc::downgrade(&scorer.reference),
+            top_k: scorer.options.top_k,
+        }
+    }
+
+    /// Whether `scorer` scores with these models and settings.
+    fn owns(&self, scorer: &Scorer) -> bool {
+        self.policy.as_ptr() == Arc::as_ptr(&scorer.policy)
+            && self.reference.as_ptr() == Arc::as_ptr(&scorer.reference)
+            && self.top_k == scorer.options.top_k
+    }
 }
 
 #[derive(Debug)]
@@ -119,14 +137,9 @@ impl Scorer {
         memo: &mut ScoreMemo,
     ) -> Result<Vec<SequenceMetrics>> {
         self.check_sequences(seqs)?;
-        let owner = Owner {
-            policy: Arc::as_ptr(&self.policy) as usize,
-            reference: Arc::as_ptr(&self.reference) as usize,
-            top_k: self.options.top_k,
-        };
-        if memo.owner != Some(owner) {
+        if !memo.owner.as_ref().is_some_and(|o| o.owns(self)) {
             memo.clear();
-            memo.owner = Some(owner);
+            memo.owner = Some(Owner::of(self));
         }
         let decoder = self.policy.lm();
         let plans: Vec<Option<Plan>> = seqs
