@@ -28,23 +28,9 @@ impl KvCache {
     /// The cache of the sequences `rows` of this batch, in that order (a row may repeat): how beam search follows
     /// its beams, and how one prompt's cache becomes a batch of copies.
     pub fn select(&self, rows: &[u32]) -> Result<KvCache> {
-        let layers = self
-            .layers
-            .iter()
-            .map(|layer| {
-                layer
-                    .as_ref()
-                    .map(|(k, v)| {
-                        let index = Tensor::new(rows, k.device())?;
-                        Ok((k.index_select(&index, 0)?, v.index_select(&index, 0)?))
-                    })
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(KvCache {
-            layers,
-            len: self.len,
-            sequence_len: self.sequence_len,
+        self.map(self.len, |t| {
+            let index = Tensor::new(rows, t.device())?;
+            Ok(t.index_select(&index, 0)?)
         })
     }
 
@@ -52,16 +38,22 @@ impl KvCache {
     /// with this one's first `len` tokens continues from. Shares the tensors' storage.
     pub fn truncate(&self, len: usize) -> Result<KvCache> {
         let len = len.min(self.len);
+        if len == 0 {
+            return Ok(KvCache {
+                layers: vec![None; self.layers.len()],
+                len: 0,
+                sequence_len: self.sequence_len,
+            });
+        }
+        self.map(len, |t| Ok(t.narrow(2, 0, len)?))
+    }
+
+    /// A cache of `len` positions whose keys and values are `f` of these.
+    fn map(&self, len: usize, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<KvCache> {
         let layers = self
             .layers
             .iter()
-            .map(|layer| {
-                layer
-                    .as_ref()
-                    .filter(|_| len > 0)
-                    .map(|(k, v)| Ok((k.narrow(2, 0, len)?, v.narrow(2, 0, len)?)))
-                    .transpose()
-            })
+            .map(|layer| layer.as_ref().map(|(k, v)| Ok((f(k)?, f(v)?))).transpose())
             .collect::<Result<Vec<_>>>()?;
         Ok(KvCache {
             layers,

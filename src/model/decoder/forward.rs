@@ -130,12 +130,7 @@ impl Decoder {
         self.segments(segments, cache, None)
     }
 
-    fn segments(
-        &self,
-        segments: &[&[u32]],
-        cache: &KvCache,
-        mut keep: Option<&mut Vec<Vec<(Tensor, Tensor)>>>,
-    ) -> Result<Tensor> {
+    fn segments(&self, segments: &[&[u32]], cache: &KvCache, mut keep: Kept<'_>) -> Result<Tensor> {
         let (lens, ids) = self.packed(segments)?;
         let mut x = self.embed(&ids, cache.len, &lens)?;
         let step = self.step(
@@ -148,11 +143,7 @@ impl Decoder {
         let mut fresh = None;
         let cache = self.matching(cache, &mut fresh);
         for (layer, kv) in self.layers.iter().zip(&cache.layers) {
-            let kept = keep.as_deref_mut().map(|k| {
-                k.push(Vec::new());
-                let last = k.len() - 1;
-                &mut k[last]
-            });
+            let kept = next_layer(&mut keep);
             x = layer.forward(x, self.kernels, |attn, h| {
                 attn.forward_segments(h, &lens, &step, kv.as_ref(), kept)
             })?;
@@ -208,7 +199,7 @@ impl Decoder {
         prefix: &[u32],
         segments: &[&[u32]],
         cache: &KvCache,
-        mut keep: Option<&mut Vec<Vec<(Tensor, Tensor)>>>,
+        mut keep: Kept<'_>,
     ) -> Result<Tensor> {
         if prefix.is_empty() {
             return self.segments(segments, cache, keep);
@@ -234,11 +225,7 @@ impl Decoder {
         let step = self.step(start + p, &lens, sequence_len, x.dtype(), &device)?;
         let mut x = x;
         for (layer, kv) in self.layers.iter().zip(&cache.layers) {
-            let kept = keep.as_deref_mut().map(|k| {
-                k.push(Vec::new());
-                let last = k.len() - 1;
-                &mut k[last]
-            });
+            let kept = next_layer(&mut keep);
             x = layer.forward(x, self.kernels, |attn, h| {
                 attn.forward_tree(h, (p, &lens), (&prefix_step, &step), kv.as_ref(), kept)
             })?;
@@ -254,4 +241,16 @@ impl Decoder {
             None => logits,
         })
     }
+}
+
+/// Each layer's kept keys and values, one list per layer: a new list for the next layer, when keeping.
+type Kept<'a> = Option<&'a mut Vec<Vec<(Tensor, Tensor)>>>;
+
+/// The list of the next layer in `keep` (a new one), when keeping.
+fn next_layer<'a>(keep: &'a mut Kept<'_>) -> Option<&'a mut Vec<(Tensor, Tensor)>> {
+    keep.as_deref_mut().map(|k| {
+        k.push(Vec::new());
+        let last = k.len() - 1;
+        &mut k[last]
+    })
 }
