@@ -2,7 +2,11 @@
 //! sequences of ids, peak memory, and the start of `main`. Each program uses part of it.
 #![allow(dead_code)]
 
-use creditlens::tokenize::{EncodedSequence, ScoredToken};
+use creditlens::model::Model;
+use creditlens::score::{ScoreOptions, Scorer};
+use creditlens::tokenize::{EncodedSequence, ScoredToken, TextTokenizer};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// A deterministic stream of token ids (the Python anchors use the same generator).
 pub struct Lcg(pub u64);
@@ -63,4 +67,26 @@ pub fn start() -> Vec<String> {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect()
+}
+
+/// A scorer with `model` as the policy and a second instance of it as the reference, computed separately as TRL
+/// does (their weights' storage is shared: the speed is that of two models). The tokenizer is not used when
+/// scoring ids.
+pub fn twin_scorer(model: Model) -> Scorer {
+    let policy = Arc::new(model);
+    let reference = Arc::new((*policy).clone());
+    let tok = tokenizers::Tokenizer::new(tokenizers::models::bpe::BPE::default());
+    let tokenizer = Arc::new(TextTokenizer::from_parts(tok, "none".into(), None, None));
+    Scorer::new(policy, reference, tokenizer, ScoreOptions::default()).expect("scorer")
+}
+
+/// Scores `pairs` one after the other: the scored tokens and the seconds it took.
+pub fn timed(scorer: &Scorer, pairs: &[Vec<EncodedSequence>]) -> (usize, f64) {
+    let start = Instant::now();
+    let mut tokens = 0;
+    for pair in pairs {
+        let m = scorer.score_sequences(pair).expect("score");
+        tokens += m.iter().map(Vec::len).sum::<usize>();
+    }
+    (tokens, start.elapsed().as_secs_f64())
 }

@@ -17,13 +17,10 @@ static GLOBAL: creditlens::alloc::Allocator = mimalloc::MiMalloc;
 mod common;
 
 use candle_core::{DType, Device};
-use common::{Lcg, peak_rss_mb, sequence};
+use common::{Lcg, peak_rss_mb, sequence, timed, twin_scorer};
 use creditlens::model::{Decoder, DecoderConfig, Kernels, MemoryWeights, Model};
-use creditlens::score::{ScoreOptions, Scorer};
-use creditlens::tokenize::{EncodedSequence, TextTokenizer};
+use creditlens::tokenize::EncodedSequence;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Instant;
 
 const SMOLLM2_135M: &str = r#"{"architectures":["LlamaForCausalLM"],"hidden_size":576,"intermediate_size":1536,
   "vocab_size":49152,"num_hidden_layers":30,"num_attention_heads":9,"num_key_value_heads":3,"rms_norm_eps":1e-5,
@@ -63,15 +60,7 @@ fn model() -> (DecoderConfig, Model) {
 
 fn run_workload(name: &str) -> (f64, f64) {
     let (cfg, model) = model();
-    let model = Arc::new(model);
-    // The tokenizer is not used when scoring ids; any one with a small vocabulary will do.
-    let tok = tokenizers::Tokenizer::new(tokenizers::models::bpe::BPE::default());
-    let tokenizer = Arc::new(TextTokenizer::from_parts(tok, "none".into(), None, None));
-    let policy = model.clone();
-    // A second model instance so that policy and reference are computed separately, as in TRL.
-    let reference = Arc::new((*model).clone());
-    let scorer =
-        Scorer::new(policy, reference, tokenizer, ScoreOptions::default()).expect("scorer");
+    let scorer = twin_scorer(model);
     let mut rng = Lcg(11);
     let pairs: Vec<Vec<EncodedSequence>> = workload(name)
         .into_iter()
@@ -88,13 +77,7 @@ fn run_workload(name: &str) -> (f64, f64) {
     if pairs.len() > 1 {
         scorer.score_sequences(&pairs[0]).expect("score");
     }
-    let start = Instant::now();
-    let mut tokens = 0;
-    for pair in &pairs {
-        let m = scorer.score_sequences(pair).expect("score");
-        tokens += m.iter().map(Vec::len).sum::<usize>();
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let (tokens, secs) = timed(&scorer, &pairs);
     (tokens as f64 / secs, peak_rss_mb())
 }
 

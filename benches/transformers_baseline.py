@@ -47,6 +47,44 @@ def workload(name):
     return out
 
 
+def trl_batch(vocab, g, p, c, r):
+    """A TRL 1.x batch: [prompt+chosen, prompt+rejected] right-padded, with its attention and completion masks, for
+    random ids (a p-token prompt, c- and r-token completions) drawn from generator `g`; and the completion tokens."""
+    import torch
+
+    prompt = torch.randint(0, vocab, (p,), generator=g)
+    seqs = [torch.cat([prompt, torch.randint(0, vocab, (n,), generator=g)]) for n in (c, r)]
+    width = max(len(s) for s in seqs)
+    ids = torch.zeros(2, width, dtype=torch.long)
+    attn = torch.zeros(2, width, dtype=torch.long)
+    completion = torch.zeros(2, width, dtype=torch.long)
+    for i, (s, n) in enumerate(zip(seqs, (c, r))):
+        ids[i, : len(s)] = s
+        attn[i, : len(s)] = 1
+        completion[i, p : p + n] = 1
+    return ids, attn, completion, c + r
+
+
+def trl_logps(models, ids, attn, completion):
+    """Each model's summed completion log-probs of the batch, as DPOTrainer._compute_loss computes them (TRL 1.x's
+    fused LM head when the models were patched with it, else TRL 0.x's full logits)."""
+    import torch
+
+    labels = ids.masked_fill(completion == 0, -100)
+    with torch.no_grad():
+        out = []
+        for model in models:
+            try:
+                lp = model(input_ids=ids, attention_mask=attn, labels=labels, use_cache=False,
+                           fused_lm_head=True).log_probs
+            except TypeError:  # without TRL's fused head: TRL 0.x's path, full logits
+                logits = model(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1]
+                lp = torch.gather(logits.float().log_softmax(-1), 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+                lp = lp * completion[:, 1:]
+            out.append(lp.sum(-1))
+    return out
+
+
 def run(name):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -79,36 +117,8 @@ def run(name):
     except ImportError:
         pass
     g = torch.Generator().manual_seed(11)
-
-    def batch(p, c, r):
-        prompt = torch.randint(0, cfg.vocab_size, (p,), generator=g)
-        seqs = [torch.cat([prompt, torch.randint(0, cfg.vocab_size, (n,), generator=g)]) for n in (c, r)]
-        width = max(len(s) for s in seqs)
-        ids = torch.zeros(2, width, dtype=torch.long)
-        attn = torch.zeros(2, width, dtype=torch.long)
-        completion = torch.zeros(2, width, dtype=torch.long)
-        for i, (s, n) in enumerate(zip(seqs, (c, r))):
-            ids[i, : len(s)] = s
-            attn[i, : len(s)] = 1
-            completion[i, p : p + n] = 1
-        return ids, attn, completion, c + r
-
-    def step(ids, attn, completion):
-        labels = ids.masked_fill(completion == 0, -100)
-        with torch.no_grad():
-            out = []
-            for model in (policy, reference):
-                try:
-                    lp = model(input_ids=ids, attention_mask=attn, labels=labels, use_cache=False,
-                               fused_lm_head=True).log_probs
-                except TypeError:  # without TRL's fused head: TRL 0.x's path, full logits
-                    logits = model(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1]
-                    lp = torch.gather(logits.log_softmax(-1), 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-                    lp = lp * completion[:, 1:]
-                out.append(lp.sum(-1))
-        return out
-
-    batches = [batch(*w) for w in workload(name)]
+    batches = [trl_batch(cfg.vocab_size, g, *w) for w in workload(name)]
+    step = lambda ids, attn, completion: trl_logps((policy, reference), ids, attn, completion)  # noqa: E731
     step(*batches[0][:3])  # warm-up
     start = time.perf_counter()
     tokens = 0

@@ -17,7 +17,7 @@ import os
 import resource
 import time
 
-from transformers_baseline import Lcg  # the same generator as benches/user_sizes.rs (this folder is on sys.path)
+from transformers_baseline import Lcg, trl_batch, trl_logps  # the same generator as benches/user_sizes.rs (this folder is on sys.path)
 
 
 def workload():
@@ -51,36 +51,11 @@ def main():
     except ImportError:
         fused = False
     g = torch.Generator().manual_seed(11)
-
-    def batch(p, c, r):
-        prompt = torch.randint(0, cfg.vocab_size, (p,), generator=g)
-        seqs = [torch.cat([prompt, torch.randint(0, cfg.vocab_size, (n,), generator=g)]) for n in (c, r)]
-        width = max(len(s) for s in seqs)
-        ids = torch.zeros(2, width, dtype=torch.long)
-        attn = torch.zeros(2, width, dtype=torch.long)
-        completion = torch.zeros(2, width, dtype=torch.long)
-        for i, (s, n) in enumerate(zip(seqs, (c, r))):
-            ids[i, : len(s)] = s
-            attn[i, : len(s)] = 1
-            completion[i, p : p + n] = 1
-        return ids, attn, completion, c + r
+    batches = [trl_batch(cfg.vocab_size, g, *w) for w in workload()]
 
     def step(ids, attn, completion):
-        labels = ids.masked_fill(completion == 0, -100)
-        with torch.no_grad():
-            out = []
-            for model in (policy, reference):
-                if fused:
-                    lp = model(input_ids=ids, attention_mask=attn, labels=labels, use_cache=False,
-                               fused_lm_head=True).log_probs
-                else:
-                    logits = model(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1]
-                    lp = torch.gather(logits.float().log_softmax(-1), 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-                    lp = lp * completion[:, 1:]
-                out.append(lp.sum(-1))
-        return out
+        return trl_logps((policy, reference), ids, attn, completion)
 
-    batches = [batch(*w) for w in workload()]
     step(*batches[0][:3])  # warm-up
     start = time.perf_counter()
     tokens = 0

@@ -19,13 +19,12 @@ static GLOBAL: creditlens::alloc::Allocator = mimalloc::MiMalloc;
 mod common;
 
 use candle_core::{DType, Device};
-use common::{Lcg, peak_rss_mb, sequence};
+use common::{Lcg, peak_rss_mb, sequence, timed, twin_scorer};
 use creditlens::model::matrix::Matrix;
 use creditlens::model::{Decoder, DecoderConfig, Kernels, MemoryWeights, Model, TensorSource};
-use creditlens::score::{ScoreMemo, ScoreOptions, Scorer};
-use creditlens::tokenize::{EncodedSequence, TextTokenizer};
+use creditlens::score::{ScoreMemo, Scorer};
+use creditlens::tokenize::EncodedSequence;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 fn config() -> DecoderConfig {
@@ -92,12 +91,7 @@ fn scorer(cfg: &DecoderConfig, compute: DType) -> Scorer {
         decoder
     };
     drop(weights);
-    let model = Arc::new(Model::from_decoder(decoder, "random".into()));
-    // A second instance, computed separately (the weights' storage is shared: the speed is the same as for two).
-    let reference = Arc::new((*model).clone());
-    let tok = tokenizers::Tokenizer::new(tokenizers::models::bpe::BPE::default());
-    let tokenizer = Arc::new(TextTokenizer::from_parts(tok, "none".into(), None, None));
-    Scorer::new(model, reference, tokenizer, ScoreOptions::default()).expect("scorer")
+    twin_scorer(Model::from_decoder(decoder, "random".into()))
 }
 
 fn main() {
@@ -157,13 +151,7 @@ fn main() {
         }
         _ => {
             scorer.score_sequences(&pairs[0]).expect("warm-up");
-            let start = Instant::now();
-            let mut tokens = 0;
-            for pair in &pairs {
-                let m = scorer.score_sequences(pair).expect("score");
-                tokens += m.iter().map(Vec::len).sum::<usize>();
-            }
-            let secs = start.elapsed().as_secs_f64();
+            let (tokens, secs) = timed(&scorer, &pairs);
             println!(
                 "score layers={} dtype={compute:?} amx={amx} seconds={secs:.2} tokens_per_s={:.2} made_s={made:.1} peak_rss_mb={:.0}",
                 cfg.num_hidden_layers,

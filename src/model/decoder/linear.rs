@@ -421,33 +421,16 @@ impl Projections {
         }
     }
 
-    pub(super) fn with_bf16_products(&self) -> Result<Projections> {
+    /// These projections with each linear layer replaced by `f` of it.
+    pub(super) fn map(&self, f: impl Fn(&Linear) -> Result<Linear>) -> Result<Projections> {
         Ok(match self {
             Projections::Fused { linear, sizes } => Projections::Fused {
-                linear: linear.with_bf16_products()?,
+                linear: f(linear)?,
                 sizes: sizes.clone(),
             },
-            Projections::Separate(parts) => Projections::Separate(
-                parts
-                    .iter()
-                    .map(Linear::with_bf16_products)
-                    .collect::<Result<_>>()?,
-            ),
-        })
-    }
-
-    pub(super) fn densified(&self, dtype: DType) -> Result<Projections> {
-        Ok(match self {
-            Projections::Fused { linear, sizes } => Projections::Fused {
-                linear: linear.densified(dtype)?,
-                sizes: sizes.clone(),
-            },
-            Projections::Separate(parts) => Projections::Separate(
-                parts
-                    .iter()
-                    .map(|l| l.densified(dtype))
-                    .collect::<Result<_>>()?,
-            ),
+            Projections::Separate(parts) => {
+                Projections::Separate(parts.iter().map(f).collect::<Result<_>>()?)
+            }
         })
     }
 }

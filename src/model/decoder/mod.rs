@@ -142,14 +142,20 @@ impl Decoder {
             d.lm_head = Linear::new(d.embed.clone(), None, Kernels::Differentiable)?;
         }
         d.lm_head = d.lm_head.with_bf16_products()?;
-        for layer in &mut d.layers {
-            layer.attn.qkv = layer.attn.qkv.with_bf16_products()?;
-            layer.attn.o = layer.attn.o.with_bf16_products()?;
-            layer.mlp.up = layer.mlp.up.with_bf16_products()?;
-            layer.mlp.down = layer.mlp.down.with_bf16_products()?;
-        }
+        d.map_projections(Linear::with_bf16_products)?;
         d.bf16_products = true;
         Ok(d)
+    }
+
+    /// Replaces every layer's projections (q/k/v, output, gate/up, down) by `f` of them.
+    fn map_projections(&mut self, f: impl Fn(&Linear) -> Result<Linear>) -> Result<()> {
+        for layer in &mut self.layers {
+            layer.attn.qkv = layer.attn.qkv.map(&f)?;
+            layer.attn.o = f(&layer.attn.o)?;
+            layer.mlp.up = layer.mlp.up.map(&f)?;
+            layer.mlp.down = f(&layer.mlp.down)?;
+        }
+        Ok(())
     }
 
     /// The dtype it computes in as `--dtype` names it: bf16 when its products are ([`Self::with_bf16_products`]).
@@ -180,12 +186,7 @@ impl Decoder {
         } else {
             self.lm_head.densified(dtype)?
         };
-        for layer in &mut d.layers {
-            layer.attn.qkv = layer.attn.qkv.densified(dtype)?;
-            layer.attn.o = layer.attn.o.densified(dtype)?;
-            layer.mlp.up = layer.mlp.up.densified(dtype)?;
-            layer.mlp.down = layer.mlp.down.densified(dtype)?;
-        }
+        d.map_projections(|l| l.densified(dtype))?;
         Ok(Some(d))
     }
 
