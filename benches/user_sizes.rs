@@ -79,18 +79,19 @@ fn scorer(cfg: &DecoderConfig, compute: DType) -> Scorer {
     let weights = MemoryWeights::random(cfg, DType::BF16, &device, 0).expect("weights");
     // bf16 compute as `--dtype bf16` loads it: f32 activations, bf16 matrix products.
     let dtype = creditlens::model::Dtype::from_candle(compute);
-    let decoder = Decoder::load(
-        cfg,
-        &AsStored(&weights, dtype.activations()),
-        Kernels::Fused,
-    )
-    .expect("decoder");
+    let kernels = if compute == DType::BF16 {
+        Kernels::FusedBf16
+    } else {
+        Kernels::Fused
+    };
+    let decoder =
+        Decoder::load(cfg, &AsStored(&weights, dtype.activations()), kernels).expect("decoder");
+    drop(weights);
     let decoder = if compute == DType::BF16 {
         decoder.with_bf16_products().expect("bf16 products")
     } else {
         decoder
     };
-    drop(weights);
     twin_scorer(Model::from_decoder(decoder, "random".into()))
 }
 

@@ -41,6 +41,15 @@ fn activations(dtype: DType) -> DType {
     Dtype::from_candle(dtype).activations()
 }
 
+/// The kernels a model computing in `dtype` loads with: bf16 products for bf16 (weights packed as they load).
+fn kernels(dtype: DType) -> Kernels {
+    if dtype == DType::BF16 {
+        Kernels::FusedBf16
+    } else {
+        Kernels::Fused
+    }
+}
+
 /// `decoder`, loaded with [`activations`]`(dtype)`, made to compute in `dtype`.
 fn in_dtype(decoder: Decoder, dtype: DType) -> Result<Decoder> {
     if dtype == DType::BF16 {
@@ -137,7 +146,7 @@ impl Model {
         let cfg = DecoderConfig::from_file(&files.config)?;
         Self::load_with(files, dtype, device, |w| {
             let w = ProgressSource::new(w, cfg.num_hidden_layers, report);
-            Decoder::load(&cfg, &w, Kernels::Fused)
+            Decoder::load(&cfg, &w, kernels(dtype))
         })
     }
 
@@ -189,7 +198,7 @@ impl Model {
         let mut model = Self::load_with(base, dtype, device, |w| {
             let adapted = adapter.apply(w);
             let w = ProgressSource::new(&adapted, cfg.num_hidden_layers, report);
-            Decoder::load(&cfg, &w, Kernels::Fused)
+            Decoder::load(&cfg, &w, kernels(dtype))
         })?;
         model.info.path = adapter.files().dir.clone();
         model.info.adapter = Some(format!("{} on {}", adapter.describe(), base.dir.display()));
@@ -206,7 +215,7 @@ impl Model {
         let cfg = file.config()?;
         let weights = file.weights(activations(dtype), device)?;
         let w = ProgressSource::new(&weights, cfg.num_hidden_layers, report);
-        let decoder = in_dtype(Decoder::load(&cfg, &w, Kernels::Fused)?, dtype)?;
+        let decoder = in_dtype(Decoder::load(&cfg, &w, kernels(dtype))?, dtype)?;
         weights.check_all_read(&cfg)?;
         let info = ModelInfo {
             architecture: format!(
@@ -308,5 +317,65 @@ impl Model {
         let lm = self.lm();
         let t = Tensor::from_slice(ids, (1, ids.len()), lm.device())?;
         Ok(lm.forward_hidden(&t, cache)?.squeeze(0)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--dtype bf16` packs each weight as it loads (fused q/k/v and gate/up packed from their parts, a checkpoint's
+    /// fused tensor split and packed, tied and untied heads): the logits are exactly those of the same checkpoint
+    /// loaded in f32 and converted afterwards, whichever kernel this CPU runs, for every family with a fixture.
+    #[test]
+    fn bf16_packed_at_load_equals_bf16_converted_after_load() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models");
+        let ids = Tensor::new(&[[1u32, 5, 9, 2, 7, 3, 11, 4]], &Device::Cpu)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for name in [
+            "llama",
+            "llama_untied",
+            "llama_f16",
+            "gpt_neox",
+            "gpt2",
+            "phi3",
+            "phi3_longrope",
+            "gemma2",
+            "gemma3",
+            "qwen3",
+            "olmo2",
+            "stablelm_parallel",
+        ] {
+            let files =
+                CheckpointFiles::locate(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let logits = |d: &Decoder| -> Vec<f32> {
+                let mut cache = d.new_cache();
+                let h = d
+                    .forward_hidden(&ids, &mut cache)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let l = d.logits(&h).unwrap_or_else(|e| panic!("{name}: {e}"));
+                l.flatten_all()
+                    .and_then(|l| l.to_vec1())
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+            };
+            let at_load = Model::load(&files, DType::BF16, &Device::Cpu)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let after = Model::load(&files, DType::F32, &Device::Cpu)
+                .and_then(|m| m.decoder.with_bf16_products())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (a, b) = (logits(&at_load.decoder), logits(&after));
+            assert_eq!(a.len(), b.len(), "{name}");
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(worst == 0.0, "{name}: logits differ by up to {worst}");
+            assert_eq!(
+                at_load.decoder.weight_bytes(),
+                after.weight_bytes(),
+                "{name}: held bytes"
+            );
+        }
     }
 }

@@ -100,8 +100,8 @@ impl Attention {
         let (cos, sin) = (cos.narrow(0, 0, t)?, sin.narrow(0, 0, t)?);
         let rotate = |x: &Tensor| -> Result<Tensor> {
             Ok(match step.kernels {
-                Kernels::Fused => candle_nn::rotary_emb::rope(x, &cos, &sin)?,
-                Kernels::Differentiable => candle_nn::rotary_emb::rope_slow(x, &cos, &sin)?,
+                k if k.fused() => candle_nn::rotary_emb::rope(x, &cos, &sin)?,
+                _ => candle_nn::rotary_emb::rope_slow(x, &cos, &sin)?,
             })
         };
         if self.rotary_dim == self.head_dim {
@@ -210,7 +210,7 @@ impl Attention {
         let mask_fits = mask.is_none_or(|m| {
             m.dims() == [n, total] && m.stride()[1] == 1 && crate::model::kernels::applies(m)
         });
-        if kernels == Kernels::Fused
+        if kernels.fused()
             && self.softcap.is_none()
             && mask_fits
             && crate::model::kernels::applies(&scores)
@@ -232,8 +232,8 @@ impl Attention {
             None => scores,
         };
         let probs = match kernels {
-            Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
-            Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
+            k if k.fused() => candle_nn::ops::softmax_last_dim(&scores)?,
+            _ => candle_nn::ops::softmax(&scores, D::Minus1)?,
         };
         Ok(probs.matmul(v)?.reshape((b, nh, n, hd))?)
     }

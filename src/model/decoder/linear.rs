@@ -60,19 +60,22 @@ impl Linear {
         bias: Option<Tensor>,
         kernels: Kernels,
     ) -> Result<Self> {
-        let (weight, transposed) = match weight.into() {
-            Matrix::Dense(w) if kernels == Kernels::Fused => {
-                (Matrix::Dense(w.t()?.contiguous()?), true)
-            }
-            w => (w, false),
-        };
-        Ok(Self {
+        let linear = |weight, transposed| Self {
             weight,
             transposed,
             bias,
             names: Vec::new(),
             lora: None,
             bf16_products: false,
+        };
+        Ok(match weight.into() {
+            Matrix::Dense(w) if kernels == Kernels::FusedBf16 => {
+                linear(Matrix::Dense(w), false).with_bf16_products()?
+            }
+            Matrix::Dense(w) if kernels == Kernels::Fused => {
+                linear(Matrix::Dense(w.t()?.contiguous()?), true)
+            }
+            w => linear(w, false),
         })
     }
 
@@ -144,6 +147,7 @@ impl Linear {
         Ok(match &self.weight {
             Matrix::Dense(w) => w.dim(if self.transposed { 0 } else { 1 })?,
             Matrix::Quantized(q) => q.cols(),
+            Matrix::Tiles(t) => t.dims().1,
         })
     }
 
@@ -151,6 +155,7 @@ impl Linear {
         Ok(match &self.weight {
             Matrix::Dense(w) => w.dim(if self.transposed { 1 } else { 0 })?,
             Matrix::Quantized(q) => q.rows(),
+            Matrix::Tiles(t) => t.dims().0,
         })
     }
 
@@ -160,25 +165,15 @@ impl Linear {
     pub(super) fn product(&self, x2: &Tensor) -> Result<Tensor> {
         let dtype = x2.dtype();
         let inp = x2.dim(1)?;
-        // bf16 products: the input rounded to bf16, times the bf16 weight, summed in f32; on AMX tiles where the
-        // CPU has them, else widened to f32 (the same products; only the order of the sums differs).
+        // bf16 products: the input rounded to bf16, times the bf16 weight, summed in f32; on AMX tiles packed at
+        // load where the CPU has them, else widened to f32 (the same products; only the order of the sums differs).
+        if let Matrix::Tiles(t) = &self.weight {
+            let x2 = x2.to_dtype(DType::F32)?.contiguous()?;
+            let y = x2.apply_op1_no_bwd(&amx::TilesProduct(t))?;
+            return Ok(y.to_dtype(dtype)?);
+        }
         let rounded;
         let x2 = if self.bf16_products && dtype == DType::F32 {
-            if let Matrix::Dense(w) = &self.weight
-                && w.dtype() == DType::BF16
-                && w.device().is_cpu()
-                && amx::available()
-            {
-                let layout = if self.transposed {
-                    amx::Layout::KByN
-                } else {
-                    amx::Layout::NByK
-                };
-                return Ok(x2
-                    .to_dtype(DType::BF16)?
-                    .contiguous()?
-                    .apply_op2_no_bwd(&w.contiguous()?, &amx::Bf16Product(layout, DType::F32))?);
-            }
             rounded = x2.to_dtype(DType::BF16)?.to_dtype(DType::F32)?;
             &rounded
         } else {
@@ -246,6 +241,37 @@ impl Linear {
     }
 }
 
+/// Runs `f` on the bf16 values of `tensors` (CPU, converted to bf16 and made contiguous where they are not), without
+/// copying values already so held.
+fn with_bf16_values<T>(tensors: &[Tensor], f: impl FnOnce(&[&[half::bf16]]) -> T) -> Result<T> {
+    let held = tensors
+        .iter()
+        .map(|t| Ok(t.to_dtype(DType::BF16)?.contiguous()?))
+        .collect::<Result<Vec<_>>>()?;
+    let guards: Vec<_> = held.iter().map(Tensor::storage_and_layout).collect();
+    let values = guards
+        .iter()
+        .map(
+            |(storage, layout)| match (&**storage, layout.contiguous_offsets()) {
+                (candle_core::Storage::Cpu(candle_core::CpuStorage::BF16(v)), Some((a, b))) => {
+                    Ok(&v[a..b])
+                }
+                _ => Err(candle_core::Error::Msg("bf16 CPU values expected".into()).into()),
+            },
+        )
+        .collect::<Result<Vec<_>>>()?;
+    Ok(f(&values))
+}
+
+/// AMX tiles of checkpoint weights `(out_i, in)` stacked by outputs.
+fn pack_rows(weights: &[Tensor]) -> Result<amx::Tiles> {
+    let k = match weights.first() {
+        Some(w) => w.dim(1)?,
+        None => 0,
+    };
+    with_bf16_values(weights, |v| amx::Tiles::pack_rows(v, k))
+}
+
 /// Several projections of the same input (q/k/v, or gate/up). For inference they are one matmul over the
 /// concatenated weights (wider and fewer gemm calls); for training they stay separate so each tensor gets its
 /// gradient.
@@ -301,16 +327,31 @@ impl Projections {
             .iter()
             .map(|l| match &l.weight {
                 Matrix::Quantized(q) => Some(q.clone()),
-                Matrix::Dense(_) => None,
+                Matrix::Dense(_) | Matrix::Tiles(_) => None,
             })
             .collect();
-        let mut linear = match quantised.as_deref().and_then(QuantMatrix::stack) {
-            Some(q) => Linear::new(Matrix::Quantized(q), bias, Kernels::Fused)?,
-            None => {
+        let dense: Option<Vec<Tensor>> = parts
+            .iter()
+            .map(|l| match &l.weight {
+                Matrix::Dense(w) if !l.transposed && w.device().is_cpu() => Some(w.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut linear = match (quantised.as_deref().and_then(QuantMatrix::stack), dense) {
+            (Some(q), _) => Linear::new(Matrix::Quantized(q), bias, Kernels::Fused)?,
+            (None, Some(dense)) if kernels == Kernels::FusedBf16 && amx::available() => {
+                // Packed from the parts themselves: no stacked copy.
+                let tiles = pack_rows(&dense)?;
+                let mut l = Linear::new(Matrix::Tiles(std::sync::Arc::new(tiles)), bias, kernels)?;
+                l.bf16_products = true;
+                l
+            }
+            (None, _) => {
                 // Parts held in different dtypes (shards saved apart, a quantised part beside a float one) are
                 // joined in f32, which holds each exactly.
                 let dtype = match &parts[0].weight {
                     Matrix::Dense(w) => w.dtype(),
+                    Matrix::Tiles(_) => DType::BF16,
                     Matrix::Quantized(_) => DType::F32,
                 };
                 let same = parts
@@ -321,7 +362,7 @@ impl Projections {
                     .iter()
                     .map(|l| l.weight.dense(dtype))
                     .collect::<Result<Vec<_>>>()?;
-                Linear::new(Tensor::cat(&weights, 0)?, bias, Kernels::Fused)?
+                Linear::new(Tensor::cat(&weights, 0)?, bias, kernels)?
             }
         };
         // The fused product knows its parts' names only if every part does.
@@ -392,12 +433,28 @@ impl Linear {
     /// The projection with a quantised weight dequantised once into `dtype` (stored transposed, as a dense
     /// inference weight is), for work that multiplies by it many times over few tokens (decoding).
     /// This projection multiplying in bf16 ([`super::Decoder::with_bf16_products`]): a dense weight is held in bf16
-    /// (rounded to nearest even if wider); a quantised one is left as it is (narrower already) and multiplies in
-    /// f32.
+    /// (rounded to nearest even if wider), packed into AMX tiles once where the CPU has them; a quantised one is left
+    /// as it is (narrower already) and multiplies in f32.
     pub(super) fn with_bf16_products(&self) -> Result<Linear> {
         let mut l = self.clone();
         if let Matrix::Dense(w) = &self.weight {
-            l.weight = Matrix::Dense(w.to_dtype(DType::BF16)?);
+            let w = w.to_dtype(DType::BF16)?;
+            l.weight = if w.device().is_cpu() && amx::available() {
+                let tiles = if self.transposed {
+                    let (k, n) = w.dims2()?;
+                    with_bf16_values(&[w], |v| amx::Tiles::pack(v[0], (k, n), amx::Layout::KByN))?
+                } else {
+                    pack_rows(&[w])?
+                };
+                l.transposed = false;
+                Matrix::Tiles(std::sync::Arc::new(tiles))
+            } else if self.transposed {
+                Matrix::Dense(w)
+            } else {
+                // Stored transposed, as [`Kernels::Fused`] holds a dense weight for gemm.
+                l.transposed = true;
+                Matrix::Dense(w.t()?.contiguous()?)
+            };
             l.bf16_products = true;
         }
         Ok(l)

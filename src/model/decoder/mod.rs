@@ -45,6 +45,17 @@ pub enum Kernels {
     Fused,
     /// Compositions of basic ops that candle can differentiate. For training.
     Differentiable,
+    /// [`Kernels::Fused`] with every matrix product in bf16 (`--dtype bf16`, [`Decoder::with_bf16_products`]):
+    /// dense weights are held in bf16 and, where the CPU has AMX, packed into its tiles as they load (from the
+    /// checkpoint's `(out, in)` layout, with no transposed copy).
+    FusedBf16,
+}
+
+impl Kernels {
+    /// Whether candle's fused normalisation, rotary and softmax kernels run.
+    pub fn fused(self) -> bool {
+        self != Kernels::Differentiable
+    }
 }
 
 /// A loaded decoder: embeddings, layers, final norm and LM head.
@@ -128,20 +139,28 @@ impl Decoder {
     /// held in bf16, each activation rounded to bf16 as it enters a product) and sums in f32, on AMX tiles where the
     /// CPU has them ([`crate::model::amx`]); norms, attention, activations and the residual stream stay in f32.
     /// Only f32 decoders change (quantised weights, narrower already, multiply as before).
-    pub fn with_bf16_products(&self) -> Result<Decoder> {
+    ///
+    /// It takes the decoder by value and converts one weight at a time, so that (unless another decoder shares them)
+    /// each f32 or unpacked weight is freed as its converted form is made: no second copy of the model exists.
+    pub fn with_bf16_products(self) -> Result<Decoder> {
         if self.dtype != DType::F32 {
-            return Ok(self.clone());
+            return Ok(self);
         }
-        let mut d = self.clone();
-        let tied = self.lm_head.weight.same_as(&self.embed);
-        if let Matrix::Dense(e) = &self.embed
+        let mut d = self;
+        let tied = d.lm_head.weight.same_as(&d.embed);
+        if let Matrix::Dense(e) = &d.embed
             && tied
         {
             // The tied head keeps sharing the embeddings, now held in bf16.
-            d.embed = Matrix::Dense(e.to_dtype(DType::BF16)?);
-            d.lm_head = Linear::new(d.embed.clone(), None, Kernels::Differentiable)?;
+            let e = e.to_dtype(DType::BF16)?;
+            d.embed = Matrix::Dense(e.clone());
+            d.lm_head = Linear::new(Matrix::Dense(e), None, Kernels::Differentiable)?;
         }
         d.lm_head = d.lm_head.with_bf16_products()?;
+        if tied && let Matrix::Tiles(_) = &d.lm_head.weight {
+            // The embeddings are read back from the head's tiles rather than held twice.
+            d.embed = d.lm_head.weight.clone();
+        }
         d.map_projections(Linear::with_bf16_products)?;
         d.bf16_products = true;
         Ok(d)

@@ -49,19 +49,13 @@ impl Norm {
     }
 
     pub(super) fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
-        Ok(match (&self.bias, kernels) {
-            (None, Kernels::Fused) => {
-                candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)?
-            }
-            (None, Kernels::Differentiable) => {
-                candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps)?
-            }
-            (Some(b), Kernels::Fused) => {
+        Ok(match (&self.bias, kernels.fused()) {
+            (None, true) => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)?,
+            (None, false) => candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps)?,
+            (Some(b), true) => {
                 candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, b, self.eps)?
             }
-            (Some(b), Kernels::Differentiable) => {
-                candle_nn::ops::layer_norm_slow(x, &self.weight, b, self.eps)?
-            }
+            (Some(b), false) => candle_nn::ops::layer_norm_slow(x, &self.weight, b, self.eps)?,
         })
     }
 }
