@@ -31,6 +31,7 @@ pub mod render;
 pub mod rng;
 pub mod score;
 pub mod search;
+pub mod shard;
 pub mod simd;
 pub mod source;
 pub mod task;

@@ -19,6 +19,7 @@ mod reuse;
 #[cfg(feature = "gui")]
 mod screenshot;
 mod search;
+mod shard;
 mod structure;
 mod train;
 mod util;

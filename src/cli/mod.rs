@@ -6,6 +6,7 @@ mod eval;
 mod features;
 #[cfg(feature = "gui")]
 mod gui;
+mod merge;
 mod render;
 mod score;
 mod search;
@@ -52,6 +53,9 @@ enum Command {
     Search(search::SearchArgs),
     /// Mean implicit rewards of every checkpoint of a training run, next to its trainer_state.json curves.
     Drift(drift::DriftArgs),
+    /// Join the outputs of a sharded `score` run (`--shard`, e.g. a Slurm array) in record order: the same file as
+    /// one unsharded run; refuses missing or repeated shards and records, and outputs of different runs.
+    Merge(merge::MergeArgs),
     /// The demo: train its checkpoints from scratch.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -113,6 +117,41 @@ fn parse_memory(text: &str) -> Result<u64, String> {
 }
 
 impl ModelArgs {
+    /// The models and settings as given, for a shard's sidecar ([`creditlens::shard::RunInfo`]): shards of one run
+    /// agree on every one.
+    fn settings(
+        &self,
+        top_k: usize,
+        unit: creditlens::words::Unit,
+    ) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let path =
+            |p: &Option<PathBuf>| serde_json::json!(p.as_ref().map(|p| p.display().to_string()));
+        [
+            ("policy", path(&self.policy)),
+            ("reference", path(&self.reference)),
+            ("demo", serde_json::json!(self.demo)),
+            ("checkpoint", serde_json::json!(self.checkpoint)),
+            ("revision", serde_json::json!(self.revision)),
+            (
+                "reference_revision",
+                serde_json::json!(self.reference_revision),
+            ),
+            ("beta", serde_json::json!(self.beta)),
+            (
+                "tokenization",
+                serde_json::json!(self.tokenization.to_string()),
+            ),
+            ("max_length", serde_json::json!(self.max_length)),
+            ("dtype", serde_json::json!(self.dtype.to_string())),
+            ("chat_template", path(&self.chat_template)),
+            ("top_k", serde_json::json!(top_k)),
+            ("unit", serde_json::json!(unit)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     fn options(&self, top_k: usize) -> ScoreOptions {
         ScoreOptions {
             beta: self.beta,
@@ -411,6 +450,7 @@ pub fn run() -> anyhow::Result<()> {
             Command::Features(args) => features::run(args),
             Command::Render(args) => render::run(args),
             Command::Drift(args) => drift::run(args),
+            Command::Merge(args) => merge::run(args),
             Command::Search(args) => search::run(args),
             Command::Demo(cmd) => demo::run(cmd),
         },

@@ -6,6 +6,7 @@ use clap::Args;
 use creditlens::data::{Entry, read_entries};
 use creditlens::output::ScoreWriter;
 use creditlens::score::{RecordScore, Scorer};
+use creditlens::shard::{DataFile, RunInfo, Shard};
 use creditlens::words::{Unit, record_by_words};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,9 +33,12 @@ pub struct ScoreArgs {
     /// Continue an interrupted run: keep the records already in `<out>.partial` and score the rest (JSON lines).
     #[arg(long, requires = "out", requires = "data")]
     resume: bool,
-    /// Score only records I, I+N, I+2N, ... (0-based), to split a dataset across jobs.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-    shard: Option<(usize, usize)>,
+    /// Score only records I, I+N, I+2N, ... (0-based), to split a dataset across jobs; `auto` takes I and N from
+    /// the scheduler (a Slurm job array's SLURM_ARRAY_TASK_ID and _COUNT), `auto/N` takes I from it with N given
+    /// (a Kubernetes Indexed Job's JOB_COMPLETION_INDEX). With --out, a sidecar <out>.run.json records the run
+    /// for `creditlens merge`.
+    #[arg(long, value_name = "I/N|auto|auto/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
     /// Skip records that cannot be scored (reported on stderr) instead of stopping.
     #[arg(long)]
     skip_bad: bool,
@@ -44,22 +48,8 @@ pub struct ScoreArgs {
     unit: Unit,
 }
 
-fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let (i, n) = s
-        .split_once('/')
-        .ok_or_else(|| format!("`{s}` is not of the form I/N, e.g. 0/4"))?;
-    let i: usize = i
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{i}` is not a number"))?;
-    let n: usize = n
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{n}` is not a number"))?;
-    if n == 0 || i >= n {
-        return Err(format!("shard {i}/{n}: need 0 <= I < N"));
-    }
-    Ok((i, n))
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    Shard::parse(s, |name| std::env::var(name).ok())
 }
 
 /// Running totals for the closing summary.
@@ -70,11 +60,14 @@ struct Totals {
     correct: usize,
     margin: f64,
     skipped: usize,
+    /// Indices of the records written.
+    written: Vec<usize>,
 }
 
 impl Totals {
     fn add(&mut self, r: &RecordScore) {
         self.records += 1;
+        self.written.push(r.index());
         if let RecordScore::Pair(p) = r {
             self.pairs += 1;
             self.margin += p.margin;
@@ -86,6 +79,9 @@ impl Totals {
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     args.models.options(args.top_k).validate()?;
     let single = args.text.record()?;
+    if args.shard.is_some() && args.data.is_none() {
+        bail!("--shard splits a --data file; give --data");
+    }
     let (entries, own) = match (&args.data, &single) {
         (Some(path), _) => (Some(read_entries(path)?), "--data"),
         (None, Some(_)) => (None, "--prompt"),
@@ -94,6 +90,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         }
     };
     args.models.check(Some(own))?;
+    let total_records = entries.as_ref().map_or(0, Vec::len);
     // Open the output before the (slow) model load, so that a bad --out fails at once.
     if let (Some(out), Some(data)) = (&args.out, &args.data)
         && creditlens::partial_file::same_file(out, data)
@@ -127,6 +124,11 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             .filter(|e| !done.contains(&e.index))
             .collect::<Vec<_>>()
     });
+    // A shard's sidecar describes the whole data file (merge checks every record is somewhere).
+    let data_file = match (&args.shard, &args.out, &args.data, &entries) {
+        (Some(_), Some(_), Some(path), Some(_)) => Some(DataFile::of(path, total_records)?),
+        _ => None,
+    };
     let started = Instant::now();
     let scorer = args.models.load(args.top_k, Some(own))?;
     let mut totals = Totals::default();
@@ -143,6 +145,26 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         (None, None) => unreachable!("checked above"),
     }
     writer.finish()?;
+    if let (Some(shard), Some(out), Some(data)) = (args.shard, &args.out, data_file) {
+        // Records of this shard not written: skipped now, or (resumed) not in the kept lines either.
+        let written: std::collections::HashSet<usize> = totals
+            .written
+            .iter()
+            .copied()
+            .chain(done.iter().copied())
+            .collect();
+        let skipped = (0..data.records)
+            .filter(|&i| shard.takes(i) && !written.contains(&i))
+            .collect();
+        RunInfo {
+            creditlens: env!("CARGO_PKG_VERSION").into(),
+            settings: args.models.settings(args.top_k, args.unit),
+            data,
+            shard,
+            skipped,
+        }
+        .write(out)?;
+    }
     summary(&totals, started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -165,7 +187,10 @@ fn score_file(
     totals: &mut Totals,
 ) -> anyhow::Result<()> {
     let selected: Vec<Entry> = match args.shard {
-        Some((i, n)) => entries.into_iter().filter(|e| e.index % n == i).collect(),
+        Some(shard) => entries
+            .into_iter()
+            .filter(|e| shard.takes(e.index))
+            .collect(),
         None => entries,
     };
     let data = args.data.as_deref().unwrap_or(std::path::Path::new("-"));
