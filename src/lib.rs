@@ -39,6 +39,7 @@ pub mod textdiff;
 pub mod threads;
 pub mod tokenize;
 pub mod train;
+pub mod watch;
 pub mod words;
 
 pub use error::{Error, Result};

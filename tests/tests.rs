@@ -24,3 +24,4 @@ mod structure;
 mod train;
 mod util;
 mod validation;
+mod watch;

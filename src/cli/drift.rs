@@ -152,14 +152,7 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
             "step {}: margin {:+.4}, accuracy {:.3} over {} pairs",
             p.step, p.margin, p.accuracy, p.pairs
         );
-        let logged: Vec<Option<f64>> = logged_metrics()
-            .map(|m| {
-                curves
-                    .iter()
-                    .find(|c| c.name == m)
-                    .and_then(|c| at_step(c, p.step))
-            })
-            .collect();
+        let logged = logged_at(&curves, p.step);
         match out.row(&p, &logged) {
             Ok(()) => true,
             Err(e) => {
@@ -179,6 +172,44 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// One checkpoint's JSON line: ours, then trainer_state.json's values at its step.
+pub(super) fn json_row(
+    p: &DriftPoint,
+    logged: &[Option<f64>],
+) -> serde_json::Map<String, serde_json::Value> {
+    let ours = [p.chosen, p.rejected, p.margin, p.accuracy];
+    let mut obj = serde_json::Map::new();
+    obj.insert("step".into(), p.step.into());
+    obj.insert(
+        "checkpoint".into(),
+        p.checkpoint.display().to_string().into(),
+    );
+    obj.insert("pairs".into(), p.pairs.into());
+    obj.insert("beta".into(), p.beta.into());
+    for (m, v) in TRAINER_METRICS.iter().zip(ours) {
+        obj.insert(m.to_string(), v.into());
+    }
+    for (m, v) in logged_metrics().zip(logged) {
+        obj.insert(format!("trainer/{m}"), (*v).into());
+    }
+    obj
+}
+
+/// trainer_state.json's values of the metrics [`json_row`] writes, at `step`.
+pub(super) fn logged_at(
+    curves: &[creditlens::drift::TrainerCurve],
+    step: usize,
+) -> Vec<Option<f64>> {
+    logged_metrics()
+        .map(|m| {
+            curves
+                .iter()
+                .find(|c| c.name == m)
+                .and_then(|c| at_step(c, step))
+        })
+        .collect()
 }
 
 /// JSON lines or CSV, to a file (through its `.partial` companion until the run completes) or stdout.
@@ -229,22 +260,8 @@ impl Output {
             w.write_record(rec)?;
             self.out.writer().write_all(&w.into_inner()?)?;
         } else {
-            let mut obj = serde_json::Map::new();
-            obj.insert("step".into(), p.step.into());
-            obj.insert(
-                "checkpoint".into(),
-                p.checkpoint.display().to_string().into(),
-            );
-            obj.insert("pairs".into(), p.pairs.into());
-            obj.insert("beta".into(), p.beta.into());
-            for (m, v) in TRAINER_METRICS.iter().zip(ours) {
-                obj.insert(m.to_string(), v.into());
-            }
-            for (m, v) in logged_metrics().zip(logged) {
-                obj.insert(format!("trainer/{m}"), (*v).into());
-            }
             let w = self.out.writer();
-            serde_json::to_writer(&mut *w, &obj)?;
+            serde_json::to_writer(&mut *w, &json_row(p, logged))?;
             w.write_all(b"\n")?;
         }
         self.out.writer().flush()?;

@@ -10,6 +10,7 @@ mod merge;
 mod render;
 mod score;
 mod search;
+mod watch;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -56,6 +57,9 @@ enum Command {
     /// Join the outputs of a sharded `score` run (`--shard`, e.g. a Slurm array) in record order: the same file as
     /// one unsharded run; refuses missing or repeated shards and records, and outputs of different runs.
     Merge(merge::MergeArgs),
+    /// Follow a training run while it trains: score each new complete checkpoint-N/ on probe pairs and append its
+    /// drift row (as `drift` writes them); a restart scores nothing twice.
+    Watch(watch::WatchArgs),
     /// The demo: train its checkpoints from scratch.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -451,6 +455,7 @@ pub fn run() -> anyhow::Result<()> {
             Command::Render(args) => render::run(args),
             Command::Drift(args) => drift::run(args),
             Command::Merge(args) => merge::run(args),
+            Command::Watch(args) => watch::run(args),
             Command::Search(args) => search::run(args),
             Command::Demo(cmd) => demo::run(cmd),
         },
