@@ -18,11 +18,16 @@ pub struct PartialFile {
 
 /// `<path>.partial`.
 pub fn partial_path(path: &Path) -> PathBuf {
+    suffixed(path, ".partial")
+}
+
+/// `path` with `suffix` appended to its file name (`out.jsonl` -> `out.jsonl.run.json`).
+pub fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_default();
-    name.push(".partial");
+    name.push(suffix);
     path.with_file_name(name)
 }
 

@@ -175,12 +175,7 @@ pub struct RunInfo {
 
 /// `<out>.run.json`.
 pub fn sidecar_path(out: &Path) -> PathBuf {
-    let mut name = out
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".run.json");
-    out.with_file_name(name)
+    crate::partial_file::suffixed(out, ".run.json")
 }
 
 impl RunInfo {

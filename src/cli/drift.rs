@@ -42,6 +42,19 @@ pub struct DriftArgs {
     /// Preference pairs (JSONL or JSON array) [default: the embedded demo's pairs].
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    probe: ProbeArgs,
+    /// Write here (.jsonl or .csv) instead of JSON lines on stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Overwrite --out if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The probe pairs and how checkpoints are scored on them (`drift` and `watch`).
+#[derive(Debug, Args)]
+pub(super) struct ProbeArgs {
     /// Average over the first N pairs of --data.
     #[arg(long, value_name = "N", default_value_t = defaults::DRIFT_PAIRS)]
     max_pairs: usize,
@@ -55,12 +68,39 @@ pub struct DriftArgs {
     /// on AMX tiles where the CPU has them) or f16.
     #[arg(long, default_value_t = defaults::DTYPE)]
     dtype: Dtype,
-    /// Write here (.jsonl or .csv) instead of JSON lines on stdout.
-    #[arg(long, value_name = "FILE")]
-    out: Option<PathBuf>,
-    /// Overwrite --out if it exists.
-    #[arg(long)]
-    force: bool,
+}
+
+impl ProbeArgs {
+    /// The first --max-pairs preference pairs of `data` (unpaired and bad records left out).
+    pub(super) fn pairs(&self, data: &Path) -> anyhow::Result<Vec<Record>> {
+        let pairs: Vec<Record> = read_entries(data)?
+            .into_iter()
+            .filter_map(|e| e.record.ok())
+            .filter(|r| matches!(r, Record::Pair { .. }))
+            .take(self.max_pairs)
+            .collect();
+        if pairs.is_empty() {
+            bail!("{}: no preference pairs", data.display());
+        }
+        Ok(pairs)
+    }
+
+    /// A scorer of `policy` against `reference` with these settings.
+    pub(super) fn scorer(&self, policy: &Path, reference: &Path) -> anyhow::Result<Scorer> {
+        let options = creditlens::score::ScoreOptions {
+            beta: self.beta,
+            mode: self.tokenization,
+            top_k: 0,
+            max_length: None,
+            max_memory: None,
+        };
+        Scorer::load(policy, reference, self.dtype, options).context("cannot load the models")
+    }
+
+    /// The compute dtype.
+    pub(super) fn dtype(&self) -> Dtype {
+        self.dtype
+    }
 }
 
 /// trainer_state.json's metrics written next to ours: the training batches' (`rewards/...`), then the eval set's
@@ -117,25 +157,9 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
             run_dir.display()
         );
     };
-    let pairs: Vec<Record> = read_entries(&data)?
-        .into_iter()
-        .filter_map(|e| e.record.ok())
-        .filter(|r| matches!(r, Record::Pair { .. }))
-        .take(args.max_pairs)
-        .collect();
-    if pairs.is_empty() {
-        bail!("{}: no preference pairs", data.display());
-    }
+    let pairs = args.probe.pairs(&data)?;
     let mut out = Output::open(args.out.as_deref(), args.force, &data)?;
-    let options = creditlens::score::ScoreOptions {
-        beta: args.beta,
-        mode: args.tokenization,
-        top_k: 0,
-        max_length: None,
-        max_memory: None,
-    };
-    let scorer = Scorer::load(&last.dir, &reference, args.dtype, options)
-        .context("cannot load the models")?;
+    let scorer = args.probe.scorer(&last.dir, &reference)?;
     let curves = trainer_curves(&last.dir.join("trainer_state.json"));
     let cancel = AtomicBool::new(false);
     let run = DriftRun {
@@ -143,7 +167,7 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
         checkpoints: &checkpoints,
         pairs: &pairs,
         selected: None,
-        dtype: args.dtype,
+        dtype: args.probe.dtype(),
         cancel: &cancel,
     };
     let mut failed = None;

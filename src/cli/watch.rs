@@ -1,15 +1,11 @@
 //! `creditlens watch`: follows a training run while it trains, scoring each new complete `checkpoint-N/` on probe
 //! pairs and appending its drift row, as `creditlens drift` writes them.
 
-use super::drift::{json_row, logged_at};
+use super::drift::{ProbeArgs, json_row, logged_at};
 use anyhow::{Context, bail};
 use clap::Args;
-use creditlens::data::{Record, read_entries};
-use creditlens::defaults;
 use creditlens::drift::{DriftRun, drift, trainer_curves};
-use creditlens::model::Dtype;
 use creditlens::score::Scorer;
-use creditlens::tokenize::TokenizationMode;
 use creditlens::watch::{Follow, scored_steps};
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,18 +28,8 @@ pub struct WatchArgs {
     /// so a restarted watcher continues where it stopped.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Average over the first N pairs of --data.
-    #[arg(long, value_name = "N", default_value_t = defaults::DRIFT_PAIRS)]
-    max_pairs: usize,
-    /// DPO's beta.
-    #[arg(long, default_value_t = defaults::BETA, allow_negative_numbers = true)]
-    beta: f64,
-    /// `trl` or `joint` tokenisation.
-    #[arg(long, value_name = "MODE", default_value_t = defaults::TOKENIZATION)]
-    tokenization: TokenizationMode,
-    /// Compute dtype: f32 (exact, the default), bf16 or f16.
-    #[arg(long, default_value_t = defaults::DTYPE)]
-    dtype: Dtype,
+    #[command(flatten)]
+    probe: ProbeArgs,
     /// Seconds between looks at the run folder.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     interval: f64,
@@ -70,15 +56,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
         );
     }
     let reference = super::locate(&args.reference, None, None, "").context("--reference")?;
-    let pairs: Vec<Record> = read_entries(&args.data)?
-        .into_iter()
-        .filter_map(|e| e.record.ok())
-        .filter(|r| matches!(r, Record::Pair { .. }))
-        .take(args.max_pairs)
-        .collect();
-    if pairs.is_empty() {
-        bail!("{}: no preference pairs", args.data.display());
-    }
+    let pairs = args.probe.pairs(&args.data)?;
     let done = match &args.out {
         Some(out) => scored_steps(out)?,
         None => Default::default(),
@@ -118,17 +96,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
                 continue;
             }
             if scorer.is_none() {
-                let options = creditlens::score::ScoreOptions {
-                    beta: args.beta,
-                    mode: args.tokenization,
-                    top_k: 0,
-                    max_length: None,
-                    max_memory: None,
-                };
-                scorer = Some(
-                    Scorer::load(&ck.dir, &reference, args.dtype, options)
-                        .context("cannot load the models")?,
-                );
+                scorer = Some(args.probe.scorer(&ck.dir, &reference)?);
             }
             let Some(scorer) = &scorer else { continue };
             let checkpoints = [ck.clone()];
@@ -137,7 +105,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
                 checkpoints: &checkpoints,
                 pairs: &pairs,
                 selected: None,
-                dtype: args.dtype,
+                dtype: args.probe.dtype(),
                 cancel: &cancel,
             };
             let mut point = None;
