@@ -1705,3 +1705,66 @@ fn an_edit_rescores_from_its_first_changed_token() {
         );
     }
 }
+
+/// The app follows a run while it trains (issue 32): with "Follow the run" on, a checkpoint saved after the run was
+/// opened is scored once it is complete (not while its trainer_state.json is missing), its point joins the drift,
+/// a checkpoint deleted by `save_total_limit` leaves the list, and the panel says it is following.
+#[test]
+fn the_app_follows_a_run_while_it_trains() {
+    let demo_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let dir = temp();
+    let run = dir.path().join("run");
+    let save = |step: usize, complete: bool| {
+        let from = demo_dir.join(format!("checkpoints/checkpoint-{step}"));
+        let to = run.join(format!("checkpoint-{step}"));
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap().flatten() {
+            if complete || entry.file_name() != "trainer_state.json" {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    };
+    save(40, true);
+    save(80, true);
+    let mut h = demo();
+    app_mut(&mut h).apply(Action::OpenModels {
+        policy: run.clone(),
+        reference: Some(demo_dir.join("reference")),
+    });
+    wait(&mut h, "the run's two checkpoints", |a| {
+        !a.is_loading()
+            && a.loaded().is_some_and(|l| l.policy.path.starts_with(&run))
+            && !a.drift_running()
+            && a.drift().len() == 2
+    });
+    assert_eq!(app(&h).following(), None);
+    app_mut(&mut h).apply(Action::Follow(true));
+    assert_eq!(app(&h).following(), Some(run.as_path()));
+    h.step();
+    h.get_by_label_contains("following run: 2 checkpoint(s) scored");
+    // Being saved: weights written, trainer_state.json not yet.
+    save(120, false);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        app(&h).drift().len(),
+        2,
+        "a checkpoint still being saved is not scored"
+    );
+    save(120, true);
+    wait(&mut h, "the new checkpoint's point", |a| {
+        !a.drift_running() && a.drift().iter().map(|p| p.step).collect::<Vec<_>>() == [40, 80, 120]
+    });
+    assert_eq!(app(&h).checkpoints().len(), 3);
+    // save_total_limit deletes the oldest: it leaves the list, its point stays.
+    std::fs::remove_dir_all(run.join("checkpoint-40")).unwrap();
+    wait(&mut h, "the deleted checkpoint to leave the list", |a| {
+        a.checkpoints().len() == 2
+    });
+    assert_eq!(app(&h).drift().len(), 3);
+    app_mut(&mut h).apply(Action::Follow(false));
+    assert_eq!(app(&h).following(), None);
+}

@@ -125,6 +125,8 @@ pub enum Action {
     CancelDataset,
     /// Stop the drift computation.
     CancelDrift,
+    /// Follow the training run while it trains (score its new checkpoints as they are saved), or stop.
+    Follow(bool),
     /// Open the Search window (its prompt taken from the editor when empty).
     OpenSearch,
     /// Put the shown record's prompt in the Search window.

@@ -98,6 +98,7 @@ pub fn starter_pair() -> Record {
 
 /// What a load in flight replaced, put back if it fails.
 struct BeforeLoad {
+    run: Option<PathBuf>,
     checkpoints: Vec<TrainingCheckpoint>,
     trainer: Vec<TrainerCurve>,
     drift: Vec<DriftPoint>,
@@ -119,6 +120,8 @@ const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 /// Debounce between the last keystroke and rescoring.
 const DEBOUNCE: Duration = Duration::from_millis(250);
+/// How often a followed training run's folder is looked at for new checkpoints.
+const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 
 struct ScreenshotMode {
     path: PathBuf,
@@ -366,6 +369,10 @@ impl App {
             ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
         }
         self.handle_replies();
+        if self.drift.following {
+            self.follow_run();
+            ctx.request_repaint_after(FOLLOW_EVERY);
+        }
         for action in self.input_actions(&ctx) {
             self.apply(action);
         }

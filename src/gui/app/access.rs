@@ -223,6 +223,11 @@ impl App {
         self.drift.job.running()
     }
 
+    /// The training folder being followed, while the app follows it.
+    pub fn following(&self) -> Option<&std::path::Path> {
+        self.drift.run.as_deref().filter(|_| self.drift.following)
+    }
+
     /// The export window's state.
     pub fn export(&self) -> &ExportState {
         &self.export

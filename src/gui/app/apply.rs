@@ -72,6 +72,10 @@ impl App {
                 }
             }
             Action::CancelDrift => self.drift.job.cancel(),
+            Action::Follow(on) => {
+                self.drift.following = on && self.drift.run.is_some();
+                self.drift.last_look = None;
+            }
             Action::OpenExport(open) => {
                 self.export.open = open;
                 if !open {

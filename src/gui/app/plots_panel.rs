@@ -35,6 +35,27 @@ impl App {
             if tab != self.view.plot_tab {
                 actions.push(Action::SetPlotTab(tab));
             }
+            if let Some(run) = &self.drift.run {
+                let mut follow = self.drift.following;
+                let name = run.file_name().map_or(run.display().to_string(), |n| n.to_string_lossy().into());
+                if ui
+                    .checkbox(&mut follow, "Follow the run")
+                    .on_hover_text(format!(
+                        "Look at {} every {} s and score each checkpoint as it is saved",
+                        run.display(),
+                        FOLLOW_EVERY.as_secs()
+                    ))
+                    .changed()
+                {
+                    actions.push(Action::Follow(follow));
+                }
+                if self.drift.following {
+                    ui.label(format!(
+                        "following {name}: {} checkpoint(s) scored",
+                        self.drift.points.len()
+                    ));
+                }
+            }
             if self.drift.job.running() {
                 ui.spinner();
                 if ui.button("Cancel").on_hover_text("Stop the drift computation").clicked() {

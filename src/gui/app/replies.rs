@@ -22,6 +22,7 @@ impl App {
                         Err(e) => {
                             // The models loaded before stay in use, with their checkpoints and drift.
                             if let Some(before) = self.models.before_load.take() {
+                                self.drift.run = before.run;
                                 self.drift.checkpoints = before.checkpoints;
                                 self.drift.trainer = before.trainer;
                                 self.drift.points = before.drift;

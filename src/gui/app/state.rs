@@ -88,6 +88,12 @@ pub(super) struct DriftState {
     pub(super) selected_stale: bool,
     /// `trainer_state.json`'s curves.
     pub(super) trainer: Vec<TrainerCurve>,
+    /// The training folder the checkpoints are in (the policy was opened from it).
+    pub(super) run: Option<PathBuf>,
+    /// Following the run while it trains: new complete checkpoints are scored as they are saved.
+    pub(super) following: bool,
+    /// When the folder was last looked at while following.
+    pub(super) last_look: Option<Instant>,
 }
 
 /// File dialogs: the desktop's in flight, creditlens' own chooser, and the data file's path field.

@@ -51,12 +51,12 @@ impl App {
             .run
             .as_ref()
             .map(|r| r.chosen.dir.parent().map(Path::to_path_buf));
-        let mut checkpoints = training_checkpoints(
-            checkpoints_dir
-                .as_deref()
-                .or(run_dir.flatten().as_deref())
-                .unwrap_or(&located.path),
-        );
+        let folder = checkpoints_dir
+            .clone()
+            .or(run_dir.flatten())
+            .unwrap_or_else(|| located.path.clone());
+        let mut checkpoints = training_checkpoints(&folder);
+        let run = (!checkpoints.is_empty()).then_some(folder);
         if let Some(run) = &located.run {
             self.say(run.describe());
         }
@@ -84,6 +84,7 @@ impl App {
         };
         let beta_before = std::mem::replace(&mut self.settings.beta, beta);
         self.models.before_load = Some(BeforeLoad {
+            run: std::mem::replace(&mut self.drift.run, run),
             checkpoints: std::mem::replace(&mut self.drift.checkpoints, checkpoints),
             trainer: std::mem::replace(&mut self.drift.trainer, trainer),
             drift: std::mem::take(&mut self.drift.points),
@@ -240,8 +241,54 @@ impl App {
     }
 
     pub(super) fn start_drift(&mut self, with_pairs: bool) {
+        let checkpoints = self.drift.checkpoints.clone();
+        self.start_drift_of(checkpoints, with_pairs);
+    }
+
+    /// Looks at the followed run's folder (at most every [`FOLLOW_EVERY`]) and scores the checkpoints saved since
+    /// (complete ones: TRL writes trainer_state.json last), adding their points to the drift; checkpoints deleted
+    /// meanwhile (`save_total_limit`) leave the list, their points stay.
+    pub(super) fn follow_run(&mut self) {
+        if self.drift.job.running() || self.models.loaded.is_none() || self.models.load.running() {
+            return;
+        }
+        let Some(run) = self.drift.run.clone() else {
+            return;
+        };
+        if self
+            .drift
+            .last_look
+            .is_some_and(|t| t.elapsed() < FOLLOW_EVERY)
+        {
+            return;
+        }
+        self.drift.last_look = Some(Instant::now());
+        let complete: Vec<TrainingCheckpoint> = training_checkpoints(&run)
+            .into_iter()
+            .filter(crate::watch::is_complete)
+            .collect();
+        let new: Vec<TrainingCheckpoint> = complete
+            .iter()
+            .filter(|c| !self.drift.points.iter().any(|p| p.step == c.step))
+            .cloned()
+            .collect();
+        if complete
+            .iter()
+            .map(|c| c.step)
+            .ne(self.drift.checkpoints.iter().map(|c| c.step))
+        {
+            self.drift.checkpoints = complete;
+        }
+        if let Some(last) = new.last() {
+            self.drift.trainer = plots::trainer_curves(&last.dir.join("trainer_state.json"));
+            self.start_drift_of(new, true);
+        }
+    }
+
+    /// Scores `checkpoints` (the drift's points for them arrive as they are done).
+    fn start_drift_of(&mut self, checkpoints: Vec<TrainingCheckpoint>, with_pairs: bool) {
         let Some(l) = &self.models.loaded else { return };
-        if self.drift.checkpoints.is_empty() {
+        if checkpoints.is_empty() {
             return;
         }
         let ticket = self.drift.job.start();
@@ -273,7 +320,7 @@ impl App {
         self.worker.drift(DriftJob {
             ticket,
             scorer,
-            checkpoints: self.drift.checkpoints.clone(),
+            checkpoints,
             pairs,
             selected: Some(self.record.editor.record()),
             dtype: self.settings.dtype,
