@@ -65,6 +65,18 @@ def trl_batch(vocab, g, p, c, r):
     return ids, attn, completion, c + r
 
 
+def fused_heads(*models):
+    """Patches `models` as TRL 1.x's DPOTrainer does, so that only completion positions go through the LM head;
+    whether TRL provides the patch (TRL 0.x computes full logits)."""
+    try:
+        from trl.trainer.utils import add_fused_lm_head
+    except ImportError:
+        return False
+    for m in models:
+        add_fused_lm_head(m)
+    return True
+
+
 def trl_logps(models, ids, attn, completion):
     """Each model's summed completion log-probs of the batch, as DPOTrainer._compute_loss computes them (TRL 1.x's
     fused LM head when the models were patched with it, else TRL 0.x's full logits)."""
@@ -109,13 +121,7 @@ def run(name):
     else:
         policy = LlamaForCausalLM(cfg).float().eval()
         reference = LlamaForCausalLM(cfg).float().eval()
-    try:  # TRL 1.x patches both models so that only completion positions go through the LM head
-        from trl.trainer.utils import add_fused_lm_head
-
-        add_fused_lm_head(policy)
-        add_fused_lm_head(reference)
-    except ImportError:
-        pass
+    fused_heads(policy, reference)
     g = torch.Generator().manual_seed(11)
     batches = [trl_batch(cfg.vocab_size, g, *w) for w in workload(name)]
     step = lambda ids, attn, completion: trl_logps((policy, reference), ids, attn, completion)  # noqa: E731

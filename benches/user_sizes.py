@@ -17,7 +17,7 @@ import os
 import resource
 import time
 
-from transformers_baseline import Lcg, trl_batch, trl_logps  # the same generator as benches/user_sizes.rs (this folder is on sys.path)
+from transformers_baseline import Lcg, fused_heads, trl_batch, trl_logps  # the same generator as benches/user_sizes.rs (this folder is on sys.path)
 
 
 def workload():
@@ -42,14 +42,7 @@ def main():
     with torch.device("cpu"):
         policy = LlamaForCausalLM(cfg).to(dtype).eval()
         reference = LlamaForCausalLM(cfg).to(dtype).eval()
-    try:  # TRL 1.x patches both models so that only completion positions go through the LM head
-        from trl.trainer.utils import add_fused_lm_head
-
-        add_fused_lm_head(policy)
-        add_fused_lm_head(reference)
-        fused = True
-    except ImportError:
-        fused = False
+    fused = fused_heads(policy, reference)
     g = torch.Generator().manual_seed(11)
     batches = [trl_batch(cfg.vocab_size, g, *w) for w in workload()]
 

@@ -24,7 +24,7 @@ import shutil
 import sys
 import time
 
-from transformers_baseline import Lcg, trl_logps  # this folder is on sys.path
+from transformers_baseline import Lcg, fused_heads, trl_logps  # this folder is on sys.path
 
 WORDS = (
     "the of and to in a is that for it as was with be by on not he this are or his from at which but have an they "
@@ -91,14 +91,7 @@ def anchor(out):
     dtype = torch.bfloat16 if os.environ.get("DTYPE", "bf16") == "bf16" else torch.float32
     load = lambda name: AutoModelForCausalLM.from_pretrained(os.path.join(out, name), torch_dtype=dtype).eval()  # noqa: E731
     policy, reference = load("policy"), load("reference")
-    try:  # TRL 1.x patches both models so that only completion positions go through the LM head
-        from trl.trainer.utils import add_fused_lm_head
-
-        add_fused_lm_head(policy)
-        add_fused_lm_head(reference)
-        fused = True
-    except ImportError:
-        fused = False
+    fused = fused_heads(policy, reference)
     tok = AutoTokenizer.from_pretrained(os.path.join(out, "reference"))
     batches = []
     for line in open(os.path.join(out, "pairs.jsonl")):

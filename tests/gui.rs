@@ -1,7 +1,7 @@
 //! The desktop app driven headless through egui_kittest: it opens on the embedded demo, scores what is typed,
 //! compares a pair, sorts and selects in the dataset table, switches metric and exports.
 
-use crate::util::temp;
+use crate::util::{demo_dir, save_demo_checkpoint, temp};
 use creditlens::gui::{Action, App, Launch, Settings, TextField};
 use creditlens::heatmap::Metric;
 use creditlens::score::RecordScore;
@@ -1711,19 +1711,10 @@ fn an_edit_rescores_from_its_first_changed_token() {
 /// a checkpoint deleted by `save_total_limit` leaves the list, and the panel says it is following.
 #[test]
 fn the_app_follows_a_run_while_it_trains() {
-    let demo_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let demo_dir = demo_dir();
     let dir = temp();
     let run = dir.path().join("run");
-    let save = |step: usize, complete: bool| {
-        let from = demo_dir.join(format!("checkpoints/checkpoint-{step}"));
-        let to = run.join(format!("checkpoint-{step}"));
-        std::fs::create_dir_all(&to).unwrap();
-        for entry in std::fs::read_dir(&from).unwrap().flatten() {
-            if complete || entry.file_name() != "trainer_state.json" {
-                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-            }
-        }
-    };
+    let save = |step: usize, complete: bool| save_demo_checkpoint(&run, step, complete);
     save(40, true);
     save(80, true);
     let mut h = demo();

@@ -117,3 +117,21 @@ pub fn creditlens(dir: &Path, args: &[&str]) -> Run {
 pub fn s(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// The embedded demo's folder (its reference, pairs and training checkpoints).
+pub fn demo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo")
+}
+
+/// Saves the demo's checkpoint-`step` into the training folder `run` as a trainer does: the weights first, and the
+/// trainer_state.json it writes last only when `complete`.
+pub fn save_demo_checkpoint(run: &Path, step: usize, complete: bool) {
+    let from = demo_dir().join(format!("checkpoints/checkpoint-{step}"));
+    let to = run.join(format!("checkpoint-{step}"));
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap().flatten() {
+        if complete || entry.file_name() != "trainer_state.json" {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}

@@ -1,36 +1,10 @@
 //! Following a training run while it trains (issue 32): `creditlens watch` while checkpoints appear, half-written
 //! and whole, and disappear, as a TRL trainer with `save_total_limit` makes them.
 
-use crate::util::{creditlens, s, temp};
+use crate::util::{creditlens, demo_dir as demo, s, save_demo_checkpoint, temp};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn demo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo")
-}
-
-/// Copies the demo's checkpoint-`step` into `run`, without its trainer_state.json (the trainer writes it last).
-fn save_weights(run: &Path, step: usize) -> PathBuf {
-    let from = demo().join(format!("checkpoints/checkpoint-{step}"));
-    let to = run.join(format!("checkpoint-{step}"));
-    std::fs::create_dir_all(&to).unwrap();
-    for entry in std::fs::read_dir(&from).unwrap().flatten() {
-        if entry.file_name() != "trainer_state.json" {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-    to
-}
-
-fn finish_saving(run: &Path, step: usize) {
-    let from = demo().join(format!("checkpoints/checkpoint-{step}/trainer_state.json"));
-    std::fs::copy(
-        from,
-        run.join(format!("checkpoint-{step}/trainer_state.json")),
-    )
-    .unwrap();
-}
 
 fn steps(out: &Path) -> Vec<u64> {
     std::fs::read_to_string(out)
@@ -55,22 +29,23 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn args(run: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "watch",
-        &s(run),
-        "--reference",
-        &s(&demo().join("reference")),
-        "--data",
-        &s(&demo().join("pairs.jsonl")),
-        "--max-pairs",
-        "4",
-        "--out",
-        &s(out),
+/// The reference and probe pairs both commands take.
+fn probe() -> Vec<String> {
+    [
+        "--reference".into(),
+        s(&demo().join("reference")),
+        "--data".into(),
+        s(&demo().join("pairs.jsonl")),
+        "--max-pairs".into(),
+        "4".into(),
     ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
+    .into()
+}
+
+fn args(run: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = vec!["watch".into(), s(run)];
+    a.extend(probe());
+    a.extend(["--out".into(), s(out)]);
     a.extend(extra.iter().map(|e| e.to_string()));
     a
 }
@@ -88,18 +63,18 @@ fn a_watcher_scores_each_complete_checkpoint_once_as_drift_does() {
         .spawn()
         .expect("start the watcher");
     // Half-saved: weights written, trainer_state.json not yet. Not scored.
-    save_weights(&run, 40);
+    save_demo_checkpoint(&run, 40, false);
     std::thread::sleep(Duration::from_millis(600));
     assert!(
         steps(&out).is_empty(),
         "a checkpoint without trainer_state.json is still being written"
     );
-    finish_saving(&run, 40);
+    save_demo_checkpoint(&run, 40, true);
     wait_for("checkpoint-40's row", || steps(&out) == [40]);
     // The next save, and one that save_total_limit deletes before it completes.
-    save_weights(&run, 120);
-    save_weights(&run, 80);
-    finish_saving(&run, 80);
+    save_demo_checkpoint(&run, 120, false);
+    save_demo_checkpoint(&run, 80, false);
+    save_demo_checkpoint(&run, 80, true);
     std::fs::remove_dir_all(run.join("checkpoint-120")).unwrap();
     wait_for("checkpoint-80's row", || steps(&out) == [40, 80]);
     let status = watcher.wait().expect("the watcher stops after --idle-exit");
@@ -111,8 +86,8 @@ fn a_watcher_scores_each_complete_checkpoint_once_as_drift_does() {
         "{stderr}"
     );
     // Restarted: nothing scored twice; a checkpoint saved meanwhile is scored.
-    save_weights(&run, 160);
-    finish_saving(&run, 160);
+    save_demo_checkpoint(&run, 160, false);
+    save_demo_checkpoint(&run, 160, true);
     let again = creditlens(
         dir.path(),
         &args(&run, &out, &["--once"])
@@ -130,19 +105,11 @@ fn a_watcher_scores_each_complete_checkpoint_once_as_drift_does() {
     );
     assert_eq!(steps(&out), [40, 80, 160]);
     // The same numbers as `creditlens drift` over the same checkpoints.
+    let mut drift_args = vec!["drift".to_string(), "--policy".into(), s(&run)];
+    drift_args.extend(probe());
     let drift = creditlens(
         dir.path(),
-        &[
-            "drift",
-            "--policy",
-            &s(&run),
-            "--reference",
-            &s(&demo().join("reference")),
-            "--data",
-            &s(&demo().join("pairs.jsonl")),
-            "--max-pairs",
-            "4",
-        ],
+        &drift_args.iter().map(String::as_str).collect::<Vec<_>>(),
     )
     .ok();
     let rows: Vec<Value> = drift
