@@ -102,6 +102,7 @@ impl Matrix {
 
 /// The weight rows `rows` of packed tiles as a bf16 `(rows, in)` tensor.
 fn tile_rows(t: &Tiles, rows: impl ExactSizeIterator<Item = usize>) -> Result<Tensor> {
+    t.readable().map_err(candle_core::Error::Msg)?;
     let (_, k) = t.dims();
     let n = rows.len();
     let mut values = vec![bf16::ZERO; n * k];

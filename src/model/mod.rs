@@ -15,6 +15,7 @@ mod gpt_neox;
 mod kernels;
 mod llama;
 pub mod lora;
+pub mod mapped;
 pub mod matrix;
 mod olmo2;
 mod phi3;
@@ -158,8 +159,11 @@ impl Model {
         build: impl FnOnce(&dyn TensorSource) -> Result<Decoder>,
     ) -> Result<Self> {
         let cfg = DecoderConfig::from_file(&files.config)?;
+        // bf16 compute on AMX multiplies a bf16 file's weights where they lie in it.
+        let in_place = dtype == DType::BF16 && device.is_cpu() && amx::available();
         let weights =
-            SafetensorsWeights::open(&files.dir, &files.weights, activations(dtype), device)?;
+            SafetensorsWeights::open(&files.dir, &files.weights, activations(dtype), device)?
+                .in_place_bf16(in_place);
         let stored = weights
             .stored_dtypes()
             .iter()
@@ -371,11 +375,112 @@ mod tests {
                 .map(|(x, y)| (x - y).abs())
                 .fold(0f32, f32::max);
             assert!(worst == 0.0, "{name}: logits differ by up to {worst}");
-            assert_eq!(
+            // A bf16 file's weights are multiplied in place (no padding to whole tiles): never more bytes.
+            assert!(
+                at_load.decoder.weight_bytes() <= after.weight_bytes(),
+                "{name}: held bytes {} > {}",
                 at_load.decoder.weight_bytes(),
-                after.weight_bytes(),
-                "{name}: held bytes"
+                after.weight_bytes()
             );
+        }
+    }
+
+    /// A bf16 checkpoint computed in bf16 on AMX multiplies its weights where they lie in the file (no copy):
+    /// the logits are exactly those of the same weights packed at load, for every family with a fixture (each
+    /// saved again in bf16), and the embeddings (gathered from the file) and every projection are in place.
+    #[test]
+    fn bf16_weights_in_place_equal_bf16_weights_packed_at_load() {
+        if !amx::available() {
+            eprintln!("skipped: this CPU or kernel has no AMX");
+            return;
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models");
+        let ids = Tensor::new(&[[1u32, 5, 9, 2, 7, 3, 11, 4]], &Device::Cpu)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for name in [
+            "llama",
+            "llama_untied",
+            "gpt_neox",
+            "gpt2",
+            "phi3",
+            "gemma2",
+            "gemma3",
+            "qwen3",
+            "olmo2",
+            "stablelm_parallel",
+        ] {
+            let dir = tmp.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+            for entry in std::fs::read_dir(root.join(name)).unwrap_or_else(|e| panic!("{e}")) {
+                let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+                let to = dir.join(path.file_name().unwrap_or_default());
+                if path.extension().is_some_and(|e| e == "safetensors") {
+                    let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
+                        .unwrap_or_else(|e| panic!("{name}: {e}"));
+                    let bf16: std::collections::HashMap<String, Tensor> = tensors
+                        .into_iter()
+                        .map(|(k, t)| {
+                            let t = if t.dtype().is_float() {
+                                t.to_dtype(DType::BF16)
+                            } else {
+                                Ok(t)
+                            };
+                            (k, t.unwrap_or_else(|e| panic!("{e}")))
+                        })
+                        .collect();
+                    candle_core::safetensors::save(&bf16, &to).unwrap_or_else(|e| panic!("{e}"));
+                } else {
+                    std::fs::copy(&path, &to).unwrap_or_else(|e| panic!("{e}"));
+                }
+            }
+            let files = CheckpointFiles::locate(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let logits = |d: &Decoder| -> Vec<f32> {
+                let mut cache = d.new_cache();
+                let h = d
+                    .forward_hidden(&ids, &mut cache)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let l = d.logits(&h).unwrap_or_else(|e| panic!("{name}: {e}"));
+                l.flatten_all()
+                    .and_then(|l| l.to_vec1())
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+            };
+            let in_place = Model::load(&files, DType::BF16, &Device::Cpu)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let packed = Model::load(&files, DType::F32, &Device::Cpu)
+                .and_then(|m| m.decoder.with_bf16_products())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(packed.matrices_in_place(), 0, "{name}");
+            let layers = in_place.decoder.config().num_hidden_layers;
+            let want = match name {
+                // GPT-2's Conv1D weights are `(in, out)`, GPT-NeoX's and Phi-3's fused tensors are split: those
+                // are packed as before.
+                "gpt2" | "gpt_neox" | "phi3" => None,
+                "llama_untied" => Some(2 + 4 * layers),
+                _ => Some(1 + 1 + 4 * layers),
+            };
+            if let Some(want) = want {
+                assert_eq!(in_place.decoder.matrices_in_place(), want, "{name}");
+            }
+            let (a, b) = (logits(&in_place.decoder), logits(&packed));
+            assert_eq!(a, b, "{name}");
+            if name == "llama" {
+                // A trainer saving over the open checkpoint: the next forward pass is refused, naming the file
+                // (reading the truncated mapping would kill the process).
+                let file = dir.join("model.safetensors");
+                std::fs::write(&file, b"saved over").unwrap_or_else(|e| panic!("{e}"));
+                let mut cache = in_place.decoder.new_cache();
+                let err = in_place
+                    .decoder
+                    .forward_hidden(&ids, &mut cache)
+                    .err()
+                    .unwrap_or_else(|| panic!("scored with a file saved over"));
+                let msg = err.to_string();
+                assert!(
+                    msg.contains("changed on disk") && msg.contains("model.safetensors"),
+                    "{msg}"
+                );
+            }
         }
     }
 }

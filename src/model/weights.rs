@@ -1,13 +1,15 @@
 //! Weight loading: memory-maps a checkpoint's safetensors file(s), validates them up front (truncation, dtype) and
 //! hands out tensors by name with their shape checked against what config.json implies.
 
+use super::amx::Tiles;
 use super::config::DecoderConfig;
+use super::mapped::MappedFile;
 use super::matrix::Matrix;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Where a model's tensors come from: a checkpoint on disk, or (for training) variables in memory.
 pub trait TensorSource {
@@ -39,8 +41,10 @@ pub struct SafetensorsWeights {
     dir: PathBuf,
     files: Vec<PathBuf>,
     tensors: HashMap<String, TensorInfo>,
-    mmaps: Vec<memmap2::Mmap>,
+    mmaps: Vec<Arc<MappedFile>>,
     dtype: DType,
+    /// Whether bf16 weight matrices are handed out in place in the mapped files ([`Self::in_place_bf16`]).
+    in_place: bool,
     device: Device,
     stored_dtypes: Vec<DType>,
     /// The names of the tensors read so far, to find those no layer of the configured model reads.
@@ -54,12 +58,12 @@ impl SafetensorsWeights {
         let mut stored_dtypes = Vec::new();
         let mut mmaps = Vec::with_capacity(files.len());
         for (index, path) in files.iter().enumerate() {
-            mmaps.push(validate_file(
+            mmaps.push(Arc::new(validate_file(
                 path,
                 index,
                 &mut tensors,
                 &mut stored_dtypes,
-            )?);
+            )?));
         }
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -67,10 +71,27 @@ impl SafetensorsWeights {
             tensors,
             mmaps,
             dtype,
+            in_place: false,
             device: device.clone(),
             stored_dtypes,
             read: Mutex::default(),
         })
+    }
+
+    /// Hands out bf16 weight matrices left in place in the mapped files, as AMX tiles packed a band at a time as
+    /// they multiply ([`Tiles::in_place`]; for `--dtype bf16` on a CPU with AMX): loading then copies no weight,
+    /// and the model's memory is the files' cached pages. The files' pages are mapped up front (one system call
+    /// rather than a fault per page).
+    pub fn in_place_bf16(mut self, on: bool) -> Self {
+        self.in_place = on;
+        #[cfg(target_os = "linux")]
+        if on {
+            for m in &self.mmaps {
+                // Older kernels lack MADV_POPULATE_READ: the pages are then mapped as they are first read.
+                let _ = m.map().advise(memmap2::Advice::PopulateRead);
+            }
+        }
+        self
     }
 
     /// The names of all tensors, sorted.
@@ -178,11 +199,8 @@ fn validate_file(
     index: usize,
     tensors: &mut HashMap<String, TensorInfo>,
     dtypes: &mut Vec<DType>,
-) -> Result<memmap2::Mmap> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    // SAFETY: the file is memory-mapped read-only; like every safetensors reader (candle, transformers) we rely
-    // on it not being modified while the weights are read.
-    let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+) -> Result<MappedFile> {
+    let mmap = MappedFile::open(path).map_err(|e| Error::io(path, e))?;
     validate_bytes(&mmap, path, index, tensors, dtypes)?;
     Ok(mmap)
 }
@@ -236,33 +254,37 @@ pub fn validate_bytes(
 /// The non-finite values (NaN, +-Inf) among little-endian `bytes` of `dtype`: how many, and the first one's flat
 /// index. Read from the stored bits (an all-ones exponent), so no copy is made.
 pub fn non_finite(bytes: &[u8], dtype: DType) -> (usize, Option<usize>) {
+    match dtype {
+        DType::F32 => scan(bytes, |b: [u8; 4]| {
+            u32::from_le_bytes(b) & 0x7f80_0000 == 0x7f80_0000
+        }),
+        DType::BF16 => scan(bytes, |b: [u8; 2]| u16::from_le_bytes(b) & 0x7f80 == 0x7f80),
+        DType::F16 => scan(bytes, |b: [u8; 2]| u16::from_le_bytes(b) & 0x7c00 == 0x7c00),
+        DType::F64 => scan(bytes, |b: [u8; 8]| {
+            u64::from_le_bytes(b) & 0x7ff0_0000_0000_0000 == 0x7ff0_0000_0000_0000
+        }),
+        _ => (0, None),
+    }
+}
+
+/// [`non_finite`] for values of `N` bytes, `bad` telling a non-finite one: counted in parallel chunks by a loop
+/// the compiler vectorises (a 3.4 GB checkpoint is checked at memory speed), the first found only where some is.
+fn scan<const N: usize>(
+    bytes: &[u8],
+    bad: impl Fn([u8; N]) -> bool + Sync,
+) -> (usize, Option<usize>) {
     use rayon::prelude::*;
-    let (size, bad): (usize, fn(&[u8]) -> bool) = match dtype {
-        DType::F32 => (4, |b| {
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000 == 0x7f80_0000
-        }),
-        DType::BF16 => (2, |b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80),
-        DType::F16 => (2, |b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00),
-        DType::F64 => (8, |b| {
-            u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-                & 0x7ff0_0000_0000_0000
-                == 0x7ff0_0000_0000_0000
-        }),
-        _ => return (0, None),
-    };
     const CHUNK: usize = 1 << 16;
-    let per_chunk: Vec<(usize, Option<usize>)> = bytes
-        .par_chunks(CHUNK * size)
+    let (values, _) = bytes.as_chunks::<N>();
+    let per_chunk: Vec<(usize, Option<usize>)> = values
+        .par_chunks(CHUNK)
         .enumerate()
         .map(|(c, chunk)| {
-            let mut count = 0;
-            let mut first = None;
-            for (i, v) in chunk.chunks_exact(size).enumerate() {
-                if bad(v) {
-                    count += 1;
-                    first.get_or_insert(c * CHUNK + i);
-                }
-            }
+            let count = chunk.iter().filter(|v| bad(**v)).count();
+            let first = (count > 0)
+                .then(|| chunk.iter().position(|v| bad(*v)))
+                .flatten()
+                .map(|i| c * CHUNK + i);
             (count, first)
         })
         .collect();
@@ -297,8 +319,9 @@ pub fn non_finite_error(
 }
 
 impl SafetensorsWeights {
-    /// The tensor `name` (of exactly `shape`) in the dtype of its file.
-    fn tensor_as_stored(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+    /// Where tensor `name` lies, once checked: it exists, has exactly `shape` and holds only finite values. Marks
+    /// it read.
+    fn checked(&self, name: &str, shape: &[usize]) -> Result<&TensorInfo> {
         let info = self.tensors.get(name).ok_or_else(|| Error::MissingTensor {
             dir: self.dir.clone(),
             name: name.to_string(),
@@ -321,6 +344,18 @@ impl SafetensorsWeights {
         if bad.0 > 0 {
             return Err(non_finite_error(&self.files[info.file], name, shape, bad));
         }
+        Ok(info)
+    }
+
+    /// The tensor `name` (of exactly `shape`) in the dtype of its file.
+    fn tensor_as_stored(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let info = self.checked(name, shape)?;
+        self.copied(info)
+    }
+
+    /// The values of `info` copied into a tensor in the dtype of its file.
+    fn copied(&self, info: &TensorInfo) -> Result<Tensor> {
+        let mmap = &self.mmaps[info.file];
         let t = Tensor::from_raw_buffer(
             &mmap[info.start..info.end],
             info.dtype,
@@ -328,7 +363,7 @@ impl SafetensorsWeights {
             &self.device,
         )?;
         // The values are copied: the file's pages can leave the process.
-        release_pages(mmap, info.start, info.end);
+        release_pages(mmap.map(), info.start, info.end);
         Ok(t)
     }
 }
@@ -355,7 +390,13 @@ impl TensorSource for SafetensorsWeights {
     }
 
     fn matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
-        let t = self.tensor_as_stored(name, shape)?;
+        let info = self.checked(name, shape)?;
+        if let ([n, k], true, DType::BF16) = (shape, self.in_place, info.dtype)
+            && let Some(t) = Tiles::in_place(self.mmaps[info.file].clone(), info.start, (*n, *k))
+        {
+            return Ok(Matrix::Tiles(Arc::new(t)));
+        }
+        let t = self.copied(info)?;
         if t.dtype().size_in_bytes() < self.dtype.size_in_bytes() {
             Ok(Matrix::Dense(t))
         } else {

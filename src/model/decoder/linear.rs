@@ -337,8 +337,22 @@ impl Projections {
                 _ => None,
             })
             .collect();
+        // Weights left in place in their files stay there, stacked by rows.
+        let in_place: Option<Vec<&amx::Tiles>> = parts
+            .iter()
+            .map(|l| match &l.weight {
+                Matrix::Tiles(t) if t.is_in_place() => Some(&**t),
+                _ => None,
+            })
+            .collect();
+        let in_place = in_place.as_deref().and_then(amx::Tiles::stack);
         let mut linear = match (quantised.as_deref().and_then(QuantMatrix::stack), dense) {
             (Some(q), _) => Linear::new(Matrix::Quantized(q), bias, Kernels::Fused)?,
+            _ if let Some(t) = in_place => {
+                let mut l = Linear::new(Matrix::Tiles(std::sync::Arc::new(t)), bias, kernels)?;
+                l.bf16_products = true;
+                l
+            }
             (None, Some(dense)) if kernels == Kernels::FusedBf16 && amx::available() => {
                 // Packed from the parts themselves: no stacked copy.
                 let tiles = pack_rows(&dense)?;

@@ -265,6 +265,29 @@ impl Decoder {
             .sum()
     }
 
+    /// How many of its weight matrices (a fused projection counting once, the embeddings and the head) are left in
+    /// place in their checkpoint's mapped files.
+    #[cfg(test)]
+    pub(crate) fn matrices_in_place(&self) -> usize {
+        let of = |m: &Matrix| usize::from(matches!(m, Matrix::Tiles(t) if t.is_in_place()));
+        let of_p = |p: &linear::Projections| match p {
+            linear::Projections::Fused { linear, .. } => of(&linear.weight),
+            linear::Projections::Separate(parts) => parts.iter().map(|l| of(&l.weight)).sum(),
+        };
+        of(&self.embed)
+            + of(&self.lm_head.weight)
+            + self
+                .layers
+                .iter()
+                .map(|l| {
+                    of_p(&l.attn.qkv)
+                        + of(&l.attn.o.weight)
+                        + of_p(&l.mlp.up)
+                        + of(&l.mlp.down.weight)
+                })
+                .sum::<usize>()
+    }
+
     /// Bytes the weights take in memory as held (matrices may be narrower than the compute dtype; a tied LM head
     /// shares the embeddings).
     pub fn weight_bytes(&self) -> u64 {

@@ -1,0 +1,148 @@
+//! The AMX products against plain f32 sums, packed at load and in place.
+
+use super::*;
+
+/// The tiles' product equals a plain f32 product of the same bf16 values (products of bf16 are exact in
+/// f32; only the order of the sums differs), for shapes that are not multiples of the tiles, both layouts.
+#[test]
+fn amx_product_equals_f32_product_of_the_bf16_values() {
+    if !available() {
+        eprintln!("skipped: this CPU or kernel has no AMX");
+        return;
+    }
+    let mut rng = crate::rng::Rng::new(7);
+    for (m, k, n) in [
+        (1, 1, 1),
+        (5, 37, 19),
+        (33, 64, 48),
+        (70, 300, 290),
+        (3, 2048, 600),
+        (100, 8192, 40),
+    ] {
+        let v = |len: usize, rng: &mut crate::rng::Rng| -> Vec<bf16> {
+            (0..len)
+                .map(|_| bf16::from_f32((rng.next_u64() % 2001) as f32 / 1000.0 - 1.0))
+                .collect()
+        };
+        let a = v(m * k, &mut rng);
+        let b = v(k * n, &mut rng);
+        let af: Vec<f32> = a.iter().map(|v| v.to_f32()).collect();
+        let tiles = Tiles::pack(&b, (k, n), Layout::KByN);
+        let got = tiles.matmul(&af, m);
+        let bt: Vec<bf16> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        let tiles_t = Tiles::pack(&bt, (k, n), Layout::NByK);
+        let got_t = tiles_t.matmul(&af, m);
+        // The packed values read back as B's columns (a tied head's embedding rows).
+        let mut col = vec![bf16::ZERO; k];
+        for j in 0..n {
+            tiles_t.column(j, &mut col);
+            assert_eq!(col, bt[j * k..(j + 1) * k], "{m}x{k}x{n} column {j}");
+        }
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k)
+                    .map(|p| f64::from(a[i * k + p].to_f32()) * f64::from(b[p * n + j].to_f32()))
+                    .sum();
+                let tol = 1e-5 * (1.0 + want.abs()) * (k as f64).sqrt();
+                assert!(
+                    (f64::from(got[i * n + j]) - want).abs() <= tol,
+                    "{m}x{k}x{n} [{i},{j}]"
+                );
+                assert_eq!(got[i * n + j], got_t[i * n + j], "{m}x{k}x{n} [{i},{j}]");
+            }
+        }
+    }
+}
+
+/// Random bf16 values in [-1, 1].
+fn values(len: usize, rng: &mut crate::rng::Rng) -> Vec<bf16> {
+    (0..len)
+        .map(|_| bf16::from_f32((rng.next_u64() % 2001) as f32 / 1000.0 - 1.0))
+        .collect()
+}
+
+/// Weights left in place in a mapped file (at an offset that is even but not 8-aligned, parts stacked as fused
+/// projections are) multiply exactly as the same weights packed at load, and read back the same rows; odd or
+/// out-of-file offsets are refused.
+#[test]
+fn in_place_weights_multiply_as_packed_ones() {
+    if !available() {
+        eprintln!("skipped: this CPU or kernel has no AMX");
+        return;
+    }
+    let mut rng = crate::rng::Rng::new(11);
+    for (m, k, sizes) in [
+        (5, 37, vec![19]),
+        (33, 64, vec![48, 16, 37]),
+        (70, 300, vec![290]),
+        (40, 2048, vec![256, 64, 300]),
+    ] {
+        let parts: Vec<Vec<bf16>> = sizes.iter().map(|n| values(n * k, &mut rng)).collect();
+        let mut file = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
+        let mut bytes = vec![0u8; 6];
+        let mut offsets = Vec::new();
+        for p in &parts {
+            offsets.push(bytes.len());
+            bytes.extend(p.iter().flat_map(|v| v.to_le_bytes()));
+        }
+        std::io::Write::write_all(&mut file, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let map = Arc::new(MappedFile::open(file.path()).unwrap_or_else(|e| panic!("{e}")));
+        let in_place: Vec<Tiles> = sizes
+            .iter()
+            .zip(&offsets)
+            .map(|(&n, &at)| {
+                Tiles::in_place(map.clone(), at, (n, k)).unwrap_or_else(|| panic!("{n}"))
+            })
+            .collect();
+        let stacked =
+            Tiles::stack(&in_place.iter().collect::<Vec<_>>()).unwrap_or_else(|| panic!("stack"));
+        let packed = Tiles::pack_rows(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>(), k);
+        assert!(stacked.is_in_place() && !packed.is_in_place());
+        assert_eq!(stacked.dims(), packed.dims());
+        assert_eq!(
+            stacked.bytes(),
+            (sizes.iter().sum::<usize>() * k * 2) as u64
+        );
+        let a: Vec<f32> = values(m * k, &mut rng).iter().map(|v| v.to_f32()).collect();
+        // Twice: the second product packs into buffers the first left full of other values.
+        for _ in 0..2 {
+            assert_eq!(
+                stacked.matmul(&a, m),
+                packed.matmul(&a, m),
+                "{m}x{k}x{sizes:?}"
+            );
+        }
+        let (mut x, mut y) = (vec![bf16::ZERO; k], vec![bf16::ZERO; k]);
+        for j in 0..packed.dims().0 {
+            stacked.column(j, &mut x);
+            packed.column(j, &mut y);
+            assert_eq!(x, y, "{m}x{k}x{sizes:?} row {j}");
+        }
+        assert!(
+            Tiles::in_place(map.clone(), 7, (1, k)).is_none(),
+            "odd offset"
+        );
+        assert!(
+            Tiles::in_place(map.clone(), 6, (sizes.iter().sum::<usize>() + 1, k)).is_none(),
+            "past the end"
+        );
+        // Saved over (truncated) after mapping: refused with the file's name, never read.
+        assert!(stacked.readable().is_ok());
+        file.as_file().set_len(6).unwrap_or_else(|e| panic!("{e}"));
+        let err = stacked
+            .readable()
+            .err()
+            .unwrap_or_else(|| panic!("a truncated file was readable"));
+        assert!(
+            err.contains(&file.path().display().to_string()) && err.contains("changed on disk"),
+            "{err}"
+        );
+        let x = candle_core::Tensor::from_vec(a.clone(), (m, k), &candle_core::Device::Cpu)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = x
+            .apply_op1_no_bwd(&TilesProduct(&stacked))
+            .err()
+            .unwrap_or_else(|| panic!("multiplied"));
+        assert!(err.to_string().contains("changed on disk"), "{err}");
+    }
+}
