@@ -77,21 +77,7 @@ fn parse_metric(s: &str) -> Result<Metric, String> {
 
 /// Parses `robust`, `robust:P` or a positive number.
 pub fn parse_scale(s: &str) -> Result<ScaleMode, String> {
-    if s == "robust" {
-        return Ok(ScaleMode::default());
-    }
-    if let Some(p) = s.strip_prefix("robust:") {
-        return match p.parse::<f64>() {
-            Ok(p) if (0.0..=100.0).contains(&p) && p > 0.0 => Ok(ScaleMode::Robust(p)),
-            _ => Err(format!("`{p}` is not a percentile in (0, 100]")),
-        };
-    }
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(ScaleMode::Fixed(v)),
-        _ => Err(format!(
-            "`{s}` is not a scale; use `robust`, `robust:95` or a positive number such as 0.5"
-        )),
-    }
+    ScaleMode::parse(s)
 }
 
 fn parse_theme(s: &str) -> Result<Theme, String> {

@@ -12,6 +12,28 @@ pub enum ScaleMode {
     Robust(f64),
 }
 
+impl ScaleMode {
+    /// Parses `robust`, `robust:P` (a percentile in (0, 100]) or a positive number (a fixed limit), as the command
+    /// line's `--scale` and the Python package take it.
+    pub fn parse(s: &str) -> Result<ScaleMode, String> {
+        if s == "robust" {
+            return Ok(ScaleMode::default());
+        }
+        if let Some(p) = s.strip_prefix("robust:") {
+            return match p.parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) && p > 0.0 => Ok(ScaleMode::Robust(p)),
+                _ => Err(format!("`{p}` is not a percentile in (0, 100]")),
+            };
+        }
+        match s.parse::<f64>() {
+            Ok(v) if v > 0.0 && v.is_finite() => Ok(ScaleMode::Fixed(v)),
+            _ => Err(format!(
+                "`{s}` is not a scale; use `robust`, `robust:95` or a positive number such as 0.5"
+            )),
+        }
+    }
+}
+
 impl Default for ScaleMode {
     fn default() -> Self {
         ScaleMode::Robust(98.0)
