@@ -30,6 +30,7 @@ pub mod partial_file;
 pub mod render;
 pub mod rng;
 pub mod score;
+pub mod scores_file;
 pub mod search;
 pub mod shard;
 pub mod simd;

@@ -1759,3 +1759,111 @@ fn the_app_follows_a_run_while_it_trains() {
     app_mut(&mut h).apply(Action::Follow(false));
     assert_eq!(app(&h).following(), None);
 }
+
+/// Issue 32: a scores file (what `creditlens score --out` and the TRL callback's `creditlens/checkpoint-N.jsonl`
+/// hold) opens with its stored scores and no model runs: it was scored with policy and reference swapped, so a
+/// rescoring with the app's models would flip every margin. Each row shows its record as stored (rewards at the
+/// app's beta), the side panel says so, and an edit rescores that record with the models.
+#[test]
+fn a_scores_file_opens_with_its_stored_scores() {
+    let dir = temp();
+    let demo_dir = demo_dir();
+    std::fs::create_dir_all(dir.path().join("creditlens")).unwrap();
+    let out = dir.path().join("creditlens/checkpoint-7.jsonl");
+    let run = crate::util::creditlens(
+        dir.path(),
+        &[
+            "score",
+            "--policy",
+            &crate::util::s(&demo_dir.join("reference")),
+            "--reference",
+            &crate::util::s(&demo_dir.join("policy")),
+            "--data",
+            &crate::util::s(&demo_dir.join("pairs.jsonl")),
+            "--out",
+            &crate::util::s(&out),
+        ],
+    );
+    assert!(
+        run.output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.output.stderr)
+    );
+    let stored = creditlens::scores_file::read_scores(&out).unwrap();
+    let mut h = demo();
+    let beta = app(&h).settings().beta;
+    let as_shown = |i: usize| {
+        let mut s = stored[i].1.clone();
+        s.set_beta(beta);
+        creditlens::output::record_json(&s, &[]).unwrap()
+    };
+    app_mut(&mut h).apply(Action::OpenData(out.clone()));
+    h.step();
+    let d = app(&h).dataset().unwrap();
+    assert!(d.from_scores && !d.job.running());
+    assert_eq!(d.rows.len(), stored.len());
+    for (row, (_, s)) in d.rows.iter().zip(&stored) {
+        let RecordScore::Pair(p) = s else {
+            panic!("pairs")
+        };
+        let margin = row.score.as_ref().unwrap().as_ref().unwrap().margin;
+        assert!(
+            (margin - p.margin * beta / 0.1).abs() < 1e-9,
+            "{margin} vs {}",
+            p.margin
+        );
+    }
+    let shown = |h: &Gui| creditlens::output::record_json(app(h).shown().unwrap(), &[]).unwrap();
+    assert_eq!(shown(&h), as_shown(0));
+    h.get_by_label_contains("shown with their stored scores (not rescored)");
+    // No scoring arrives later either.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(800) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(shown(&h), as_shown(0));
+    assert!(!app(&h).is_scoring());
+    app_mut(&mut h).apply(Action::SelectRow(1));
+    h.step();
+    assert_eq!(shown(&h), as_shown(1));
+    // An edit is scored with the app's models (policy and reference the right way round), as the library
+    // scores the edited record.
+    append(&mut h, " Indeed.");
+    wait(&mut h, "the edit to be rescored", |a| {
+        !a.is_scoring()
+            && matches!(a.shown(), Some(RecordScore::Pair(p)) if p.chosen.text.ends_with(" Indeed."))
+    });
+    let RecordScore::Pair(p) = &stored[1].1 else {
+        panic!("pairs")
+    };
+    let edited = creditlens::data::Record::Pair {
+        prompt: p.prompt.clone(),
+        chosen: format!("{} Indeed.", p.chosen.text),
+        rejected: p.rejected.text.clone(),
+        error_spans: Vec::new(),
+        chat: None,
+    };
+    let options = creditlens::score::ScoreOptions {
+        beta,
+        ..Default::default()
+    };
+    let want = creditlens::score::Scorer::load(
+        &demo_dir.join("policy"),
+        &demo_dir.join("reference"),
+        creditlens::model::Dtype::F32,
+        options,
+    )
+    .unwrap()
+    .score_record(1, &edited)
+    .unwrap();
+    let RecordScore::Pair(want) = want else {
+        panic!("a pair")
+    };
+    let got = pair(app(&h)).margin;
+    assert!((got - want.margin).abs() < 1e-6, "{got} vs {}", want.margin);
+    assert!(
+        (got - p.margin * beta / 0.1).abs() > 1e-3,
+        "the edit was not rescored"
+    );
+}

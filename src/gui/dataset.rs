@@ -33,6 +33,8 @@ pub struct Row {
     pub record: Result<Record, String>,
     /// Its scores once computed (or why scoring failed).
     pub score: Option<Result<RowScore, String>>,
+    /// Its scores as a scores file stored them ([`Dataset::from_scores`]), shown without rescoring.
+    pub stored: Option<std::sync::Arc<crate::score::RecordScore>>,
     /// Lower-cased text for searching.
     pub(super) haystack: String,
     /// The prompt as the table shows it (for a conversation, its last user message), on one line, without the
@@ -168,6 +170,9 @@ pub struct Dataset {
     pub search: String,
     /// The start and end most prompts share, left out of the prompt column.
     pub shared: SharedText,
+    /// Whether the rows' scores were read from a scores file (`creditlens score` output, the TRL callback's
+    /// `creditlens/checkpoint-N.jsonl`) rather than computed: the file is not rescored.
+    pub from_scores: bool,
     /// Only the records holding this word (chosen in the credit window).
     pub holding: Option<String>,
     /// The credit across the records scored (words), at the beta in force.
@@ -215,6 +220,7 @@ impl Dataset {
                     line: e.line,
                     record: e.record.map_err(|err| err.to_string()),
                     score: None,
+                    stored: None,
                     haystack,
                     prompt,
                 }
@@ -231,10 +237,38 @@ impl Dataset {
             only_disagreements: false,
             search: String::new(),
             shared,
+            from_scores: false,
             holding: None,
             credit: None,
             view: Default::default(),
         }
+    }
+
+    /// The browser over the scored records of a scores file `path` (each with its line), shown with rewards for
+    /// `beta` (recomputed from the stored log-probabilities) and never rescored; the texts are the records'.
+    pub fn from_scores(
+        path: PathBuf,
+        scores: Vec<(usize, crate::score::RecordScore)>,
+        beta: f64,
+    ) -> Self {
+        let entries = scores
+            .iter()
+            .map(|(line, s)| Entry {
+                index: s.index(),
+                line: *line,
+                record: Ok(crate::scores_file::record_of(s)),
+            })
+            .collect();
+        let mut d = Self::new(path, entries, beta);
+        for (row, (_, s)) in d.rows.iter_mut().zip(scores) {
+            let mut s = s;
+            s.set_beta(beta);
+            row.score = Some(Ok(RowScore::of(&s, beta)));
+            row.stored = Some(std::sync::Arc::new(s));
+        }
+        d.done = d.rows.len();
+        d.from_scores = true;
+        d
     }
 
     /// The records that can be scored, with their row numbers.

@@ -145,7 +145,7 @@ impl App {
                     actions.push(Action::CancelDataset);
                 }
             });
-        } else if let Some(s) = d.seconds {
+        } else if d.seconds.is_some() || d.from_scores {
             let correct = d
                 .rows
                 .iter()
@@ -156,8 +156,13 @@ impl App {
                 .iter()
                 .filter(|r| matches!(&r.score, Some(Ok(s)) if !s.margin.is_nan()))
                 .count();
+            let how = match d.seconds {
+                _ if d.from_scores => "shown with their stored scores (not rescored)".to_string(),
+                Some(s) => format!("scored in {s:.1} s"),
+                None => String::new(),
+            };
             ui.label(format!(
-                "{} records scored in {s:.1} s; reward accuracy {}",
+                "{} records {how}; reward accuracy {}",
                 d.done,
                 if pairs > 0 {
                     format!("{:.3}", correct as f64 / pairs as f64)

@@ -149,6 +149,21 @@ impl App {
             }
             return;
         }
+        // Scored records (`creditlens score` output, the TRL callback's files) open with their stored scores.
+        if crate::scores_file::is_scores_output(path) {
+            match crate::scores_file::read_scores(path) {
+                Ok(scores) => {
+                    push_recent(&mut self.settings.recent_data, path);
+                    self.files.data_path = path.display().to_string();
+                    let d = Dataset::from_scores(path.to_path_buf(), scores, self.settings.beta);
+                    self.set_dataset(d);
+                    self.clear_notice();
+                    self.select_row(0);
+                }
+                Err(e) => self.warn(e.to_string()),
+            }
+            return;
+        }
         match read_entries(path) {
             Ok(entries) => {
                 if let Some(d) = &self.dataset {
@@ -186,6 +201,20 @@ impl App {
         }
         self.record.pinned = None;
         self.drift.selected_stale = true;
+        // A scores file's record, unedited, is shown as stored: no model runs.
+        let stored = self
+            .dataset
+            .as_ref()
+            .and_then(|d| d.rows[row].stored.clone());
+        if let (Some(s), false) = (stored, self.record.edits.contains_key(&row)) {
+            let mut s = (*s).clone();
+            s.set_beta(self.settings.beta);
+            let ticket = self.record.scoring.start();
+            self.record.scoring.finish(ticket.generation, None);
+            self.record.editor.dirty_since = None;
+            self.show_score(s);
+            return;
+        }
         self.rescore_now();
     }
 
@@ -233,6 +262,9 @@ impl App {
         let (Some(l), Some(d)) = (&self.models.loaded, &mut self.dataset) else {
             return;
         };
+        if d.from_scores {
+            return;
+        }
         let ticket = d.job.start();
         d.clear_scores();
         d.seconds = None;
