@@ -25,6 +25,25 @@ struct MaskRows<'a> {
     values: &'a [f32],
     n: usize,
     stride: usize,
+    /// Per mask row, where its trailing run of `-inf` starts, rounded up to whole lanes (at most the row's length;
+    /// the whole row where every key is masked): the keys a causal mask hides from a row's end need no
+    /// exponential, only a zero ([`mask_ends`]).
+    ends: &'a [usize],
+}
+
+/// [`MaskRows::ends`] for `n` mask rows of `cols` values `stride` apart: the softmax of a row then stops at its
+/// end and writes zeros after it, the very numbers (to the bit) it would compute over the masked keys, since each
+/// of those adds exactly 0 to its lane's sum and leaves its lane's maximum alone.
+fn mask_ends(values: &[f32], n: usize, stride: usize, cols: usize) -> Vec<usize> {
+    (0..n)
+        .map(|r| {
+            let row = &values[r * stride..][..cols];
+            match row.iter().rposition(|&v| v != f32::NEG_INFINITY) {
+                Some(last) => ((last + 1).div_ceil(LANES) * LANES).min(cols),
+                None => cols,
+            }
+        })
+        .collect()
 }
 
 /// Replaces each row `x` of `scores` (`(..., cols)`, f32, contiguous) by `softmax(scale * x + mask row)` in place.
@@ -118,10 +137,16 @@ impl InplaceOp2 for AttentionSoftmax {
                 layout.dims()
             ),
         };
+        let values = &mask[mask_layout.start_offset()..];
+        if n == 0 || (n - 1) * stride + cols > values.len() {
+            candle_core::bail!("attention softmax: the mask does not fit the scores");
+        }
+        let ends = mask_ends(values, n, stride, cols);
         let mask = MaskRows {
-            values: &mask[mask_layout.start_offset()..],
+            values,
             n,
             stride,
+            ends: &ends,
         };
         self.run(storage, layout, Some(mask))
     }
@@ -141,8 +166,16 @@ fn softmax_rows_generic(
     mask: Option<MaskRows<'_>>,
 ) {
     for (i, row) in rows.chunks_exact_mut(cols).enumerate() {
-        let m = mask.map(|m| &m.values[((first + i) % m.n) * m.stride..][..cols]);
-        softmax_row(row, scale, m);
+        match mask {
+            Some(m) => {
+                let r = (first + i) % m.n;
+                let end = m.ends[r];
+                let (row, hidden) = row.split_at_mut(end);
+                softmax_row(row, scale, Some(&m.values[r * m.stride..][..end]));
+                hidden.fill(0.0);
+            }
+            None => softmax_row(row, scale, None),
+        }
     }
 }
 
@@ -345,10 +378,12 @@ mod tests {
         let mask: Vec<f32> = (0..3 * cols)
             .map(|i| if i % 7 == 3 { f32::NEG_INFINITY } else { 0.0 })
             .collect();
+        let ends = mask_ends(&mask, 3, cols, cols);
         let rows = MaskRows {
             values: &mask,
             n: 3,
             stride: cols,
+            ends: &ends,
         };
         let (mut a, mut b) = (values.clone(), values.clone());
         softmax_rows_generic(&mut a, cols, 1, 0.3, Some(rows));
@@ -367,6 +402,43 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(bits(&a), bits(&b));
+    }
+
+    /// A causal mask's hidden keys are skipped (no exponential, a zero written): the rows are the bits of the
+    /// softmax over every key, for rows that see few keys, many, a whole number of lanes or not, and none.
+    #[test]
+    fn skipping_hidden_keys_gives_the_same_bits() {
+        let cols = 53;
+        let n = 8;
+        let values: Vec<f32> = (0..2 * n * cols)
+            .map(|i| ((i * 7919 % 1000) as f32) * 0.013 - 6.0)
+            .collect();
+        // Row r sees keys 0..=sees[r]; the last row sees none.
+        let sees = [0usize, 3, 15, 16, 17, 40, 52];
+        let mut mask = vec![0f32; n * cols];
+        for (r, row) in mask.chunks_exact_mut(cols).enumerate() {
+            for (j, m) in row.iter_mut().enumerate() {
+                if sees.get(r).is_none_or(|&s| j > s) {
+                    *m = f32::NEG_INFINITY;
+                }
+            }
+        }
+        let ends = mask_ends(&mask, n, cols, cols);
+        assert_eq!(ends, [16, 16, 16, 32, 32, 48, 53, 53]);
+        let full = vec![cols; n];
+        let (mut skipped, mut whole) = (values.clone(), values.clone());
+        for (v, ends) in [(&mut skipped, &ends), (&mut whole, &full)] {
+            let rows = MaskRows {
+                values: &mask,
+                n,
+                stride: cols,
+                ends,
+            };
+            softmax_rows(v, cols, 0, 0.7, Some(rows));
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&skipped), bits(&whole));
+        assert!(skipped[..cols][1..].iter().all(|&p| p == 0.0));
     }
 
     #[test]
