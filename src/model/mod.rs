@@ -400,6 +400,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         for name in [
             "llama",
+            "llama_ref",
             "llama_untied",
             "gpt_neox",
             "gpt2",
@@ -464,6 +465,29 @@ mod tests {
             }
             let (a, b) = (logits(&in_place.decoder), logits(&packed));
             assert_eq!(a, b, "{name}");
+            if name == "llama_ref" {
+                // A LoRA adapter merged into the bf16 base held in place: the matrices it changes are merged in
+                // memory (and packed), the others stay in the file; the logits are the packed path's.
+                let adapter = crate::model::lora::AdapterFiles::locate(&root.join("llama_lora"))
+                    .and_then(|f| LoraAdapter::load(&f))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let merged =
+                    Model::load_adapted(&files, &adapter, DType::BF16, &Device::Cpu, &|_| {})
+                        .unwrap_or_else(|e| panic!("{e}"));
+                let packed =
+                    Model::load_adapted(&files, &adapter, DType::F32, &Device::Cpu, &|_| {})
+                        .and_then(|m| m.decoder.with_bf16_products())
+                        .unwrap_or_else(|e| panic!("{e}"));
+                assert!(
+                    merged.decoder.matrices_in_place() >= 1,
+                    "the embeddings stay in place"
+                );
+                assert!(
+                    merged.decoder.matrices_in_place() < 2 + 4 * layers,
+                    "changed matrices are merged"
+                );
+                assert_eq!(logits(&merged.decoder), logits(&packed), "adapted");
+            }
             if name == "llama" {
                 // A trainer saving over the open checkpoint: the next forward pass is refused, naming the file
                 // (reading the truncated mapping would kill the process).
