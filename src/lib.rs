@@ -23,6 +23,7 @@ pub mod fuzz;
 pub mod gui;
 pub mod heatmap;
 pub mod hub;
+pub mod jsonl;
 pub mod memory;
 pub mod model;
 pub mod output;

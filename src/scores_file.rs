@@ -2,53 +2,30 @@
 //! `creditlens/checkpoint-N.jsonl` the TRL callback writes, and shows the stored scores without any model.
 
 use crate::data::Record;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::score::RecordScore;
 use std::path::Path;
 
 /// Whether `path` holds scored records (`creditlens score --out x.jsonl`) rather than records to score: its first
 /// line is a JSON object whose response (`chosen` or `response`) carries per-token scores.
 pub fn is_scores_output(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| {
-            serde_json::from_str::<serde_json::Value>(l.trim_start_matches('\u{feff}')).ok()
+    crate::jsonl::first_value(path).is_some_and(|v| {
+        ["chosen", "response"].iter().any(|side| {
+            v.get(side)
+                .and_then(|r| r.get("tokens"))
+                .is_some_and(|t| t.is_array())
         })
-        .is_some_and(|v| {
-            ["chosen", "response"].iter().any(|side| {
-                v.get(side)
-                    .and_then(|r| r.get("tokens"))
-                    .is_some_and(|t| t.is_array())
-            })
-        })
+    })
 }
 
 /// The scored records of a `creditlens score` output file, each with the 1-based line it is on; a line that is
 /// not a scored record is an error naming `file:line`.
 pub fn read_scores(path: &Path) -> Result<Vec<(usize, RecordScore)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut scores = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let score: RecordScore = serde_json::from_str(line).map_err(|e| Error::Data {
-            location: format!("{}:{}", path.display(), i + 1),
-            message: format!("not a line of `creditlens score` output (JSON lines): {e}"),
-        })?;
-        scores.push((i + 1, score));
-    }
-    if scores.is_empty() {
-        return Err(Error::Data {
-            location: path.display().to_string(),
-            message: "no scored records in the file".into(),
-        });
-    }
-    Ok(scores)
+    crate::jsonl::read(
+        path,
+        "`creditlens score` output (JSON lines)",
+        "no scored records in the file",
+    )
 }
 
 /// The record a scored record was scored from, as plain text (a conversation's rendered texts): what the app's

@@ -328,6 +328,18 @@ impl Model {
 mod tests {
     use super::*;
 
+    /// The logits of `d` for `ids`, flattened (`name` in messages).
+    fn logits_of(d: &Decoder, ids: &Tensor, name: &str) -> Vec<f32> {
+        let mut cache = d.new_cache();
+        let h = d
+            .forward_hidden(ids, &mut cache)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let l = d.logits(&h).unwrap_or_else(|e| panic!("{name}: {e}"));
+        l.flatten_all()
+            .and_then(|l| l.to_vec1())
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
     /// `--dtype bf16` packs each weight as it loads (fused q/k/v and gate/up packed from their parts, a checkpoint's
     /// fused tensor split and packed, tied and untied heads): the logits are exactly those of the same checkpoint
     /// loaded in f32 and converted afterwards, whichever kernel this CPU runs, for every family with a fixture.
@@ -352,16 +364,7 @@ mod tests {
         ] {
             let files =
                 CheckpointFiles::locate(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let logits = |d: &Decoder| -> Vec<f32> {
-                let mut cache = d.new_cache();
-                let h = d
-                    .forward_hidden(&ids, &mut cache)
-                    .unwrap_or_else(|e| panic!("{name}: {e}"));
-                let l = d.logits(&h).unwrap_or_else(|e| panic!("{name}: {e}"));
-                l.flatten_all()
-                    .and_then(|l| l.to_vec1())
-                    .unwrap_or_else(|e| panic!("{name}: {e}"))
-            };
+            let logits = |d: &Decoder| logits_of(d, &ids, name);
             let at_load = Model::load(&files, DType::BF16, &Device::Cpu)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             let after = Model::load(&files, DType::F32, &Device::Cpu)
@@ -436,16 +439,7 @@ mod tests {
                 }
             }
             let files = CheckpointFiles::locate(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let logits = |d: &Decoder| -> Vec<f32> {
-                let mut cache = d.new_cache();
-                let h = d
-                    .forward_hidden(&ids, &mut cache)
-                    .unwrap_or_else(|e| panic!("{name}: {e}"));
-                let l = d.logits(&h).unwrap_or_else(|e| panic!("{name}: {e}"));
-                l.flatten_all()
-                    .and_then(|l| l.to_vec1())
-                    .unwrap_or_else(|e| panic!("{name}: {e}"))
-            };
+            let logits = |d: &Decoder| logits_of(d, &ids, name);
             let in_place = Model::load(&files, DType::BF16, &Device::Cpu)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             let packed = Model::load(&files, DType::F32, &Device::Cpu)

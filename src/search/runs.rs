@@ -8,39 +8,18 @@ use std::path::Path;
 
 /// Whether the file at `path` looks like search output: its first record is an object with `candidates`.
 pub fn is_search_output(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| {
-            serde_json::from_str::<serde_json::Value>(l.trim_start_matches('\u{feff}')).ok()
-        })
+    crate::jsonl::first_value(path)
         .is_some_and(|v| v.get("candidates").is_some() && v.get("beams").is_some())
 }
 
 /// The runs of a search output file (one JSON object per line), naming `file:line` when one cannot be read.
 pub fn read_runs(path: &Path) -> Result<Vec<SearchRun>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut runs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let run: SearchRun = serde_json::from_str(line).map_err(|e| Error::Data {
-            location: format!("{}:{}", path.display(), i + 1),
-            message: format!("not a line of `creditlens search` output: {e}"),
-        })?;
-        runs.push(run);
-    }
-    if runs.is_empty() {
-        return Err(Error::Data {
-            location: path.display().to_string(),
-            message: "no search runs in the file".into(),
-        });
-    }
-    Ok(runs)
+    let runs = crate::jsonl::read(
+        path,
+        "`creditlens search` output",
+        "no search runs in the file",
+    )?;
+    Ok(runs.into_iter().map(|(_, run)| run).collect())
 }
 
 impl SearchRun {

@@ -19,13 +19,8 @@ fn amx_product_equals_f32_product_of_the_bf16_values() {
         (3, 2048, 600),
         (100, 8192, 40),
     ] {
-        let v = |len: usize, rng: &mut crate::rng::Rng| -> Vec<bf16> {
-            (0..len)
-                .map(|_| bf16::from_f32((rng.next_u64() % 2001) as f32 / 1000.0 - 1.0))
-                .collect()
-        };
-        let a = v(m * k, &mut rng);
-        let b = v(k * n, &mut rng);
+        let a = values(m * k, &mut rng);
+        let b = values(k * n, &mut rng);
         let af: Vec<f32> = a.iter().map(|v| v.to_f32()).collect();
         let tiles = Tiles::pack(&b, (k, n), Layout::KByN);
         let got = tiles.matmul(&af, m);
