@@ -8,7 +8,7 @@ use creditlens::data::Record;
 use creditlens::eval::{WITHIN_K, localisation_at};
 use creditlens::heatmap::{Metric, ScaleMode, Theme};
 use creditlens::model::Dtype;
-use creditlens::render::{HeatmapSpec, RenderOptions, render, save_png, save_svg};
+use creditlens::render::{RenderOptions, write_figure};
 use creditlens::score::{RecordScore, ScoreOptions, Scorer};
 use creditlens::tokenize::TokenizationMode;
 use creditlens::words::{Unit, record_by_words};
@@ -275,7 +275,7 @@ impl NativeScorer {
     }
 }
 
-/// Draws `scored` (errors marked in rejected) to `path`; returns the colour limit.
+/// Draws `scored` (errors marked in rejected) to `path` as `creditlens render` does; returns the colour limit.
 fn draw(
     scored: &RecordScore,
     errors: &[(usize, usize)],
@@ -285,16 +285,6 @@ fn draw(
     unit: Unit,
     force: bool,
 ) -> PyResult<f64> {
-    let svg = match path.extension().map(|e| e.to_string_lossy().to_lowercase()) {
-        Some(e) if e == "svg" => true,
-        Some(e) if e == "png" => false,
-        _ => {
-            return Err(py_err(format!(
-                "{}: figures are written as PNG or SVG; end the name in .png or .svg",
-                path.display()
-            )));
-        }
-    };
     if !(200..=8000).contains(&width) {
         return Err(py_err(format!("width {width} is not in 200..=8000")));
     }
@@ -311,20 +301,15 @@ fn draw(
             &words
         }
     };
-    let spec = HeatmapSpec::for_record_with_errors(scored, metric, scale, errors);
     let opts = RenderOptions {
         width,
         pixel_ratio,
         theme,
         ..RenderOptions::default()
     };
-    let rendered = render(&spec, &opts).map_err(py_err)?;
-    if svg {
-        save_svg(&rendered, path, force).map_err(py_err)?;
-    } else {
-        save_png(&rendered, path, force).map_err(py_err)?;
-    }
-    Ok(spec.scale.limit)
+    let (_, scale) =
+        write_figure(scored, errors, (metric, scale), &opts, path, force).map_err(py_err)?;
+    Ok(scale.limit)
 }
 
 /// The native module: [`NativeScorer`], [`CreditLensError`] and the library's version.

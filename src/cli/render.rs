@@ -6,7 +6,7 @@ use clap::Args;
 use creditlens::data::read_entries;
 use creditlens::demo_assets::DemoAssets;
 use creditlens::heatmap::{Metric, ScaleMode, Theme};
-use creditlens::render::{HeatmapSpec, RenderOptions, render, save_png, save_svg};
+use creditlens::render::{RenderOptions, write_figure};
 use creditlens::words::{Unit, record_by_words};
 use std::path::PathBuf;
 
@@ -178,23 +178,20 @@ fn draw(
             &words
         }
     };
-    let spec = HeatmapSpec::for_record_with_errors(scored, args.metric, args.scale, errors);
     let opts = RenderOptions {
         width: args.width,
         pixel_ratio: args.pixel_ratio,
         theme: args.theme,
         ..RenderOptions::default()
     };
-    let rendered = render(&spec, &opts)?;
-    let svg = args
-        .out
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-    if svg {
-        save_svg(&rendered, &args.out, args.force)?;
-    } else {
-        save_png(&rendered, &args.out, args.force)?;
-    }
+    let (rendered, scale) = write_figure(
+        scored,
+        errors,
+        (args.metric, args.scale),
+        &opts,
+        &args.out,
+        args.force,
+    )?;
     eprintln!(
         "wrote {} ({}x{} pixels, {} {}, colour limit ±{})",
         args.out.display(),
@@ -205,7 +202,7 @@ fn draw(
             Unit::Token => "tokens",
             Unit::Word => "words",
         },
-        creditlens::render::fmt_num(spec.scale.limit)
+        creditlens::render::fmt_num(scale.limit)
     );
     Ok(())
 }

@@ -401,6 +401,38 @@ pub fn save_png(rendered: &Rendered, path: &Path, force: bool) -> Result<()> {
         .map_err(|e| Error::Output(format!("cannot write {}: {e}", path.display())))
 }
 
+/// Draws `scored` coloured by `metric` (labelled `errors` marked in rejected) and writes it to `path`: SVG when the
+/// name ends in .svg, PNG when it ends in .png (any other name is refused); an existing file is kept unless
+/// `force`. Returns the figure and its colour scale. What `creditlens render` and the Python package's `render` do.
+pub fn write_figure(
+    scored: &RecordScore,
+    errors: &[(usize, usize)],
+    (metric, scale): (Metric, ScaleMode),
+    opts: &RenderOptions,
+    path: &Path,
+    force: bool,
+) -> Result<(Rendered, Scale)> {
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
+    let svg = match ext.as_deref() {
+        Some("svg") => true,
+        Some("png") => false,
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "{}: figures are written as PNG or SVG; end the name in .png or .svg",
+                path.display()
+            )));
+        }
+    };
+    let spec = HeatmapSpec::for_record_with_errors(scored, metric, scale, errors);
+    let rendered = render(&spec, opts)?;
+    if svg {
+        save_svg(&rendered, path, force)?;
+    } else {
+        save_png(&rendered, path, force)?;
+    }
+    Ok((rendered, spec.scale))
+}
+
 fn overlaps(t: &TokenScore, spans: &[(usize, usize)]) -> bool {
     spans.iter().any(|&(s, e)| t.start < e && s < t.end)
 }
