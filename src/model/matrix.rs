@@ -3,6 +3,7 @@
 //! block of rows at a time where it is held in another form.
 
 use super::amx::Tiles;
+use super::mapped::MappedRows;
 use super::quantized::QuantMatrix;
 use crate::error::Result;
 use candle_core::{DType, Device, Tensor};
@@ -19,6 +20,9 @@ pub enum Matrix {
     /// A checkpoint's `(out, in)` bf16 weight packed for AMX products ([`Tiles`]); rows read back on use (a tied
     /// head's embeddings).
     Tiles(Arc<Tiles>),
+    /// A checkpoint's `(out, in)` weight left where it lies in its memory-mapped file (f32, or bf16/f16 widened a
+    /// block of rows at a time as it multiplies): the exact f32 path's weights, loaded without a copy.
+    InPlace(Arc<MappedRows>),
 }
 
 impl From<Tensor> for Matrix {
@@ -34,7 +38,38 @@ impl Matrix {
             Matrix::Dense(t) => t.dims2()?,
             Matrix::Quantized(q) => (q.rows(), q.cols()),
             Matrix::Tiles(t) => t.dims(),
+            Matrix::InPlace(r) => r.dims(),
         })
+    }
+
+    /// Whether its values are quantised blocks, dequantised as it multiplies (held so, or on AMX tiles).
+    pub fn is_quantized(&self) -> bool {
+        match self {
+            Matrix::Quantized(_) => true,
+            Matrix::Tiles(t) => t.is_quantized(),
+            Matrix::Dense(_) | Matrix::InPlace(_) => false,
+        }
+    }
+
+    /// Quantised values on AMX tiles packed whole once (dequantised and rounded to bf16), others as they are: for
+    /// decoding, which multiplies by each weight many times over one row.
+    pub fn packed_quantized(&self) -> Result<Matrix> {
+        if let Matrix::Tiles(t) = self
+            && let Some(packed) = t.packed_quantized().map_err(candle_core::Error::Msg)?
+        {
+            return Ok(Matrix::Tiles(Arc::new(packed)));
+        }
+        Ok(self.clone())
+    }
+
+    /// The dtype its values are held in, where it has one (not quantised blocks).
+    pub fn stored_dtype(&self) -> Option<DType> {
+        match self {
+            Matrix::Dense(t) => Some(t.dtype()),
+            Matrix::Quantized(_) => None,
+            Matrix::Tiles(_) => Some(DType::BF16),
+            Matrix::InPlace(r) => Some(r.dtype()),
+        }
     }
 
     /// Bytes of its values as held.
@@ -43,6 +78,7 @@ impl Matrix {
             Matrix::Dense(t) => (t.elem_count() * t.dtype().size_in_bytes()) as u64,
             Matrix::Quantized(q) => q.bytes(),
             Matrix::Tiles(t) => t.bytes(),
+            Matrix::InPlace(r) => r.bytes(),
         }
     }
 
@@ -52,6 +88,7 @@ impl Matrix {
             (Matrix::Dense(a), Matrix::Dense(b)) => a.id() == b.id(),
             (Matrix::Quantized(a), Matrix::Quantized(b)) => a.same_as(b),
             (Matrix::Tiles(a), Matrix::Tiles(b)) => Arc::ptr_eq(a, b),
+            (Matrix::InPlace(a), Matrix::InPlace(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -60,7 +97,7 @@ impl Matrix {
     pub fn device(&self) -> Device {
         match self {
             Matrix::Dense(t) => t.device().clone(),
-            Matrix::Quantized(_) | Matrix::Tiles(_) => Device::Cpu,
+            Matrix::Quantized(_) | Matrix::Tiles(_) | Matrix::InPlace(_) => Device::Cpu,
         }
     }
 
@@ -70,6 +107,7 @@ impl Matrix {
             Matrix::Dense(t) => t.narrow(0, start, n)?.to_dtype(dtype)?,
             Matrix::Quantized(q) => q.dequantize(start, n)?.to_dtype(dtype)?,
             Matrix::Tiles(t) => tile_rows(t, start..start + n)?.to_dtype(dtype)?,
+            Matrix::InPlace(r) => mapped_rows(r, start..start + n)?.to_dtype(dtype)?,
         })
     }
 
@@ -86,18 +124,47 @@ impl Matrix {
             Matrix::Dense(t) => t.index_select(&ids, 0)?.to_dtype(dtype)?,
             Matrix::Quantized(q) => q.gather(&ids.to_vec1::<u32>()?)?.to_dtype(dtype)?,
             Matrix::Tiles(t) => {
-                let ids = ids.to_vec1::<u32>()?;
-                let (rows, _) = t.dims();
-                if let Some(&bad) = ids.iter().find(|&&i| i as usize >= rows) {
-                    return Err(candle_core::Error::Msg(format!(
-                        "token id {bad} is outside the vocabulary of {rows}"
-                    ))
-                    .into());
-                }
-                tile_rows(t, ids.into_iter().map(|i| i as usize))?.to_dtype(dtype)?
+                let ids = checked_ids(&ids, t.dims().0)?;
+                tile_rows(t, ids)?.to_dtype(dtype)?
+            }
+            Matrix::InPlace(r) => {
+                let ids = checked_ids(&ids, r.dims().0)?;
+                mapped_rows(r, ids)?.to_dtype(dtype)?
             }
         })
     }
+}
+
+/// The token ids of `ids` as rows of a matrix of `rows` rows, refused where one lies outside it.
+fn checked_ids(ids: &Tensor, rows: usize) -> Result<impl ExactSizeIterator<Item = usize>> {
+    let ids = ids.to_vec1::<u32>()?;
+    if let Some(&bad) = ids.iter().find(|&&i| i as usize >= rows) {
+        return Err(candle_core::Error::Msg(format!(
+            "token id {bad} is outside the vocabulary of {rows}"
+        ))
+        .into());
+    }
+    Ok(ids.into_iter().map(|i| i as usize))
+}
+
+/// The rows `rows` of a weight left in place, copied into a `(rows, cols)` tensor of the dtype it is stored in.
+fn mapped_rows(r: &MappedRows, rows: impl ExactSizeIterator<Item = usize>) -> Result<Tensor> {
+    r.readable().map_err(candle_core::Error::Msg)?;
+    let (total, cols) = r.dims();
+    let n = rows.len();
+    let mut bytes = Vec::with_capacity(n * cols * r.dtype().size_in_bytes());
+    for j in rows {
+        let row = r.row(j).ok_or_else(|| {
+            candle_core::Error::Msg(format!("row {j} is outside the matrix of {total} rows"))
+        })?;
+        bytes.extend_from_slice(row);
+    }
+    Ok(Tensor::from_raw_buffer(
+        &bytes,
+        r.dtype(),
+        &[n, cols],
+        &Device::Cpu,
+    )?)
 }
 
 /// The weight rows `rows` of packed tiles as a bf16 `(rows, in)` tensor.

@@ -12,6 +12,7 @@ pub mod gguf_header;
 pub mod gguf_meta;
 mod gpt2;
 mod gpt_neox;
+mod in_place;
 mod kernels;
 mod llama;
 pub mod lora;
@@ -30,7 +31,7 @@ pub use decoder::{Decoder, Kernels, KvCache};
 pub use dtype::Dtype;
 pub use lora::{AdapterFiles, LoraAdapter, LoraConfig};
 pub use registry::{FAMILIES, FamilySpec};
-pub use weights::{MemoryWeights, ProgressSource, SafetensorsWeights, TensorSource};
+pub use weights::{InPlace, MemoryWeights, ProgressSource, SafetensorsWeights, TensorSource};
 
 use crate::checkpoint::CheckpointFiles;
 use crate::error::{Error, Result};
@@ -159,11 +160,16 @@ impl Model {
         build: impl FnOnce(&dyn TensorSource) -> Result<Decoder>,
     ) -> Result<Self> {
         let cfg = DecoderConfig::from_file(&files.config)?;
-        // bf16 compute on AMX multiplies a bf16 file's weights where they lie in it.
-        let in_place = dtype == DType::BF16 && device.is_cpu() && amx::available();
+        // bf16 compute on AMX multiplies a bf16 file's weights where they lie in it, as the exact f32 path does
+        // with every weight matrix (f32 read there, narrower ones widened from there as they multiply).
+        let in_place = match dtype {
+            DType::BF16 if device.is_cpu() && amx::available() => InPlace::AmxTiles,
+            DType::F32 if device.is_cpu() => InPlace::Rows,
+            _ => InPlace::Off,
+        };
         let weights =
             SafetensorsWeights::open(&files.dir, &files.weights, activations(dtype), device)?
-                .in_place_bf16(in_place);
+                .in_place(in_place);
         let stored = weights
             .stored_dtypes()
             .iter()
@@ -340,6 +346,136 @@ mod tests {
             .unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
+    /// The fixture checkpoint `from` saved again into `to` with its float tensors in `dtype` (other files copied).
+    fn resaved(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> std::path::PathBuf {
+        std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
+        for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{e}")) {
+            let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+            let dest = to.join(path.file_name().unwrap_or_default());
+            if path.extension().is_some_and(|e| e == "safetensors") {
+                let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let converted: std::collections::HashMap<String, Tensor> = tensors
+                    .into_iter()
+                    .map(|(k, t)| {
+                        let t = if t.dtype().is_float() {
+                            t.to_dtype(dtype)
+                        } else {
+                            Ok(t)
+                        };
+                        (k, t.unwrap_or_else(|e| panic!("{e}")))
+                    })
+                    .collect();
+                candle_core::safetensors::save(&converted, &dest).unwrap_or_else(|e| panic!("{e}"));
+            } else {
+                std::fs::copy(&path, &dest).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        to.to_path_buf()
+    }
+
+    /// The exact f32 path multiplies f32 weights where they lie in the checkpoint and widens bf16/f16 ones from
+    /// there (no copy at load): the logits are those of the weights copied into memory (to the order of gemm's
+    /// sums), for every family
+    /// with a fixture, stored in f32 and saved again in bf16; a file saved over is refused, naming it.
+    #[test]
+    fn f32_path_weights_in_place_equal_weights_copied_at_load() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models");
+        let ids = Tensor::new(&[[1u32, 5, 9, 2, 7, 3, 11, 4]], &Device::Cpu)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for name in [
+            "llama",
+            "llama_untied",
+            "llama_f16",
+            "gpt_neox",
+            "gpt2",
+            "phi3",
+            "phi3_longrope",
+            "gemma2",
+            "gemma3",
+            "qwen3",
+            "olmo2",
+            "stablelm_parallel",
+        ] {
+            let bf16 = resaved(&root.join(name), &tmp.path().join(name), DType::BF16);
+            for dir in [root.join(name), bf16] {
+                let files = CheckpointFiles::locate(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let cfg = DecoderConfig::from_file(&files.config).unwrap_or_else(|e| panic!("{e}"));
+                let load = |mode: InPlace| {
+                    let w = SafetensorsWeights::open(
+                        &files.dir,
+                        &files.weights,
+                        DType::F32,
+                        &Device::Cpu,
+                    )
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+                    .in_place(mode);
+                    Decoder::load(&cfg, &w, Kernels::Fused)
+                        .unwrap_or_else(|e| panic!("{name}: {e}"))
+                };
+                let (in_place, copied) = (load(InPlace::Rows), load(InPlace::Off));
+                assert_eq!(copied.matrices_in_place(), 0, "{name}");
+                let layers = cfg.num_hidden_layers;
+                let want = match name {
+                    // GPT-2's Conv1D weights are `(in, out)`, GPT-NeoX's and Phi-3's fused tensors are split:
+                    // those are copied.
+                    "gpt2" | "gpt_neox" | "phi3" | "phi3_longrope" => None,
+                    "llama_untied" => Some(2 + 4 * layers),
+                    _ => Some(1 + 1 + 4 * layers),
+                };
+                if let Some(want) = want {
+                    assert_eq!(
+                        in_place.matrices_in_place(),
+                        want,
+                        "{name} {}",
+                        dir.display()
+                    );
+                }
+                let (a, b) = (
+                    logits_of(&in_place, &ids, name),
+                    logits_of(&copied, &ids, name),
+                );
+                // gemm orders a small product's sums by its operands' layout (the file's `(out, in)` rows
+                // against a transposed copy), so the last bits may differ; a wrong stride or row would not.
+                assert_eq!(a.len(), b.len(), "{name}");
+                let worst = a
+                    .iter()
+                    .zip(&b)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0f32, f32::max);
+                assert!(
+                    worst <= 5e-5,
+                    "{name} {}: logits differ by up to {worst}",
+                    dir.display()
+                );
+                assert_eq!(in_place.weight_bytes(), copied.weight_bytes(), "{name}");
+            }
+        }
+        // A trainer saving over the open checkpoint: the next forward pass is refused, naming the file.
+        let dir = resaved(
+            &root.join("llama"),
+            &tmp.path().join("saved-over"),
+            DType::F32,
+        );
+        let files = CheckpointFiles::locate(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let model = Model::load(&files, DType::F32, &Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        assert!(model.decoder.matrices_in_place() > 0);
+        std::fs::write(dir.join("model.safetensors"), b"saved over")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut cache = model.decoder.new_cache();
+        let msg = model
+            .decoder
+            .forward_hidden(&ids, &mut cache)
+            .err()
+            .unwrap_or_else(|| panic!("scored with a file saved over"))
+            .to_string();
+        assert!(
+            msg.contains("changed on disk") && msg.contains("model.safetensors"),
+            "{msg}"
+        );
+    }
+
     /// `--dtype bf16` packs each weight as it loads (fused q/k/v and gate/up packed from their parts, a checkpoint's
     /// fused tensor split and packed, tied and untied heads): the logits are exactly those of the same checkpoint
     /// loaded in f32 and converted afterwards, whichever kernel this CPU runs, for every family with a fixture.
@@ -414,30 +550,7 @@ mod tests {
             "olmo2",
             "stablelm_parallel",
         ] {
-            let dir = tmp.path().join(name);
-            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-            for entry in std::fs::read_dir(root.join(name)).unwrap_or_else(|e| panic!("{e}")) {
-                let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
-                let to = dir.join(path.file_name().unwrap_or_default());
-                if path.extension().is_some_and(|e| e == "safetensors") {
-                    let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
-                        .unwrap_or_else(|e| panic!("{name}: {e}"));
-                    let bf16: std::collections::HashMap<String, Tensor> = tensors
-                        .into_iter()
-                        .map(|(k, t)| {
-                            let t = if t.dtype().is_float() {
-                                t.to_dtype(DType::BF16)
-                            } else {
-                                Ok(t)
-                            };
-                            (k, t.unwrap_or_else(|e| panic!("{e}")))
-                        })
-                        .collect();
-                    candle_core::safetensors::save(&bf16, &to).unwrap_or_else(|e| panic!("{e}"));
-                } else {
-                    std::fs::copy(&path, &to).unwrap_or_else(|e| panic!("{e}"));
-                }
-            }
+            let dir = resaved(&root.join(name), &tmp.path().join(name), DType::BF16);
             let files = CheckpointFiles::locate(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
             let logits = |d: &Decoder| logits_of(d, &ids, name);
             let in_place = Model::load(&files, DType::BF16, &Device::Cpu)
@@ -445,7 +558,12 @@ mod tests {
             let packed = Model::load(&files, DType::F32, &Device::Cpu)
                 .and_then(|m| m.decoder.with_bf16_products())
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(packed.matrices_in_place(), 0, "{name}");
+            // Only an untied model's embeddings stay in the file there (they are gathered, never multiplied).
+            assert_eq!(
+                packed.matrices_in_place(),
+                usize::from(!in_place.decoder.config().tie_word_embeddings),
+                "{name}"
+            );
             let layers = in_place.decoder.config().num_hidden_layers;
             let want = match name {
                 // GPT-2's Conv1D weights are `(in, out)`, GPT-NeoX's and Phi-3's fused tensors are split: those

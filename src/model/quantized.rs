@@ -304,6 +304,34 @@ impl QuantMatrix {
             })
     }
 
+    /// Rows `start..start + out.len() / cols` dequantised and rounded to bf16 (to nearest even) into `out`, on
+    /// this thread, through `scratch` (one row of f32): what bf16 products of a quantised weight multiply by
+    /// (`--dtype bf16` on AMX, whose bands are already dequantised in parallel).
+    pub fn dequantize_bf16_into(
+        &self,
+        start: usize,
+        out: &mut [half::bf16],
+        scratch: &mut Vec<f32>,
+    ) -> Result<()> {
+        let cols = self.cols;
+        scratch.clear();
+        scratch.reserve(cols);
+        for (i, row_out) in out.chunks_exact_mut(cols.max(1)).enumerate() {
+            let row = start + i;
+            let (part, r) = self
+                .locate(row)
+                .ok_or_else(|| Error::InvalidArgument(format!("row {row} of {}", self.rows())))?;
+            let size = row_bytes(part.dtype, cols).unwrap_or(0);
+            let values = &mut scratch.spare_capacity_mut()[..cols];
+            to_float(part.dtype, &part.bytes()[r * size..(r + 1) * size], values)?;
+            for (o, v) in row_out.iter_mut().zip(values.iter()) {
+                // SAFETY: `to_float` returned Ok, so it wrote every one of the row's `cols` values.
+                *o = half::bf16::from_f32(unsafe { v.assume_init() });
+            }
+        }
+        Ok(())
+    }
+
     /// Rows `start..start + n` dequantised to an f32 tensor `(n, cols)`.
     pub fn dequantize(&self, start: usize, n: usize) -> Result<Tensor> {
         if start + n > self.rows() {
@@ -448,6 +476,59 @@ mod tests {
                     .collect::<Vec<_>>()
             };
             assert_eq!(bits(&a), bits(&b), "{dtype:?}");
+        }
+    }
+
+    /// Quantised weights multiplied on AMX tiles (`--dtype bf16`), dequantised a band at a time, multiply exactly
+    /// as their values dequantised, rounded to bf16 and packed whole do, and read back the same rows; packed
+    /// whole for decoding, the same again.
+    #[test]
+    fn quantised_weights_on_tiles_multiply_as_their_bf16_values() {
+        if !crate::model::amx::available() {
+            eprintln!("skipped: this CPU or kernel has no AMX");
+            return;
+        }
+        use crate::model::amx::{Layout, Tiles};
+        for (dtype, (rows, cols), m) in [
+            (GgmlDType::Q4_1, (300, 64), 7),
+            (GgmlDType::Q8_0, (70, 96), 33),
+            (GgmlDType::Q4_0, (600, 256), 40),
+        ] {
+            let (_, bytes) = quantised(rows, cols, dtype);
+            let q = QuantMatrix::new(dtype, (rows, cols), &bytes, None)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("{dtype:?} not kept quantised"));
+            let values: Vec<half::bf16> = q
+                .dequantize(0, rows)
+                .and_then(|t| Ok(t.flatten_all()?.to_vec1::<f32>()?))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_iter()
+                .map(half::bf16::from_f32)
+                .collect();
+            let packed = Tiles::pack(&values, (cols, rows), Layout::NByK);
+            let on_tiles = Tiles::quantized(q.clone());
+            let whole = on_tiles
+                .packed_quantized()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("not quantised"));
+            assert!(on_tiles.is_quantized() && !whole.is_quantized());
+            assert_eq!(on_tiles.bytes(), q.bytes());
+            let a: Vec<f32> = Tensor::randn(0f32, 1.0, (m, cols), &Device::Cpu)
+                .and_then(|t| t.flatten_all()?.to_vec1())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let want = packed.matmul(&a, m).unwrap_or_else(|e| panic!("{e}"));
+            // Twice: the second product reuses buffers the first filled.
+            for _ in 0..2 {
+                let got = on_tiles.matmul(&a, m).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(got, want, "{dtype:?}");
+            }
+            assert_eq!(whole.matmul(&a, m).unwrap_or_else(|e| panic!("{e}")), want);
+            let (mut x, mut y) = (vec![half::bf16::ZERO; cols], vec![half::bf16::ZERO; cols]);
+            for j in [0, rows / 2, rows - 1] {
+                on_tiles.column(j, &mut x);
+                packed.column(j, &mut y);
+                assert_eq!(x, y, "{dtype:?} row {j}");
+            }
         }
     }
 

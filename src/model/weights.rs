@@ -3,7 +3,7 @@
 
 use super::amx::Tiles;
 use super::config::DecoderConfig;
-use super::mapped::MappedFile;
+use super::mapped::{MappedFile, MappedRows};
 use super::matrix::Matrix;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
@@ -36,6 +36,20 @@ pub struct TensorInfo {
     end: usize,
 }
 
+/// Which weight matrices [`SafetensorsWeights::matrix`] leaves where they lie in the mapped files instead of
+/// copying them into memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InPlace {
+    /// None: every matrix is copied (tensors for training, other compute dtypes).
+    Off,
+    /// bf16 matrices, as AMX tiles packed a band at a time as each product needs them ([`Tiles::in_place`]; for
+    /// `--dtype bf16` on a CPU with AMX).
+    AmxTiles,
+    /// Every float matrix, multiplied where it lies (f32) or widened from there a block of rows at a time (bf16,
+    /// f16): the exact f32 path ([`Matrix::InPlace`]).
+    Rows,
+}
+
 /// The tensors of a checkpoint, memory-mapped from its safetensors file(s).
 pub struct SafetensorsWeights {
     dir: PathBuf,
@@ -43,8 +57,8 @@ pub struct SafetensorsWeights {
     tensors: HashMap<String, TensorInfo>,
     mmaps: Vec<Arc<MappedFile>>,
     dtype: DType,
-    /// Whether bf16 weight matrices are handed out in place in the mapped files ([`Self::in_place_bf16`]).
-    in_place: bool,
+    /// Which weight matrices are handed out in place in the mapped files ([`Self::in_place`]).
+    in_place: InPlace,
     device: Device,
     stored_dtypes: Vec<DType>,
     /// The names of the tensors read so far, to find those no layer of the configured model reads.
@@ -71,21 +85,20 @@ impl SafetensorsWeights {
             tensors,
             mmaps,
             dtype,
-            in_place: false,
+            in_place: InPlace::Off,
             device: device.clone(),
             stored_dtypes,
             read: Mutex::default(),
         })
     }
 
-    /// Hands out bf16 weight matrices left in place in the mapped files, as AMX tiles packed a band at a time as
-    /// they multiply ([`Tiles::in_place`]; for `--dtype bf16` on a CPU with AMX): loading then copies no weight,
-    /// and the model's memory is the files' cached pages. The files' pages are mapped up front (one system call
-    /// rather than a fault per page).
-    pub fn in_place_bf16(mut self, on: bool) -> Self {
-        self.in_place = on;
+    /// Hands out weight matrices left in place in the mapped files as `mode` says, so that loading copies no
+    /// weight and the model's memory is the files' cached pages; the files' pages are then mapped up front (one
+    /// system call rather than a fault per page).
+    pub fn in_place(mut self, mode: InPlace) -> Self {
+        self.in_place = mode;
         #[cfg(target_os = "linux")]
-        if on {
+        if mode != InPlace::Off {
             for m in &self.mmaps {
                 // Older kernels lack MADV_POPULATE_READ: the pages are then mapped as they are first read.
                 let _ = m.map().advise(memmap2::Advice::PopulateRead);
@@ -391,10 +404,19 @@ impl TensorSource for SafetensorsWeights {
 
     fn matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
         let info = self.checked(name, shape)?;
-        if let ([n, k], true, DType::BF16) = (shape, self.in_place, info.dtype)
-            && let Some(t) = Tiles::in_place(self.mmaps[info.file].clone(), info.start, (*n, *k))
-        {
-            return Ok(Matrix::Tiles(Arc::new(t)));
+        let map = &self.mmaps[info.file];
+        match (shape, self.in_place, info.dtype) {
+            ([n, k], InPlace::AmxTiles, DType::BF16) => {
+                if let Some(t) = Tiles::in_place(map.clone(), info.start, (*n, *k)) {
+                    return Ok(Matrix::Tiles(Arc::new(t)));
+                }
+            }
+            ([n, k], InPlace::Rows, _) => {
+                if let Some(r) = MappedRows::new(map.clone(), info.start, (*n, *k), info.dtype) {
+                    return Ok(Matrix::InPlace(Arc::new(r)));
+                }
+            }
+            _ => {}
         }
         let t = self.copied(info)?;
         if t.dtype().size_in_bytes() < self.dtype.size_in_bytes() {

@@ -21,7 +21,8 @@ mod pack;
 #[cfg(test)]
 mod tests;
 
-use super::mapped::MappedFile;
+use super::mapped::{MappedFile, MappedRows};
+use super::quantized::QuantMatrix;
 use half::bf16;
 use kernel::{SendPtr, band_product};
 use pack::{Source, pack_band};
@@ -117,31 +118,24 @@ enum Held {
     /// Packed, band after band.
     Packed(Vec<bf16>),
     /// B's columns as a checkpoint's rows, in place in its mapped file(s), parts stacked by rows.
-    InPlace(Vec<RowsPart>),
+    InPlace(MappedRows),
+    /// B's columns as a GGUF file's quantised rows, dequantised (and rounded to bf16) a band at a time as each
+    /// product needs them.
+    Quantized(QuantMatrix),
 }
 
-/// Consecutive rows of a bf16 weight `(rows, k)` in a memory-mapped checkpoint file.
-#[derive(Debug, Clone)]
-struct RowsPart {
-    map: Arc<MappedFile>,
-    /// Byte offset of its first value in the file (even).
-    offset: usize,
-    rows: usize,
-}
-
-impl RowsPart {
-    /// Its `rows * k` values.
-    fn values(&self, k: usize) -> &[bf16] {
-        let bytes = &self.map[self.offset..self.offset + self.rows * k * 2];
-        // SAFETY: `in_place` checked that the range lies in the file and starts at an even address; bf16 has no
-        // invalid bit patterns, and the mapping lives as long as `self`.
-        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<bf16>(), self.rows * k) }
-    }
+/// The bf16 values of in-place rows' bytes (`MappedRows::new` checked that they are 2-byte aligned).
+fn bf16_values(bytes: &[u8]) -> &[bf16] {
+    // SAFETY: the bytes lie in the mapping, which outlives the borrow, start at an even address (checked when the
+    // rows were placed) and bf16 has no invalid bit patterns.
+    unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<bf16>(), bytes.len() / 2) }
 }
 
 thread_local! {
     /// Each thread's band of in-place weights packed for the product at hand (one band's size, reused).
     static BAND: RefCell<Vec<bf16>> = const { RefCell::new(Vec::new()) };
+    /// Each thread's band of quantised rows dequantised to bf16, and one row of f32 on the way (reused).
+    static DEQUANTIZED: RefCell<(Vec<bf16>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Columns per band of a B with `k32` rows.
@@ -175,31 +169,61 @@ impl Tiles {
     /// weight's memory is the file's (cached, shared) pages. `None` where the values are not 2-byte aligned or
     /// do not lie in the file. Only multiply when [`available`].
     pub fn in_place(map: Arc<MappedFile>, offset: usize, (n, k): (usize, usize)) -> Option<Tiles> {
-        let end = offset.checked_add(n.checked_mul(k)?.checked_mul(2)?)?;
-        if end > map.len() || !(map.as_ptr() as usize + offset).is_multiple_of(2) {
-            return None;
-        }
-        let part = RowsPart {
+        Self::from_rows(MappedRows::new(
             map,
             offset,
-            rows: n,
+            (n, k),
+            candle_core::DType::BF16,
+        )?)
+    }
+
+    /// bf16 rows left in place ([`MappedRows`]) as tiles packed a band at a time as each product needs them.
+    /// `None` unless they are bf16.
+    pub fn from_rows(rows: MappedRows) -> Option<Tiles> {
+        if rows.dtype() != candle_core::DType::BF16 {
+            return None;
+        }
+        let (n, k) = rows.dims();
+        Some(Self::shaped((k, n), Held::InPlace(rows)))
+    }
+
+    /// A quantised weight `(n, k)` (a GGUF file's `(out, in)` blocks) multiplied on tiles: each product
+    /// dequantises the band of rows it is about to multiply, rounds it to bf16 and packs it into a per-thread
+    /// buffer, so the weight stays quantised in memory. Only multiply when [`available`].
+    pub fn quantized(q: QuantMatrix) -> Tiles {
+        let (n, k) = (q.rows(), q.cols());
+        Self::shaped((k, n), Held::Quantized(q))
+    }
+
+    /// The same weight packed whole into tiles once (dequantised and rounded to bf16 where it is quantised): for
+    /// work that multiplies by it many times over few rows (decoding). `None` unless it is quantised.
+    pub fn packed_quantized(&self) -> Result<Option<Tiles>, String> {
+        let Held::Quantized(q) = &self.held else {
+            return Ok(None);
         };
-        Some(Self::shaped((k, n), Held::InPlace(vec![part])))
+        let (n, k) = (self.n, self.k);
+        let mut values = vec![bf16::ZERO; n * k];
+        q.dequantize_bf16_into(0, &mut values, &mut Vec::new())
+            .map_err(|e| e.to_string())?;
+        Ok(Some(Self::pack(&values, (k, n), Layout::NByK)))
+    }
+
+    /// Whether its values are quantised blocks dequantised as it multiplies.
+    pub fn is_quantized(&self) -> bool {
+        matches!(self.held, Held::Quantized(_))
     }
 
     /// In-place weights with the same inputs stacked by outputs (q/k/v, gate/up): one product over all, nothing
     /// copied. `None` unless every part is in place and they share `k`.
     pub fn stack(parts: &[&Tiles]) -> Option<Tiles> {
-        let k = parts.first()?.k;
-        let mut rows = Vec::new();
-        for t in parts {
-            match &t.held {
-                Held::InPlace(p) if t.k == k => rows.extend(p.iter().cloned()),
-                _ => return None,
-            }
-        }
-        let n = rows.iter().map(|p| p.rows).sum();
-        Some(Self::shaped((k, n), Held::InPlace(rows)))
+        let rows: Option<Vec<&MappedRows>> = parts
+            .iter()
+            .map(|t| match &t.held {
+                Held::InPlace(r) => Some(r),
+                Held::Packed(_) | Held::Quantized(_) => None,
+            })
+            .collect();
+        Self::from_rows(MappedRows::stack(&rows?)?)
     }
 
     fn shaped((k, n): (usize, usize), held: Held) -> Tiles {
@@ -250,20 +274,17 @@ impl Tiles {
         match &self.held {
             Held::Packed(data) => (data.len() * 2) as u64,
             Held::InPlace(_) => (self.n * self.k * 2) as u64,
+            Held::Quantized(q) => q.bytes(),
         }
     }
 
     /// An error naming the file if weights left in place lie in a file changed on disk since it was mapped (its
     /// pages must not be read then: see [`MappedFile::unchanged`]). Packed tiles are always readable.
     pub fn readable(&self) -> Result<(), String> {
-        if let Held::InPlace(parts) = &self.held {
-            for (i, p) in parts.iter().enumerate() {
-                if !parts[..i].iter().any(|q| Arc::ptr_eq(&q.map, &p.map)) {
-                    p.map.unchanged()?;
-                }
-            }
+        match &self.held {
+            Held::InPlace(rows) => rows.readable(),
+            Held::Packed(_) | Held::Quantized(_) => Ok(()),
         }
-        Ok(())
     }
 
     /// Whether its values are left in place in a mapped file.
@@ -276,15 +297,15 @@ impl Tiles {
         let k = self.k;
         let data = match &self.held {
             Held::Packed(data) => data,
-            Held::InPlace(parts) => {
-                let mut j = j;
-                for p in parts {
-                    if j < p.rows {
-                        out[..k].copy_from_slice(&p.values(k)[j * k..(j + 1) * k]);
-                        return;
-                    }
-                    j -= p.rows;
+            Held::InPlace(rows) => {
+                if let Some(row) = rows.row(j) {
+                    out[..k].copy_from_slice(bf16_values(row));
                 }
+                return;
+            }
+            Held::Quantized(q) => {
+                // Rows past the end are left alone (the callers check ids first).
+                let _ = q.dequantize_bf16_into(j, &mut out[..k], &mut Vec::new());
                 return;
             }
         };
@@ -298,22 +319,23 @@ impl Tiles {
     }
 
     /// `a (m, k) @ B` as f32 `(m, n)`: `a` (f32) rounded to bf16 (to nearest even, as a cast does), the products
-    /// summed in f32 on AMX tiles. Only call when [`available`].
-    pub fn matmul(&self, a: &[f32], m: usize) -> Vec<f32> {
+    /// summed in f32 on AMX tiles. Only call when [`available`]. Fails only where quantised rows cannot be
+    /// dequantised.
+    pub fn matmul(&self, a: &[f32], m: usize) -> Result<Vec<f32>, String> {
         let (k, n, k32) = (self.k, self.n, self.k32);
         let m32 = m.div_ceil(2 * TILE_ROWS) * 2 * TILE_ROWS;
         let ap = tile_a(a, (m, k), (m32, k32));
         let mut out: Vec<f32> = Vec::with_capacity(m * n);
         let out_ptr = SendPtr(out.as_mut_ptr());
         let rows: Vec<&[bf16]> = match &self.held {
-            Held::Packed(_) => Vec::new(),
-            Held::InPlace(parts) => parts
-                .iter()
-                .flat_map(|p| p.values(k).chunks_exact(k.max(1)))
+            Held::Packed(_) | Held::Quantized(_) => Vec::new(),
+            Held::InPlace(rows) => rows
+                .parts()
+                .flat_map(|(_, bytes)| bf16_values(bytes).chunks_exact(k.max(1)))
                 .collect(),
         };
         let bands = n.div_ceil(self.band);
-        (0..bands).into_par_iter().for_each(|bi| {
+        (0..bands).into_par_iter().try_for_each(|bi| {
             let c0 = bi * self.band;
             let cols = self.band.min(n - c0);
             let len = self.band_values(bi);
@@ -340,11 +362,37 @@ impl Tiles {
                     pack_band(&Source::Rows(&rows), (k, n), c0, cols, k32, &mut buf[..len]);
                     product(&buf[..len]);
                 }),
+                Held::Quantized(q) => DEQUANTIZED.with(|d| {
+                    let (values, scratch) = &mut *d.borrow_mut();
+                    values.resize(cols * k, bf16::ZERO);
+                    q.dequantize_bf16_into(c0, values, scratch)
+                        .map_err(|e| e.to_string())?;
+                    let rows: Vec<&[bf16]> = values.chunks_exact(k.max(1)).collect();
+                    BAND.with(|buf| {
+                        let mut buf = buf.borrow_mut();
+                        if buf.len() < len {
+                            buf.resize(len, bf16::ZERO);
+                        }
+                        // The band's rows are `c0..c0 + cols` of B, here rows 0..cols of `rows`.
+                        pack_band(
+                            &Source::Rows(&rows),
+                            (k, cols),
+                            0,
+                            cols,
+                            k32,
+                            &mut buf[..len],
+                        );
+                        product(&buf[..len]);
+                    });
+                    Ok::<(), String>(())
+                })?,
             }
-        });
-        // SAFETY: the bands cover columns 0..n of every row 0..m, each value written once above.
+            Ok::<(), String>(())
+        })?;
+        // SAFETY: the bands cover columns 0..n of every row 0..m, each value written once above (the loop
+        // returned Ok).
         unsafe { out.set_len(m * n) };
-        out
+        Ok(out)
     }
 }
 
@@ -408,7 +456,10 @@ impl candle_core::CustomOp1 for TilesProduct<'_> {
         if k != self.0.k {
             candle_core::bail!("amx product: ({m}, {k}) times ({}, {})", self.0.k, self.0.n);
         }
-        let out = self.0.matmul(&x[start..end], m);
+        let out = self
+            .0
+            .matmul(&x[start..end], m)
+            .map_err(candle_core::Error::Msg)?;
         Ok((candle_core::CpuStorage::F32(out), (m, self.0.n).into()))
     }
 }

@@ -23,10 +23,10 @@ fn amx_product_equals_f32_product_of_the_bf16_values() {
         let b = values(k * n, &mut rng);
         let af: Vec<f32> = a.iter().map(|v| v.to_f32()).collect();
         let tiles = Tiles::pack(&b, (k, n), Layout::KByN);
-        let got = tiles.matmul(&af, m);
+        let got = tiles.matmul(&af, m).unwrap_or_else(|e| panic!("{e}"));
         let bt: Vec<bf16> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
         let tiles_t = Tiles::pack(&bt, (k, n), Layout::NByK);
-        let got_t = tiles_t.matmul(&af, m);
+        let got_t = tiles_t.matmul(&af, m).unwrap_or_else(|e| panic!("{e}"));
         // The packed values read back as B's columns (a tied head's embedding rows).
         let mut col = vec![bf16::ZERO; k];
         for j in 0..n {
@@ -102,8 +102,8 @@ fn in_place_weights_multiply_as_packed_ones() {
         // Twice: the second product packs into buffers the first left full of other values.
         for _ in 0..2 {
             assert_eq!(
-                stacked.matmul(&a, m),
-                packed.matmul(&a, m),
+                stacked.matmul(&a, m).unwrap_or_else(|e| panic!("{e}")),
+                packed.matmul(&a, m).unwrap_or_else(|e| panic!("{e}")),
                 "{m}x{k}x{sizes:?}"
             );
         }

@@ -4,7 +4,9 @@
 use super::Kernels;
 use crate::error::{Error, Result};
 use crate::model::amx;
+use crate::model::in_place::InPlaceProduct;
 use crate::model::lora::LowRank;
+use crate::model::mapped::MappedRows;
 use crate::model::matrix::Matrix;
 use crate::model::quantized::QuantMatrix;
 use crate::model::weights::TensorSource;
@@ -69,8 +71,8 @@ impl Linear {
             bf16_products: false,
         };
         Ok(match weight.into() {
-            Matrix::Dense(w) if kernels == Kernels::FusedBf16 => {
-                linear(Matrix::Dense(w), false).with_bf16_products()?
+            w @ (Matrix::Dense(_) | Matrix::InPlace(_)) if kernels == Kernels::FusedBf16 => {
+                linear(w, false).with_bf16_products()?
             }
             Matrix::Dense(w) if kernels == Kernels::Fused => {
                 linear(Matrix::Dense(w.t()?.contiguous()?), true)
@@ -148,6 +150,7 @@ impl Linear {
             Matrix::Dense(w) => w.dim(if self.transposed { 0 } else { 1 })?,
             Matrix::Quantized(q) => q.cols(),
             Matrix::Tiles(t) => t.dims().1,
+            Matrix::InPlace(r) => r.dims().1,
         })
     }
 
@@ -156,6 +159,7 @@ impl Linear {
             Matrix::Dense(w) => w.dim(if self.transposed { 1 } else { 0 })?,
             Matrix::Quantized(q) => q.rows(),
             Matrix::Tiles(t) => t.dims().0,
+            Matrix::InPlace(r) => r.dims().0,
         })
     }
 
@@ -179,6 +183,14 @@ impl Linear {
         } else {
             x2
         };
+        // f32 weights left in place in their file: gemm reads them there.
+        if let Matrix::InPlace(r) = &self.weight
+            && r.dtype() == dtype
+            && dtype == DType::F32
+        {
+            let x2 = x2.contiguous()?;
+            return Ok(x2.apply_op1_no_bwd(&InPlaceProduct(r))?);
+        }
         if let Matrix::Dense(w) = &self.weight
             && (w.dtype() == dtype || w.elem_count() <= WIDEN_BLOCK_ELEMENTS)
         {
@@ -207,6 +219,10 @@ impl Linear {
             let n = block.min(out - at);
             let w = match &self.weight {
                 Matrix::Dense(w) if self.transposed => w.narrow(1, at, n)?.to_dtype(dtype)?,
+                // bf16 products of a quantised weight take its values rounded to bf16, as on AMX tiles.
+                m @ Matrix::Quantized(_) if self.bf16_products && dtype == DType::F32 => {
+                    m.rows(at, n, DType::BF16)?.to_dtype(dtype)?.t()?
+                }
                 m => m.rows(at, n, dtype)?.t()?,
             };
             parts.push(x2.matmul(&w)?);
@@ -327,7 +343,7 @@ impl Projections {
             .iter()
             .map(|l| match &l.weight {
                 Matrix::Quantized(q) => Some(q.clone()),
-                Matrix::Dense(_) | Matrix::Tiles(_) => None,
+                _ => None,
             })
             .collect();
         let dense: Option<Vec<Tensor>> = parts
@@ -346,8 +362,19 @@ impl Projections {
             })
             .collect();
         let in_place = in_place.as_deref().and_then(amx::Tiles::stack);
+        let mapped: Option<Vec<&MappedRows>> = parts
+            .iter()
+            .map(|l| match &l.weight {
+                Matrix::InPlace(r) => Some(&**r),
+                _ => None,
+            })
+            .collect();
+        let mapped = mapped.as_deref().and_then(MappedRows::stack);
         let mut linear = match (quantised.as_deref().and_then(QuantMatrix::stack), dense) {
             (Some(q), _) => Linear::new(Matrix::Quantized(q), bias, Kernels::Fused)?,
+            _ if let Some(r) = mapped => {
+                Linear::new(Matrix::InPlace(std::sync::Arc::new(r)), bias, kernels)?
+            }
             _ if let Some(t) = in_place => {
                 let mut l = Linear::new(Matrix::Tiles(std::sync::Arc::new(t)), bias, kernels)?;
                 l.bf16_products = true;
@@ -366,11 +393,10 @@ impl Projections {
                 let dtype = match &parts[0].weight {
                     Matrix::Dense(w) => w.dtype(),
                     Matrix::Tiles(_) => DType::BF16,
+                    Matrix::InPlace(r) => r.dtype(),
                     Matrix::Quantized(_) => DType::F32,
                 };
-                let same = parts
-                    .iter()
-                    .all(|l| matches!(&l.weight, Matrix::Dense(w) if w.dtype() == dtype));
+                let same = parts.iter().all(|l| l.weight.stored_dtype() == Some(dtype));
                 let dtype = if same { dtype } else { DType::F32 };
                 let weights = parts
                     .iter()
@@ -441,7 +467,7 @@ impl Projections {
 impl Linear {
     /// Whether its weight is held quantised.
     pub(super) fn is_quantized(&self) -> bool {
-        matches!(self.weight, Matrix::Quantized(_))
+        self.weight.is_quantized()
     }
 
     /// The projection with a quantised weight dequantised once into `dtype` (stored transposed, as a dense
@@ -451,6 +477,26 @@ impl Linear {
     /// as it is (narrower already) and multiplies in f32.
     pub(super) fn with_bf16_products(&self) -> Result<Linear> {
         let mut l = self.clone();
+        if let Matrix::Quantized(q) = &self.weight
+            && amx::available()
+        {
+            // Dequantised a band at a time as it multiplies, rounded to bf16 as a bf16 weight would be.
+            l.weight = Matrix::Tiles(std::sync::Arc::new(amx::Tiles::quantized(q.clone())));
+            l.transposed = false;
+            l.bf16_products = true;
+            return Ok(l);
+        }
+        if let Matrix::Quantized(_) = &self.weight {
+            // Without AMX: dequantised a block at a time and rounded to bf16 as it multiplies (the same numbers).
+            l.bf16_products = true;
+            return Ok(l);
+        }
+        if let Matrix::InPlace(r) = &self.weight {
+            // Rows left in place for the f32 path are read into memory first (then packed or held in bf16).
+            l.weight = Matrix::Dense(self.weight.dense(r.dtype())?);
+            l.transposed = false;
+            return l.with_bf16_products();
+        }
         if let Matrix::Dense(w) = &self.weight {
             let w = w.to_dtype(DType::BF16)?;
             l.weight = if w.device().is_cpu() && amx::available() {
@@ -476,6 +522,7 @@ impl Linear {
 
     pub(super) fn densified(&self, dtype: DType) -> Result<Linear> {
         let mut l = self.clone();
+        l.weight = self.weight.packed_quantized()?;
         if let Matrix::Quantized(_) = &self.weight {
             l.weight = Matrix::Dense(self.weight.dense(dtype)?.t()?.contiguous()?);
             l.transposed = true;
@@ -595,6 +642,53 @@ mod tests {
                 let diff = max_diff(&y, &want);
                 assert!(diff < 1e-4, "{kernels:?} {:?}: {diff}", w.dtype());
             }
+        }
+    }
+
+    /// A quantised weight's bf16 products (`--dtype bf16` on a GGUF file) multiply the rounded input by its
+    /// values rounded to bf16, whether on AMX tiles or (without AMX) dequantised a block at a time.
+    #[test]
+    fn bf16_products_of_a_quantised_weight_take_its_values_in_bf16() {
+        use candle_core::quantized::{GgmlDType, QTensor};
+        let device = Device::Cpu;
+        let (out, inp) = (70, 256);
+        let w = Tensor::randn(0f32, 1.0, (out, inp), &device).unwrap();
+        let q = QTensor::quantize(&w, GgmlDType::Q4_1).unwrap();
+        let bytes = q.data().unwrap().to_vec();
+        let q = QuantMatrix::new(GgmlDType::Q4_1, (out, inp), &bytes, None)
+            .unwrap()
+            .unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, 9, inp), &device).unwrap();
+        let round = |t: &Tensor| {
+            t.to_dtype(DType::BF16)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+        };
+        let dequantised = q.dequantize(0, out).unwrap();
+        let want = round(&x)
+            .reshape((18, inp))
+            .unwrap()
+            .matmul(&round(&dequantised).t().unwrap())
+            .unwrap();
+        let in_f32 = round(&x)
+            .reshape((18, inp))
+            .unwrap()
+            .matmul(&dequantised.t().unwrap())
+            .unwrap();
+        assert!(
+            max_diff(&want, &in_f32) > 1e-3,
+            "rounding the weights shows"
+        );
+        let linear = Linear::new(Matrix::Quantized(q.clone()), None, Kernels::Fused).unwrap();
+        let on_amx = linear.with_bf16_products().unwrap();
+        // The path of a CPU without AMX, whatever this one has.
+        let mut widened = linear.clone();
+        widened.bf16_products = true;
+        for l in [on_amx, widened] {
+            let y = l.forward(&x).unwrap().reshape((18, out)).unwrap();
+            let diff = max_diff(&y, &want);
+            assert!(diff < 1e-4, "{:?}: {diff}", l.weight.stored_dtype());
         }
     }
 }

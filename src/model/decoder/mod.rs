@@ -125,7 +125,7 @@ impl Decoder {
 
     /// Whether some weight is held quantised (a GGUF file's blocks).
     pub fn is_quantized(&self) -> bool {
-        matches!(self.embed, Matrix::Quantized(_))
+        self.embed.is_quantized()
             || self.lm_head.is_quantized()
             || self.layers.iter().any(|l| {
                 l.attn.qkv.is_quantized()
@@ -199,6 +199,8 @@ impl Decoder {
         if let Matrix::Quantized(_) = &self.embed {
             d.embed = Matrix::Dense(self.embed.dense(dtype)?);
         }
+        // Quantised weights multiplied on AMX tiles (`--dtype bf16`) are packed whole once.
+        d.embed = d.embed.packed_quantized()?;
         d.lm_head = if tied {
             // The tied head keeps sharing the (now dense) embeddings.
             Linear::new(d.embed.clone(), None, Kernels::Differentiable)?
@@ -269,7 +271,11 @@ impl Decoder {
     /// place in their checkpoint's mapped files.
     #[cfg(test)]
     pub(crate) fn matrices_in_place(&self) -> usize {
-        let of = |m: &Matrix| usize::from(matches!(m, Matrix::Tiles(t) if t.is_in_place()));
+        let of = |m: &Matrix| {
+            usize::from(
+                matches!(m, Matrix::Tiles(t) if t.is_in_place()) || matches!(m, Matrix::InPlace(_)),
+            )
+        };
         let of_p = |p: &linear::Projections| match p {
             linear::Projections::Fused { linear, .. } => of(&linear.weight),
             linear::Projections::Separate(parts) => parts.iter().map(|l| of(&l.weight)).sum(),
