@@ -37,6 +37,7 @@ pub mod shard;
 pub mod simd;
 pub mod source;
 pub mod task;
+mod tensor_values;
 pub mod textdiff;
 pub mod threads;
 pub mod tokenize;

@@ -5,8 +5,9 @@ use super::metrics::{PositionMetrics, position_metrics};
 use super::{Scorer, SequenceMetrics};
 use crate::error::{Error, Result};
 use crate::model::{KvCache, Model};
+use crate::tensor_values::with_values;
 use crate::tokenize::EncodedSequence;
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -84,13 +85,15 @@ impl Scorer {
                     (p?, Some(r?))
                 }
             };
-            let r = r.as_deref().unwrap_or(&p);
-            let metrics: Vec<PositionMetrics> = p
-                .par_chunks(vocab)
-                .zip(r.par_chunks(vocab))
-                .zip(targets[at..at + n].par_iter())
-                .map(|((pr, rr), &(_, t))| position_metrics(pr, rr, t as usize, k))
-                .collect();
+            let r = r.as_ref().unwrap_or(&p);
+            // The logits are read where the products wrote them (no copy of 50 MB per chunk and model).
+            let metrics: Vec<PositionMetrics> = with_values(&[&p, r], |v: &[&[f32]]| {
+                v[0].par_chunks(vocab)
+                    .zip(v[1].par_chunks(vocab))
+                    .zip(targets[at..at + n].par_iter())
+                    .map(|((pr, rr), &(_, t))| position_metrics(pr, rr, t as usize, k))
+                    .collect()
+            })?;
             for (m, &(seq, _)) in metrics.into_iter().zip(&targets[at..at + n]) {
                 out[seq].push(m);
             }
@@ -138,13 +141,9 @@ pub(super) fn check_finite(seqs: &[EncodedSequence], metrics: &[SequenceMetrics]
 /// Positions whose logits (over the whole vocabulary, per model) are held at once: 256 x 49,152 f32 is 50 MB.
 pub(super) const LOGIT_ROWS: usize = 256;
 
-/// The f32 logits `(n, vocab)` of rows `at..at + n` of `hidden` (as a flat vector, row after row).
-fn chunk_logits(model: &Model, hidden: &Tensor, at: usize, n: usize) -> Result<Vec<f32>> {
-    let logits = model.lm().logits(&hidden.narrow(0, at, n)?)?;
-    Ok(logits
-        .to_dtype(DType::F32)?
-        .flatten_all()?
-        .to_vec1::<f32>()?)
+/// The logits `(n, vocab)` of rows `at..at + n` of `hidden`.
+fn chunk_logits(model: &Model, hidden: &Tensor, at: usize, n: usize) -> Result<Tensor> {
+    model.lm().logits(&hidden.narrow(0, at, n)?)
 }
 
 /// The final hidden states `(total scored, hidden)` of the positions predicting each sequence's scored tokens,

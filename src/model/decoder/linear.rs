@@ -10,6 +10,7 @@ use crate::model::mapped::MappedRows;
 use crate::model::matrix::Matrix;
 use crate::model::quantized::QuantMatrix;
 use crate::model::weights::TensorSource;
+use crate::tensor_values::with_values;
 use candle_core::{DType, Tensor};
 use std::collections::HashMap;
 
@@ -257,35 +258,14 @@ impl Linear {
     }
 }
 
-/// Runs `f` on the bf16 values of `tensors` (CPU, converted to bf16 and made contiguous where they are not), without
-/// copying values already so held.
-fn with_bf16_values<T>(tensors: &[Tensor], f: impl FnOnce(&[&[half::bf16]]) -> T) -> Result<T> {
-    let held = tensors
-        .iter()
-        .map(|t| Ok(t.to_dtype(DType::BF16)?.contiguous()?))
-        .collect::<Result<Vec<_>>>()?;
-    let guards: Vec<_> = held.iter().map(Tensor::storage_and_layout).collect();
-    let values = guards
-        .iter()
-        .map(
-            |(storage, layout)| match (&**storage, layout.contiguous_offsets()) {
-                (candle_core::Storage::Cpu(candle_core::CpuStorage::BF16(v)), Some((a, b))) => {
-                    Ok(&v[a..b])
-                }
-                _ => Err(candle_core::Error::Msg("bf16 CPU values expected".into()).into()),
-            },
-        )
-        .collect::<Result<Vec<_>>>()?;
-    Ok(f(&values))
-}
-
 /// AMX tiles of checkpoint weights `(out_i, in)` stacked by outputs.
 fn pack_rows(weights: &[Tensor]) -> Result<amx::Tiles> {
     let k = match weights.first() {
         Some(w) => w.dim(1)?,
         None => 0,
     };
-    with_bf16_values(weights, |v| amx::Tiles::pack_rows(v, k))
+    let weights: Vec<&Tensor> = weights.iter().collect();
+    with_values(&weights, |v: &[&[half::bf16]]| amx::Tiles::pack_rows(v, k))
 }
 
 /// Several projections of the same input (q/k/v, or gate/up). For inference they are one matmul over the
@@ -470,11 +450,10 @@ impl Linear {
         self.weight.is_quantized()
     }
 
-    /// The projection with a quantised weight dequantised once into `dtype` (stored transposed, as a dense
-    /// inference weight is), for work that multiplies by it many times over few tokens (decoding).
     /// This projection multiplying in bf16 ([`super::Decoder::with_bf16_products`]): a dense weight is held in bf16
-    /// (rounded to nearest even if wider), packed into AMX tiles once where the CPU has them; a quantised one is left
-    /// as it is (narrower already) and multiplies in f32.
+    /// (rounded to nearest even if wider), packed into AMX tiles once where the CPU has them; a quantised one stays
+    /// quantised and is dequantised and rounded to bf16 as it multiplies (a band at a time on AMX tiles, else a
+    /// block at a time).
     pub(super) fn with_bf16_products(&self) -> Result<Linear> {
         let mut l = self.clone();
         if let Matrix::Quantized(q) = &self.weight
@@ -502,7 +481,9 @@ impl Linear {
             l.weight = if w.device().is_cpu() && amx::available() {
                 let tiles = if self.transposed {
                     let (k, n) = w.dims2()?;
-                    with_bf16_values(&[w], |v| amx::Tiles::pack(v[0], (k, n), amx::Layout::KByN))?
+                    with_values(&[&w], |v: &[&[half::bf16]]| {
+                        amx::Tiles::pack(v[0], (k, n), amx::Layout::KByN)
+                    })?
                 } else {
                     pack_rows(&[w])?
                 };
@@ -520,6 +501,9 @@ impl Linear {
         Ok(l)
     }
 
+    /// The projection with a quantised weight dequantised once into `dtype` (stored transposed, as a dense
+    /// inference weight is; on AMX tiles, packed whole in bf16), for work that multiplies by it many times over few
+    /// tokens (decoding).
     pub(super) fn densified(&self, dtype: DType) -> Result<Linear> {
         let mut l = self.clone();
         l.weight = self.weight.packed_quantized()?;

@@ -138,7 +138,7 @@ impl Decoder {
     /// This decoder computing in bf16 as `--dtype bf16` does: every matrix product takes bf16 inputs (the weights
     /// held in bf16, each activation rounded to bf16 as it enters a product) and sums in f32, on AMX tiles where the
     /// CPU has them ([`crate::model::amx`]); norms, attention, activations and the residual stream stay in f32.
-    /// Only f32 decoders change (quantised weights, narrower already, multiply as before).
+    /// Only f32 decoders change; quantised weights stay quantised and are rounded to bf16 as they multiply.
     ///
     /// It takes the decoder by value and converts one weight at a time, so that (unless another decoder shares them)
     /// each f32 or unpacked weight is freed as its converted form is made: no second copy of the model exists.
