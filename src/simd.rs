@@ -112,7 +112,8 @@ pub fn exp(x: f32) -> f32 {
     // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer in the default rounding mode.
     const ROUND: f32 = 12_582_912.0;
     let c = x.clamp(-87.0, 88.0);
-    let n = (c * LOG2E + ROUND) - ROUND;
+    let shifted = c * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = (c - n * LN2_HI) - n * LN2_LO;
     let p = 1.0
         + r * (1.0
@@ -120,7 +121,16 @@ pub fn exp(x: f32) -> f32 {
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from the integer held in the low bits of `shifted` (1.5 * 2^23 + n, n in [-126, 127]) by integer
+    // operations: a float-to-int cast would not vectorise (Rust's `as` saturates and maps NaN to 0), and was most
+    // of the time of the loops calling this.
+    let scale = f32::from_bits(
+        shifted
+            .to_bits()
+            .wrapping_sub(0x4B40_0000)
+            .wrapping_add(127)
+            << 23,
+    );
     let y = p * scale;
     if x < -87.0 {
         0.0

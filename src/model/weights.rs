@@ -267,33 +267,69 @@ pub fn validate_bytes(
 /// The non-finite values (NaN, +-Inf) among little-endian `bytes` of `dtype`: how many, and the first one's flat
 /// index. Read from the stored bits (an all-ones exponent), so no copy is made.
 pub fn non_finite(bytes: &[u8], dtype: DType) -> (usize, Option<usize>) {
+    const F32: u32 = 0x7f80_0000;
+    const F64: u64 = 0x7ff0_0000_0000_0000;
+    let bad16 = |all: u16| move |b: [u8; 2]| u16::from_le_bytes(b) & all == all;
+    let count16 = |all: u16| move |c: &[[u8; 2]]| all_ones_16(c, all);
     match dtype {
-        DType::F32 => scan(bytes, |b: [u8; 4]| {
-            u32::from_le_bytes(b) & 0x7f80_0000 == 0x7f80_0000
-        }),
-        DType::BF16 => scan(bytes, |b: [u8; 2]| u16::from_le_bytes(b) & 0x7f80 == 0x7f80),
-        DType::F16 => scan(bytes, |b: [u8; 2]| u16::from_le_bytes(b) & 0x7c00 == 0x7c00),
-        DType::F64 => scan(bytes, |b: [u8; 8]| {
-            u64::from_le_bytes(b) & 0x7ff0_0000_0000_0000 == 0x7ff0_0000_0000_0000
-        }),
+        DType::F32 => scan(
+            bytes,
+            |b: [u8; 4]| u32::from_le_bytes(b) & F32 == F32,
+            |c| all_ones_32(c, F32),
+        ),
+        DType::BF16 => scan(bytes, bad16(0x7f80), count16(0x7f80)),
+        DType::F16 => scan(bytes, bad16(0x7c00), count16(0x7c00)),
+        DType::F64 => {
+            let bad = |b: [u8; 8]| u64::from_le_bytes(b) & F64 == F64;
+            scan(bytes, bad, |c| c.iter().filter(|v| bad(**v)).count())
+        }
         _ => (0, None),
     }
 }
 
-/// [`non_finite`] for values of `N` bytes, `bad` telling a non-finite one: counted in parallel chunks by a loop
-/// the compiler vectorises (a 3.4 GB checkpoint is checked at memory speed), the first found only where some is.
+crate::simd::best_simd! {
+    /// How many of the little-endian u16 `values` have all the bits of `bits` set (an all-ones exponent).
+    fn all_ones_16(values: &[[u8; 2]], bits: u16) -> usize = all_ones_16_generic;
+}
+
+crate::simd::best_simd! {
+    /// How many of the little-endian u32 `values` have all the bits of `bits` set (an all-ones exponent).
+    fn all_ones_32(values: &[[u8; 4]], bits: u32) -> usize = all_ones_32_generic;
+}
+
+#[inline(always)]
+fn all_ones_16_generic(values: &[[u8; 2]], bits: u16) -> usize {
+    values
+        .iter()
+        .map(|v| u32::from(u16::from_le_bytes(*v) & bits == bits))
+        .sum::<u32>() as usize
+}
+
+#[inline(always)]
+fn all_ones_32_generic(values: &[[u8; 4]], bits: u32) -> usize {
+    values
+        .iter()
+        .map(|v| u32::from(u32::from_le_bytes(*v) & bits == bits))
+        .sum::<u32>() as usize
+}
+
+/// [`non_finite`] for values of `N` bytes, `bad` telling a non-finite one and `count` counting them in a slice
+/// (a kernel compiled for the CPU's vector instructions): counted in parallel chunks (a 3.4 GB checkpoint is
+/// checked at memory speed), the first found only where some is.
 fn scan<const N: usize>(
     bytes: &[u8],
     bad: impl Fn([u8; N]) -> bool + Sync,
+    count: impl Fn(&[[u8; N]]) -> usize + Sync,
 ) -> (usize, Option<usize>) {
     use rayon::prelude::*;
+    // Chunks of 64 Ki values: a chunk's count fits the kernels' u32 sums.
     const CHUNK: usize = 1 << 16;
     let (values, _) = bytes.as_chunks::<N>();
     let per_chunk: Vec<(usize, Option<usize>)> = values
         .par_chunks(CHUNK)
         .enumerate()
         .map(|(c, chunk)| {
-            let count = chunk.iter().filter(|v| bad(**v)).count();
+            let count = count(chunk);
             let first = (count > 0)
                 .then(|| chunk.iter().position(|v| bad(*v)))
                 .flatten()

@@ -25,7 +25,7 @@ use super::mapped::{MappedFile, MappedRows};
 use super::quantized::QuantMatrix;
 use half::bf16;
 use kernel::{SendPtr, band_product};
-use pack::{Source, pack_band};
+use pack::{Source, pack_band, round_bf16};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
@@ -407,19 +407,19 @@ fn tile_a(a: &[f32], (m, k): (usize, usize), (m32, k32): (usize, usize)) -> Vec<
         .par_chunks_mut(group)
         .enumerate()
         .for_each(|(g, dst)| {
+            // Each row rounded at once (a vector kernel), then laid out tile row by tile row.
+            let mut rounded = vec![bf16::ZERO; k32];
             for i in 0..TILE_ROWS {
                 let r = g * TILE_ROWS + i;
-                let row = if r < m { &a[r * k..(r + 1) * k] } else { &[] };
+                if r < m {
+                    round_bf16(&a[r * k..(r + 1) * k], &mut rounded[..k]);
+                } else {
+                    rounded[..k].fill(bf16::ZERO);
+                }
                 for s in 0..steps {
                     let tile_row = &mut dst[(s * TILE_ROWS + i) * TILE_K..][..TILE_K];
-                    let lo = (s * TILE_K).min(row.len());
-                    let src = &row[lo..(lo + TILE_K).min(row.len())];
-                    let (head, pad) = tile_row.split_at_mut(src.len());
-                    for (d, &v) in head.iter_mut().zip(src) {
-                        d.write(bf16::from_f32(v));
-                    }
-                    for d in pad {
-                        d.write(bf16::ZERO);
+                    for (d, &v) in tile_row.iter_mut().zip(&rounded[s * TILE_K..]) {
+                        d.write(v);
                     }
                 }
             }

@@ -183,3 +183,26 @@ unsafe fn interleave16(even: &[bf16], odd: Option<&[bf16]>, row: &mut [bf16]) {
         _mm512_storeu_si512(row.as_mut_ptr().cast(), _mm512_permutexvar_epi16(idx, v));
     }
 }
+
+crate::simd::best_simd! {
+    /// `src` rounded to bf16 into `dst` exactly as `half::bf16::from_f32` rounds (to nearest even; NaN stays a
+    /// quiet NaN), in a loop the compiler vectorises (the activations entering every bf16 product).
+    pub(super) fn round_bf16(src: &[f32], dst: &mut [bf16]) = round_bf16_generic;
+}
+
+#[inline(always)]
+fn round_bf16_generic(src: &[f32], dst: &mut [bf16]) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        let x = v.to_bits();
+        let high = (x >> 16) as u16;
+        let nan = x & 0x7FFF_FFFF > 0x7F80_0000;
+        // Up when the dropped half is above one half, or exactly one half with an odd kept part.
+        let up = x & 0x8000 != 0 && x & 0x17FFF != 0;
+        let bits = if nan {
+            high | 0x0040
+        } else {
+            high.wrapping_add(u16::from(up))
+        };
+        *d = bf16::from_bits(bits);
+    }
+}

@@ -141,3 +141,40 @@ fn in_place_weights_multiply_as_packed_ones() {
         assert!(err.to_string().contains("changed on disk"), "{err}");
     }
 }
+
+/// The activations' rounding to bf16 is `half`'s, bit for bit: ties to even, the largest finite values (to
+/// infinity or not), subnormals, infinities and NaNs.
+#[test]
+fn rounding_to_bf16_is_halfs() {
+    let mut rng = crate::rng::Rng::new(5);
+    let mut values: Vec<f32> = (0..100_000)
+        .map(|_| f32::from_bits((rng.next_u64() >> 32) as u32))
+        .collect();
+    values.extend([
+        0.0,
+        -0.0,
+        1.0,
+        f32::MAX,
+        f32::MIN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MIN_POSITIVE,
+        1e-40,
+        f32::from_bits(0x3F80_8000),
+        f32::from_bits(0x3F81_8000),
+        f32::from_bits(0x3F80_8001),
+        f32::from_bits(0x7F7F_8000),
+        f32::from_bits(0xFFC0_0001),
+    ]);
+    let mut got = vec![bf16::ZERO; values.len()];
+    super::pack::round_bf16(&values, &mut got);
+    for (v, g) in values.iter().zip(&got) {
+        assert_eq!(
+            g.to_bits(),
+            bf16::from_f32(*v).to_bits(),
+            "{:#x}",
+            v.to_bits()
+        );
+    }
+}
