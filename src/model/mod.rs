@@ -346,6 +346,27 @@ mod tests {
             .unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
+    /// The fixture checkpoints of every family (f32, and one in f16).
+    const FAMILY_FIXTURES: [&str; 12] = [
+        "llama",
+        "llama_untied",
+        "llama_f16",
+        "gpt_neox",
+        "gpt2",
+        "phi3",
+        "phi3_longrope",
+        "gemma2",
+        "gemma3",
+        "qwen3",
+        "olmo2",
+        "stablelm_parallel",
+    ];
+
+    /// The token ids the fixture comparisons feed.
+    fn fixture_ids() -> Tensor {
+        Tensor::new(&[[1u32, 5, 9, 2, 7, 3, 11, 4]], &Device::Cpu).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// The fixture checkpoint `from` saved again into `to` with its float tensors in `dtype` (other files copied).
     fn resaved(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> std::path::PathBuf {
         std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
@@ -381,23 +402,9 @@ mod tests {
     #[test]
     fn f32_path_weights_in_place_equal_weights_copied_at_load() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models");
-        let ids = Tensor::new(&[[1u32, 5, 9, 2, 7, 3, 11, 4]], &Device::Cpu)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let ids = fixture_ids();
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        for name in [
-            "llama",
-            "llama_untied",
-            "llama_f16",
-            "gpt_neox",
-            "gpt2",
-            "phi3",
-            "phi3_longrope",
-            "gemma2",
-            "gemma3",
-            "qwen3",
-            "olmo2",
-            "stablelm_parallel",
-        ] {
+        for name in FAMILY_FIXTURES {
             let bf16 = resaved(&root.join(name), &tmp.path().join(name), DType::BF16);
             for dir in [root.join(name), bf16] {
                 let files = CheckpointFiles::locate(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -482,22 +489,8 @@ mod tests {
     #[test]
     fn bf16_packed_at_load_equals_bf16_converted_after_load() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models");
-        let ids = Tensor::new(&[[1u32, 5, 9, 2, 7, 3, 11, 4]], &Device::Cpu)
-            .unwrap_or_else(|e| panic!("{e}"));
-        for name in [
-            "llama",
-            "llama_untied",
-            "llama_f16",
-            "gpt_neox",
-            "gpt2",
-            "phi3",
-            "phi3_longrope",
-            "gemma2",
-            "gemma3",
-            "qwen3",
-            "olmo2",
-            "stablelm_parallel",
-        ] {
+        let ids = fixture_ids();
+        for name in FAMILY_FIXTURES {
             let files =
                 CheckpointFiles::locate(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
             let logits = |d: &Decoder| logits_of(d, &ids, name);
@@ -534,8 +527,7 @@ mod tests {
             return;
         }
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models");
-        let ids = Tensor::new(&[[1u32, 5, 9, 2, 7, 3, 11, 4]], &Device::Cpu)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let ids = fixture_ids();
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         for name in [
             "llama",

@@ -568,6 +568,14 @@ mod tests {
             .unwrap()
     }
 
+    /// `t` rounded to bf16 and widened back to f32.
+    fn round(t: &Tensor) -> Tensor {
+        t.to_dtype(DType::BF16)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+    }
+
     /// A bf16 matrix too large to widen whole (a vocabulary head) gives, block by block, exactly the product with
     /// the whole matrix widened, in both storage layouts.
     #[test]
@@ -604,12 +612,6 @@ mod tests {
         let (out, inp) = (70, 150);
         let w32 = Tensor::randn(0f32, 1.0, (out, inp), &device).unwrap();
         let x = Tensor::randn(0f32, 1.0, (2, 9, inp), &device).unwrap();
-        let round = |t: &Tensor| {
-            t.to_dtype(DType::BF16)
-                .unwrap()
-                .to_dtype(DType::F32)
-                .unwrap()
-        };
         let want = round(&x)
             .reshape((18, inp))
             .unwrap()
@@ -643,12 +645,6 @@ mod tests {
             .unwrap()
             .unwrap();
         let x = Tensor::randn(0f32, 1.0, (2, 9, inp), &device).unwrap();
-        let round = |t: &Tensor| {
-            t.to_dtype(DType::BF16)
-                .unwrap()
-                .to_dtype(DType::F32)
-                .unwrap()
-        };
         let dequantised = q.dequantize(0, out).unwrap();
         let want = round(&x)
             .reshape((18, inp))
