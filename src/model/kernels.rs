@@ -6,7 +6,9 @@
 
 use crate::simd::{LANES, best_simd, exp};
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, DType, InplaceOp1, InplaceOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
+#[cfg(test)]
+use candle_core::{InplaceOp1, InplaceOp2};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -21,20 +23,20 @@ pub(super) fn applies(t: &Tensor) -> bool {
 /// Rows of an additive attention mask `(n, cols)`: query row `r` of the scores uses mask row `r % n` (the scores
 /// stack heads of `n` query rows each).
 #[derive(Clone, Copy)]
-struct MaskRows<'a> {
-    values: &'a [f32],
-    n: usize,
-    stride: usize,
+pub(super) struct MaskRows<'a> {
+    pub(super) values: &'a [f32],
+    pub(super) n: usize,
+    pub(super) stride: usize,
     /// Per mask row, where its trailing run of `-inf` starts, rounded up to whole lanes (at most the row's length;
     /// the whole row where every key is masked): the keys a causal mask hides from a row's end need no
     /// exponential, only a zero ([`mask_ends`]).
-    ends: &'a [usize],
+    pub(super) ends: &'a [usize],
 }
 
 /// [`MaskRows::ends`] for `n` mask rows of `cols` values `stride` apart: the softmax of a row then stops at its
 /// end and writes zeros after it, the very numbers (to the bit) it would compute over the masked keys, since each
 /// of those adds exactly 0 to its lane's sum and leaves its lane's maximum alone.
-fn mask_ends(values: &[f32], n: usize, stride: usize, cols: usize) -> Vec<usize> {
+pub(super) fn mask_ends(values: &[f32], n: usize, stride: usize, cols: usize) -> Vec<usize> {
     (0..n)
         .map(|r| {
             let row = &values[r * stride..][..cols];
@@ -47,7 +49,9 @@ fn mask_ends(values: &[f32], n: usize, stride: usize, cols: usize) -> Vec<usize>
 }
 
 /// Replaces each row `x` of `scores` (`(..., cols)`, f32, contiguous) by `softmax(scale * x + mask row)` in place.
-/// `mask` is `(n, cols)` and repeats every `n` rows of the scores.
+/// `mask` is `(n, cols)` and repeats every `n` rows of the scores. The decoder computes attention block by block
+/// ([`super::causal_attention`]); this whole-matrix form tests the softmax kernel against candle's operations.
+#[cfg(test)]
 pub(super) fn attention_softmax(
     scores: &Tensor,
     scale: f32,
@@ -60,10 +64,12 @@ pub(super) fn attention_softmax(
     }
 }
 
+#[cfg(test)]
 struct AttentionSoftmax {
     scale: f32,
 }
 
+#[cfg(test)]
 impl AttentionSoftmax {
     fn run(
         &self,
@@ -100,6 +106,7 @@ impl AttentionSoftmax {
     }
 }
 
+#[cfg(test)]
 impl InplaceOp1 for AttentionSoftmax {
     fn name(&self) -> &'static str {
         "attention-softmax"
@@ -110,6 +117,7 @@ impl InplaceOp1 for AttentionSoftmax {
     }
 }
 
+#[cfg(test)]
 impl InplaceOp2 for AttentionSoftmax {
     fn name(&self) -> &'static str {
         "attention-softmax"
@@ -153,7 +161,7 @@ impl InplaceOp2 for AttentionSoftmax {
 }
 
 best_simd! {
-    fn softmax_rows(rows: &mut [f32], cols: usize, first: usize, scale: f32, mask: Option<MaskRows<'_>>) =
+    pub(super) fn softmax_rows(rows: &mut [f32], cols: usize, first: usize, scale: f32, mask: Option<MaskRows<'_>>) =
         softmax_rows_generic;
 }
 

@@ -1,6 +1,7 @@
 //! Loading causal language models from checkpoint directories and running them over every position.
 
 pub mod amx;
+mod causal_attention;
 pub mod config;
 mod config_json;
 pub mod decoder;

@@ -202,23 +202,22 @@ impl Attention {
         let (b, _, n, hd) = q.dims4()?;
         let (nh, nkv) = (self.heads, self.kv_heads);
         let total = k.dim(2)?;
-        // Grouped-query attention without copying K/V: the `rep` query heads of one KV head are stacked along
-        // the sequence axis (head h uses KV head h / rep, as transformers' repeat_kv).
-        let rep = nh / nkv;
-        let q = q.reshape((b, nkv, rep * n, hd))?;
-        let scores = q.matmul(&k.t()?)?;
         let mask_fits = mask.is_none_or(|m| {
             m.dims() == [n, total] && m.stride()[1] == 1 && crate::model::kernels::applies(m)
         });
         if kernels.fused()
             && self.softcap.is_none()
             && mask_fits
-            && crate::model::kernels::applies(&scores)
+            && [q, k, v].iter().all(|t| crate::model::kernels::applies(t))
         {
-            // Scale, mask and softmax in one pass over the scores, in place.
-            crate::model::kernels::attention_softmax(&scores, self.scale as f32, mask)?;
-            return Ok(scores.matmul(v)?.reshape((b, nh, n, hd))?);
+            // Scores, mask, softmax and values in one pass per block of query rows, over the visible keys only.
+            return crate::model::causal_attention::attention((q, k, v), self.scale as f32, mask);
         }
+        // Grouped-query attention without copying K/V: the `rep` query heads of one KV head are stacked along
+        // the sequence axis (head h uses KV head h / rep, as transformers' repeat_kv).
+        let rep = nh / nkv;
+        let q = q.reshape((b, nkv, rep * n, hd))?;
+        let scores = q.matmul(&k.t()?)?;
         let scores = (scores * self.scale)?;
         let scores = match self.softcap {
             Some(c) => ((scores / c)?.tanh()? * c)?,

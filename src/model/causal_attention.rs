@@ -1,0 +1,264 @@
+//! Softmax attention in one pass per block of query rows, for inference in f32 on the CPU: the scores of a block
+//! are computed only over the keys some row of it can see (a causal mask hides the later ones from every row of
+//! the block: about half the work of a prompt attending to itself), scaled, masked and softmaxed in place, and
+//! multiplied by the values straight into the output. gemm reads the queries, keys and values where they lie (no
+//! transposed or narrowed copies) and each block's scores stay in the cache. The numbers are those of the whole
+//! score matrix to the order of the sums (tested below and by the golden tests).
+
+use super::kernels::{MaskRows, mask_ends, softmax_rows};
+use crate::error::Result;
+use crate::tensor_values::with_values;
+use candle_core::Tensor;
+use rayon::prelude::*;
+
+/// Query rows per block: its scores (rows x keys) stay in a core's cache.
+const BLOCK_ROWS: usize = 64;
+
+/// `softmax(scale * q k^T + mask) v` for queries `q` `(batch, heads, n, head_dim)` over keys and values
+/// `(batch, kv_heads, total, head_dim)` (grouped-query: head `h` uses KV head `h / (heads / kv_heads)`), with
+/// the additive `mask` `(n, total)` shared by every head; returns `(batch, heads, n, head_dim)`. f32 CPU tensors.
+pub(super) fn attention(
+    (q, k, v): (&Tensor, &Tensor, &Tensor),
+    scale: f32,
+    mask: Option<&Tensor>,
+) -> Result<Tensor> {
+    let (b, nh, n, hd) = q.dims4()?;
+    let (_, nkv, total, _) = k.dims4()?;
+    let rep = nh / nkv.max(1);
+    let out = with_values(&[q, k, v], |qkv: &[&[f32]]| {
+        let (q, k, v) = (qkv[0], qkv[1], qkv[2]);
+        let run = |mask: Option<(&[f32], &[usize])>| {
+            let mut out = vec![0f32; b * nh * n * hd];
+            out.par_chunks_mut((n * hd).max(1))
+                .enumerate()
+                .for_each(|(bh, out)| {
+                    let (bi, h) = (bh / nh, bh % nh);
+                    let kv = (bi * nkv + h / rep.max(1)) * total * hd;
+                    let head = Head {
+                        q: &q[bh * n * hd..][..n * hd],
+                        k: &k[kv..][..total * hd],
+                        v: &v[kv..][..total * hd],
+                        hd,
+                        total,
+                    };
+                    head.attend(scale, mask, out);
+                });
+            out
+        };
+        match mask {
+            None => Ok(run(None)),
+            Some(m) => with_values(&[m], |m: &[&[f32]]| {
+                // Each row's visible keys end where its trailing run of -inf starts.
+                let ends: Vec<usize> = (0..n)
+                    .map(|i| {
+                        let row = &m[0][i * total..][..total];
+                        row.iter()
+                            .rposition(|&x| x != f32::NEG_INFINITY)
+                            .map_or(0, |last| last + 1)
+                    })
+                    .collect();
+                run(Some((m[0], &ends)))
+            }),
+        }
+    })??;
+    Ok(Tensor::from_vec(out, (b, nh, n, hd), q.device())?)
+}
+
+/// One query head's rows and its KV head's keys and values, each `(rows, hd)` row-major.
+struct Head<'a> {
+    q: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+    hd: usize,
+    total: usize,
+}
+
+impl Head<'_> {
+    /// The attention of all its query rows into `out` `(n, hd)`, block by block; `mask` is the additive mask
+    /// `(n, total)` with each row's visible end.
+    fn attend(&self, scale: f32, mask: Option<(&[f32], &[usize])>, out: &mut [f32]) {
+        let (hd, total) = (self.hd, self.total);
+        let n = self.q.len() / hd.max(1);
+        let mut scores = Vec::new();
+        let mut at = 0;
+        while at < n {
+            let rows = BLOCK_ROWS.min(n - at);
+            // The keys some row of the block sees (all of them without a mask).
+            let keys = mask.map_or(total, |(_, ends)| {
+                ends[at..at + rows].iter().copied().max().unwrap_or(0)
+            });
+            let block_out = &mut out[at * hd..(at + rows) * hd];
+            if keys == 0 {
+                // No row sees a key (a fully masked block): softmax over nothing, as the whole matrix gives.
+                block_out.fill(f32::NAN);
+                at += rows;
+                continue;
+            }
+            scores.clear();
+            scores.resize(rows * keys, 0f32);
+            // scores = q_block (rows, hd) @ k[..keys]^T (hd, keys)
+            gemm_f32(
+                (rows, keys, hd),
+                &mut scores,
+                keys,
+                (&self.q[at * hd..], hd, 1),
+                (self.k, 1, hd),
+            );
+            match mask {
+                Some((values, _)) => {
+                    let values = &values[at * total..];
+                    let ends = mask_ends(values, rows, total, keys);
+                    let rows_mask = MaskRows {
+                        values,
+                        n: rows,
+                        stride: total,
+                        ends: &ends,
+                    };
+                    softmax_rows(&mut scores, keys, 0, scale, Some(rows_mask));
+                }
+                None => softmax_rows(&mut scores, keys, 0, scale, None),
+            }
+            // out_block = scores (rows, keys) @ v[..keys] (keys, hd)
+            gemm_f32(
+                (rows, hd, keys),
+                block_out,
+                hd,
+                (&scores, keys, 1),
+                (self.v, hd, 1),
+            );
+            at += rows;
+        }
+    }
+}
+
+/// `dst (m, n) = lhs (m, k) @ rhs (k, n)` on this thread, `dst` rows `dst_rs` apart, each operand given as
+/// `(values, row stride, column stride)`.
+fn gemm_f32(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    dst_rs: usize,
+    (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
+    (rhs, rhs_rs, rhs_cs): (&[f32], usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rs: usize, cs: usize, rows: usize, cols: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(
+        k == 0
+            || (last(lhs_rs, lhs_cs, m, k) < lhs.len() && last(rhs_rs, rhs_cs, k, n) < rhs.len()),
+        "gemm operands out of bounds"
+    );
+    assert!(
+        last(dst_rs, 1, m, n) < dst.len(),
+        "gemm output out of bounds"
+    );
+    // SAFETY: the asserts above keep every element gemm reads or writes inside the slices, and `dst` is borrowed
+    // mutably, apart from `lhs` and `rhs`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Tensor};
+
+    /// The whole score matrix by candle's own operations: `softmax(scale * q k^T + mask) @ v`, each query head
+    /// attending to its KV head's keys.
+    fn whole(q: &Tensor, k: &Tensor, v: &Tensor, scale: f32, mask: Option<&Tensor>) -> Tensor {
+        let (_, nh, _, _) = q.dims4().unwrap();
+        let nkv = k.dim(1).unwrap();
+        let heads: Vec<Tensor> = (0..nh)
+            .map(|h| {
+                let q = q.narrow(1, h, 1).unwrap();
+                let k = k.narrow(1, h / (nh / nkv), 1).unwrap();
+                let v = v.narrow(1, h / (nh / nkv), 1).unwrap();
+                let scores = (q.matmul(&k.t().unwrap()).unwrap() * f64::from(scale)).unwrap();
+                let scores = match mask {
+                    Some(m) => scores.broadcast_add(m).unwrap(),
+                    None => scores,
+                };
+                candle_nn::ops::softmax_last_dim(&scores)
+                    .unwrap()
+                    .matmul(&v)
+                    .unwrap()
+            })
+            .collect();
+        Tensor::cat(&heads, 1).unwrap()
+    }
+
+    /// The additive mask of `n` queries starting at position `start` over `total` keys, seeing keys
+    /// `pos - window < j <= pos`.
+    fn mask(n: usize, start: usize, total: usize, window: Option<usize>) -> Tensor {
+        let values: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                (0..total).map(move |j| {
+                    let pos = start + i;
+                    let hidden = j > pos || window.is_some_and(|w| j + w <= pos);
+                    if hidden { f32::NEG_INFINITY } else { 0.0 }
+                })
+            })
+            .collect();
+        Tensor::from_vec(values, (n, total), &Device::Cpu).unwrap()
+    }
+
+    /// Block by block over the visible keys gives the whole matrix's numbers: causal segments longer than a block,
+    /// continuations after a cached prefix, a sliding window, grouped-query heads, no mask; key counts that are
+    /// not multiples of the lanes.
+    #[test]
+    fn blocks_over_visible_keys_equal_the_whole_score_matrix() {
+        let dev = Device::Cpu;
+        for (b, nh, nkv, n, prefix, hd, window, masked) in [
+            (1, 9, 3, 150, 0, 64, None, true),
+            (1, 4, 4, 37, 300, 32, None, true),
+            (2, 6, 2, 70, 5, 16, Some(20), true),
+            (1, 2, 1, 1, 40, 8, None, false),
+            (1, 3, 1, 65, 0, 24, None, false),
+        ] {
+            let total = prefix + n;
+            let q = Tensor::randn(0f32, 1.0, (b, nh, n, hd), &dev).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (b, nkv, total, hd), &dev).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (b, nkv, total, hd), &dev).unwrap();
+            let m = masked.then(|| mask(n, prefix, total, window));
+            let scale = 1.0 / (hd as f32).sqrt();
+            let got = attention((&q, &k, &v), scale, m.as_ref()).unwrap();
+            let want = whole(&q, &k, &v, scale, m.as_ref());
+            let diff = (got - want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                diff < 1e-5,
+                "{nh}/{nkv} heads, {n} rows after {prefix}: {diff}"
+            );
+        }
+    }
+}
