@@ -5,6 +5,7 @@
 //! transposed or narrowed copies) and each block's scores stay in the cache. The numbers are those of the whole
 //! score matrix to the order of the sums (tested below and by the golden tests).
 
+use super::in_place::gemm_f32;
 use super::kernels::{MaskRows, mask_ends, softmax_rows};
 use crate::error::Result;
 use crate::tensor_values::with_values;
@@ -103,6 +104,7 @@ impl Head<'_> {
                 keys,
                 (&self.q[at * hd..], hd, 1),
                 (self.k, 1, hd),
+                gemm::Parallelism::None,
             );
             match mask {
                 Some((values, _)) => {
@@ -125,58 +127,10 @@ impl Head<'_> {
                 hd,
                 (&scores, keys, 1),
                 (self.v, hd, 1),
+                gemm::Parallelism::None,
             );
             at += rows;
         }
-    }
-}
-
-/// `dst (m, n) = lhs (m, k) @ rhs (k, n)` on this thread, `dst` rows `dst_rs` apart, each operand given as
-/// `(values, row stride, column stride)`.
-fn gemm_f32(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    dst_rs: usize,
-    (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
-    (rhs, rhs_rs, rhs_cs): (&[f32], usize, usize),
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    let last = |rs: usize, cs: usize, rows: usize, cols: usize| (rows - 1) * rs + (cols - 1) * cs;
-    assert!(
-        k == 0
-            || (last(lhs_rs, lhs_cs, m, k) < lhs.len() && last(rhs_rs, rhs_cs, k, n) < rhs.len()),
-        "gemm operands out of bounds"
-    );
-    assert!(
-        last(dst_rs, 1, m, n) < dst.len(),
-        "gemm output out of bounds"
-    );
-    // SAFETY: the asserts above keep every element gemm reads or writes inside the slices, and `dst` is borrowed
-    // mutably, apart from `lhs` and `rhs`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            false,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
     }
 }
 

@@ -45,38 +45,72 @@ impl CustomOp1 for InPlaceProduct<'_> {
             gemm::Parallelism::None
         };
         for (first, bytes) in self.0.parts() {
-            let rows = bytes.len() / (4 * k).max(1);
-            if rows == 0 || m == 0 || k == 0 {
-                continue;
-            }
-            // SAFETY: `out` holds m rows of n values and this part writes columns first..first + rows of each
-            // (dst row stride n); `x` holds m rows of k values; the part's `rows * k` f32 values lie in the mapping,
-            // 4-byte aligned (`MappedRows::new`), read as the (k, rows) matrix W_part^T (row stride 1, column
-            // stride k). The file was checked unchanged just above.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    rows,
-                    k,
-                    out.as_mut_ptr().add(first),
-                    1,
-                    n as isize,
-                    false,
-                    x.as_ptr(),
-                    1,
-                    k as isize,
-                    bytes.as_ptr().cast::<f32>(),
-                    k as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    parallelism,
-                );
-            }
+            // SAFETY: `MappedRows::new` checked that the part's bytes are 4-byte aligned; any bits are an f32, and
+            // the file was checked unchanged just above.
+            let w = unsafe {
+                std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), bytes.len() / 4)
+            };
+            let rows = w.len() / k.max(1);
+            // Columns first..first + rows of `out` = x (m, k) @ W_part^T, W_part read as its (k, rows) transpose.
+            gemm_f32(
+                (m, rows, k),
+                &mut out[first.min(m * n)..],
+                n,
+                (x, k, 1),
+                (w, 1, k),
+                parallelism,
+            );
         }
         Ok((CpuStorage::F32(out), (m, n).into()))
+    }
+}
+
+/// `dst (m, n) = lhs (m, k) @ rhs (k, n)` with gemm, `dst` rows `dst_rs` apart, each operand given as
+/// `(values, row stride, column stride)`; bounds are checked before gemm reads or writes.
+pub(super) fn gemm_f32(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    dst_rs: usize,
+    (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
+    (rhs, rhs_rs, rhs_cs): (&[f32], usize, usize),
+    parallelism: gemm::Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rs: usize, cs: usize, rows: usize, cols: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(
+        k == 0
+            || (last(lhs_rs, lhs_cs, m, k) < lhs.len() && last(rhs_rs, rhs_cs, k, n) < rhs.len()),
+        "gemm operands out of bounds"
+    );
+    assert!(
+        last(dst_rs, 1, m, n) < dst.len(),
+        "gemm output out of bounds"
+    );
+    // SAFETY: the asserts above keep every element gemm reads or writes inside the slices, and `dst` is borrowed
+    // mutably, apart from `lhs` and `rhs`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
     }
 }

@@ -363,6 +363,15 @@ mod tests {
         "stablelm_parallel",
     ];
 
+    /// The largest absolute difference between logits `a` and `b` (of equal length; `name` in messages).
+    fn worst_difference(a: &[f32], b: &[f32], name: &str) -> f32 {
+        assert_eq!(a.len(), b.len(), "{name}");
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    }
+
     /// The token ids the fixture comparisons feed.
     fn fixture_ids() -> Tensor {
         Tensor::new(&[[1u32, 5, 9, 2, 7, 3, 11, 4]], &Device::Cpu).unwrap_or_else(|e| panic!("{e}"))
@@ -446,12 +455,7 @@ mod tests {
                 );
                 // gemm orders a small product's sums by its operands' layout (the file's `(out, in)` rows
                 // against a transposed copy), so the last bits may differ; a wrong stride or row would not.
-                assert_eq!(a.len(), b.len(), "{name}");
-                let worst = a
-                    .iter()
-                    .zip(&b)
-                    .map(|(x, y)| (x - y).abs())
-                    .fold(0f32, f32::max);
+                let worst = worst_difference(&a, &b, name);
                 assert!(
                     worst <= 5e-5,
                     "{name} {}: logits differ by up to {worst}",
@@ -501,12 +505,7 @@ mod tests {
                 .and_then(|m| m.decoder.with_bf16_products())
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             let (a, b) = (logits(&at_load.decoder), logits(&after));
-            assert_eq!(a.len(), b.len(), "{name}");
-            let worst = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max);
+            let worst = worst_difference(&a, &b, name);
             assert!(worst == 0.0, "{name}: logits differ by up to {worst}");
             // A bf16 file's weights are multiplied in place (no padding to whole tiles): never more bytes.
             assert!(
