@@ -405,10 +405,11 @@ mod tests {
         to.to_path_buf()
     }
 
-    /// The exact f32 path multiplies f32 weights where they lie in the checkpoint and widens bf16/f16 ones from
-    /// there (no copy at load): the logits are those of the weights copied into memory (to the order of gemm's
-    /// sums), for every family
-    /// with a fixture, stored in f32 and saved again in bf16; a file saved over is refused, naming it.
+    /// The exact f32 path multiplies f32 weights where they lie in the checkpoint and bf16/f16 ones from there
+    /// (widened, or on AMX tiles with the input split exactly into bf16 parts; no copy at load): the logits are
+    /// those of the weights copied into memory (to the order of the sums), for every family with a fixture,
+    /// stored in f32 and saved again in bf16, for a short input and one long enough for the tiles; a file saved
+    /// over is refused, naming it.
     #[test]
     fn f32_path_weights_in_place_equal_weights_copied_at_load() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models");
@@ -449,18 +450,28 @@ mod tests {
                         dir.display()
                     );
                 }
-                let (a, b) = (
-                    logits_of(&in_place, &ids, name),
-                    logits_of(&copied, &ids, name),
-                );
-                // gemm orders a small product's sums by its operands' layout (the file's `(out, in)` rows
-                // against a transposed copy), so the last bits may differ; a wrong stride or row would not.
-                let worst = worst_difference(&a, &b, name);
-                assert!(
-                    worst <= 5e-5,
-                    "{name} {}: logits differ by up to {worst}",
-                    dir.display()
-                );
+                // 40 tokens: from 32 rows bf16 weights multiply on AMX tiles where the CPU has them, the input
+                // split exactly into three bf16 parts.
+                let long: Vec<u32> = (0..40u32)
+                    .map(|i| (i * 7 + 1) % cfg.vocab_size as u32)
+                    .collect();
+                let long =
+                    Tensor::from_vec(long, (1, 40), &Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+                for ids in [&ids, &long] {
+                    let (a, b) = (
+                        logits_of(&in_place, ids, name),
+                        logits_of(&copied, ids, name),
+                    );
+                    // gemm orders a small product's sums by its operands' layout (the file's `(out, in)` rows
+                    // against a transposed copy), tiles in their own order, so the last bits may differ; a wrong
+                    // stride, row or part would not.
+                    let worst = worst_difference(&a, &b, name);
+                    assert!(
+                        worst <= 5e-5,
+                        "{name} {}: logits differ by up to {worst}",
+                        dir.display()
+                    );
+                }
                 assert_eq!(in_place.weight_bytes(), copied.weight_bytes(), "{name}");
             }
         }

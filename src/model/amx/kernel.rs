@@ -41,11 +41,12 @@ impl TileConfig {
 /// # Safety
 /// AMX must be [`super::available`]; `ap` is A tiled as [`super::Tiles::matmul`] lays it out, `(m32, k32)` values, `packed` as
 /// [`pack_band`] made it for `pairs * 2` blocks, and `out` points at an `(m, n)` f32 matrix whose columns
-/// `c0..c0 + cols` no other thread writes.
+/// `c0..c0 + cols` no other thread writes. With `parts` > 1, A holds that many tiles per 32-k step (the bf16
+/// parts of an f32 input, [`super::Input::Exact`]), each multiplied by the step's one tile of B.
 #[cfg(target_arch = "x86_64")]
 pub(super) unsafe fn band_product(
     ap: &[bf16],
-    (m, m32, k32): (usize, usize, usize),
+    (m, m32, k32, parts): (usize, usize, usize, usize),
     packed: &[bf16],
     pairs: usize,
     (out, n, c0, cols): (*mut f32, usize, usize, usize),
@@ -54,10 +55,10 @@ pub(super) unsafe fn band_product(
     let steps = k32 / TILE_K;
     let tile = TILE_ROWS * 32;
     let cfg = TileConfig::new();
-    let block_rows = (A_BLOCK_BYTES / (k32 * 2) / 32 * 32).max(32);
+    let block_rows = (A_BLOCK_BYTES / (k32 * parts * 2) / 32 * 32).max(32);
     let mut c = [0f32; 4 * TILE_ROWS * 16];
     // SAFETY (all asm below): the tile loads read one 1 KB tile (16 rows of 64 bytes, stride 64) inside `ap`
-    // (rows `r0..r0 + 32` of m32, one 32-k step) and inside `packed`; the stores write 16 rows of 64 bytes into `c`,
+    // (rows `r0..r0 + 32` of m32, one part of one 32-k step) and inside `packed`; the stores write 16 rows of 64 bytes into `c`,
     // or into `out` at rows `r0..r0 + 32` < m and columns `c0 + pair * 32..` + 32 <= `c0 + cols` (stride n).
     unsafe {
         asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack));
@@ -74,26 +75,54 @@ pub(super) unsafe fn band_product(
                         options(nostack)
                     );
                     // A's tiles for rows r0.. and r0 + 16.. (see `Tiles::matmul`): one 1 KB tile per step.
-                    let a0 = ap.as_ptr().add(r0 * k32);
-                    let a1 = ap.as_ptr().add((r0 + TILE_ROWS) * k32);
-                    for s in 0..steps {
-                        // Each load just before the first product that needs it, so loads overlap products.
-                        asm!(
-                            "tileloadd tmm4, [{a0} + {st}*1]",
-                            "tileloadd tmm6, [{b0} + {st}*1]",
-                            "tdpbf16ps tmm0, tmm4, tmm6",
-                            "tileloadd tmm7, [{b1} + {st}*1]",
-                            "tdpbf16ps tmm1, tmm4, tmm7",
-                            "tileloadd tmm5, [{a1} + {st}*1]",
-                            "tdpbf16ps tmm2, tmm5, tmm6",
-                            "tdpbf16ps tmm3, tmm5, tmm7",
-                            a0 = in(reg) a0.add(s * tile),
-                            a1 = in(reg) a1.add(s * tile),
-                            b0 = in(reg) b0.add(s * tile),
-                            b1 = in(reg) b1.add(s * tile),
-                            st = in(reg) 64usize,
-                            options(nostack)
-                        );
+                    let a0 = ap.as_ptr().add(r0 * k32 * parts);
+                    let a1 = ap.as_ptr().add((r0 + TILE_ROWS) * k32 * parts);
+                    if parts == 1 {
+                        for s in 0..steps {
+                            // Each load just before the first product that needs it, so loads overlap products.
+                            asm!(
+                                "tileloadd tmm4, [{a0} + {st}*1]",
+                                "tileloadd tmm6, [{b0} + {st}*1]",
+                                "tdpbf16ps tmm0, tmm4, tmm6",
+                                "tileloadd tmm7, [{b1} + {st}*1]",
+                                "tdpbf16ps tmm1, tmm4, tmm7",
+                                "tileloadd tmm5, [{a1} + {st}*1]",
+                                "tdpbf16ps tmm2, tmm5, tmm6",
+                                "tdpbf16ps tmm3, tmm5, tmm7",
+                                a0 = in(reg) a0.add(s * tile),
+                                a1 = in(reg) a1.add(s * tile),
+                                b0 = in(reg) b0.add(s * tile),
+                                b1 = in(reg) b1.add(s * tile),
+                                st = in(reg) 64usize,
+                                options(nostack)
+                            );
+                        }
+                    } else {
+                        for s in 0..steps {
+                            // The step's two tiles of B once, then each part of A's rows times both.
+                            asm!(
+                                "tileloadd tmm6, [{b0} + {st}*1]",
+                                "tileloadd tmm7, [{b1} + {st}*1]",
+                                b0 = in(reg) b0.add(s * tile),
+                                b1 = in(reg) b1.add(s * tile),
+                                st = in(reg) 64usize,
+                                options(nostack)
+                            );
+                            for p in s * parts..(s + 1) * parts {
+                                asm!(
+                                    "tileloadd tmm4, [{a0} + {st}*1]",
+                                    "tdpbf16ps tmm0, tmm4, tmm6",
+                                    "tdpbf16ps tmm1, tmm4, tmm7",
+                                    "tileloadd tmm5, [{a1} + {st}*1]",
+                                    "tdpbf16ps tmm2, tmm5, tmm6",
+                                    "tdpbf16ps tmm3, tmm5, tmm7",
+                                    a0 = in(reg) a0.add(p * tile),
+                                    a1 = in(reg) a1.add(p * tile),
+                                    st = in(reg) 64usize,
+                                    options(nostack)
+                                );
+                            }
+                        }
                     }
                     let col = pair * 32;
                     if r0 + 2 * TILE_ROWS <= m && col + 32 <= cols {
@@ -153,7 +182,7 @@ pub(super) unsafe fn band_product(
 #[cfg(not(target_arch = "x86_64"))]
 pub(super) unsafe fn band_product(
     _: &[bf16],
-    _: (usize, usize, usize),
+    _: (usize, usize, usize, usize),
     _: &[bf16],
     _: usize,
     _: (*mut f32, usize, usize, usize),

@@ -1,8 +1,10 @@
 //! bf16 matrix products on Intel's AMX tiles (Sapphire Rapids and later Xeons): `C = A B` with A `(m, k)` and B
 //! `(k, n)` in bf16, products exact and sums in f32 (`tdpbf16ps`), the way PyTorch's oneDNN multiplies bf16 on
-//! these CPUs. Used for `--dtype bf16` only, whose matrix products take bf16 inputs by definition
+//! these CPUs. Used for `--dtype bf16`, whose matrix products take bf16 inputs by definition
 //! ([`super::Decoder::with_bf16_products`]): the numbers are those of any bf16 product with f32 sums (the order
-//! of the sums differs from other kernels, as between any two BLAS).
+//! of the sums differs from other kernels, as between any two BLAS). And for the exact `--dtype f32` path with
+//! bf16 weights: its f32 input enters as three bf16 parts summing to it exactly ([`Input::Exact`]), so every
+//! product is exact and the result an f32 product's.
 //!
 //! AMX has no stable Rust intrinsics; the few tile instructions are written with `asm!`. The CPU must list
 //! AMX-TILE and AMX-BF16 (CPUID leaf 7) and Linux must grant the process the tile state
@@ -12,8 +14,8 @@
 //! The work: a weight's tiles hold 16 k-pairs x 16 columns (the pair-interleaved layout `tdpbf16ps` reads), in
 //! bands of columns that stay in a core's L2 ([`Tiles`]). Packed once as the model loads, or, for a bf16 checkpoint
 //! memory-mapped in place, packed band by band into a per-thread buffer as each product needs it (the weights are
-//! then never copied: the model's memory is the file's cached pages). A product rounds A into a buffer padded to
-//! 32 rows and columns; each parallel task takes a band and walks A's rows 32 at a time, keeping a 32 x 32 block
+//! then never copied: the model's memory is the file's cached pages). A product rounds (or splits) A into a buffer
+//! padded to 32 rows and columns; each parallel task takes a band and walks A's rows 32 at a time, keeping a 32 x 32 block
 //! of C in four tile registers over the whole k.
 
 mod kernel;
@@ -25,7 +27,7 @@ use super::mapped::{MappedFile, MappedRows};
 use super::quantized::QuantMatrix;
 use half::bf16;
 use kernel::{SendPtr, band_product};
-use pack::{Source, pack_band, round_bf16};
+use pack::{Source, pack_band, round_bf16, split_bf16};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
@@ -84,6 +86,29 @@ fn detect() -> bool {
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 fn detect() -> bool {
     false
+}
+
+/// How a product takes its f32 input A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// Rounded to bf16 (to nearest even, as a cast does): a bf16 product (`--dtype bf16`).
+    Rounded,
+    /// Exactly, as the sum of three bf16 parts (`hi + mid + lo`, together f32's 24 significant bits) each
+    /// multiplied by B: with bf16 weights every product is exact in f32 and the sums are f32's, so the result is
+    /// an f32 product's (the exact `--dtype f32` path) on hardware made for bf16, at three tile products per
+    /// step instead of one. (Inputs under 2^-110 in size lose their bits under 2^-126: AMX reads subnormal
+    /// bf16 as 0.)
+    Exact,
+}
+
+impl Input {
+    /// bf16 tiles of A per 32-k step.
+    fn parts(self) -> usize {
+        match self {
+            Input::Rounded => 1,
+            Input::Exact => 3,
+        }
+    }
 }
 
 /// How B is laid out in memory.
@@ -322,9 +347,16 @@ impl Tiles {
     /// summed in f32 on AMX tiles. Only call when [`available`]. Fails only where quantised rows cannot be
     /// dequantised.
     pub fn matmul(&self, a: &[f32], m: usize) -> Result<Vec<f32>, String> {
+        self.matmul_taking(a, m, Input::Rounded)
+    }
+
+    /// `a (m, k) @ B` as f32 `(m, n)`, `a` taken as `input` says, the products summed in f32 on AMX tiles. Only
+    /// call when [`available`]. Fails only where quantised rows cannot be dequantised.
+    pub fn matmul_taking(&self, a: &[f32], m: usize, input: Input) -> Result<Vec<f32>, String> {
         let (k, n, k32) = (self.k, self.n, self.k32);
         let m32 = m.div_ceil(2 * TILE_ROWS) * 2 * TILE_ROWS;
-        let ap = tile_a(a, (m, k), (m32, k32));
+        let parts = input.parts();
+        let ap = tile_a(a, (m, k), (m32, k32), input);
         let mut out: Vec<f32> = Vec::with_capacity(m * n);
         let out_ptr = SendPtr(out.as_mut_ptr());
         let rows: Vec<&[bf16]> = match &self.held {
@@ -345,7 +377,7 @@ impl Tiles {
                 unsafe {
                     band_product(
                         &ap,
-                        (m, m32, k32),
+                        (m, m32, k32, parts),
                         packed,
                         cols.div_ceil(32),
                         (out_ptr.get(), n, c0, cols),
@@ -396,42 +428,53 @@ impl Tiles {
     }
 }
 
-/// A `(m, k)` (f32) rounded to bf16 and laid out tile by tile (16 rows x 32 k, 1 KB contiguous, for every 16 rows
-/// and every 32-k step), `(m32, k32)` values with zero padding: a tile is read at a 64-byte stride, so its rows
-/// never collide in one cache set as rows k32 * 2 bytes apart would.
-fn tile_a(a: &[f32], (m, k): (usize, usize), (m32, k32): (usize, usize)) -> Vec<bf16> {
+/// A `(m, k)` (f32) in bf16 as `input` says, laid out tile by tile (16 rows x 32 k, 1 KB contiguous, for every 16
+/// rows, every 32-k step and every part of the input), `(m32, k32)` values per part with zero padding: a tile is
+/// read at a 64-byte stride, so its rows never collide in one cache set as rows k32 * 2 bytes apart would.
+fn tile_a(
+    a: &[f32],
+    (m, k): (usize, usize),
+    (m32, k32): (usize, usize),
+    input: Input,
+) -> Vec<bf16> {
+    let parts = input.parts();
     let steps = k32 / TILE_K;
-    let group = steps * TILE_ROWS * TILE_K;
-    let mut ap: Vec<bf16> = Vec::with_capacity(m32 * k32);
-    ap.spare_capacity_mut()[..m32 * k32]
+    let group = steps * parts * TILE_ROWS * TILE_K;
+    let len = m32 * k32 * parts;
+    let mut ap: Vec<bf16> = Vec::with_capacity(len);
+    ap.spare_capacity_mut()[..len]
         .par_chunks_mut(group)
         .enumerate()
         .for_each(|(g, dst)| {
-            // Each row rounded at once (a vector kernel), then laid out tile row by tile row.
-            let mut rounded = vec![bf16::ZERO; k32];
+            // Each row rounded (or split) at once (a vector kernel), then laid out tile row by tile row.
+            let mut rows = vec![bf16::ZERO; k32 * parts];
             for i in 0..TILE_ROWS {
                 let r = g * TILE_ROWS + i;
-                if r < m {
-                    round_bf16(&a[r * k..(r + 1) * k], &mut rounded[..k]);
+                if r >= m {
+                    rows.fill(bf16::ZERO);
+                } else if let Input::Exact = input {
+                    let (hi, rest) = rows.split_at_mut(k32);
+                    let (mid, lo) = rest.split_at_mut(k32);
+                    split_bf16(&a[r * k..(r + 1) * k], hi, mid, lo);
                 } else {
-                    rounded[..k].fill(bf16::ZERO);
+                    round_bf16(&a[r * k..(r + 1) * k], &mut rows[..k]);
                 }
                 for s in 0..steps {
-                    let tile_row = &mut dst[(s * TILE_ROWS + i) * TILE_K..][..TILE_K];
-                    for (d, &v) in tile_row.iter_mut().zip(&rounded[s * TILE_K..]) {
-                        d.write(v);
+                    for p in 0..parts {
+                        dst[((s * parts + p) * TILE_ROWS + i) * TILE_K..][..TILE_K]
+                            .write_copy_of_slice(&rows[p * k32 + s * TILE_K..][..TILE_K]);
                     }
                 }
             }
         });
-    // SAFETY: every one of the m32 * k32 values was written just above.
-    unsafe { ap.set_len(m32 * k32) };
+    // SAFETY: every one of the values was written just above.
+    unsafe { ap.set_len(len) };
     ap
 }
 
-/// `x (m, k) @ B` as a candle operation on an f32 CPU tensor and packed tiles: `x` rounded to bf16, the sums in
-/// f32 ([`Tiles::matmul`]). Only apply when [`available`].
-pub struct TilesProduct<'a>(pub &'a Tiles);
+/// `x (m, k) @ B` as a candle operation on an f32 CPU tensor and tiles: `x` taken as the [`Input`] says, the sums
+/// in f32 ([`Tiles::matmul_taking`]). Only apply when [`available`].
+pub struct TilesProduct<'a>(pub &'a Tiles, pub Input);
 
 impl candle_core::CustomOp1 for TilesProduct<'_> {
     fn name(&self) -> &'static str {
@@ -458,7 +501,7 @@ impl candle_core::CustomOp1 for TilesProduct<'_> {
         }
         let out = self
             .0
-            .matmul(&x[start..end], m)
+            .matmul_taking(&x[start..end], m, self.1)
             .map_err(candle_core::Error::Msg)?;
         Ok((candle_core::CpuStorage::F32(out), (m, self.0.n).into()))
     }

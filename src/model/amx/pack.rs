@@ -193,16 +193,55 @@ crate::simd::best_simd! {
 #[inline(always)]
 fn round_bf16_generic(src: &[f32], dst: &mut [bf16]) {
     for (d, &v) in dst.iter_mut().zip(src) {
-        let x = v.to_bits();
-        let high = (x >> 16) as u16;
-        let nan = x & 0x7FFF_FFFF > 0x7F80_0000;
-        // Up when the dropped half is above one half, or exactly one half with an odd kept part.
-        let up = x & 0x8000 != 0 && x & 0x17FFF != 0;
-        let bits = if nan {
-            high | 0x0040
-        } else {
-            high.wrapping_add(u16::from(up))
-        };
-        *d = bf16::from_bits(bits);
+        *d = bf16::from_bits(rounded_bits(v));
+    }
+}
+
+/// `v`'s bf16 bits, rounded to nearest even as `half::bf16::from_f32` rounds (NaN stays a quiet NaN).
+#[inline(always)]
+fn rounded_bits(v: f32) -> u16 {
+    let x = v.to_bits();
+    let high = (x >> 16) as u16;
+    let nan = x & 0x7FFF_FFFF > 0x7F80_0000;
+    // Up when the dropped half is above one half, or exactly one half with an odd kept part.
+    let up = x & 0x8000 != 0 && x & 0x17FFF != 0;
+    if nan {
+        high | 0x0040
+    } else {
+        high.wrapping_add(u16::from(up))
+    }
+}
+
+/// The f32 value of bf16 bits.
+#[inline(always)]
+fn widened(bits: u16) -> f32 {
+    f32::from_bits(u32::from(bits) << 16)
+}
+
+crate::simd::best_simd! {
+    /// Each f32 of `src` as the sum of three bf16 values, `src = hi + mid + lo` (each part the nearest bf16 to
+    /// what the parts before it leave; 3 x 8 significant bits hold f32's 24): the input of an exact f32 product
+    /// on bf16 tiles, where each part's products are exact in f32. Exact from 2^-110 up; below, parts under
+    /// 2^-126 are subnormal (and AMX reads them as 0), an absolute error under 2^-126. Infinite and NaN values, and the
+    /// few finite ones above bf16's largest (within half a bf16 step of f32's largest), go whole into `hi` as
+    /// their rounding (infinity, NaN), the other parts 0.
+    pub(super) fn split_bf16(src: &[f32], hi: &mut [bf16], mid: &mut [bf16], lo: &mut [bf16]) = split_bf16_generic;
+}
+
+#[inline(always)]
+fn split_bf16_generic(src: &[f32], hi: &mut [bf16], mid: &mut [bf16], lo: &mut [bf16]) {
+    let n = src.len().min(hi.len()).min(mid.len()).min(lo.len());
+    let (src, hi, mid, lo) = (&src[..n], &mut hi[..n], &mut mid[..n], &mut lo[..n]);
+    for i in 0..n {
+        let v = src[i];
+        let h = rounded_bits(v);
+        let finite = h & 0x7F80 != 0x7F80;
+        // Exact: v and its nearest bf16 share their leading bits, so the difference is representable.
+        let rest = if finite { v - widened(h) } else { 0.0 };
+        let m = rounded_bits(rest);
+        let l = rounded_bits(rest - widened(m));
+        hi[i] = bf16::from_bits(h);
+        mid[i] = bf16::from_bits(m);
+        lo[i] = bf16::from_bits(l);
     }
 }

@@ -135,7 +135,7 @@ fn in_place_weights_multiply_as_packed_ones() {
         let x = candle_core::Tensor::from_vec(a.clone(), (m, k), &candle_core::Device::Cpu)
             .unwrap_or_else(|e| panic!("{e}"));
         let err = x
-            .apply_op1_no_bwd(&TilesProduct(&stacked))
+            .apply_op1_no_bwd(&TilesProduct(&stacked, Input::Rounded))
             .err()
             .unwrap_or_else(|| panic!("multiplied"));
         assert!(err.to_string().contains("changed on disk"), "{err}");
@@ -175,6 +175,124 @@ fn rounding_to_bf16_is_halfs() {
             bf16::from_f32(*v).to_bits(),
             "{:#x}",
             v.to_bits()
+        );
+    }
+}
+
+/// Every finite f32 from 2^-110 up is the exact sum of its three bf16 parts (the extremes and ties included),
+/// smaller ones to bf16's subnormal spacing; values that round to infinity, infinities and NaNs go whole into the
+/// first part.
+#[test]
+fn three_bf16_parts_sum_to_the_f32_exactly() {
+    let mut rng = crate::rng::Rng::new(13);
+    let mut values: Vec<f32> = (0..100_000)
+        .map(|_| f32::from_bits((rng.next_u64() >> 32) as u32))
+        .collect();
+    values.extend([
+        0.0,
+        -0.0,
+        1.0,
+        f32::MIN_POSITIVE,
+        1e-40,
+        f32::from_bits(1),
+        f32::from_bits(0x3F80_8000),
+        f32::from_bits(0x3F81_8000),
+        f32::from_bits(0x3F80_8001),
+        f32::from_bits(0x7F7F_7FFF),
+        f32::from_bits(0x7F7F_8000),
+        f32::MAX,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+    ]);
+    let n = values.len();
+    let (mut hi, mut mid, mut lo) = (
+        vec![bf16::ZERO; n],
+        vec![bf16::ZERO; n],
+        vec![bf16::ZERO; n],
+    );
+    super::pack::split_bf16(&values, &mut hi, &mut mid, &mut lo);
+    for (i, v) in values.iter().enumerate() {
+        let rounded = bf16::from_f32(*v);
+        if !rounded.is_finite() {
+            assert_eq!(hi[i].to_bits(), rounded.to_bits(), "{:#x}", v.to_bits());
+            assert_eq!(
+                (mid[i], lo[i]),
+                (bf16::ZERO, bf16::ZERO),
+                "{:#x}",
+                v.to_bits()
+            );
+            continue;
+        }
+        assert_eq!(hi[i], rounded, "{:#x}", v.to_bits());
+        let sum =
+            f64::from(hi[i].to_f32()) + f64::from(mid[i].to_f32()) + f64::from(lo[i].to_f32());
+        if v.abs() >= 2f32.powi(-110) {
+            assert_eq!(sum, f64::from(*v), "{:#x}", v.to_bits());
+        } else {
+            // Parts below 2^-126 are subnormal, with fewer bits (spacing 2^-133).
+            assert!(
+                (sum - f64::from(*v)).abs() <= 2f64.powi(-134),
+                "{:#x}",
+                v.to_bits()
+            );
+        }
+    }
+}
+
+/// An f32 input taken exactly (three bf16 parts) times bf16 weights is the f32 product: within the error of f32
+/// sums of the exact products (`4 u k rms(a b)`, u = 2^-24), in place and packed alike; the same input rounded to
+/// bf16 misses that bound by far (the test can tell the two apart).
+#[test]
+fn exact_input_multiplies_as_f32() {
+    if !available() {
+        eprintln!("skipped: this CPU or kernel has no AMX");
+        return;
+    }
+    let mut rng = crate::rng::Rng::new(17);
+    for (m, k, n) in [
+        (1, 5, 3),
+        (33, 64, 48),
+        (70, 300, 290),
+        (40, 2048, 300),
+        (64, 576, 100),
+    ] {
+        // Full f32 inputs (24 significant bits), spread over a few binades.
+        let a: Vec<f32> = (0..m * k)
+            .map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0)
+            .collect();
+        let bt = values(n * k, &mut rng);
+        let packed = Tiles::pack(&bt, (k, n), Layout::NByK);
+        let mut file = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
+        let bytes: Vec<u8> = bt.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::io::Write::write_all(&mut file, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let map = Arc::new(MappedFile::open(file.path()).unwrap_or_else(|e| panic!("{e}")));
+        let in_place = Tiles::in_place(map, 0, (n, k)).unwrap_or_else(|| panic!("in place"));
+        let exact = packed
+            .matmul_taking(&a, m, Input::Exact)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let exact_in_place = in_place
+            .matmul_taking(&a, m, Input::Exact)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(exact, exact_in_place, "{m}x{k}x{n}");
+        let rounded = packed.matmul(&a, m).unwrap_or_else(|e| panic!("{e}"));
+        let mut rounded_misses = false;
+        for i in 0..m {
+            for j in 0..n {
+                let terms: Vec<f64> = (0..k)
+                    .map(|p| f64::from(a[i * k + p]) * f64::from(bt[j * k + p].to_f32()))
+                    .collect();
+                let want: f64 = terms.iter().sum();
+                let rms = (terms.iter().map(|t| t * t).sum::<f64>() / k as f64).sqrt();
+                let tol = 4.0 * f64::from(f32::EPSILON) / 2.0 * k as f64 * rms + 1e-30;
+                let err = (f64::from(exact[i * n + j]) - want).abs();
+                assert!(err <= tol, "{m}x{k}x{n} [{i},{j}]: {err} > {tol}");
+                rounded_misses |= (f64::from(rounded[i * n + j]) - want).abs() > 10.0 * tol;
+            }
+        }
+        assert!(
+            rounded_misses || k < 8,
+            "{m}x{k}x{n}: bf16 inputs within the f32 bound"
         );
     }
 }

@@ -18,6 +18,11 @@ use std::collections::HashMap;
 /// (4 Mi values, 16 MB of f32).
 const WIDEN_BLOCK_ELEMENTS: usize = 1 << 22;
 
+/// From this many input rows, an f32 product by bf16 weights left in place runs exactly on AMX tiles where the
+/// CPU has them ([`amx::Input::Exact`]); fewer rows (decoding a token or a few) widen the weights for gemm, as
+/// tiles 32 rows high would mostly multiply padding.
+const EXACT_TILES_MIN_ROWS: usize = 32;
+
 /// A projection `x @ W^T + b`. For inference a dense weight is stored transposed and contiguous (`(in, out)`),
 /// which gemm multiplies faster; for training it stays the checkpoint's `(out, in)` tensor so gradients reach it.
 /// A quantised weight stays `(out, in)` and is dequantised a block of outputs at a time as it multiplies.
@@ -174,8 +179,21 @@ impl Linear {
         // load where the CPU has them, else widened to f32 (the same products; only the order of the sums differs).
         if let Matrix::Tiles(t) = &self.weight {
             let x2 = x2.to_dtype(DType::F32)?.contiguous()?;
-            let y = x2.apply_op1_no_bwd(&amx::TilesProduct(t))?;
+            let y = x2.apply_op1_no_bwd(&amx::TilesProduct(t, amx::Input::Rounded))?;
             return Ok(y.to_dtype(dtype)?);
+        }
+        // The exact f32 path with bf16 weights in place: on AMX tiles, the input split into three bf16 parts
+        // (every product exact, the sums f32's), several times gemm's speed at f32.
+        if let Matrix::InPlace(r) = &self.weight
+            && !self.bf16_products
+            && dtype == DType::F32
+            && r.dtype() == DType::BF16
+            && x2.dim(0)? >= EXACT_TILES_MIN_ROWS
+            && amx::available()
+            && let Some(t) = amx::Tiles::from_rows((**r).clone())
+        {
+            let x2 = x2.contiguous()?;
+            return Ok(x2.apply_op1_no_bwd(&amx::TilesProduct(&t, amx::Input::Exact))?);
         }
         let rounded;
         let x2 = if self.bf16_products && dtype == DType::F32 {
