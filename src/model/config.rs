@@ -447,8 +447,9 @@ impl DecoderConfig {
 
     /// The working memory of a forward over `tokens` tokens in `dtype`: the attention mask, the residual stream and
     /// its copies, q/k/v, the prompt's keys and values in every layer, the attention scores (computed in blocks of
-    /// at most 4 Mi values; the mask too, beyond 4 Mi values), the MLP's intermediate activations and the logits of
-    /// 256 positions. An upper bound: not all of these are alive at once.
+    /// at most 4 Mi values; the mask too, beyond 4 Mi values), the MLP's intermediate activations, the input of
+    /// an AMX product laid out in tiles (three bf16 parts on the exact path) and the logits of 256 positions. An
+    /// upper bound: not all of these are alive at once.
     pub fn activation_bytes(&self, tokens: usize, dtype: Dtype) -> u64 {
         let t = tokens as u64;
         let b = dtype.activations().size_in_bytes() as u64;
@@ -469,8 +470,9 @@ impl DecoderConfig {
         let cache = self.num_hidden_layers as u64 * 2 * t * nkv * hd * b;
         let scores = 3 * (nh * t * t).min(1 << 22) * b;
         let mlp = 3 * t * i * b;
+        let tiles = 3 * 2 * t * i.max(h);
         let logits = 2 * 256 * self.vocab_size as u64 * 4;
-        mask + residual + qkv + cache + scores + mlp + logits
+        mask + residual + qkv + cache + scores + mlp + tiles + logits
     }
 }
 

@@ -6,8 +6,7 @@ use super::*;
 /// f32; only the order of the sums differs), for shapes that are not multiples of the tiles, both layouts.
 #[test]
 fn amx_product_equals_f32_product_of_the_bf16_values() {
-    if !available() {
-        eprintln!("skipped: this CPU or kernel has no AMX");
+    if without_amx() {
         return;
     }
     let mut rng = crate::rng::Rng::new(7);
@@ -49,6 +48,15 @@ fn amx_product_equals_f32_product_of_the_bf16_values() {
     }
 }
 
+/// Whether this CPU or kernel lacks AMX (the test is then skipped, saying so).
+fn without_amx() -> bool {
+    if available() {
+        return false;
+    }
+    eprintln!("skipped: this CPU or kernel has no AMX");
+    true
+}
+
 /// Random bf16 values in [-1, 1].
 fn values(len: usize, rng: &mut crate::rng::Rng) -> Vec<bf16> {
     (0..len)
@@ -61,8 +69,7 @@ fn values(len: usize, rng: &mut crate::rng::Rng) -> Vec<bf16> {
 /// out-of-file offsets are refused.
 #[test]
 fn in_place_weights_multiply_as_packed_ones() {
-    if !available() {
-        eprintln!("skipped: this CPU or kernel has no AMX");
+    if without_amx() {
         return;
     }
     let mut rng = crate::rng::Rng::new(11);
@@ -245,8 +252,7 @@ fn three_bf16_parts_sum_to_the_f32_exactly() {
 /// bf16 misses that bound by far (the test can tell the two apart).
 #[test]
 fn exact_input_multiplies_as_f32() {
-    if !available() {
-        eprintln!("skipped: this CPU or kernel has no AMX");
+    if without_amx() {
         return;
     }
     let mut rng = crate::rng::Rng::new(17);
