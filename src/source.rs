@@ -416,6 +416,29 @@ impl ModelSource {
         }
     }
 
+    /// Whether `other` reads a tokenizer from files byte for byte this one's (tokenizer.json, and
+    /// tokenizer_config.json and generation_config.json where either has one): the same tokenizer then, which
+    /// need not be loaded and compared twice. False where either has no such files or one cannot be read.
+    pub fn same_tokenizer_files(&self, other: &ModelSource) -> bool {
+        let (Some(a), Some(b)) = (self.tokenizer_files(), other.tokenizer_files()) else {
+            return false;
+        };
+        let same = |x: Option<&Path>, y: Option<&Path>| match (x, y) {
+            (None, None) => true,
+            (Some(x), Some(y)) => match (std::fs::read(x), std::fs::read(y)) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => false,
+            },
+            _ => false,
+        };
+        same(Some(&a.tokenizer), Some(&b.tokenizer))
+            && same(a.tokenizer_config.as_deref(), b.tokenizer_config.as_deref())
+            && same(
+                a.generation_config.as_deref(),
+                b.generation_config.as_deref(),
+            )
+    }
+
     /// Whether this is a LoRA adapter whose base is the checkpoint in `dir`, or the GGUF file `dir` (compared
     /// canonicalised).
     pub fn is_adapter_on(&self, dir: &Path) -> bool {
@@ -608,5 +631,38 @@ fn canonical_file(path: &Path) -> Result<PathBuf> {
             .map_err(|e| Error::io(dir, e))?
             .join(name)),
         _ => path.canonicalize().map_err(|e| Error::io(path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two checkpoints whose tokenizer files are byte for byte the same are known to share a tokenizer without
+    /// loading it twice; one changed byte in tokenizer_config.json, or a missing generation_config.json, is not.
+    #[test]
+    fn identical_tokenizer_files_are_recognised() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models/llama");
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let copy = |name: &str| {
+            let dir = tmp.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+            for entry in std::fs::read_dir(&fixture).unwrap_or_else(|e| panic!("{e}")) {
+                let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+                std::fs::copy(&path, dir.join(path.file_name().unwrap_or_default()))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            dir
+        };
+        let source = |dir: &Path| ModelSource::resolve(dir, None).unwrap_or_else(|e| panic!("{e}"));
+        let (a, b, c, d) = (copy("a"), copy("b"), copy("c"), copy("d"));
+        let config = c.join("tokenizer_config.json");
+        let mut text = std::fs::read(&config).unwrap_or_else(|e| panic!("{e}"));
+        text.push(b' ');
+        std::fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::remove_file(d.join("generation_config.json")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(source(&a).same_tokenizer_files(&source(&b)));
+        assert!(!source(&a).same_tokenizer_files(&source(&c)));
+        assert!(!source(&a).same_tokenizer_files(&source(&d)));
     }
 }

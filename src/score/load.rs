@@ -39,11 +39,18 @@ impl Scorer {
         let ps = ModelSource::resolve(policy, Some(reference))?;
         let rs = ModelSource::resolve(reference, None)?;
         let same = rs == ps;
-        let tokenizer = Arc::new(ps.load_tokenizer()?);
-        if !same {
-            // Before any weights: a mismatch is reported at once.
-            tokenizer.check_compatible(&rs.load_tokenizer()?)?;
-        }
+        let tokenizer = if same || ps.same_tokenizer_files(&rs) {
+            Arc::new(ps.load_tokenizer()?)
+        } else {
+            // Both read at once; before any weights, a mismatch is reported at once.
+            let (policy, reference) = std::thread::scope(|scope| {
+                let reference = scope.spawn(|| rs.load_tokenizer());
+                (ps.load_tokenizer(), reference.join())
+            });
+            let tokenizer = Arc::new(policy?);
+            tokenizer.check_compatible(&joined(reference)?)?;
+            tokenizer
+        };
         // Before any weights: what the run will hold, against what there is.
         let reference_cfg = rs.config()?;
         let policy_cfg = if same { None } else { Some(ps.config()?) };
@@ -79,18 +86,26 @@ impl Scorer {
             }
             preloaded = Some(reference_model);
         }
-        let half = if same || preloaded.is_some() {
-            1.0
-        } else {
-            0.5
-        };
-        let policy_model =
-            Arc::new(ps.load_model_reporting(dtype, &device, &|f| report(f * half))?);
-        let reference_model = match (same, preloaded) {
-            (true, _) => policy_model.clone(),
-            (false, Some(r)) => r,
+        let (policy_model, reference_model) = match (same, preloaded) {
+            (true, _) => {
+                let model = Arc::new(ps.load_model_reporting(dtype, &device, report)?);
+                (model.clone(), model)
+            }
+            (false, Some(r)) => (
+                Arc::new(ps.load_model_reporting(dtype, &device, report)?),
+                r,
+            ),
             (false, None) => {
-                Arc::new(rs.load_model_reporting(dtype, &device, &|f| report(0.5 + f * 0.5))?)
+                // Both models load at once (mapping them, checking every weight, building the decoders: each
+                // mostly one thread's work); the progress follows the policy's.
+                let (policy, reference) = std::thread::scope(|scope| {
+                    let reference = scope.spawn(|| rs.load_model(dtype, &device));
+                    (
+                        ps.load_model_reporting(dtype, &device, report),
+                        reference.join(),
+                    )
+                });
+                (Arc::new(policy?), Arc::new(joined(reference)?))
             }
         };
         report(1.0);
@@ -189,4 +204,12 @@ fn load_estimate_tokens(options: &ScoreOptions, cfg: &crate::model::DecoderConfi
         .unwrap_or(ESTIMATE_TOKENS)
         .min(cfg.max_position_embeddings)
         .max(1)
+}
+
+/// The result of a loading thread, or its panic passed on (loading returns errors; it does not panic).
+fn joined<T>(result: std::thread::Result<Result<T>>) -> Result<T> {
+    match result {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
