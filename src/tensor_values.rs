@@ -27,3 +27,11 @@ pub(crate) fn with_values<T: WithDType, R>(
         .collect::<Result<Vec<_>>>()?;
     Ok(f(&values))
 }
+
+/// The largest absolute difference between two f32 tensors of one shape (tests compare numbers with it).
+#[cfg(test)]
+pub(crate) fn max_abs_difference(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>())
+        .unwrap_or_else(|e| panic!("{e}"))
+}

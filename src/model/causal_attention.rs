@@ -199,16 +199,7 @@ mod tests {
             let scale = 1.0 / (hd as f32).sqrt();
             let got = attention((&q, &k, &v), scale, m.as_ref()).unwrap();
             let want = whole(&q, &k, &v, scale, m.as_ref());
-            let diff = (got - want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = crate::tensor_values::max_abs_difference(&got, &want);
             assert!(
                 diff < 1e-5,
                 "{nh}/{nkv} heads, {n} rows after {prefix}: {diff}"

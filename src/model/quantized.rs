@@ -383,18 +383,7 @@ mod tests {
         (q, bytes)
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::tensor_values::max_abs_difference as max_diff;
 
     /// Rows dequantised in blocks, gathered by id, reordered and stacked across storage types give exactly
     /// candle's dequantisation of the whole tensor.

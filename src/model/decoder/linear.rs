@@ -580,11 +580,7 @@ mod tests {
     use candle_core::Device;
 
     /// The largest |a - b| over all values.
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>())
-            .unwrap()
-    }
+    use crate::tensor_values::max_abs_difference as max_diff;
 
     /// `t` rounded to bf16 and widened back to f32.
     fn round(t: &Tensor) -> Tensor {
