@@ -171,6 +171,15 @@ fn different_tokenizers_are_refused() {
     assert!(err.contains("tokenizers differ"), "{err}");
     let dir = temp();
     score_cli(dir.path(), &model("qwen2"), &model("llama")).fails_with("tokenizers differ");
+    // The tokenizers load beside the weights; their disagreement is still the error reported when the weights
+    // are broken too.
+    let m = dir.path().join("m");
+    copy_model("qwen2", &m);
+    let f = m.join("model.safetensors");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_err(&model("llama"), &m);
+    assert!(err.contains("tokenizers differ"), "{err}");
 }
 
 #[test]

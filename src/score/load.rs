@@ -35,79 +35,18 @@ impl Scorer {
         report: &dyn Fn(f32),
     ) -> Result<Self> {
         options.validate()?;
-        let device = Device::Cpu;
         let ps = ModelSource::resolve(policy, Some(reference))?;
         let rs = ModelSource::resolve(reference, None)?;
         let same = rs == ps;
-        let tokenizer = if same || ps.same_tokenizer_files(&rs) {
-            Arc::new(ps.load_tokenizer()?)
-        } else {
-            // Both read at once; before any weights, a mismatch is reported at once.
-            let (policy, reference) = std::thread::scope(|scope| {
-                let reference = scope.spawn(|| rs.load_tokenizer());
-                (ps.load_tokenizer(), reference.join())
-            });
-            let tokenizer = Arc::new(policy?);
-            tokenizer.check_compatible(&joined(reference)?)?;
-            tokenizer
-        };
-        // Before any weights: what the run will hold, against what there is.
-        let reference_cfg = rs.config()?;
-        let policy_cfg = if same { None } else { Some(ps.config()?) };
-        let tokens = load_estimate_tokens(&options, &reference_cfg);
-        // A LoRA policy on its reference's base shares the base's weights (only the adapter is added).
-        let shares_base = matches!(rs, ModelSource::Checkpoint(_) | ModelSource::Gguf(_))
-            && ps.is_adapter_on(rs.dir());
-        let estimate = crate::memory::estimate(
-            policy_cfg.as_ref().map(|c| {
-                (
-                    c,
-                    if shares_base {
-                        Some(0)
-                    } else {
-                        ps.stored_bytes()
-                    },
-                )
-            }),
-            (&reference_cfg, rs.stored_bytes()),
-            dtype,
-            tokens,
-        );
-        crate::memory::check(&estimate, options.max_memory, dtype)?;
-        let dtype = dtype.candle();
-        // A LoRA policy whose reference is its own base: the base is loaded once and the adapter applied
-        // unmerged on top of it (PEFT's forward), unless it changes something only a merge applies.
-        let mut preloaded = None;
-        if shares_base {
-            let reference_model = Arc::new(rs.load_model_reporting(dtype, &device, report)?);
-            if let Some(policy) = ps.adapter_on(&reference_model)? {
-                report(1.0);
-                return Self::new(Arc::new(policy), reference_model, tokenizer, options);
-            }
-            preloaded = Some(reference_model);
-        }
-        let (policy_model, reference_model) = match (same, preloaded) {
-            (true, _) => {
-                let model = Arc::new(ps.load_model_reporting(dtype, &device, report)?);
-                (model.clone(), model)
-            }
-            (false, Some(r)) => (
-                Arc::new(ps.load_model_reporting(dtype, &device, report)?),
-                r,
-            ),
-            (false, None) => {
-                // Both models load at once (mapping them, checking every weight, building the decoders: each
-                // mostly one thread's work); the progress follows the policy's.
-                let (policy, reference) = std::thread::scope(|scope| {
-                    let reference = scope.spawn(|| rs.load_model(dtype, &device));
-                    (
-                        ps.load_model_reporting(dtype, &device, report),
-                        reference.join(),
-                    )
-                });
-                (Arc::new(policy?), Arc::new(joined(reference)?))
-            }
-        };
+        // The tokenizer(s) load beside the weights (parsing tokenizer.json is one thread's work of a tenth of a
+        // second or more); a tokenizer's error still comes first, before any about the weights or memory.
+        let (tokenizer, models) = std::thread::scope(|scope| {
+            let tokenizer = scope.spawn(|| shared_tokenizer(&ps, &rs, same));
+            let models = load_models((&ps, &rs, same), dtype, &options, report);
+            (joined(tokenizer.join()), models)
+        });
+        let tokenizer = Arc::new(tokenizer?);
+        let (policy_model, reference_model) = models?;
         report(1.0);
         Self::new(policy_model, reference_model, tokenizer, options)
     }
@@ -190,6 +129,88 @@ impl Scorer {
         }
         Ok(())
     }
+}
+
+/// The tokenizer of a policy and reference: read once when their tokenizer files are the same, else both read at
+/// once and checked to agree.
+fn shared_tokenizer(ps: &ModelSource, rs: &ModelSource, same: bool) -> Result<TextTokenizer> {
+    if same || ps.same_tokenizer_files(rs) {
+        return ps.load_tokenizer();
+    }
+    let (policy, reference) = std::thread::scope(|scope| {
+        let reference = scope.spawn(|| rs.load_tokenizer());
+        (ps.load_tokenizer(), reference.join())
+    });
+    let tokenizer = policy?;
+    tokenizer.check_compatible(&joined(reference)?)?;
+    Ok(tokenizer)
+}
+
+/// The policy and reference models (one, shared, when they are the same; an adapter on its reference's base
+/// shares the base's weights), after checking that what the run will hold fits in memory.
+fn load_models(
+    (ps, rs, same): (&ModelSource, &ModelSource, bool),
+    dtype: Dtype,
+    options: &ScoreOptions,
+    report: &dyn Fn(f32),
+) -> Result<(Arc<Model>, Arc<Model>)> {
+    // Before any weights: what the run will hold, against what there is.
+    let reference_cfg = rs.config()?;
+    let policy_cfg = if same { None } else { Some(ps.config()?) };
+    let tokens = load_estimate_tokens(options, &reference_cfg);
+    // A LoRA policy on its reference's base shares the base's weights (only the adapter is added).
+    let shares_base = matches!(rs, ModelSource::Checkpoint(_) | ModelSource::Gguf(_))
+        && ps.is_adapter_on(rs.dir());
+    let estimate = crate::memory::estimate(
+        policy_cfg.as_ref().map(|c| {
+            (
+                c,
+                if shares_base {
+                    Some(0)
+                } else {
+                    ps.stored_bytes()
+                },
+            )
+        }),
+        (&reference_cfg, rs.stored_bytes()),
+        dtype,
+        tokens,
+    );
+    crate::memory::check(&estimate, options.max_memory, dtype)?;
+    let dtype = dtype.candle();
+    let device = Device::Cpu;
+    // A LoRA policy whose reference is its own base: the base is loaded once and the adapter applied
+    // unmerged on top of it (PEFT's forward), unless it changes something only a merge applies.
+    let mut preloaded = None;
+    if shares_base {
+        let reference_model = Arc::new(rs.load_model_reporting(dtype, &device, report)?);
+        if let Some(policy) = ps.adapter_on(&reference_model)? {
+            return Ok((Arc::new(policy), reference_model));
+        }
+        preloaded = Some(reference_model);
+    }
+    Ok(match (same, preloaded) {
+        (true, _) => {
+            let model = Arc::new(ps.load_model_reporting(dtype, &device, report)?);
+            (model.clone(), model)
+        }
+        (false, Some(r)) => (
+            Arc::new(ps.load_model_reporting(dtype, &device, report)?),
+            r,
+        ),
+        (false, None) => {
+            // Both models load at once (mapping them, checking every weight, building the decoders: each
+            // mostly one thread's work); the progress follows the policy's.
+            let (policy, reference) = std::thread::scope(|scope| {
+                let reference = scope.spawn(|| rs.load_model(dtype, &device));
+                (
+                    ps.load_model_reporting(dtype, &device, report),
+                    reference.join(),
+                )
+            });
+            (Arc::new(policy?), Arc::new(joined(reference)?))
+        }
+    })
 }
 
 /// Tokens the estimate made when loading is for, unless `--max-length` says: longer records are checked one by one
