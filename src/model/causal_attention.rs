@@ -5,7 +5,7 @@
 //! transposed or narrowed copies) and each block's scores stay in the cache. The numbers are those of the whole
 //! score matrix to the order of the sums (tested below and by the golden tests).
 
-use super::in_place::gemm_f32;
+use super::in_place::{gemm_f32, gemm_f32_onto};
 use super::kernels::{MaskRows, mask_ends, softmax_rows};
 use crate::error::Result;
 use crate::tensor_values::with_values;
@@ -63,6 +63,110 @@ pub(super) fn attention(
         }
     })??;
     Ok(Tensor::from_vec(out, (b, nh, n, hd), q.device())?)
+}
+
+/// Causal attention over a prefix and continuations of it packed after it, as the projections lay them out: `q`
+/// `(rows, heads, head_dim)`, `k` and `v` `(rows, kv_heads, head_dim)` (rotated already), rows `0..prefix` the
+/// prefix and then each continuation's `lens[i]` rows. The prefix attends to itself, each continuation to the
+/// prefix and itself. Returns `(rows, heads * head_dim)`: what the output projection reads. Nothing is transposed,
+/// concatenated or masked in memory: blocks of query rows take their scores from the prefix's keys and from their
+/// own continuation's where they lie, each row's softmax runs over the keys it sees, and the values of both parts
+/// add into the output. The numbers are those of [`attention`] over the concatenated keys with a causal mask, to
+/// the order of the sums (tested below).
+pub(crate) fn tree_attention(
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    (nh, nkv, hd): (usize, usize, usize),
+    (prefix, lens): (usize, &[usize]),
+    scale: f32,
+) -> Vec<f32> {
+    let rows = prefix + lens.iter().sum::<usize>();
+    let rep = (nh / nkv.max(1)).max(1);
+    let (q_rs, kv_rs) = (nh * hd, nkv * hd);
+    assert!(q.len() >= rows * q_rs && k.len() >= rows * kv_rs && v.len() >= rows * kv_rs);
+    // Blocks of query rows within one part: (first row, rows, first row of its continuation; None in the prefix).
+    let mut blocks = Vec::new();
+    let mut part = |start: usize, len: usize, own: Option<usize>| {
+        let mut at = 0;
+        while at < len {
+            let n = BLOCK_ROWS.min(len - at);
+            blocks.push((start + at, n, own));
+            at += n;
+        }
+    };
+    part(0, prefix, None);
+    let mut offset = prefix;
+    for &len in lens {
+        part(offset, len, Some(offset));
+        offset += len;
+    }
+    let mut out = vec![0f32; rows * q_rs];
+    let mut rest = out.as_mut_slice();
+    let mut tasks = Vec::with_capacity(blocks.len());
+    for &(r0, n, own) in &blocks {
+        let (mine, after) = rest.split_at_mut(n * q_rs);
+        tasks.push((r0, n, own, mine));
+        rest = after;
+    }
+    tasks.into_par_iter().for_each(|(r0, n, own, out)| {
+        // Keys seen from the prefix, and from the block's own continuation (up to its last row).
+        let (from_prefix, from_own) = match own {
+            None => (r0 + n, 0),
+            Some(first) => (prefix, r0 + n - first),
+        };
+        let keys = from_prefix + from_own;
+        let mut scores = vec![0f32; n * keys];
+        for h in 0..nh {
+            let kv = h / rep * hd;
+            let qb = (&q[r0 * q_rs + h * hd..], q_rs, 1);
+            gemm_f32(
+                (n, from_prefix, hd),
+                &mut scores,
+                keys,
+                qb,
+                (&k[kv..], 1, kv_rs),
+                gemm::Parallelism::None,
+            );
+            if let Some(first) = own {
+                gemm_f32(
+                    (n, from_own, hd),
+                    &mut scores[from_prefix..],
+                    keys,
+                    qb,
+                    (&k[first * kv_rs + kv..], 1, kv_rs),
+                    gemm::Parallelism::None,
+                );
+            }
+            for (i, row) in scores.chunks_exact_mut(keys).enumerate() {
+                // Row r0 + i sees the keys up to itself.
+                let end = match own {
+                    None => r0 + i + 1,
+                    Some(first) => prefix + r0 + i - first + 1,
+                };
+                let (seen, hidden) = row.split_at_mut(end);
+                softmax_rows(seen, end, 0, scale, None);
+                hidden.fill(0.0);
+            }
+            let dst = &mut out[h * hd..];
+            gemm_f32(
+                (n, hd, from_prefix),
+                dst,
+                q_rs,
+                (&scores, keys, 1),
+                (&v[kv..], kv_rs, 1),
+                gemm::Parallelism::None,
+            );
+            if let Some(first) = own {
+                gemm_f32_onto(
+                    (n, hd, from_own),
+                    (dst, q_rs, true),
+                    (&scores[from_prefix..], keys, 1),
+                    (&v[first * kv_rs + kv..], kv_rs, 1),
+                    gemm::Parallelism::None,
+                );
+            }
+        }
+    });
+    out
 }
 
 /// One query head's rows and its KV head's keys and values, each `(rows, hd)` row-major.
@@ -204,6 +308,70 @@ mod tests {
                 diff < 1e-5,
                 "{nh}/{nkv} heads, {n} rows after {prefix}: {diff}"
             );
+        }
+    }
+
+    /// A prefix and continuations in the projections' layout give, row for row, the whole score matrix's numbers
+    /// of the prefix attending to itself and of each continuation attending to the prefix and itself (keys
+    /// concatenated, causal mask): blocks across the prefix, continuations shorter and longer than a block,
+    /// grouped-query heads.
+    #[test]
+    fn tree_in_the_projections_layout_equals_each_part_attending_alone() {
+        let dev = Device::Cpu;
+        for (nh, nkv, hd, prefix, lens) in [
+            (9, 3, 64, 150, vec![37, 70]),
+            (4, 4, 32, 5, vec![1, 130, 2]),
+            (2, 1, 16, 64, vec![64]),
+        ] {
+            let rows = prefix + lens.iter().sum::<usize>();
+            let q = Tensor::randn(0f32, 1.0, (rows, nh, hd), &dev).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (rows, nkv, hd), &dev).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (rows, nkv, hd), &dev).unwrap();
+            let scale = 1.0 / (hd as f32).sqrt();
+            let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let got = tree_attention(
+                (&values(&q), &values(&k), &values(&v)),
+                (nh, nkv, hd),
+                (prefix, &lens),
+                scale,
+            );
+            let got = Tensor::from_vec(got, (rows, nh, hd), &dev).unwrap();
+            // (rows, heads, hd) -> (1, heads, rows, hd)
+            let heads = |t: &Tensor| {
+                t.transpose(0, 1)
+                    .unwrap()
+                    .unsqueeze(0)
+                    .unwrap()
+                    .contiguous()
+                    .unwrap()
+            };
+            let rows_of = |t: &Tensor, at: usize, n: usize| t.narrow(0, at, n).unwrap();
+            let check = |at: usize, n: usize, keys: Tensor, values_: Tensor, start: usize| {
+                let m = mask(n, start, start + n, None);
+                let want = whole(
+                    &heads(&rows_of(&q, at, n)),
+                    &heads(&keys),
+                    &heads(&values_),
+                    scale,
+                    Some(&m),
+                );
+                let part = heads(&rows_of(&got, at, n));
+                let diff = crate::tensor_values::max_abs_difference(&part, &want);
+                assert!(
+                    diff < 1e-5,
+                    "{nh}/{nkv} heads, rows {at}..{}: {diff}",
+                    at + n
+                );
+            };
+            check(0, prefix, rows_of(&k, 0, prefix), rows_of(&v, 0, prefix), 0);
+            let mut at = prefix;
+            for &len in &lens {
+                let cat = |t: &Tensor| {
+                    Tensor::cat(&[rows_of(t, 0, prefix), rows_of(t, at, len)], 0).unwrap()
+                };
+                check(at, len, cat(&k), cat(&v), prefix);
+                at += len;
+            }
         }
     }
 }

@@ -68,9 +68,20 @@ impl CustomOp1 for InPlaceProduct<'_> {
 /// `dst (m, n) = lhs (m, k) @ rhs (k, n)` with gemm, `dst` rows `dst_rs` apart, each operand given as
 /// `(values, row stride, column stride)`; bounds are checked before gemm reads or writes.
 pub(super) fn gemm_f32(
-    (m, n, k): (usize, usize, usize),
+    shape: (usize, usize, usize),
     dst: &mut [f32],
     dst_rs: usize,
+    lhs: (&[f32], usize, usize),
+    rhs: (&[f32], usize, usize),
+    parallelism: gemm::Parallelism,
+) {
+    gemm_f32_onto(shape, (dst, dst_rs, false), lhs, rhs, parallelism);
+}
+
+/// [`gemm_f32`] adding the product to what `dst` holds when `add` (`dst += lhs @ rhs`).
+pub(super) fn gemm_f32_onto(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs, add): (&mut [f32], usize, bool),
     (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
     (rhs, rhs_rs, rhs_cs): (&[f32], usize, usize),
     parallelism: gemm::Parallelism,
@@ -98,14 +109,14 @@ pub(super) fn gemm_f32(
             dst.as_mut_ptr(),
             1,
             dst_rs as isize,
-            false,
+            add,
             lhs.as_ptr(),
             lhs_cs as isize,
             lhs_rs as isize,
             rhs.as_ptr(),
             rhs_cs as isize,
             rhs_rs as isize,
-            0.0,
+            if add { 1.0 } else { 0.0 },
             1.0,
             false,
             false,

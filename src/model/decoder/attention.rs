@@ -292,6 +292,13 @@ impl Attention {
         mut keep: Option<&mut Vec<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let (q, k, v) = self.project(x, step.kernels)?;
+        if cache.is_none()
+            && keep.is_none()
+            && let Some(y) =
+                self.tree_in_place((&q, &k, &v), (prefix, lens), (prefix_step, step))?
+        {
+            return self.o.forward(&y);
+        }
         let rows = |at: usize, n: usize| -> Result<[Tensor; 3]> {
             Ok([
                 q.narrow(1, at, n)?,
@@ -315,6 +322,66 @@ impl Attention {
             offset += len;
         }
         self.o.forward(&Tensor::cat(&outputs, 1)?)
+    }
+}
+
+impl Attention {
+    /// [`Self::forward_tree`]'s attention without a cache, read and written in the projections' layout
+    /// ([`crate::model::causal_attention::tree_attention`]): `(1, rows, heads * head_dim)`. `None` where that
+    /// kernel does not apply (not f32 with the fused kernels, soft-capping, a sliding window, partial rotary
+    /// embeddings); the caller then attends segment by segment.
+    fn tree_in_place(
+        &self,
+        (q, k, v): (&Tensor, &Tensor, &Tensor),
+        (prefix, lens): (usize, &[usize]),
+        (prefix_step, step): (&Step, &Step),
+    ) -> Result<Option<Tensor>> {
+        let applies = step.kernels.fused()
+            && self.softcap.is_none()
+            && self.sliding_window.is_none()
+            && self.rotary_dim == self.head_dim
+            && q.dtype() == DType::F32
+            && q.device().is_cpu();
+        if !applies {
+            return Ok(None);
+        }
+        let (q, k) = match (
+            prefix_step.tables.get(self.rope),
+            step.tables.get(self.rope),
+        ) {
+            (Some((pcos, psin)), Some((cos, sin))) => {
+                // Each row's rotation: the prefix's positions, then each continuation's from the prefix's end.
+                let rows_of = |p: &Tensor, s: &Tensor| -> Result<Tensor> {
+                    let mut parts = vec![p.narrow(0, 0, prefix)?];
+                    for &len in lens {
+                        parts.push(s.narrow(0, 0, len)?);
+                    }
+                    Ok(Tensor::cat(&parts, 0)?)
+                };
+                let (cos, sin) = (rows_of(pcos, cos)?, rows_of(psin, sin)?);
+                let rotate = |x: &Tensor| -> Result<Tensor> {
+                    Ok(candle_nn::rotary_emb::rope_thd(
+                        &x.contiguous()?,
+                        &cos,
+                        &sin,
+                    )?)
+                };
+                (rotate(q)?, rotate(k)?)
+            }
+            _ => (q.contiguous()?, k.contiguous()?),
+        };
+        let v = v.contiguous()?;
+        let (b, t, _, _) = q.dims4()?;
+        let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
+        let y = crate::tensor_values::with_values(&[&q, &k, &v], |qkv: &[&[f32]]| {
+            crate::model::causal_attention::tree_attention(
+                (qkv[0], qkv[1], qkv[2]),
+                (nh, nkv, hd),
+                (prefix, lens),
+                self.scale as f32,
+            )
+        })?;
+        Ok(Some(Tensor::from_vec(y, (b, t, nh * hd), q.device())?))
     }
 }
 
