@@ -368,12 +368,12 @@ impl Attention {
                 };
                 (rotate(q)?, rotate(k)?)
             }
-            _ => (q.contiguous()?, k.contiguous()?),
+            // No rotary table (learned positions): as projected; `with_values` reads them contiguous.
+            _ => (q.clone(), k.clone()),
         };
-        let v = v.contiguous()?;
         let (b, t, _, _) = q.dims4()?;
         let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
-        let y = crate::tensor_values::with_values(&[&q, &k, &v], |qkv: &[&[f32]]| {
+        let y = crate::tensor_values::with_values(&[&q, &k, v], |qkv: &[&[f32]]| {
             crate::model::causal_attention::tree_attention(
                 (qkv[0], qkv[1], qkv[2]),
                 (nh, nkv, hd),
